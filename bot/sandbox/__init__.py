@@ -1,0 +1,1 @@
+"""Local stand-in for Telegram's Bot API, speaking the real wire protocol, for tests and the demo."""

@@ -1,0 +1,1 @@
+"""Withdrawal and rupture signals, the digest, and backtesting: pure functions over client histories."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, engine, repositories, encryption at rest, migrations."""
