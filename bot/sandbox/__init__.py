@@ -1,1 +1,1 @@
-"""Local stand-in for Telegram's Bot API, speaking the real wire protocol, for tests and the demo."""
+"""A local stand-in for Telegram's Bot API, speaking its wire protocol, for tests and demos."""

@@ -1,0 +1,224 @@
+"""The database schema. Alembic migrations in `storage/migrations` are generated from these models.
+
+Free text (names, comments, outgoing message bodies) lives only in `*_enc` columns, encrypted with
+`storage.crypto.Cipher`; everything else is plain so the scheduler can query it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Practice(Base):
+    __tablename__ = "practice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="Practice")
+    cadence: Mapped[str] = mapped_column(String(200), default="every 7 days at 18:00")
+    quiet_hours: Mapped[str] = mapped_column(String(20), default="21:00-09:00")
+    digest_lead_minutes: Mapped[int] = mapped_column(Integer, default=180)
+    nudge_after_hours: Mapped[int] = mapped_column(Integer, default=48)
+    expire_after_hours: Mapped[int] = mapped_column(Integer, default=96)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    instrument: Mapped[str] = mapped_column(String(64), default="rapport-brief")
+    safety_item: Mapped[bool] = mapped_column(Boolean, default=False)
+    crisis_resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    retention_days: Mapped[int] = mapped_column(Integer, default=730)
+    digest_comments: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Therapist(Base):
+    __tablename__ = "therapist"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practice.id"))
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    quiet_hours: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    clients: Mapped[list[Client]] = relationship(back_populates="therapist")
+
+
+class Client(Base):
+    __tablename__ = "client"
+    __table_args__ = (Index("ix_client_due", "next_checkin_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practice.id"))
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id"), index=True)
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    alias: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    # invited -> onboarding -> active <-> paused; stopped; declined
+    status: Mapped[str] = mapped_column(String(16), default="invited")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(8))
+    cadence: Mapped[str | None] = mapped_column(String(200))
+    quiet_hours: Mapped[str | None] = mapped_column(String(20))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    paused_until: Mapped[datetime | None]
+    next_checkin_at: Mapped[datetime | None]
+    cadence_anchor: Mapped[datetime | None]
+    unreachable_at: Mapped[datetime | None]
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consent_at: Mapped[datetime | None]
+    joined_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    therapist: Mapped[Therapist] = relationship(back_populates="clients")
+
+
+class Invite(Base):
+    __tablename__ = "invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    therapist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class TherapySession(Base):
+    """An appointment. Its digest is due at `digest_at`; `digest_sent_at` makes it exactly-once."""
+
+    __tablename__ = "therapy_session"
+    __table_args__ = (
+        Index("ix_session_digest_due", "digest_at"),
+        UniqueConstraint("client_id", "source_uid", name="uq_session_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    digest_at: Mapped[datetime | None]
+    digest_sent_at: Mapped[datetime | None]
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_uid: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class Checkin(Base):
+    __tablename__ = "checkin"
+    __table_args__ = (
+        Index("ix_checkin_nudge_due", "nudge_at"),
+        Index("ix_checkin_expiry_due", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    instrument: Mapped[str] = mapped_column(String(64))
+    # open -> answered | partial | missed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_at: Mapped[datetime]
+    nudge_at: Mapped[datetime | None]
+    nudged_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    first_answer_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class Answer(Base):
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("checkin_id", "item", name="uq_answer_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkin_id: Mapped[int] = mapped_column(
+        ForeignKey("checkin.id", ondelete="CASCADE"), index=True
+    )
+    item: Mapped[str] = mapped_column(String(64))
+    value: Mapped[int | None] = mapped_column(Integer)
+    text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    answered_at: Mapped[datetime]
+
+
+class ClientEvent(Base):
+    """Life events that are evidence: paused, resumed, stopped, blocked, unblocked, crisis."""
+
+    __tablename__ = "client_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxMessage(Base):
+    """A message committed with the state change that caused it, sent afterwards by the sender."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "not_before"),
+        Index("ix_outbox_chat_queue", "chat_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # text | photo | edit | urgent
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending -> sent | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+
+
+class ProcessedUpdate(Base):
+    __tablename__ = "processed_update"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
