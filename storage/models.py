@@ -34,6 +34,7 @@ class Practice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="Practice")
+    bot_username: Mapped[str | None] = mapped_column(String(64))
     cadence: Mapped[str] = mapped_column(String(200), default="every 7 days at 18:00")
     quiet_hours: Mapped[str] = mapped_column(String(20), default="21:00-09:00")
     digest_lead_minutes: Mapped[int] = mapped_column(Integer, default=180)

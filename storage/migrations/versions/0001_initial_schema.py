@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-22 00:57:56.076446
+Revises:
+Create Date: 2026-11-22
 """
 
 from collections.abc import Sequence
@@ -36,6 +36,7 @@ def upgrade() -> None:
     op.create_table('practice',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('bot_username', sa.String(length=64), nullable=True),
     sa.Column('cadence', sa.String(length=200), nullable=False),
     sa.Column('quiet_hours', sa.String(length=20), nullable=False),
     sa.Column('digest_lead_minutes', sa.Integer(), nullable=False),
@@ -170,6 +171,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_chat_queue', ['chat_id', 'status', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_client_id'), ['client_id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['status', 'not_before'], unique=False)
 
@@ -222,6 +224,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
         batch_op.drop_index(batch_op.f('ix_outbox_client_id'))
+        batch_op.drop_index('ix_outbox_chat_queue')
 
     op.drop_table('outbox')
     op.drop_table('invite')

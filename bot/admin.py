@@ -1,0 +1,254 @@
+"""Practice administration, shared by the `rapport` CLI and the therapists' Telegram commands.
+
+Each function runs one transaction and returns plain data (dicts) that both front ends print.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from bot.planning import plan_digest, replan_client
+from bot.runtime import Runtime
+from flows.cadence import parse_cadence
+from flows.timing import parse_duration, parse_quiet_hours
+from storage import repo
+from storage.models import Client, Therapist, TherapySession
+
+LANGUAGES = ("en", "es", "ru")
+
+
+class AdminError(ValueError):
+    """A request an operator can fix; the message says how."""
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = "use an IANA name such as Europe/Berlin"
+        raise AdminError(f"unknown time zone {name!r} ({hint})") from None
+    return name
+
+
+def check_language(code: str) -> str:
+    if code not in LANGUAGES:
+        raise AdminError(f"unsupported language {code!r} (choose from {', '.join(LANGUAGES)})")
+    return code
+
+
+def check_cadence(spec: str) -> str:
+    try:
+        return str(parse_cadence(spec))
+    except ValueError as exc:
+        raise AdminError(f"cadence: {exc}") from None
+
+
+async def link(rt: Runtime, token: str) -> str:
+    async with rt.sessions() as s:
+        practice = await repo.get_practice(s, rt.clock.now())
+        username = practice.bot_username or rt.bot_username
+    return f"https://t.me/{username}?start={token}"
+
+
+def therapist_view(rt: Runtime, t: Therapist) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": rt.cipher.decrypt(t.name_enc),
+        "timezone": t.timezone,
+        "joined": t.telegram_user_id is not None,
+    }
+
+
+def client_view(rt: Runtime, c: Client, *, with_name: bool = True) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": c.id,
+        "therapist": c.therapist_id,
+        "alias": c.alias,
+        "code": c.code,
+        "status": c.status,
+        "timezone": c.timezone,
+        "language": c.language,
+        "cadence": c.cadence,
+        "next_checkin_at": c.next_checkin_at.isoformat() if c.next_checkin_at else None,
+        "unreachable": c.unreachable_at is not None,
+    }
+    if with_name:
+        view["name"] = rt.cipher.decrypt(c.name_enc)
+    return view
+
+
+async def add_therapist(rt: Runtime, name: str, timezone: str = "UTC") -> dict[str, Any]:
+    check_timezone(timezone)
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        therapist = await repo.add_therapist(s, rt.cipher, name=name, timezone=timezone, now=now)
+        token = await repo.create_invite(s, now=now, therapist_id=therapist.id)
+        view = therapist_view(rt, therapist)
+    return {**view, "invite_link": await link(rt, token)}
+
+
+async def add_client(
+    rt: Runtime,
+    therapist_id: int,
+    name: str,
+    *,
+    timezone: str | None = None,
+    cadence: str | None = None,
+    language: str | None = None,
+    alias: str | None = None,
+) -> dict[str, Any]:
+    if timezone:
+        check_timezone(timezone)
+    if language:
+        check_language(language)
+    cadence = check_cadence(cadence) if cadence else None
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        try:
+            client = await repo.add_client(
+                s, rt.cipher, therapist_id=therapist_id, name=name, now=now, alias=alias,
+                timezone=timezone, cadence=cadence, language=language,
+            )
+        except LookupError as exc:
+            raise AdminError(str(exc)) from None
+        token = await repo.create_invite(s, now=now, client_id=client.id)
+        view = client_view(rt, client)
+    return {**view, "invite_link": await link(rt, token)}
+
+
+async def new_invite(
+    rt: Runtime, *, client_id: int | None = None, therapist_id: int | None = None
+) -> dict[str, Any]:
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        if client_id is not None and await s.get(Client, client_id) is None:
+            raise AdminError(f"no client with id {client_id}")
+        if therapist_id is not None and await s.get(Therapist, therapist_id) is None:
+            raise AdminError(f"no therapist with id {therapist_id}")
+        token = await repo.create_invite(
+            s, now=now, client_id=client_id, therapist_id=therapist_id
+        )
+        expires = now + repo.INVITE_TTL
+    return {"invite_link": await link(rt, token), "expires_at": expires.isoformat()}
+
+
+async def list_therapists(rt: Runtime) -> list[dict[str, Any]]:
+    async with rt.sessions() as s:
+        return [therapist_view(rt, t) for t in await repo.list_therapists(s)]
+
+
+async def list_clients(rt: Runtime, therapist_id: int | None = None) -> list[dict[str, Any]]:
+    async with rt.sessions() as s:
+        return [client_view(rt, c) for c in await repo.list_clients(s, therapist_id)]
+
+
+def session_view(x: TherapySession) -> dict[str, Any]:
+    return {
+        "id": x.id,
+        "client": x.client_id,
+        "starts_at": x.starts_at.isoformat(),
+        "ends_at": x.ends_at.isoformat(),
+        "digest_at": x.digest_at.isoformat() if x.digest_at else None,
+        "digest_sent": x.digest_sent_at is not None,
+        "cancelled": x.cancelled,
+    }
+
+
+async def add_session(
+    rt: Runtime, client_id: int, at: datetime, minutes: int = 50, source_uid: str | None = None
+) -> dict[str, Any]:
+    if at.tzinfo is None:
+        raise AdminError("the session time needs a UTC offset, e.g. 2026-03-02T15:00:00+01:00")
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        client = await s.get(Client, client_id)
+        if client is None:
+            raise AdminError(f"no client with id {client_id}")
+        session = await repo.add_session(
+            s, client_id=client_id, starts_at=at, minutes=minutes, now=now, source_uid=source_uid
+        )
+        therapist = await s.get(Therapist, client.therapist_id)
+        practice = await repo.get_practice(s, now)
+        assert therapist is not None
+        plan_digest(session, therapist, practice)
+        await replan_client(s, client, practice, now)
+        return session_view(session)
+
+
+async def list_sessions(rt: Runtime, client_id: int | None = None) -> list[dict[str, Any]]:
+    async with rt.sessions() as s:
+        query = select(TherapySession).order_by(TherapySession.starts_at)
+        if client_id is not None:
+            query = query.where(TherapySession.client_id == client_id)
+        return [session_view(x) for x in await s.scalars(query)]
+
+
+async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
+    """Change practice defaults; values are validated before anything is written."""
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        practice = await repo.get_practice(s, now)
+        for field, value in changes.items():
+            if value is None:
+                continue
+            if field == "cadence":
+                value = check_cadence(value)
+            elif field == "quiet_hours":
+                try:
+                    parse_quiet_hours(value)
+                except ValueError as exc:
+                    raise AdminError(f"quiet hours: {exc}") from None
+            elif field == "language":
+                check_language(value)
+            elif field in ("digest_lead", "nudge_after", "expire_after", "retention"):
+                try:
+                    delta = parse_duration(value)
+                except ValueError as exc:
+                    raise AdminError(f"{field.replace('_', ' ')}: {exc}") from None
+                field, value = _duration_field(field, delta)
+            elif field == "crisis_resources":
+                lang, text = value
+                value = {**practice.crisis_resources, check_language(lang): text}
+            setattr(practice, field, value)
+        return practice_view(practice)
+
+
+def _duration_field(field: str, delta: timedelta) -> tuple[str, int]:
+    minutes = int(delta.total_seconds() // 60)
+    return {
+        "digest_lead": ("digest_lead_minutes", minutes),
+        "nudge_after": ("nudge_after_hours", minutes // 60),
+        "expire_after": ("expire_after_hours", minutes // 60),
+        "retention": ("retention_days", minutes // (60 * 24)),
+    }[field]
+
+
+def practice_view(p: Any) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "cadence": p.cadence,
+        "quiet_hours": p.quiet_hours,
+        "digest_lead_minutes": p.digest_lead_minutes,
+        "nudge_after_hours": p.nudge_after_hours,
+        "expire_after_hours": p.expire_after_hours,
+        "language": p.language,
+        "instrument": p.instrument,
+        "safety_item": p.safety_item,
+        "crisis_resources": p.crisis_resources,
+        "retention_days": p.retention_days,
+        "digest_comments": p.digest_comments,
+    }
+
+
+async def practice_show(rt: Runtime) -> dict[str, Any]:
+    async with rt.sessions() as s, s.begin():
+        return practice_view(await repo.get_practice(s, rt.clock.now()))
+
+
+async def erase_client(rt: Runtime, client_id: int, actor: str = "cli") -> bool:
+    async with rt.sessions() as s, s.begin():
+        return await repo.erase_client(s, client_id, rt.clock.now(), actor)

@@ -1,0 +1,340 @@
+"""The `rapport` command (also `python -m bot`): the practice admin's interface.
+
+Every listing or creating command takes `--json`. Configuration errors end with one line naming
+the setting and exit code 2; operator mistakes (unknown id, bad cadence) with one line and code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bot import admin
+from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import Runtime
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+practice_app = typer.Typer(no_args_is_help=True, help="Practice defaults.")
+therapist_app = typer.Typer(no_args_is_help=True, help="Therapists.")
+client_app = typer.Typer(no_args_is_help=True, help="Clients.")
+session_app = typer.Typer(no_args_is_help=True, help="Therapy sessions (appointments).")
+keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
+for sub, name in (
+    (db_app, "db"),
+    (practice_app, "practice"),
+    (therapist_app, "therapist"),
+    (client_app, "client"),
+    (session_app, "session"),
+    (keys_app, "keys"),
+):
+    app.add_typer(sub, name=name)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"rapport: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        raise  # unreachable
+
+
+def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run one coroutine against the configured database, turning operator errors into one line."""
+    conf = settings()
+
+    async def go() -> T:
+        rt = Runtime.create(conf)
+        try:
+            return await work(rt)
+        finally:
+            await rt.close()
+
+    try:
+        return asyncio.run(go())
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except admin.AdminError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def show(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    elif text is not None:
+        typer.echo(text(data))
+    elif isinstance(data, list):
+        for row in data:
+            typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+        if not data:
+            typer.echo("(none)")
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key}: {value}")
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema (Alembic)."""
+    from storage.db import upgrade
+
+    conf = settings()
+    upgrade(conf.database_url)
+    typer.echo("database is at the latest schema")
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key for RAPPORT_ENCRYPTION_KEY (put new keys first to rotate)."""
+    from storage.crypto import Cipher
+
+    typer.echo(Cipher.generate_key())
+
+
+# --- practice ---------------------------------------------------------------------------------
+
+
+@practice_app.command("set")
+def practice_set(
+    cadence: Annotated[str | None, typer.Option(help="e.g. 'every 7 days at 18:00'")] = None,
+    quiet_hours: Annotated[str | None, typer.Option(help="e.g. 21:00-09:00")] = None,
+    digest_lead: Annotated[str | None, typer.Option(help="e.g. 3h")] = None,
+    nudge_after: Annotated[str | None, typer.Option(help="e.g. 2d")] = None,
+    expire_after: Annotated[str | None, typer.Option(help="e.g. 4d")] = None,
+    language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
+    instrument: Annotated[str | None, typer.Option(help="instrument id")] = None,
+    safety_item: Annotated[bool | None, typer.Option("--safety-item/--no-safety-item")] = None,
+    crisis_resources: Annotated[
+        str | None, typer.Option(help="LANG=TEXT, e.g. 'en=Call 999 or Samaritans 116 123'")
+    ] = None,
+    retention: Annotated[str | None, typer.Option(help="e.g. 730d")] = None,
+    digest_comments: Annotated[
+        bool | None, typer.Option("--digest-comments/--no-digest-comments")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="the practice's name")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set practice defaults."""
+    crisis = None
+    if crisis_resources is not None:
+        lang, sep, text = crisis_resources.partition("=")
+        if not sep or not text.strip():
+            fail("--crisis-resources takes LANG=TEXT")
+        crisis = (lang.strip(), text.strip())
+    data = with_runtime(
+        lambda rt: admin.practice_set(
+            rt,
+            cadence=cadence,
+            quiet_hours=quiet_hours,
+            digest_lead=digest_lead,
+            nudge_after=nudge_after,
+            expire_after=expire_after,
+            language=language,
+            instrument=instrument,
+            safety_item=safety_item,
+            crisis_resources=crisis,
+            retention=retention,
+            digest_comments=digest_comments,
+            name=name,
+        )
+    )
+    show(data, as_json)
+
+
+@practice_app.command("show")
+def practice_show(as_json: JsonOpt = False) -> None:
+    """Show practice defaults."""
+    show(with_runtime(admin.practice_show), as_json)
+
+
+# --- therapists -------------------------------------------------------------------------------
+
+
+@therapist_app.command("add")
+def therapist_add(
+    name: Annotated[str, typer.Option(help="the therapist's name (kept encrypted)")],
+    timezone: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/Berlin")] = "UTC",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a therapist; prints the id and an invite link to open in Telegram."""
+    data = with_runtime(lambda rt: admin.add_therapist(rt, name, timezone))
+    show(data, as_json, lambda d: f"therapist {d['id']} added\ninvite link: {d['invite_link']}")
+
+
+@therapist_app.command("list")
+def therapist_list(as_json: JsonOpt = False) -> None:
+    """List therapists."""
+    show(with_runtime(admin.list_therapists), as_json)
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+@client_app.command("add")
+def client_add(
+    therapist: Annotated[int, typer.Option(help="the therapist's id")],
+    name: Annotated[str, typer.Option(help="the client's name (kept encrypted)")],
+    timezone: Annotated[str | None, typer.Option(help="IANA zone; else asked in Telegram")] = None,
+    cadence: Annotated[str | None, typer.Option(help="overrides the practice cadence")] = None,
+    language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
+    alias: Annotated[str | None, typer.Option(help="the therapist's name for them")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a client; prints the id and an invite link to send them."""
+    data = with_runtime(
+        lambda rt: admin.add_client(
+            rt, therapist, name, timezone=timezone, cadence=cadence, language=language, alias=alias
+        )
+    )
+    show(
+        data,
+        as_json,
+        lambda d: f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})\n"
+        f"invite link: {d['invite_link']}",
+    )
+
+
+@client_app.command("list")
+def client_list(
+    therapist: Annotated[int | None, typer.Option(help="only this therapist's clients")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List clients."""
+    show(with_runtime(lambda rt: admin.list_clients(rt, therapist)), as_json)
+
+
+@client_app.command("erase")
+def client_erase(
+    client_id: Annotated[int, typer.Argument(help="the client's id")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Erase a client's data for good."""
+    if not yes and not typer.confirm(f"Erase everything stored about client {client_id}?"):
+        raise typer.Exit(1)
+    if not with_runtime(lambda rt: admin.erase_client(rt, client_id)):
+        fail(f"no client with id {client_id}")
+    typer.echo(f"client {client_id} erased")
+
+
+# --- invites and sessions ---------------------------------------------------------------------
+
+
+@app.command("invite")
+def invite(
+    client: Annotated[int | None, typer.Option(help="a client's id")] = None,
+    therapist: Annotated[int | None, typer.Option(help="a therapist's id")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A fresh single-use invite link for a client or a therapist."""
+    if (client is None) == (therapist is None):
+        fail("give exactly one of --client or --therapist")
+    data = with_runtime(lambda rt: admin.new_invite(rt, client_id=client, therapist_id=therapist))
+    show(data, as_json, lambda d: f"invite link: {d['invite_link']}\nexpires: {d['expires_at']}")
+
+
+def parse_when(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at: {text!r} is not an ISO date-time such as 2026-03-02T15:00:00+01:00")
+        raise
+
+
+@session_app.command("add")
+def session_add(
+    client: Annotated[int, typer.Option(help="the client's id")],
+    at: Annotated[str, typer.Option(help="ISO date-time with offset")],
+    minutes: Annotated[int, typer.Option(min=5, max=600)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Schedule a session; the digest goes out before it."""
+    when = parse_when(at)
+    data = with_runtime(lambda rt: admin.add_session(rt, client, when, minutes))
+    show(data, as_json, lambda d: f"session {d['id']} at {d['starts_at']}, digest {d['digest_at']}")
+
+
+@session_app.command("list")
+def session_list(
+    client: Annotated[int | None, typer.Option(help="only this client's sessions")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List sessions."""
+    show(with_runtime(lambda rt: admin.list_sessions(rt, client)), as_json)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run(
+    webhook_url: Annotated[str | None, typer.Option(help="public HTTPS URL: webhook mode")] = None,
+    listen: Annotated[str, typer.Option(help="HOST:PORT for webhook mode")] = "0.0.0.0:8443",
+) -> None:
+    """Run the bot (long polling by default)."""
+    from bot.main import run_bot
+
+    conf = settings()
+    try:
+        asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen))
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("sandbox")
+def sandbox(
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8081,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+) -> None:
+    """Run the local Bot API stand-in alone (for trying Rapport without Telegram)."""
+    from bot.sandbox.__main__ import main as sandbox_main
+
+    sandbox_main(["--host", host, "--port", str(port)])
+
+
+@app.command("demo")
+def demo(
+    weeks: Annotated[int, typer.Option(min=1, max=26, help="simulated weeks")] = 6,
+    out: Annotated[Path, typer.Option(help="folder for digest pictures and the summary")] = Path(
+        "demo-out"
+    ),
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no live transcript")] = False,
+) -> None:
+    """The whole story against the sandbox: a practice's weeks in about a minute."""
+    from bot.demo import run_demo
+
+    code = asyncio.run(run_demo(weeks=weeks, out=out, speed=speed or None, quiet=quiet))
+    raise typer.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="rapport")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""One handler for every update: identify the sender, drop duplicates, run the flow, and commit
+state, answers, events and outgoing messages in one transaction. Nothing is sent before the commit.
+
+Strangers get a polite reply sent directly (never through the outbox) and nothing is stored about
+them. Each user's updates are handled one at a time so their conversation state never races.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import effects, staff
+from bot.runtime import Runtime
+from bot.updates import event_of, language_of, split_command
+from flows.events import Command
+from flows.i18n import t
+from storage import repo
+from storage.models import Client
+
+log = logging.getLogger(__name__)
+
+_user_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+@dataclass
+class After:
+    """What to do once the transaction has committed."""
+
+    callback_id: str | None = None
+    callback_text: str | None = None
+    direct: list[tuple[int, str]] = field(default_factory=list)
+    enqueued: bool = False
+
+    async def run(self, bot: Bot) -> None:
+        try:
+            if self.callback_id is not None:
+                await bot.answer_callback_query(self.callback_id, text=self.callback_text)
+            for chat_id, text in self.direct:
+                await bot.send_message(chat_id, text)
+        except TelegramError as exc:  # a stale query or a blocked stranger is not our failure
+            log.info("post-commit reply not delivered: %s", type(exc).__name__)
+
+
+async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt: Runtime = context.bot_data["rt"]
+    user = update.effective_user
+    async with _user_locks[user.id if user else 0]:
+        after = await handle_update(rt, update)
+    await after.run(context.bot)
+    if after.enqueued:
+        rt.wake_sender()
+
+
+async def handle_update(rt: Runtime, update: Update) -> After:
+    now = rt.clock.now()
+    after = After(callback_id=update.callback_query.id if update.callback_query else None)
+    async with rt.sessions() as s, s.begin():
+        if not await repo.mark_update_processed(s, update.update_id, now):
+            log.info("duplicate update %s dropped", update.update_id)
+            return after
+        await route(s, rt, update, now, after)
+    return after
+
+
+async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, after: After) -> None:
+    chat, user = update.effective_chat, update.effective_user
+    if update.my_chat_member is not None:
+        await on_membership(s, update, now)
+        return
+    if chat is None or user is None:
+        return  # channel posts, polls and other updates with no person behind them
+    lang = language_of(update)
+    if chat.type != "private":
+        message = update.effective_message
+        if message is not None and (message.text or "").startswith("/"):
+            after.direct.append((chat.id, t(lang, "group_only")))
+        return
+    event = event_of(update, now)
+    if event is None:
+        return
+    if isinstance(event, Command) and event.name == "start" and event.args:
+        await join(s, rt, update, event.args, now, after, lang)
+        return
+    client = await repo.client_by_user(s, user.id)
+    if client is not None and client.status not in ("invited", "declined"):
+        await effects.client_event(s, rt, client, event, update, now, after)
+        return
+    therapist = await repo.therapist_by_user(s, user.id)
+    if therapist is not None:
+        await staff.therapist_event(s, rt, therapist, event, now, after)
+        return
+    if update.callback_query is None:
+        after.direct.append((chat.id, t(lang, "stranger")))
+    else:
+        after.callback_text = t(lang, "stranger")
+
+
+async def join(
+    s: AsyncSession, rt: Runtime, update: Update, token: str, now: datetime, after: After, lang: str
+) -> None:
+    """`/start <token>`: bind the account through an invite, or refuse with nothing stored."""
+    assert update.effective_user is not None and update.effective_chat is not None
+    chat_id = update.effective_chat.id
+    if len(token) > 64:
+        after.direct.append((chat_id, t(lang, "invite_invalid")))
+        return
+    result = await repo.redeem_invite(
+        s, token, user_id=update.effective_user.id, chat_id=chat_id, now=now
+    )
+    if not result.ok:
+        log.info("invite refused: %s", result.reason)
+        key = {"used": "invite_used", "expired": "invite_expired"}.get(result.reason, "invite_invalid")
+        after.direct.append((chat_id, t(lang, key)))
+        return
+    if result.therapist is not None:
+        result.therapist.language = lang
+        await staff.welcome(s, rt, result.therapist, now, after)
+        return
+    client = result.client
+    assert client is not None
+    client.joined_at = client.joined_at or now
+    await repo.add_event(s, client_id=client.id, kind="joined", at=now)
+    await effects.start_onboarding(s, rt, client, update, now, after)
+
+
+async def on_membership(s: AsyncSession, update: Update, now: datetime) -> None:
+    """The client blocked or unblocked the bot: evidence for the signals, nothing to send."""
+    member = update.my_chat_member
+    assert member is not None
+    client: Client | None = await repo.client_by_user(s, member.from_user.id)
+    if client is None or member.chat.type != "private":
+        return
+    status = member.new_chat_member.status
+    if status in ("kicked", "left"):
+        if client.unreachable_at is None:
+            client.unreachable_at = now
+            await repo.add_event(s, client_id=client.id, kind="blocked", at=now)
+    elif client.unreachable_at is not None:
+        client.unreachable_at = None
+        await repo.add_event(s, client_id=client.id, kind="unblocked", at=now)
+
+
+__all__ = ["After", "handle_update", "on_update", "split_command"]

@@ -1,0 +1,266 @@
+"""Runs a client's flow and carries out its intents inside the caller's transaction.
+
+A flow only says what should happen (`flows.intents`); here those intents become rows: answers,
+events, state, and outbox messages. The message texts were localised by the flow already.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.planning import plan_checkin_deadlines, replan_client
+from flows import intents as I
+from flows.conversation import ClientContext, Outcome, handle, start_onboarding as flow_start
+from flows.events import Event, Tap
+from flows.i18n import t
+from flows.instruments import Instrument, load_instrument
+from storage import repo
+from storage.models import Checkin, Client, Practice, Therapist
+
+if TYPE_CHECKING:
+    from telegram import Update
+
+    from bot.dispatch import After
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=16)
+def instrument(name: str) -> Instrument:
+    return load_instrument(name)
+
+
+def buttons_payload(buttons: tuple[tuple[I.Button, ...], ...]) -> list[list[dict[str, str]]]:
+    return [[{"label": b.label, "data": b.data} for b in row] for row in buttons]
+
+
+async def context_for(
+    s: AsyncSession, rt: Runtime, client: Client, practice: Practice, telegram_language: str | None
+) -> ClientContext:
+    lang = client.language or practice.language
+    therapist = await s.get(Therapist, client.therapist_id)
+    assert therapist is not None
+    return ClientContext(
+        language=lang,
+        timezone=client.timezone,
+        instrument=instrument(practice.instrument),
+        safety_item=practice.safety_item,
+        crisis_resources=practice.crisis_resources.get(lang) or t(lang, "crisis_default"),
+        therapist_alias=rt.cipher.decrypt(therapist.name_enc),
+        telegram_language=telegram_language,
+    )
+
+
+async def start_onboarding(
+    s: AsyncSession, rt: Runtime, client: Client, update: Update, now: datetime, after: After
+) -> None:
+    practice = await repo.get_practice(s, now)
+    user = update.effective_user
+    ctx = await context_for(s, rt, client, practice, user.language_code if user else None)
+    await apply(s, rt, client, practice, flow_start(ctx, now), None, now, after)
+
+
+async def client_event(
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    event: Event,
+    update: Update | None,
+    now: datetime,
+    after: After | None,
+) -> None:
+    """Feed one event to the client's conversation and carry out what it returns."""
+    practice = await repo.get_practice(s, now)
+    user = update.effective_user if update is not None else None
+    ctx = await context_for(s, rt, client, practice, user.language_code if user else None)
+    outcome = handle(client.conversation, event, ctx)
+    await apply(s, rt, client, practice, outcome, event, now, after)
+
+
+async def apply(
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    practice: Practice,
+    outcome: Outcome,
+    event: Event | None,
+    now: datetime,
+    after: After | None,
+) -> None:
+    client.conversation = outcome.state
+    erase = False
+    for intent in outcome.intents:
+        if isinstance(intent, I.Reply):
+            await reply(s, rt, client, intent, event, now, after)
+        elif isinstance(intent, I.Notice):
+            if after is not None and after.callback_id is not None:
+                after.callback_text = intent.text
+            else:
+                await send(s, rt, client, intent.text, now, after)
+        elif isinstance(intent, I.EraseAll):
+            erase = True
+        else:
+            await record(s, rt, client, practice, intent, now)
+    if client.status == "onboarding" and client.consent_at and client.timezone:
+        if outcome.state.get("machine") == "idle":
+            client.status = "active"
+            client.cadence_anchor = now
+            await replan_client(s, client, practice, now)
+    if erase:
+        await erase_by_request(s, rt, client, now, after)
+
+
+async def send(
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    text: str,
+    now: datetime,
+    after: After | None,
+    *,
+    buttons: list[list[dict[str, str]]] | None = None,
+) -> None:
+    assert client.chat_id is not None
+    payload: dict[str, Any] = {"text": text}
+    if buttons:
+        payload["buttons"] = buttons
+    await repo.enqueue(
+        s, rt.cipher, chat_id=client.chat_id, kind="text", payload=payload, now=now,
+        client_id=client.id,
+    )
+    if after is not None:
+        after.enqueued = True
+
+
+async def reply(
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    intent: I.Reply,
+    event: Event | None,
+    now: datetime,
+    after: After | None,
+) -> None:
+    buttons = buttons_payload(intent.buttons)
+    if intent.edit and isinstance(event, Tap) and event.message_id:
+        assert client.chat_id is not None
+        await repo.enqueue(
+            s, rt.cipher, chat_id=client.chat_id, kind="edit",
+            payload={"message_id": event.message_id, "text": intent.text, "buttons": buttons},
+            now=now, client_id=client.id,
+        )
+        if after is not None:
+            after.enqueued = True
+        return
+    await send(s, rt, client, intent.text, now, after, buttons=buttons)
+
+
+async def record(
+    s: AsyncSession, rt: Runtime, client: Client, practice: Practice, intent: Any, now: datetime
+) -> None:
+    """Intents that change stored data (answers, settings, life events)."""
+    if isinstance(intent, I.RecordAnswer):
+        await repo.record_answer(
+            s, rt.cipher, checkin_id=intent.checkin_id, item=intent.item, value=intent.value,
+            at=intent.at,
+        )
+    elif isinstance(intent, I.RecordComment):
+        await repo.record_answer(
+            s, rt.cipher, checkin_id=intent.checkin_id, item="comment", value=None,
+            at=intent.at, text=intent.text,
+        )
+    elif isinstance(intent, I.FinishCheckin):
+        checkin = await s.get(Checkin, intent.checkin_id)
+        if checkin is not None and checkin.status == "open":
+            answered = checkin.first_answer_at is not None
+            checkin.status = "answered" if intent.complete else ("partial" if answered else "missed")
+            checkin.closed_at = intent.at
+    elif isinstance(intent, I.RecordConsent):
+        client.consent_version, client.consent_at = intent.version, intent.at
+        await repo.add_event(s, client_id=client.id, kind="consented", at=intent.at,
+                             data={"version": intent.version})
+    elif isinstance(intent, I.SetLanguage):
+        client.language = intent.code
+    elif isinstance(intent, I.SetTimezone):
+        client.timezone = intent.name
+        if client.status == "active":
+            await replan_client(s, client, practice, now)
+    elif isinstance(intent, I.Pause):
+        client.status, client.paused_until = "paused", intent.until
+        client.next_checkin_at = None
+        await repo.add_event(s, client_id=client.id, kind="paused", at=now)
+    elif isinstance(intent, I.Resume):
+        if client.status == "paused":
+            client.status, client.paused_until = "active", None
+            await repo.add_event(s, client_id=client.id, kind="resumed", at=now)
+            await replan_client(s, client, practice, now)
+    elif isinstance(intent, I.Stop):
+        client.status, client.next_checkin_at = "stopped", None
+        await repo.add_event(s, client_id=client.id, kind="stopped", at=now)
+    elif isinstance(intent, I.DeclineConsent):
+        client.status, client.telegram_user_id, client.chat_id = "declined", None, None
+        client.conversation = None
+    elif isinstance(intent, I.CrisisAlert):
+        await repo.add_event(s, client_id=client.id, kind="crisis", at=intent.at,
+                             data={"source": intent.source})
+        await tell_therapist(s, rt, client, "urgent_crisis", now, urgent=True)
+    elif isinstance(intent, I.TellTherapist):
+        await tell_therapist(s, rt, client, f"therapist_{intent.kind}", now)
+    elif isinstance(intent, I.ShowMyData):
+        from bot.mydata import render_mydata
+
+        for chunk in await render_mydata(s, rt, client, now):
+            await send(s, rt, client, chunk, now, None)
+    else:
+        log.warning("intent %s not handled", type(intent).__name__)
+
+
+async def tell_therapist(
+    s: AsyncSession, rt: Runtime, client: Client, key: str, now: datetime, *, urgent: bool = False
+) -> None:
+    """A short note to the client's therapist, naming the client by alias only."""
+    therapist = await s.get(Therapist, client.therapist_id)
+    if therapist is None or therapist.chat_id is None:
+        log.warning("therapist of client %s has not joined; note %s kept for the digest",
+                    client.id, key)
+        return
+    text = t(therapist.language, key, alias=client.alias)
+    await repo.enqueue(
+        s, rt.cipher, chat_id=therapist.chat_id, kind="urgent" if urgent else "text",
+        payload={"text": text}, now=now, therapist_id=therapist.id,
+    )
+    rt.wake_sender()
+
+
+async def erase_by_request(
+    s: AsyncSession, rt: Runtime, client: Client, now: datetime, after: After | None
+) -> None:
+    """The client asked for deletion: goodbye first (kept outside the client's rows), then erase."""
+    lang = client.language or "en"
+    await tell_therapist(s, rt, client, "therapist_erased", now)
+    if client.chat_id is not None:
+        await repo.enqueue(
+            s, rt.cipher, chat_id=client.chat_id, kind="text",
+            payload={"text": t(lang, "erased_goodbye")}, now=now,
+        )
+    await repo.erase_client(s, client.id, now, actor="client")
+    if after is not None:
+        after.enqueued = True
+
+
+async def open_checkin(
+    s: AsyncSession, rt: Runtime, client: Client, practice: Practice, now: datetime
+) -> Checkin:
+    """The heartbeat opens a check-in: row, deadlines, and the first question in the outbox."""
+    checkin = await repo.open_checkin(s, client_id=client.id, instrument=practice.instrument, now=now)
+    await plan_checkin_deadlines(s, checkin, client, practice)
+    from flows.events import OpenCheckin
+
+    await client_event(s, rt, client, OpenCheckin(at=now, checkin_id=checkin.id), None, now, None)
+    return checkin

@@ -1,0 +1,212 @@
+"""The heartbeat: every few seconds, ask the database what is due and do it, exactly once.
+
+Each due item is claimed and handled in one transaction with a compare-and-set on the column that
+made it due (e.g. `next_checkin_at = :seen`). If another replica got there first the update matches
+no row and this one moves on; if a process dies mid-way its transaction rolls back and the item is
+still due. On PostgreSQL candidates are also read with `FOR UPDATE SKIP LOCKED` so replicas spread
+the work instead of queueing on the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import effects
+from bot.digests import send_digest
+from bot.planning import replan_client
+from bot.runtime import Runtime
+from flows.events import Expire, Nudge
+from storage import repo
+from storage.models import Checkin, Client, TherapySession
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+@dataclass
+class Pass:
+    opened: int = 0
+    nudged: int = 0
+    expired: int = 0
+    digests: int = 0
+    resumed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.opened + self.nudged + self.expired + self.digests + self.resumed
+
+
+def interval_seconds(speed: float, real_seconds: float = 5.0) -> float:
+    """Wall seconds between passes: 5 s in real time, shrinking under a time-lapse clock."""
+    return max(0.05, real_seconds / max(speed, 1.0))
+
+
+def _skip_locked(s: AsyncSession, query: Select) -> Select:  # type: ignore[type-arg]
+    if s.bind.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+async def run_pass(rt: Runtime) -> Pass:
+    """One heartbeat pass over everything due now."""
+    now = rt.clock.now()
+    result = Pass()
+    result.resumed = await _resume_paused(rt, now)
+    result.expired = await _expire(rt, now)
+    result.opened = await _open_due(rt, now)
+    result.nudged = await _nudge(rt, now)
+    result.digests = await _digests(rt, now)
+    if result.total:
+        rt.wake_sender()
+        log.debug("heartbeat: %s", result)
+    return result
+
+
+async def _due_ids(rt: Runtime, query: Select) -> list[int]:  # type: ignore[type-arg]
+    async with rt.sessions() as s:
+        return list(await s.scalars(query.limit(BATCH)))
+
+
+async def _open_due(rt: Runtime, now: datetime) -> int:
+    ids = await _due_ids(
+        rt,
+        select(Client.id)
+        .where(Client.next_checkin_at <= now, Client.status == "active")
+        .order_by(Client.next_checkin_at),
+    )
+    done = 0
+    for client_id in ids:
+        async with rt.sessions() as s, s.begin():
+            client = await s.scalar(_skip_locked(s, select(Client).where(Client.id == client_id)))
+            if client is None or client.next_checkin_at is None or client.next_checkin_at > now:
+                continue
+            seen = client.next_checkin_at
+            claimed = await s.execute(
+                update(Client)
+                .where(Client.id == client_id, Client.next_checkin_at == seen)
+                .values(next_checkin_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another replica took it
+            practice = await repo.get_practice(s, now)
+            open_already = await repo.open_checkin_of(s, client_id)
+            if open_already is None and client.unreachable_at is None:
+                await effects.open_checkin(s, rt, client, practice, now)
+                done += 1
+            await replan_client(s, client, practice, now)
+    return done
+
+
+async def _nudge(rt: Runtime, now: datetime) -> int:
+    ids = await _due_ids(
+        rt,
+        select(Checkin.id).where(
+            Checkin.nudge_at <= now, Checkin.nudged_at.is_(None), Checkin.status == "open"
+        ),
+    )
+    done = 0
+    for checkin_id in ids:
+        async with rt.sessions() as s, s.begin():
+            claimed = await s.execute(
+                update(Checkin)
+                .where(Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open")
+                .values(nudged_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            checkin = await s.get(Checkin, checkin_id)
+            assert checkin is not None
+            client = await s.get(Client, checkin.client_id)
+            if client is None or client.status != "active":
+                continue
+            await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
+            done += 1
+    return done
+
+
+async def _expire(rt: Runtime, now: datetime) -> int:
+    ids = await _due_ids(
+        rt, select(Checkin.id).where(Checkin.expires_at <= now, Checkin.status == "open")
+    )
+    done = 0
+    for checkin_id in ids:
+        async with rt.sessions() as s, s.begin():
+            checkin = await s.get(Checkin, checkin_id)
+            if checkin is None or checkin.status != "open":
+                continue
+            client = await s.get(Client, checkin.client_id)
+            if client is not None:
+                await effects.client_event(s, rt, client, Expire(at=now), None, now, None)
+            # The flow closes the check-in; make sure it is closed even if the flow had lost it.
+            await s.refresh(checkin)
+            if checkin.status == "open":
+                checkin.status = "partial" if checkin.first_answer_at else "missed"
+                checkin.closed_at = now
+            done += 1
+    return done
+
+
+async def _digests(rt: Runtime, now: datetime) -> int:
+    ids = await _due_ids(
+        rt,
+        select(TherapySession.id).where(
+            TherapySession.digest_at <= now,
+            TherapySession.digest_sent_at.is_(None),
+            TherapySession.cancelled.is_(False),
+        ),
+    )
+    done = 0
+    for session_id in ids:
+        async with rt.sessions() as s, s.begin():
+            claimed = await s.execute(
+                update(TherapySession)
+                .where(TherapySession.id == session_id, TherapySession.digest_sent_at.is_(None))
+                .values(digest_sent_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            session = await s.get(TherapySession, session_id)
+            assert session is not None
+            if await send_digest(s, rt, session, now):
+                done += 1
+    return done
+
+
+async def _resume_paused(rt: Runtime, now: datetime) -> int:
+    ids = await _due_ids(
+        rt,
+        select(Client.id).where(Client.status == "paused", Client.paused_until <= now),
+    )
+    done = 0
+    for client_id in ids:
+        async with rt.sessions() as s, s.begin():
+            claimed = await s.execute(
+                update(Client)
+                .where(Client.id == client_id, Client.status == "paused", Client.paused_until <= now)
+                .values(status="active", paused_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            client = await s.get(Client, client_id)
+            assert client is not None
+            await repo.add_event(s, client_id=client_id, kind="resumed", at=now)
+            await replan_client(s, client, await repo.get_practice(s, now), now)
+            done += 1
+    return done
+
+
+async def housekeeping(rt: Runtime) -> None:
+    """Forget old update ids (duplicates arrive within minutes, not weeks)."""
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        await repo.forget_processed_updates(s, now - timedelta(days=7))

@@ -1,0 +1,69 @@
+"""Builds the plain `insights.history.ClientHistory` of one client from the database.
+
+Comments are decrypted here, for the digest only; nothing here is logged.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
+from storage import repo
+from storage.crypto import Cipher
+from storage.models import Answer, Checkin, Client, Practice
+
+LIFE_KINDS = {"paused", "resumed", "stopped", "blocked", "unblocked"}
+YES = 1
+
+
+async def client_history(
+    s: AsyncSession, cipher: Cipher, client: Client, practice: Practice
+) -> ClientHistory:
+    checkins = await repo.checkins_of(s, client.id)
+    answers: dict[int, list[Answer]] = {}
+    if checkins:
+        rows = await s.scalars(
+            select(Answer).join(Checkin).where(Checkin.client_id == client.id).order_by(Answer.id)
+        )
+        for a in rows:
+            answers.setdefault(a.checkin_id, []).append(a)
+    records = []
+    for c in checkins:
+        got = answers.get(c.id, [])
+        scores = {a.item: a.value for a in got if a.item not in ("comment", "tension", "talked")}
+        by_item = {a.item: a for a in got}
+        comment = by_item.get("comment")
+        tension = by_item.get("tension")
+        talked = by_item.get("talked")
+        records.append(
+            CheckinRecord(
+                id=str(c.id),
+                sent_at=c.opened_at,
+                status=c.status,  # type: ignore[arg-type]
+                answered_at=c.first_answer_at,
+                completed_at=c.closed_at if c.status == "answered" else None,
+                scores=scores,
+                tension=None if tension is None or tension.value is None else tension.value == YES,
+                talked_through=None if talked is None or talked.value is None else talked.value == YES,
+                comment=cipher.decrypt(comment.text_enc) if comment and comment.text_enc else None,
+                expired_at=c.closed_at if c.status in ("missed", "partial") else None,
+            )
+        )
+    events = [
+        LifeEvent(kind=e.kind, at=e.at)  # type: ignore[arg-type]
+        for e in await repo.events_of(s, client.id)
+        if e.kind in LIFE_KINDS
+    ]
+    sessions = [x.starts_at for x in await repo.sessions_of(s, client.id)]
+    return ClientHistory(
+        client=str(client.id),
+        alias=client.alias,
+        timezone=client.timezone or "UTC",
+        cadence_days=cadence_days_from_spec(
+            client.cadence or practice.cadence, [r.sent_at for r in records], sessions
+        ),
+        checkins=tuple(records),
+        events=tuple(events),
+        sessions=tuple(sessions),
+    )

@@ -1,0 +1,112 @@
+"""The running bot: PTB Application (long polling or webhook), the heartbeat on PTB's JobQueue,
+and the outbox sender, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot import heartbeat
+from bot.dispatch import on_update
+from bot.outbox import OutboxSender
+from bot.runtime import Runtime
+from storage import repo
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+
+def build_application(rt: Runtime) -> Application:  # type: ignore[type-arg]
+    app = (
+        ApplicationBuilder()
+        .token(rt.settings.token())
+        .base_url(rt.settings.telegram_api_url)
+        .base_file_url(rt.settings.api_file_url)
+        .concurrent_updates(32)
+        .get_updates_read_timeout(40)
+        .build()
+    )
+    app.bot_data["rt"] = rt
+    app.add_handler(TypeHandler(Update, on_update))
+    app.add_error_handler(on_error)
+    return app
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure without the update's content (it may carry a client's words)."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error(
+        "update %s failed: %s", update_id, type(context.error).__name__,
+        exc_info=(type(context.error), context.error, context.error.__traceback__)
+        if context.error else None,
+    )
+
+
+class BotService:
+    def __init__(self, rt: Runtime, *, heartbeat_interval: float | None = None) -> None:
+        self.rt = rt
+        self.app = build_application(rt)
+        self.sender = OutboxSender(rt, self.app.bot)
+        self.heartbeat_interval = heartbeat_interval or heartbeat.interval_seconds(rt.clock.speed)
+        self._sender_task: asyncio.Task[None] | None = None
+        self._beating = asyncio.Lock()
+
+    async def start(self, *, polling: bool = True, webhook_url: str | None = None,
+                    listen: tuple[str, int] = ("0.0.0.0", 8443)) -> None:
+        await self.app.initialize()
+        await self._remember_username()
+        await self.app.start()
+        updater = self.app.updater
+        assert updater is not None
+        if webhook_url:
+            secret = secrets.token_urlsafe(32)
+            await updater.start_webhook(
+                listen=listen[0], port=listen[1], url_path="telegram", webhook_url=webhook_url,
+                secret_token=secret, allowed_updates=ALLOWED_UPDATES,
+            )
+        elif polling:
+            await updater.start_polling(
+                poll_interval=0, timeout=10, allowed_updates=ALLOWED_UPDATES
+            )
+        self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
+        job_queue = self.app.job_queue
+        assert job_queue is not None
+        job_queue.run_repeating(self._beat, interval=self.heartbeat_interval, first=0.0,
+                                name="heartbeat")
+        job_queue.run_repeating(self._housekeeping, interval=3600.0, first=60.0,
+                                name="housekeeping")
+
+    async def _remember_username(self) -> None:
+        username = self.app.bot.username
+        self.rt.bot_username = username
+        async with self.rt.sessions() as s, s.begin():
+            practice = await repo.get_practice(s, self.rt.clock.now())
+            practice.bot_username = username
+
+    async def _beat(self, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self._beating.locked():
+            return  # the previous pass is still running
+        async with self._beating:
+            try:
+                await heartbeat.run_pass(self.rt)
+            except Exception:
+                log.exception("heartbeat pass failed")
+
+    async def _housekeeping(self, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        await heartbeat.housekeeping(self.rt)
+
+    async def stop(self) -> None:
+        self.sender.stop()
+        if self._sender_task is not None:
+            await self._sender_task
+        updater = self.app.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()

@@ -1,0 +1,174 @@
+"""The repository suite: one set of tests, run against every backend (see `db_url`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import ManualClock
+from storage import repo
+from storage.crypto import Cipher
+from storage.db import create_engine, session_factory
+from storage.models import Client, OutboxMessage
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(db_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def make_client(
+    sessions: async_sessionmaker[AsyncSession], cipher: Cipher, clock: ManualClock
+) -> tuple[int, int]:
+    async with sessions() as s, s.begin():
+        therapist = await repo.add_therapist(s, cipher, name="Dana Lee", timezone="UTC", now=clock.now())
+        client = await repo.add_client(
+            s, cipher, therapist_id=therapist.id, name="Ana Maria Perez", now=clock.now()
+        )
+        return therapist.id, client.id
+
+
+async def test_people_and_aliases(sessions, cipher, clock) -> None:
+    therapist_id, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        twin = await repo.add_client(s, cipher, therapist_id=therapist_id, name="Anna M. Pardo",
+                                     now=clock.now())
+        client = await s.get(Client, client_id)
+        assert client is not None
+        assert client.alias == "A.M.P."
+        assert twin.alias == "A.M.P.2"  # aliases stay unique per therapist
+        assert cipher.decrypt(client.name_enc) == "Ana Maria Perez"
+        assert b"Perez" not in client.name_enc
+        found = await repo.client_by_alias(s, therapist_id, "a.m.p.")
+        assert found is not None and found.id == client_id
+    with pytest.raises(LookupError):
+        async with sessions() as s, s.begin():
+            await repo.add_client(s, cipher, therapist_id=999, name="X", now=clock.now())
+
+
+async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None:
+    _, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        token = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        stale = await repo.create_invite(s, now=clock.now(), client_id=client_id,
+                                         ttl=timedelta(hours=1))
+    assert 40 <= len(token) <= 64
+    async with sessions() as s, s.begin():
+        stored = await s.scalar(text("SELECT token_hash FROM invite LIMIT 1"))
+        assert token not in str(stored)
+        assert (await repo.redeem_invite(s, "nope", user_id=1, chat_id=1, now=clock.now())).reason == "invalid"
+        ok = await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
+        assert ok.ok and ok.client is not None and ok.client.telegram_user_id == 42
+    async with sessions() as s, s.begin():
+        again = await repo.redeem_invite(s, token, user_id=43, chat_id=43, now=clock.now())
+        assert again.reason == "used"
+        clock.advance(timedelta(hours=2))
+        late = await repo.redeem_invite(s, stale, user_id=42, chat_id=42, now=clock.now())
+        assert late.reason == "expired"
+
+
+async def test_answers_are_kept_once(sessions, cipher, clock) -> None:
+    _, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        checkin = await repo.open_checkin(s, client_id=client_id, instrument="rapport-brief",
+                                          now=clock.now())
+        first = clock.advance(timedelta(minutes=5))
+        assert await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=8, at=first)
+        assert not await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=2,
+                                            at=clock.advance(timedelta(minutes=1)))
+        await repo.record_answer(s, cipher, checkin_id=checkin.id, item="comment", value=None,
+                                 at=clock.now(), text="felt rushed today")
+    async with sessions() as s:
+        answers = await repo.answers_of(s, checkin.id)
+        assert [(a.item, a.value) for a in answers] == [("heard", 8), ("comment", None)]
+        assert cipher.decrypt(answers[1].text_enc or b"") == "felt rushed today"
+        refreshed = await repo.checkins_of(s, client_id)
+        assert refreshed[0].first_answer_at == first
+
+
+async def test_duplicate_update_ids_are_detected(sessions, clock) -> None:
+    async with sessions() as s, s.begin():
+        assert await repo.mark_update_processed(s, 1001, clock.now())
+        assert not await repo.mark_update_processed(s, 1001, clock.now())
+        assert await repo.mark_update_processed(s, 1002, clock.now())
+    async with sessions() as s, s.begin():
+        assert not await repo.mark_update_processed(s, 1002, clock.now())
+        removed = await repo.forget_processed_updates(s, clock.now() + timedelta(seconds=1))
+        assert removed == 2
+
+
+async def test_outbox_claims_are_exclusive_and_ordered_per_chat(sessions, cipher, clock) -> None:
+    async with sessions() as s, s.begin():
+        for i in range(3):
+            await repo.enqueue(s, cipher, chat_id=7, kind="text", payload={"text": f"a{i}"},
+                               now=clock.now())
+        await repo.enqueue(s, cipher, chat_id=8, kind="text", payload={"text": "b0"}, now=clock.now())
+    lease = timedelta(minutes=1)
+
+    async def claim(worker: str) -> list[int]:
+        async with sessions() as s, s.begin():
+            rows = await repo.claim_outbox(s, now=clock.now(), lease=lease, worker=worker, limit=10)
+            return [r.id for r in rows]
+
+    got = await asyncio.gather(claim("w1"), claim("w2"))
+    claimed = sorted(got[0] + got[1])
+    # only the head of each chat's queue, and never by both workers
+    assert claimed == [1, 4]
+    assert not set(got[0]) & set(got[1])
+    assert await claim("w3") == []  # both heads are leased
+    clock.advance(lease + timedelta(seconds=1))
+    async with sessions() as s, s.begin():
+        taken = await repo.claim_outbox(s, now=clock.now(), lease=lease, worker="w4", limit=10)
+        assert sorted(r.id for r in taken) == [1, 4]  # a dead worker's lease is taken over
+        for row in taken:
+            assert repo.outbox_payload(cipher, row)["text"] in ("a0", "b0")
+            row.status = "sent"
+    assert await claim("w5") == [2]
+
+
+async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> None:
+    therapist_id, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
+        await repo.record_answer(s, cipher, checkin_id=checkin.id, item="comment", value=None,
+                                 at=clock.now(), text="private words")
+        await repo.add_event(s, client_id=client_id, kind="paused", at=clock.now())
+        await repo.add_session(s, client_id=client_id, starts_at=clock.now(), minutes=50, now=clock.now())
+        await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        await repo.enqueue(s, cipher, chat_id=5, kind="text", payload={"text": "hi"}, now=clock.now(),
+                           client_id=client_id)
+        await repo.audit(s, actor="therapist:1", action="digest", now=clock.now(), client_id=client_id)
+    async with sessions() as s, s.begin():
+        assert await repo.erase_client(s, client_id, clock.now(), actor="cli")
+        assert not await repo.erase_client(s, client_id, clock.now(), actor="cli")
+    async with sessions() as s:
+        for table in ("answer", "checkin", "client_event", "therapy_session", "invite", "outbox"):
+            assert await s.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
+        assert await s.scalar(select(Client).where(Client.id == client_id)) is None
+        log = await repo.audit_log(s, client_id)
+        assert [(e.action, e.detail) for e in log] == [("client_erased", None)]
+        assert await s.scalar(select(OutboxMessage)) is None
+        assert len(await repo.list_clients(s, therapist_id)) == 0
+
+
+async def test_migrations_match_the_models(db_url: str) -> None:
+    """A model change without a migration would break `rapport db upgrade` in production."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    engine = create_engine(db_url)
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+    await engine.dispose()
+    assert diff == []
