@@ -285,6 +285,99 @@ def session_list(
     show(with_runtime(lambda rt: admin.list_sessions(rt, client)), as_json)
 
 
+def import_text(report: dict[str, Any]) -> str:
+    counts = ", ".join(
+        f"{report[k]} {k}" for k in ("created", "moved", "cancelled", "restored", "unchanged")
+    )
+    lines = [f"sessions: {counts}" + ("  (dry run: nothing written)" if report["dry_run"] else "")]
+    for change in report["changes"]:
+        session = f"session {change['session']}" if change["session"] else "new session"
+        lines.append(f"  {change['action']}: {session}, client {change['client']}, "
+                     f"{change['starts_at']}")
+    if report["unmatched"]:
+        lines.append(f"unmatched events ({len(report['unmatched'])}), not imported; "
+                     "put the client's code (#RC-XXXX) in the event:")
+        lines += [f"  {u['start']}  {u['reason']}  uid {u['uid']}" for u in report["unmatched"]]
+    if report["missing"]:
+        lines.append("no longer in the calendar (kept; `rapport session cancel ID` if deleted):")
+        lines += [
+            f"  session {m['session']}, client {m['client']}, {m['starts_at']}"
+            for m in report["missing"]
+        ]
+    return "\n".join(lines)
+
+
+@session_app.command("import")
+def session_import(
+    file: Annotated[Path, typer.Argument(help="the calendar exported as .ics")],
+    therapist: Annotated[int, typer.Option(help="the therapist whose calendar it is")],
+    days: Annotated[int, typer.Option(min=1, max=730, help="look this many days ahead")] = 90,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report, write nothing")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Match calendar events to clients by their code (#RC-XXXX) and store the sessions.
+
+    Importing again is safe: moved events move their sessions, cancelled ones cancel them.
+    """
+    from datetime import timedelta
+
+    from bot.calendar_sync import import_calendar
+
+    try:
+        ics = file.read_bytes()
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror or exc}")
+        raise
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        now = rt.clock.now()
+        return await import_calendar(
+            rt, ics, therapist_id=therapist, window_start=now - timedelta(days=1),
+            window_end=now + timedelta(days=days), dry_run=dry_run,
+        )
+
+    show(with_runtime(work), as_json, import_text)
+
+
+def calendar_note(d: dict[str, Any]) -> str:
+    if not d["from_calendar"]:
+        return ""
+    return "\nnote: this session came from a calendar; change it there too, or the next import " \
+        "puts it back"
+
+
+@session_app.command("cancel")
+def session_cancel(
+    session_id: Annotated[int, typer.Argument(help="the session's id")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a session (no digest for it; the client's next check-in is planned again)."""
+    from bot.calendar_sync import cancel_session
+
+    data = with_runtime(lambda rt: cancel_session(rt, session_id))
+    show(data, as_json, lambda d: f"session {d['id']} cancelled" + calendar_note(d))
+
+
+@session_app.command("move")
+def session_move(
+    session_id: Annotated[int, typer.Argument(help="the session's id")],
+    at: Annotated[str, typer.Option(help="new ISO date-time with offset")],
+    minutes: Annotated[int | None, typer.Option(min=5, max=600, help="new length")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a session; its digest and the client's next check-in follow."""
+    from bot.calendar_sync import move_session
+
+    when = parse_when(at)
+    data = with_runtime(lambda rt: move_session(rt, session_id, when, minutes))
+    show(
+        data,
+        as_json,
+        lambda d: f"session {d['id']} moved to {d['starts_at']}, digest {d['digest_at']}"
+        + calendar_note(d),
+    )
+
+
 # --- running ----------------------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ def interval_seconds(speed: float, real_seconds: float = 5.0) -> float:
     return max(0.05, real_seconds / max(speed, 1.0))
 
 
-def _skip_locked(s: AsyncSession, query: Select) -> Select:  # type: ignore[type-arg]
+def _skip_locked(s: AsyncSession, query: Select) -> Select:
     if s.bind.dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
@@ -68,7 +68,7 @@ async def run_pass(rt: Runtime) -> Pass:
     return result
 
 
-async def _due_ids(rt: Runtime, query: Select) -> list[int]:  # type: ignore[type-arg]
+async def _due_ids(rt: Runtime, query: Select) -> list[int]:
     async with rt.sessions() as s:
         return list(await s.scalars(query.limit(BATCH)))
 

@@ -17,11 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 from dateutil.rrule import rruleset, rrulestr
 from icalendar.prop import vRecur
+
+from flows.timing import get_zone
 
 __all__ = [
     "CalendarEvent",
@@ -102,13 +103,6 @@ def _values(component: icalendar.cal.Component, name: str) -> list[Any]:
         return []
     lines = prop if isinstance(prop, list) else [prop]
     return [item.dt for line in lines for item in line.dts]
-
-
-def _zone(default_tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(default_tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {default_tz!r} for floating times") from exc
 
 
 def _start(component: icalendar.cal.Component, floating: tzinfo) -> datetime | None:
@@ -231,7 +225,7 @@ def parse_sessions(
         raise ValueError("default_minutes must be positive")
     window = (window_start.astimezone(UTC), window_end.astimezone(UTC))
     default = timedelta(minutes=default_minutes)
-    floating = _zone(default_tz)
+    floating = get_zone(default_tz)
     calendar = _read_calendar(ics_bytes)
     calendar_cancels = _text(calendar, "METHOD").strip().upper() == "CANCEL"
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.cadence import parse_cadence
 from flows.timing import (
+    QuietHours,
     SessionSlot,
     digest_at,
     expires_at,
@@ -22,7 +24,7 @@ from storage.models import Checkin, Client, Practice, Therapist, TherapySession
 ACTIVE = "active"
 
 
-def client_quiet(client: Client, practice: Practice):  # type: ignore[no-untyped-def]
+def client_quiet(client: Client, practice: Practice) -> QuietHours:
     return parse_quiet_hours(client.quiet_hours or practice.quiet_hours)
 
 
@@ -38,6 +40,9 @@ async def replan_client(
         SessionSlot(start=x.starts_at, end=x.ends_at) for x in await repo.sessions_of(s, client.id)
     ]
     after = max(now, client.paused_until or now)
+    last = await s.scalar(
+        select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id)
+    )
     client.next_checkin_at = next_checkin_at(
         cadence,
         after=after,
@@ -45,6 +50,7 @@ async def replan_client(
         sessions=sessions,
         anchor=client.cadence_anchor or client.joined_at or now,
         quiet=client_quiet(client, practice),
+        previous=last,
     )
     return client.next_checkin_at
 

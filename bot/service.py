@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 
-def build_application(rt: Runtime) -> Application:  # type: ignore[type-arg]
+def build_application(rt: Runtime) -> Application:
     app = (
         ApplicationBuilder()
         .token(rt.settings.token())

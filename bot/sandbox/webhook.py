@@ -1,0 +1,126 @@
+"""Webhook delivery: POST each pending update to the bot's URL, in order, until it is accepted.
+
+Like Telegram, an update stays pending until the receiver answers 2xx; failures are recorded for
+getWebhookInfo (`last_error_date`, `last_error_message`) and retried with exponential backoff.
+The `X-Telegram-Bot-Api-Secret-Token` header carries the configured secret on every request:
+checking it is the receiver's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+from bot.sandbox.world import SandboxBot, World
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class WebhookDispatcher:
+    """One delivery loop per bot with a webhook; backoff `retry_delay` doubling to `retry_max`."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        retry_delay: float = 0.05,
+        retry_max: float = 2.0,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self._world = world
+        self._retry_delay = retry_delay
+        self._retry_max = retry_max
+        self._request_timeout = request_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._request_timeout)
+        )
+        self._supervisor = asyncio.create_task(self._supervise(), name="sandbox-webhooks")
+
+    async def stop(self) -> None:
+        tasks = [task for task in (self._supervisor, *self._tasks.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._supervisor = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _unserved(self) -> list[SandboxBot]:
+        return [
+            bot
+            for bot in self._world.bots.values()
+            if bot.webhook is not None and bot.id not in self._tasks
+        ]
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._world.signal.until(lambda: bool(self._unserved()), None)
+            for bot in self._unserved():
+                self._tasks[bot.id] = asyncio.create_task(
+                    self._deliver_loop(bot), name=f"sandbox-webhook-{bot.id}"
+                )
+
+    async def _deliver_loop(self, bot: SandboxBot) -> None:
+        delay = self._retry_delay
+        world = self._world
+        try:
+            while bot.webhook is not None and not world.closing:
+                update = bot.updates.first()
+                if update is None:
+                    await world.signal.until(
+                        lambda: bot.webhook is None or bot.updates.first() is not None, None
+                    )
+                    continue
+                hook = bot.webhook
+                error = await self._post(hook.url, hook.secret_token, update)
+                if error is None:
+                    if bot.updates.first() is update:
+                        bot.updates.pop_first()
+                        bot.updates.record_delivery([update])
+                    world.stats.webhook_deliveries += 1
+                    delay = self._retry_delay
+                    world.notify()
+                    continue
+                if bot.webhook is hook:
+                    hook.last_error_date = world.now()
+                    hook.last_error_message = error
+                world.stats.webhook_failures += 1
+                world.notify()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+        finally:
+            self._tasks.pop(bot.id, None)
+            world.notify()
+
+    async def _post(self, url: str, secret: str | None, update: dict[str, Any]) -> str | None:
+        """POST one update; None on a 2xx answer, else Telegram's wording of the failure."""
+        assert self._session is not None
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers[SECRET_HEADER] = secret
+        try:
+            async with self._session.post(url, data=json.dumps(update), headers=headers) as reply:
+                await reply.read()
+                if 200 <= reply.status < 300:
+                    return None
+                return f"Wrong response from the webhook: {reply.status} {reply.reason or ''}"
+        except aiohttp.ClientConnectorError:
+            return "Connection refused"
+        except TimeoutError:
+            return "Read timeout expired"
+        except aiohttp.ClientError as exc:
+            log.debug("webhook delivery failed: %s", type(exc).__name__)
+            return "Failed to connect"

@@ -1,0 +1,1 @@
+"""Tests of the sandbox Bot API server, driven through the real PTB client."""
