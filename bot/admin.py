@@ -110,8 +110,15 @@ async def add_client(
     async with rt.sessions() as s, s.begin():
         try:
             client = await repo.add_client(
-                s, rt.cipher, therapist_id=therapist_id, name=name, now=now, alias=alias,
-                timezone=timezone, cadence=cadence, language=language,
+                s,
+                rt.cipher,
+                therapist_id=therapist_id,
+                name=name,
+                now=now,
+                alias=alias,
+                timezone=timezone,
+                cadence=cadence,
+                language=language,
             )
         except LookupError as exc:
             raise AdminError(str(exc)) from None
@@ -129,9 +136,7 @@ async def new_invite(
             raise AdminError(f"no client with id {client_id}")
         if therapist_id is not None and await s.get(Therapist, therapist_id) is None:
             raise AdminError(f"no therapist with id {therapist_id}")
-        token = await repo.create_invite(
-            s, now=now, client_id=client_id, therapist_id=therapist_id
-        )
+        token = await repo.create_invite(s, now=now, client_id=client_id, therapist_id=therapist_id)
         expires = now + repo.INVITE_TTL
     return {"invite_link": await link(rt, token), "expires_at": expires.isoformat()}
 

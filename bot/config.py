@@ -64,9 +64,7 @@ class Settings(BaseSettings):
     @classmethod
     def _db_url(cls, value: str) -> str:
         if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value):
-            raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-            )
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
     @field_validator("telegram_token")

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.history import client_history
 from bot.runtime import Runtime
-from insights.digest import Digest, build_digest, caption, render_chart, render_text, to_json
+from insights.chart import render_chart
+from insights.digest import Digest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
 from storage import repo
 from storage.models import Client, Practice, Therapist, TherapySession
@@ -58,7 +59,9 @@ async def enqueue_digest(
     if history.checkins:
         png = render_chart(history, now, None)
         await repo.enqueue(
-            s, rt.cipher, kind="photo",
+            s,
+            rt.cipher,
+            kind="photo",
             payload={"photo": base64.b64encode(png).decode(), "caption": caption(digest)},
             **common,  # type: ignore[arg-type]
         )

@@ -82,7 +82,7 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
     if chat.type != "private":
         message = update.effective_message
         if message is not None and (message.text or "").startswith("/"):
-            after.direct.append((chat.id, t(lang, "group_only")))
+            after.direct.append((chat.id, t(lang, "chat.group")))
         return
     event = event_of(update, now)
     if event is None:
@@ -99,9 +99,9 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
         await staff.therapist_event(s, rt, therapist, event, now, after)
         return
     if update.callback_query is None:
-        after.direct.append((chat.id, t(lang, "stranger")))
+        after.direct.append((chat.id, t(lang, "chat.stranger")))
     else:
-        after.callback_text = t(lang, "stranger")
+        after.callback_text = t(lang, "chat.stranger")
 
 
 async def join(
@@ -111,14 +111,14 @@ async def join(
     assert update.effective_user is not None and update.effective_chat is not None
     chat_id = update.effective_chat.id
     if len(token) > 64:
-        after.direct.append((chat_id, t(lang, "invite_invalid")))
+        after.direct.append((chat_id, t(lang, "chat.invite_invalid")))
         return
     result = await repo.redeem_invite(
         s, token, user_id=update.effective_user.id, chat_id=chat_id, now=now
     )
     if not result.ok:
         log.info("invite refused: %s", result.reason)
-        key = {"used": "invite_used", "expired": "invite_expired"}.get(result.reason, "invite_invalid")
+        key = "chat.invite_used" if result.reason == "used" else "chat.invite_invalid"
         after.direct.append((chat_id, t(lang, key)))
         return
     if result.therapist is not None:

@@ -10,13 +10,15 @@ import logging
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.planning import plan_checkin_deadlines, replan_client
 from flows import intents as I
-from flows.conversation import ClientContext, Outcome, handle, start_onboarding as flow_start
-from flows.events import Event, Tap
+from flows.conversation import ClientContext, Outcome, handle
+from flows.conversation import start_onboarding as flow_start
+from flows.events import Event, OpenCheckin, Tap
 from flows.i18n import t
 from flows.instruments import Instrument, load_instrument
 from storage import repo
@@ -51,7 +53,7 @@ async def context_for(
         timezone=client.timezone,
         instrument=instrument(practice.instrument),
         safety_item=practice.safety_item,
-        crisis_resources=practice.crisis_resources.get(lang) or t(lang, "crisis_default"),
+        crisis_resources=practice.crisis_resources.get(lang) or "",
         therapist_alias=rt.cipher.decrypt(therapist.name_enc),
         telegram_language=telegram_language,
     )
@@ -94,26 +96,38 @@ async def apply(
     after: After | None,
 ) -> None:
     client.conversation = outcome.state
-    erase = False
+    # After erasure or a declined consent nothing may stay tied to the client: the last replies
+    # go out as messages of nobody's, and the unbinding happens once they are queued.
+    leaving = next(
+        (i for i in outcome.intents if isinstance(i, I.EraseAll | I.DeclineConsent)), None
+    )
+    owner = None if leaving is not None else client.id
     for intent in outcome.intents:
         if isinstance(intent, I.Reply):
-            await reply(s, rt, client, intent, event, now, after)
+            await reply(s, rt, client, intent, event, now, after, owner)
         elif isinstance(intent, I.Notice):
             if after is not None and after.callback_id is not None:
                 after.callback_text = intent.text
             else:
-                await send(s, rt, client, intent.text, now, after)
-        elif isinstance(intent, I.EraseAll):
-            erase = True
-        else:
+                await send(s, rt, client, intent.text, now, after, owner=owner)
+        elif not isinstance(intent, I.EraseAll | I.DeclineConsent):
             await record(s, rt, client, practice, intent, now)
-    if client.status == "onboarding" and client.consent_at and client.timezone:
-        if outcome.state.get("machine") == "idle":
-            client.status = "active"
-            client.cadence_anchor = now
-            await replan_client(s, client, practice, now)
-    if erase:
-        await erase_by_request(s, rt, client, now, after)
+    if (
+        client.status == "onboarding"
+        and client.consent_at
+        and client.timezone
+        and outcome.state.get("machine") == "idle"
+    ):
+        client.status = "active"
+        client.cadence_anchor = now
+        await replan_client(s, client, practice, now)
+    if isinstance(leaving, I.EraseAll):
+        await repo.erase_client(s, client.id, now, actor="client")
+    elif isinstance(leaving, I.DeclineConsent):
+        client.status, client.telegram_user_id, client.chat_id = "declined", None, None
+        client.conversation, client.next_checkin_at = None, None
+    if after is not None:
+        after.enqueued = True
 
 
 async def send(
@@ -125,14 +139,21 @@ async def send(
     after: After | None,
     *,
     buttons: list[list[dict[str, str]]] | None = None,
+    owner: int | bool | None = True,
 ) -> None:
+    """Queue a message to the client; `owner` False/None queues it as nobody's (see `apply`)."""
     assert client.chat_id is not None
     payload: dict[str, Any] = {"text": text}
     if buttons:
         payload["buttons"] = buttons
     await repo.enqueue(
-        s, rt.cipher, chat_id=client.chat_id, kind="text", payload=payload, now=now,
-        client_id=client.id,
+        s,
+        rt.cipher,
+        chat_id=client.chat_id,
+        kind="text",
+        payload=payload,
+        now=now,
+        client_id=client.id if owner is True or owner == client.id else None,
     )
     if after is not None:
         after.enqueued = True
@@ -146,19 +167,22 @@ async def reply(
     event: Event | None,
     now: datetime,
     after: After | None,
+    owner: int | None,
 ) -> None:
     buttons = buttons_payload(intent.buttons)
     if intent.edit and isinstance(event, Tap) and event.message_id:
         assert client.chat_id is not None
         await repo.enqueue(
-            s, rt.cipher, chat_id=client.chat_id, kind="edit",
+            s,
+            rt.cipher,
+            chat_id=client.chat_id,
+            kind="edit",
             payload={"message_id": event.message_id, "text": intent.text, "buttons": buttons},
-            now=now, client_id=client.id,
+            now=now,
+            client_id=owner,
         )
-        if after is not None:
-            after.enqueued = True
         return
-    await send(s, rt, client, intent.text, now, after, buttons=buttons)
+    await send(s, rt, client, intent.text, now, after, buttons=buttons, owner=owner)
 
 
 async def record(
@@ -167,24 +191,35 @@ async def record(
     """Intents that change stored data (answers, settings, life events)."""
     if isinstance(intent, I.RecordAnswer):
         await repo.record_answer(
-            s, rt.cipher, checkin_id=intent.checkin_id, item=intent.item, value=intent.value,
+            s,
+            rt.cipher,
+            checkin_id=intent.checkin_id,
+            item=intent.item,
+            value=intent.value,
             at=intent.at,
         )
     elif isinstance(intent, I.RecordComment):
         await repo.record_answer(
-            s, rt.cipher, checkin_id=intent.checkin_id, item="comment", value=None,
-            at=intent.at, text=intent.text,
+            s,
+            rt.cipher,
+            checkin_id=intent.checkin_id,
+            item="comment",
+            value=None,
+            at=intent.at,
+            text=intent.text,
         )
     elif isinstance(intent, I.FinishCheckin):
         checkin = await s.get(Checkin, intent.checkin_id)
         if checkin is not None and checkin.status == "open":
-            answered = checkin.first_answer_at is not None
-            checkin.status = "answered" if intent.complete else ("partial" if answered else "missed")
+            answered = intent.answered > 0 or checkin.first_answer_at is not None
+            partial_or_missed = "partial" if answered else "missed"
+            checkin.status = "answered" if intent.complete else partial_or_missed
             checkin.closed_at = intent.at
     elif isinstance(intent, I.RecordConsent):
         client.consent_version, client.consent_at = intent.version, intent.at
-        await repo.add_event(s, client_id=client.id, kind="consented", at=intent.at,
-                             data={"version": intent.version})
+        await repo.add_event(
+            s, client_id=client.id, kind="consented", at=intent.at, data={"version": intent.version}
+        )
     elif isinstance(intent, I.SetLanguage):
         client.language = intent.code
     elif isinstance(intent, I.SetTimezone):
@@ -195,72 +230,81 @@ async def record(
         client.status, client.paused_until = "paused", intent.until
         client.next_checkin_at = None
         await repo.add_event(s, client_id=client.id, kind="paused", at=now)
+        if intent.until is None:
+            await tell_therapist(s, rt, client, "therapist.client_paused_open", now)
+        else:
+            day = intent.until.astimezone(ZoneInfo(client.timezone or "UTC")).date()
+            await tell_therapist(
+                s, rt, client, "therapist.client_paused", now, date=day.isoformat()
+            )
     elif isinstance(intent, I.Resume):
         if client.status == "paused":
             client.status, client.paused_until = "active", None
             await repo.add_event(s, client_id=client.id, kind="resumed", at=now)
             await replan_client(s, client, practice, now)
+            await tell_therapist(s, rt, client, "therapist.client_resumed", now)
     elif isinstance(intent, I.Stop):
         client.status, client.next_checkin_at = "stopped", None
         await repo.add_event(s, client_id=client.id, kind="stopped", at=now)
-    elif isinstance(intent, I.DeclineConsent):
-        client.status, client.telegram_user_id, client.chat_id = "declined", None, None
-        client.conversation = None
     elif isinstance(intent, I.CrisisAlert):
-        await repo.add_event(s, client_id=client.id, kind="crisis", at=intent.at,
-                             data={"source": intent.source})
-        await tell_therapist(s, rt, client, "urgent_crisis", now, urgent=True)
+        await repo.add_event(
+            s, client_id=client.id, kind="crisis", at=intent.at, data={"source": intent.source}
+        )
+        key = "alert_crisis_safety" if intent.source == "safety_item" else "alert_crisis_text"
+        await tell_therapist(s, rt, client, f"therapist.{key}", now, urgent=True)
     elif isinstance(intent, I.TellTherapist):
-        await tell_therapist(s, rt, client, f"therapist_{intent.kind}", now)
+        await tell_therapist(s, rt, client, f"therapist.client_{intent.kind}", now)
+    elif isinstance(intent, I.DiscardCheckin):
+        checkin = await s.get(Checkin, intent.checkin_id)
+        if checkin is not None and checkin.status == "open":
+            await s.delete(checkin)
     elif isinstance(intent, I.ShowMyData):
         from bot.mydata import render_mydata
 
         for chunk in await render_mydata(s, rt, client, now):
             await send(s, rt, client, chunk, now, None)
+        await repo.audit(s, actor="client", action="mydata", now=now, client_id=client.id)
     else:
         log.warning("intent %s not handled", type(intent).__name__)
 
 
 async def tell_therapist(
-    s: AsyncSession, rt: Runtime, client: Client, key: str, now: datetime, *, urgent: bool = False
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    key: str,
+    now: datetime,
+    *,
+    urgent: bool = False,
+    **params: str,
 ) -> None:
     """A short note to the client's therapist, naming the client by alias only."""
     therapist = await s.get(Therapist, client.therapist_id)
     if therapist is None or therapist.chat_id is None:
-        log.warning("therapist of client %s has not joined; note %s kept for the digest",
-                    client.id, key)
+        log.warning(
+            "therapist of client %s has not joined; note %s kept for the digest", client.id, key
+        )
         return
-    text = t(therapist.language, key, alias=client.alias)
+    text = t(therapist.language, key, client=client.alias, **params)
     await repo.enqueue(
-        s, rt.cipher, chat_id=therapist.chat_id, kind="urgent" if urgent else "text",
-        payload={"text": text}, now=now, therapist_id=therapist.id,
+        s,
+        rt.cipher,
+        chat_id=therapist.chat_id,
+        kind="urgent" if urgent else "text",
+        payload={"text": text},
+        now=now,
+        therapist_id=therapist.id,
     )
     rt.wake_sender()
-
-
-async def erase_by_request(
-    s: AsyncSession, rt: Runtime, client: Client, now: datetime, after: After | None
-) -> None:
-    """The client asked for deletion: goodbye first (kept outside the client's rows), then erase."""
-    lang = client.language or "en"
-    await tell_therapist(s, rt, client, "therapist_erased", now)
-    if client.chat_id is not None:
-        await repo.enqueue(
-            s, rt.cipher, chat_id=client.chat_id, kind="text",
-            payload={"text": t(lang, "erased_goodbye")}, now=now,
-        )
-    await repo.erase_client(s, client.id, now, actor="client")
-    if after is not None:
-        after.enqueued = True
 
 
 async def open_checkin(
     s: AsyncSession, rt: Runtime, client: Client, practice: Practice, now: datetime
 ) -> Checkin:
     """The heartbeat opens a check-in: row, deadlines, and the first question in the outbox."""
-    checkin = await repo.open_checkin(s, client_id=client.id, instrument=practice.instrument, now=now)
+    checkin = await repo.open_checkin(
+        s, client_id=client.id, instrument=practice.instrument, now=now
+    )
     await plan_checkin_deadlines(s, checkin, client, practice)
-    from flows.events import OpenCheckin
-
     await client_event(s, rt, client, OpenCheckin(at=now, checkin_id=checkin.id), None, now, None)
     return checkin

@@ -116,7 +116,9 @@ async def _nudge(rt: Runtime, now: datetime) -> int:
         async with rt.sessions() as s, s.begin():
             claimed = await s.execute(
                 update(Checkin)
-                .where(Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open")
+                .where(
+                    Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open"
+                )
                 .values(nudged_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -191,7 +193,9 @@ async def _resume_paused(rt: Runtime, now: datetime) -> int:
         async with rt.sessions() as s, s.begin():
             claimed = await s.execute(
                 update(Client)
-                .where(Client.id == client_id, Client.status == "paused", Client.paused_until <= now)
+                .where(
+                    Client.id == client_id, Client.status == "paused", Client.paused_until <= now
+                )
                 .values(status="active", paused_until=None)
                 .execution_options(synchronize_session=False)
             )

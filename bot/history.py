@@ -45,7 +45,9 @@ async def client_history(
                 completed_at=c.closed_at if c.status == "answered" else None,
                 scores=scores,
                 tension=None if tension is None or tension.value is None else tension.value == YES,
-                talked_through=None if talked is None or talked.value is None else talked.value == YES,
+                talked_through=None
+                if talked is None or talked.value is None
+                else talked.value == YES,
                 comment=cipher.decrypt(comment.text_enc) if comment and comment.text_enc else None,
                 expired_at=c.closed_at if c.status in ("missed", "partial") else None,
             )

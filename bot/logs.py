@@ -36,7 +36,8 @@ def setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RedactTokens())
     handler.setFormatter(
-        JsonFormatter() if fmt == "json"
+        JsonFormatter()
+        if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()

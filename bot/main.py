@@ -22,8 +22,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-async def run_bot(settings: Settings, *, webhook_url: str | None = None,
-                  listen: str = "0.0.0.0:8443") -> None:
+async def run_bot(
+    settings: Settings, *, webhook_url: str | None = None, listen: str = "0.0.0.0:8443"
+) -> None:
     setup_logging(settings.log_level, settings.log_format)
     settings.token()  # fail fast, with one line, before anything starts
     address = parse_listen(listen)

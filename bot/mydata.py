@@ -20,10 +20,15 @@ LIMIT = 3900
 async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datetime) -> list[str]:
     lang = client.language or "en"
     lines = [
-        t(lang, "mydata_title"),
-        t(lang, "mydata_profile", language=lang, timezone=client.timezone or "-",
-          status=t(lang, f"status_{client.status}"),
-          consent=client.consent_at.date().isoformat() if client.consent_at else "-"),
+        t(lang, "mydata.title"),
+        t(
+            lang,
+            "mydata.profile",
+            language=lang,
+            timezone=client.timezone or "-",
+            status=t(lang, f"status.{client.status}"),
+            consent=client.consent_at.date().isoformat() if client.consent_at else "-",
+        ),
     ]
     for checkin in await repo.checkins_of(s, client.id):
         answers = await repo.answers_of(s, checkin.id)
@@ -34,11 +39,15 @@ async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datet
             else:
                 parts.append(f"{a.item}: {'-' if a.value is None else a.value}")
         lines.append(
-            t(lang, "mydata_checkin", date=checkin.opened_at.date().isoformat(),
-              status=t(lang, f"checkin_{checkin.status}"))
+            t(
+                lang,
+                "mydata.checkin",
+                date=checkin.opened_at.date().isoformat(),
+                status=t(lang, f"mydata.checkin_{checkin.status}"),
+            )
             + ("\n  " + "; ".join(parts) if parts else "")
         )
-    lines.append(t(lang, "mydata_footer"))
+    lines.append(t(lang, "mydata.footer"))
     chunks: list[str] = []
     current = ""
     for line in lines:

@@ -40,9 +40,7 @@ async def replan_client(
         SessionSlot(start=x.starts_at, end=x.ends_at) for x in await repo.sessions_of(s, client.id)
     ]
     after = max(now, client.paused_until or now)
-    last = await s.scalar(
-        select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id)
-    )
+    last = await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id))
     client.next_checkin_at = next_checkin_at(
         cadence,
         after=after,

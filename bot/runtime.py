@@ -24,8 +24,9 @@ class Runtime:
     sender_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
-    def create(cls, settings: Settings, clock: Clock | None = None, cipher: Cipher | None = None
-               ) -> Runtime:
+    def create(
+        cls, settings: Settings, clock: Clock | None = None, cipher: Cipher | None = None
+    ) -> Runtime:
         engine = create_engine(settings.database_url)
         return cls(
             settings=settings,

@@ -41,9 +41,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure without the update's content (it may carry a client's words)."""
     update_id = update.update_id if isinstance(update, Update) else None
     log.error(
-        "update %s failed: %s", update_id, type(context.error).__name__,
+        "update %s failed: %s",
+        update_id,
+        type(context.error).__name__,
         exc_info=(type(context.error), context.error, context.error.__traceback__)
-        if context.error else None,
+        if context.error
+        else None,
     )
 
 
@@ -56,8 +59,13 @@ class BotService:
         self._sender_task: asyncio.Task[None] | None = None
         self._beating = asyncio.Lock()
 
-    async def start(self, *, polling: bool = True, webhook_url: str | None = None,
-                    listen: tuple[str, int] = ("0.0.0.0", 8443)) -> None:
+    async def start(
+        self,
+        *,
+        polling: bool = True,
+        webhook_url: str | None = None,
+        listen: tuple[str, int] = ("0.0.0.0", 8443),
+    ) -> None:
         await self.app.initialize()
         await self._remember_username()
         await self.app.start()
@@ -66,8 +74,12 @@ class BotService:
         if webhook_url:
             secret = secrets.token_urlsafe(32)
             await updater.start_webhook(
-                listen=listen[0], port=listen[1], url_path="telegram", webhook_url=webhook_url,
-                secret_token=secret, allowed_updates=ALLOWED_UPDATES,
+                listen=listen[0],
+                port=listen[1],
+                url_path="telegram",
+                webhook_url=webhook_url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
             )
         elif polling:
             await updater.start_polling(
@@ -76,10 +88,12 @@ class BotService:
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         job_queue = self.app.job_queue
         assert job_queue is not None
-        job_queue.run_repeating(self._beat, interval=self.heartbeat_interval, first=0.0,
-                                name="heartbeat")
-        job_queue.run_repeating(self._housekeeping, interval=3600.0, first=60.0,
-                                name="housekeeping")
+        job_queue.run_repeating(
+            self._beat, interval=self.heartbeat_interval, first=0.0, name="heartbeat"
+        )
+        job_queue.run_repeating(
+            self._housekeeping, interval=3600.0, first=60.0, name="housekeeping"
+        )
 
     async def _remember_username(self) -> None:
         username = self.app.bot.username

@@ -21,20 +21,27 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 
-async def say(s: AsyncSession, rt: Runtime, therapist: Therapist, text: str, now: datetime,
-              after: After) -> None:
+async def say(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, text: str, now: datetime, after: After
+) -> None:
     assert therapist.chat_id is not None
     await repo.enqueue(
-        s, rt.cipher, chat_id=therapist.chat_id, kind="text", payload={"text": text}, now=now,
+        s,
+        rt.cipher,
+        chat_id=therapist.chat_id,
+        kind="text",
+        payload={"text": text},
+        now=now,
         therapist_id=therapist.id,
     )
     after.enqueued = True
 
 
-async def welcome(s: AsyncSession, rt: Runtime, therapist: Therapist, now: datetime,
-                  after: After) -> None:
+async def welcome(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, now: datetime, after: After
+) -> None:
     await repo.audit(s, actor=f"therapist:{therapist.id}", action="joined", now=now)
-    await say(s, rt, therapist, t(therapist.language, "staff_welcome"), now, after)
+    await say(s, rt, therapist, t(therapist.language, "therapist.welcome"), now, after)
 
 
 async def therapist_event(
@@ -42,10 +49,10 @@ async def therapist_event(
 ) -> None:
     lang = therapist.language
     if isinstance(event, Tap):
-        after.callback_text = t(lang, "button_inactive")
+        after.callback_text = t(lang, "chat.button_inactive")
         return
     if not isinstance(event, Command):
-        key = "staff_use_commands" if isinstance(event, Text) else "unsupported_media"
+        key = "help.therapist" if isinstance(event, Text) else "chat.media"
         await say(s, rt, therapist, t(lang, key), now, after)
         return
     if event.name == "clients":
@@ -53,36 +60,45 @@ async def therapist_event(
     elif event.name == "digest":
         await digest(s, rt, therapist, event.args, now, after)
     else:
-        await say(s, rt, therapist, t(lang, "staff_help"), now, after)
+        await say(s, rt, therapist, t(lang, "help.therapist"), now, after)
 
 
-async def list_clients(s: AsyncSession, rt: Runtime, therapist: Therapist, now: datetime,
-                       after: After) -> None:
+async def list_clients(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, now: datetime, after: After
+) -> None:
     lang = therapist.language
     clients = await repo.list_clients(s, therapist.id)
     if not clients:
-        await say(s, rt, therapist, t(lang, "staff_no_clients"), now, after)
+        await say(s, rt, therapist, t(lang, "staff.no_clients"), now, after)
         return
-    lines = [t(lang, "staff_clients_title")]
+    lines = [t(lang, "staff.clients_title")]
     for c in clients:
-        lines.append(t(lang, "staff_client_line", alias=c.alias, status=t(lang, f"status_{c.status}")))
+        lines.append(
+            t(lang, "staff.client_line", alias=c.alias, status=t(lang, f"status.{c.status}"))
+        )
     await repo.audit(s, actor=f"therapist:{therapist.id}", action="list_clients", now=now)
     await say(s, rt, therapist, "\n".join(lines), now, after)
 
 
-async def digest(s: AsyncSession, rt: Runtime, therapist: Therapist, alias: str, now: datetime,
-                 after: After) -> None:
+async def digest(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, alias: str, now: datetime, after: After
+) -> None:
     lang = therapist.language
     if not alias:
-        await say(s, rt, therapist, t(lang, "staff_digest_usage"), now, after)
+        await say(s, rt, therapist, t(lang, "staff.digest_usage"), now, after)
         return
     client = await repo.client_by_alias(s, therapist.id, alias.strip())
     if client is None:  # another therapist's client looks exactly like a missing one
-        await say(s, rt, therapist, t(lang, "staff_unknown_alias", alias=alias[:40]), now, after)
+        await say(s, rt, therapist, t(lang, "staff.unknown_alias", alias=alias[:40]), now, after)
         return
     upcoming = await repo.next_session(s, client.id, now)
     await enqueue_digest(
-        s, rt, client, therapist, now, upcoming.starts_at if upcoming else None,
+        s,
+        rt,
+        client,
+        therapist,
+        now,
+        upcoming.starts_at if upcoming else None,
         f"therapist:{therapist.id}",
     )
     after.enqueued = True

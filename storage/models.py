@@ -102,9 +102,7 @@ class Invite(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
-    therapist_id: Mapped[int | None] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE")
-    )
+    therapist_id: Mapped[int | None] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -190,9 +188,7 @@ class OutboxMessage(Base):
     client_id: Mapped[int | None] = mapped_column(
         ForeignKey("client.id", ondelete="CASCADE"), index=True
     )
-    therapist_id: Mapped[int | None] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE")
-    )
+    therapist_id: Mapped[int | None] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))  # text | photo | edit | urgent
     payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
     # pending -> sent | failed

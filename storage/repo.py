@@ -100,9 +100,7 @@ async def add_client(
     if therapist is None:
         raise LookupError(f"no therapist with id {therapist_id}")
     alias = alias or initials(name)
-    taken = set(
-        await s.scalars(select(Client.alias).where(Client.therapist_id == therapist_id))
-    )
+    taken = set(await s.scalars(select(Client.alias).where(Client.therapist_id == therapist_id)))
     base, n = alias, 2
     while alias in taken:
         alias, n = f"{base}{n}", n + 1

@@ -44,7 +44,9 @@ def postgres_server_url() -> Iterator[str]:
     """A throw-away database on the configured server, migrated once, dropped at the end."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+        )
     name = f"rapport_test_{uuid.uuid4().hex[:10]}"
     admin_url = base
 

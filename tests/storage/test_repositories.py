@@ -28,7 +28,9 @@ async def make_client(
     sessions: async_sessionmaker[AsyncSession], cipher: Cipher, clock: ManualClock
 ) -> tuple[int, int]:
     async with sessions() as s, s.begin():
-        therapist = await repo.add_therapist(s, cipher, name="Dana Lee", timezone="UTC", now=clock.now())
+        therapist = await repo.add_therapist(
+            s, cipher, name="Dana Lee", timezone="UTC", now=clock.now()
+        )
         client = await repo.add_client(
             s, cipher, therapist_id=therapist.id, name="Ana Maria Perez", now=clock.now()
         )
@@ -38,8 +40,9 @@ async def make_client(
 async def test_people_and_aliases(sessions, cipher, clock) -> None:
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        twin = await repo.add_client(s, cipher, therapist_id=therapist_id, name="Anna M. Pardo",
-                                     now=clock.now())
+        twin = await repo.add_client(
+            s, cipher, therapist_id=therapist_id, name="Anna M. Pardo", now=clock.now()
+        )
         client = await s.get(Client, client_id)
         assert client is not None
         assert client.alias == "A.M.P."
@@ -57,13 +60,16 @@ async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None
     _, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
         token = await repo.create_invite(s, now=clock.now(), client_id=client_id)
-        stale = await repo.create_invite(s, now=clock.now(), client_id=client_id,
-                                         ttl=timedelta(hours=1))
+        stale = await repo.create_invite(
+            s, now=clock.now(), client_id=client_id, ttl=timedelta(hours=1)
+        )
     assert 40 <= len(token) <= 64
     async with sessions() as s, s.begin():
         stored = await s.scalar(text("SELECT token_hash FROM invite LIMIT 1"))
         assert token not in str(stored)
-        assert (await repo.redeem_invite(s, "nope", user_id=1, chat_id=1, now=clock.now())).reason == "invalid"
+        assert (
+            await repo.redeem_invite(s, "nope", user_id=1, chat_id=1, now=clock.now())
+        ).reason == "invalid"
         ok = await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
         assert ok.ok and ok.client is not None and ok.client.telegram_user_id == 42
     async with sessions() as s, s.begin():
@@ -77,14 +83,30 @@ async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None
 async def test_answers_are_kept_once(sessions, cipher, clock) -> None:
     _, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        checkin = await repo.open_checkin(s, client_id=client_id, instrument="rapport-brief",
-                                          now=clock.now())
+        checkin = await repo.open_checkin(
+            s, client_id=client_id, instrument="rapport-brief", now=clock.now()
+        )
         first = clock.advance(timedelta(minutes=5))
-        assert await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=8, at=first)
-        assert not await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=2,
-                                            at=clock.advance(timedelta(minutes=1)))
-        await repo.record_answer(s, cipher, checkin_id=checkin.id, item="comment", value=None,
-                                 at=clock.now(), text="felt rushed today")
+        assert await repo.record_answer(
+            s, cipher, checkin_id=checkin.id, item="heard", value=8, at=first
+        )
+        assert not await repo.record_answer(
+            s,
+            cipher,
+            checkin_id=checkin.id,
+            item="heard",
+            value=2,
+            at=clock.advance(timedelta(minutes=1)),
+        )
+        await repo.record_answer(
+            s,
+            cipher,
+            checkin_id=checkin.id,
+            item="comment",
+            value=None,
+            at=clock.now(),
+            text="felt rushed today",
+        )
     async with sessions() as s:
         answers = await repo.answers_of(s, checkin.id)
         assert [(a.item, a.value) for a in answers] == [("heard", 8), ("comment", None)]
@@ -107,9 +129,12 @@ async def test_duplicate_update_ids_are_detected(sessions, clock) -> None:
 async def test_outbox_claims_are_exclusive_and_ordered_per_chat(sessions, cipher, clock) -> None:
     async with sessions() as s, s.begin():
         for i in range(3):
-            await repo.enqueue(s, cipher, chat_id=7, kind="text", payload={"text": f"a{i}"},
-                               now=clock.now())
-        await repo.enqueue(s, cipher, chat_id=8, kind="text", payload={"text": "b0"}, now=clock.now())
+            await repo.enqueue(
+                s, cipher, chat_id=7, kind="text", payload={"text": f"a{i}"}, now=clock.now()
+            )
+        await repo.enqueue(
+            s, cipher, chat_id=8, kind="text", payload={"text": "b0"}, now=clock.now()
+        )
     lease = timedelta(minutes=1)
 
     async def claim(worker: str) -> list[int]:
@@ -137,14 +162,32 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
         checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
-        await repo.record_answer(s, cipher, checkin_id=checkin.id, item="comment", value=None,
-                                 at=clock.now(), text="private words")
+        await repo.record_answer(
+            s,
+            cipher,
+            checkin_id=checkin.id,
+            item="comment",
+            value=None,
+            at=clock.now(),
+            text="private words",
+        )
         await repo.add_event(s, client_id=client_id, kind="paused", at=clock.now())
-        await repo.add_session(s, client_id=client_id, starts_at=clock.now(), minutes=50, now=clock.now())
+        await repo.add_session(
+            s, client_id=client_id, starts_at=clock.now(), minutes=50, now=clock.now()
+        )
         await repo.create_invite(s, now=clock.now(), client_id=client_id)
-        await repo.enqueue(s, cipher, chat_id=5, kind="text", payload={"text": "hi"}, now=clock.now(),
-                           client_id=client_id)
-        await repo.audit(s, actor="therapist:1", action="digest", now=clock.now(), client_id=client_id)
+        await repo.enqueue(
+            s,
+            cipher,
+            chat_id=5,
+            kind="text",
+            payload={"text": "hi"},
+            now=clock.now(),
+            client_id=client_id,
+        )
+        await repo.audit(
+            s, actor="therapist:1", action="digest", now=clock.now(), client_id=client_id
+        )
     async with sessions() as s, s.begin():
         assert await repo.erase_client(s, client_id, clock.now(), actor="cli")
         assert not await repo.erase_client(s, client_id, clock.now(), actor="cli")

@@ -1,0 +1,136 @@
+"""A readable end-to-end fixture: the real bot (PTB Application, heartbeat, outbox sender) against
+the sandbox Bot API, a real SQLite file, and a manual clock that moves only when a test says so.
+
+    world = await World.start(...)
+    therapist = await world.join_therapist("Dana Lee")
+    alice = await world.join_client(therapist, "Alice Smith")
+    await world.advance(days=7)          # heartbeat passes run, outbox drained
+    msg = await alice.next_message()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from sqlalchemy import func, select
+
+from bot import admin, heartbeat
+from bot.clock import ManualClock
+from bot.config import load_settings
+from bot.runtime import Runtime
+from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
+from bot.service import BotService
+from storage.crypto import Cipher
+from storage.models import OutboxMessage
+
+BOT_USERNAME = "rapport_test_bot"
+
+
+def token_of(link: str) -> str:
+    return parse_qs(urlparse(link).query)["start"][0]
+
+
+def button_data(message: dict[str, Any]) -> list[str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [b["callback_data"] for row in rows for b in row if "callback_data" in b]
+
+
+def button_labels(message: dict[str, Any]) -> list[str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [b["text"] for row in rows for b in row]
+
+
+@dataclass
+class Person:
+    id: int  # our database id
+    user: SandboxUser
+
+    async def next_message(self, timeout: float = 5.0) -> dict[str, Any]:
+        return await self.user.next_message(timeout=timeout)
+
+
+class World:
+    def __init__(self, sandbox: Sandbox, rt: Runtime, service: BotService, clock: ManualClock):
+        self.sandbox = sandbox
+        self.rt = rt
+        self.service = service
+        self.clock = clock
+
+    @classmethod
+    async def start(cls, db_url: str, clock: ManualClock, key: str, **settings: Any) -> World:
+        sandbox = Sandbox(clock=clock)
+        await sandbox.start()
+        sandbox.add_bot(DEFAULT_TOKEN, username=BOT_USERNAME, first_name="Rapport")
+        conf = load_settings(
+            database_url=db_url,
+            telegram_token=DEFAULT_TOKEN,
+            telegram_api_url=sandbox.api_url,
+            encryption_key=key,
+            send_rate=0,
+            chat_send_rate=0,
+            **settings,
+        )
+        rt = Runtime.create(conf, clock=clock, cipher=Cipher(key))
+        # The periodic heartbeat is slowed right down: tests drive passes through `advance`.
+        service = BotService(rt, heartbeat_interval=3600)
+        await service.start()
+        return cls(sandbox, rt, service, clock)
+
+    async def stop(self) -> None:
+        await self.service.stop()
+        await self.rt.close()
+        await self.sandbox.stop()
+
+    # --- time -----------------------------------------------------------------------------------
+
+    async def advance(self, **delta: float) -> None:
+        """Move the clock in steps of at most an hour, running a heartbeat pass at each step."""
+        remaining = timedelta(**delta)
+        step = timedelta(hours=1)
+        while remaining > timedelta(0):
+            hop = min(step, remaining)
+            self.clock.advance(hop)
+            remaining -= hop
+            await heartbeat.run_pass(self.rt)
+            await self.drain()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until the outbox has nothing left to send."""
+
+        async def pending() -> int:
+            async with self.rt.sessions() as s:
+                return int(
+                    await s.scalar(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(OutboxMessage.status == "pending")
+                    )
+                    or 0
+                )
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await pending():
+            if loop.time() > deadline:
+                raise TimeoutError("the outbox did not drain")
+            self.rt.wake_sender()
+            await asyncio.sleep(0.01)
+
+    # --- people ---------------------------------------------------------------------------------
+
+    async def join_therapist(
+        self, name: str = "Dana Lee", timezone: str = "Europe/Berlin"
+    ) -> Person:
+        data = await admin.add_therapist(self.rt, name, timezone)
+        user = self.sandbox.user(first_name=name.split()[0], language_code="en")
+        await user.send(f"/start {token_of(data['invite_link'])}")
+        await user.next_message()
+        return Person(data["id"], user)
+
+    async def invite_client(self, therapist: Person, name: str, **kwargs: Any) -> tuple[int, str]:
+        data = await admin.add_client(self.rt, therapist.id, name, **kwargs)
+        return data["id"], token_of(data["invite_link"])
