@@ -134,3 +134,51 @@ class World:
     async def invite_client(self, therapist: Person, name: str, **kwargs: Any) -> tuple[int, str]:
         data = await admin.add_client(self.rt, therapist.id, name, **kwargs)
         return data["id"], token_of(data["invite_link"])
+
+
+def has_buttons(message: dict[str, Any]) -> bool:
+    return bool(button_labels(message))
+
+
+async def tap_label(user: SandboxUser, message: dict[str, Any], label: str) -> None:
+    await user.tap(message, button_text=label)
+
+
+async def next_with_buttons(user: SandboxUser, timeout: float = 5.0) -> dict[str, Any]:
+    return await user.next_message(timeout=timeout, predicate=has_buttons)
+
+
+async def onboard(
+    world: World,
+    user: SandboxUser,
+    token: str,
+    *,
+    language: str = "English",
+    zone: str = "Berlin",
+) -> None:
+    """Join through the invite and answer onboarding as a client would: language, consent, zone."""
+    from flows.i18n import t
+
+    await user.send(f"/start {token}")
+    greeting = await next_with_buttons(user)
+    await tap_label(user, greeting, language)
+    code = {"English": "en", "Español": "es", "Русский": "ru"}[language]
+    consent = await next_with_buttons(user)
+    await tap_label(user, consent, t(code, "button.agree"))
+    await next_with_buttons(user)  # the zone question
+    await user.send(zone)
+    confirm = await next_with_buttons(user)
+    await tap_label(user, confirm, t(code, "button.yes"))
+    await user.next_message(predicate=lambda m: t(code, "onboarding.done")[:20] in m["text"])
+    await world.drain()
+
+
+async def join_client(world: World, therapist: Person, name: str, **kwargs: Any) -> Person:
+    first = name.split()[0]
+    language = kwargs.pop("language", "English")
+    zone = kwargs.pop("zone", "Berlin")
+    client_id, token = await world.invite_client(therapist, name, **kwargs)
+    code = {"English": "en", "Español": "es", "Русский": "ru"}[language]
+    user = world.sandbox.user(first, language_code=code)
+    await onboard(world, user, token, language=language, zone=zone)
+    return Person(client_id, user)
