@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from bot.planning import plan_digest, replan_client
+from bot.planning import schedule_session
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
 from flows.timing import parse_duration, parse_quiet_hours
@@ -173,14 +173,7 @@ async def add_session(
         client = await s.get(Client, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
-        session = await repo.add_session(
-            s, client_id=client_id, starts_at=at, minutes=minutes, now=now, source_uid=source_uid
-        )
-        therapist = await s.get(Therapist, client.therapist_id)
-        practice = await repo.get_practice(s, now)
-        assert therapist is not None
-        plan_digest(session, therapist, practice)
-        await replan_client(s, client, practice, now)
+        session = await schedule_session(s, client, at, minutes, now, source_uid)
         return session_view(session)
 
 

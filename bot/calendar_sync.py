@@ -100,18 +100,6 @@ def unmatched_reason(event: CalendarEvent, codes: Mapping[str, int]) -> str | No
 # --- shared by import, move and cancel ------------------------------------------------------
 
 
-def _plan_session_digest(
-    session: TherapySession, therapist: Therapist, practice: Practice, now: datetime
-) -> None:
-    """A fresh digest time for a session whose digest has not gone out; none once it has begun."""
-    if session.digest_sent_at is not None:
-        return
-    if session.starts_at <= now:
-        session.digest_at = None
-        return
-    plan_digest(session, therapist, practice)
-
-
 def _view(session: TherapySession) -> dict[str, Any]:
     return {**session_view(session), "from_calendar": session.source_uid is not None}
 
@@ -168,7 +156,7 @@ class _Import:
         if session.starts_at == event.start and session.ends_at == event.end:
             return False
         session.starts_at, session.ends_at = event.start, event.end
-        _plan_session_digest(session, self.therapist, self.practice, self.now)
+        plan_digest(session, self.therapist, self.practice, self.now)
         return True
 
     async def follow(self, event: CalendarEvent, client_id: int, key: str) -> None:
@@ -188,7 +176,7 @@ class _Import:
         elif mine.cancelled:
             mine.cancelled = False
             mine.starts_at, mine.ends_at = event.start, event.end
-            _plan_session_digest(mine, self.therapist, self.practice, self.now)
+            plan_digest(mine, self.therapist, self.practice, self.now)
             self.record("restored", mine, client_id, mine.starts_at)
         elif self.place(mine, event):
             self.record("moved", mine, client_id, mine.starts_at)
@@ -202,7 +190,7 @@ class _Import:
             source_uid=key,
         )
         session.ends_at = event.end  # exact, even for lengths that are not whole minutes
-        _plan_session_digest(session, self.therapist, self.practice, self.now)
+        plan_digest(session, self.therapist, self.practice, self.now)
         self.stored.setdefault(key, []).append(session)
         self.record("created", session, client_id, session.starts_at)
 
@@ -421,6 +409,6 @@ async def move_session(
         session.starts_at = new_start.astimezone(UTC)
         session.ends_at = session.starts_at + length
         practice = await repo.get_practice(s, now)
-        _plan_session_digest(session, therapist, practice, now)
+        plan_digest(session, therapist, practice, now)
         await replan_client(s, client, practice, now)
         return _view(session)

@@ -71,10 +71,38 @@ async def plan_checkin_deadlines(
     )
 
 
-def plan_digest(session: TherapySession, therapist: Therapist, practice: Practice) -> None:
+def plan_digest(
+    session: TherapySession, therapist: Therapist, practice: Practice, now: datetime
+) -> None:
+    """A fresh digest time for a session whose digest has not gone out; none once it has begun."""
+    if session.digest_sent_at is not None:
+        return
+    if session.starts_at <= now:
+        session.digest_at = None
+        return
     session.digest_at = digest_at(
         session.starts_at,
         lead=timedelta(minutes=practice.digest_lead_minutes),
         therapist_tz=therapist.timezone,
         therapist_quiet=parse_quiet_hours(therapist.quiet_hours or practice.quiet_hours),
     )
+
+
+async def schedule_session(
+    s: AsyncSession,
+    client: Client,
+    starts_at: datetime,
+    minutes: int,
+    now: datetime,
+    source_uid: str | None = None,
+) -> TherapySession:
+    """Store a session, plan its digest and re-plan the client's check-ins around it."""
+    session = await repo.add_session(
+        s, client_id=client.id, starts_at=starts_at, minutes=minutes, now=now, source_uid=source_uid
+    )
+    therapist = await s.get(Therapist, client.therapist_id)
+    assert therapist is not None
+    practice = await repo.get_practice(s, now)
+    plan_digest(session, therapist, practice, now)
+    await replan_client(s, client, practice, now)
+    return session

@@ -1,24 +1,44 @@
 """The therapist's side in Telegram: commands over their own clients only.
 
-Every read of client data (`/clients`, `/digest`) is written to the audit log.
+A client is named by the alias the therapist chose, never by full name (Telegram chats are not
+end-to-end encrypted). An alias that belongs to another therapist's client gets exactly the same
+answer as one that does not exist. Every read of client data is written to the audit log.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.digests import enqueue_digest
+from bot.history import client_history
+from bot.planning import replan_client, schedule_session
+from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
+from flows.timing import parse_quiet_hours
+from flows.when import parse_when
+from insights.signals import detect, rank_and_merge
+from insights.thresholds import Thresholds
 from storage import repo
-from storage.models import Therapist
+from storage.models import Client, Therapist
 
 if TYPE_CHECKING:
     from bot.dispatch import After
     from bot.runtime import Runtime
+
+MAX_PAUSE_DAYS = 365
+
+
+class Reply(Exception):
+    """Ends a command early with one message for the therapist."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
 
 
 async def say(
@@ -26,14 +46,9 @@ async def say(
 ) -> None:
     assert therapist.chat_id is not None
     await repo.enqueue(
-        s,
-        rt.cipher,
-        chat_id=therapist.chat_id,
-        kind="text",
-        payload={"text": text},
-        now=now,
+        s, rt.cipher, chat_id=therapist.chat_id, kind="text", payload={"text": text}, now=now,
         therapist_id=therapist.id,
-    )
+    )  # fmt: skip
     after.enqueued = True
 
 
@@ -52,53 +67,226 @@ async def therapist_event(
         after.callback_text = t(lang, "chat.button_inactive")
         return
     if not isinstance(event, Command):
-        key = "help.therapist" if isinstance(event, Text) else "chat.media"
+        key = "staff.use_commands" if isinstance(event, Text) else "chat.media"
         await say(s, rt, therapist, t(lang, key), now, after)
         return
-    if event.name == "clients":
-        await list_clients(s, rt, therapist, now, after)
-    elif event.name == "digest":
-        await digest(s, rt, therapist, event.args, now, after)
-    else:
+    handler = COMMANDS.get(event.name)
+    if handler is None:
         await say(s, rt, therapist, t(lang, "help.therapist"), now, after)
+        return
+    try:
+        text = await handler(s, rt, therapist, event.args.strip(), now, after)
+    except Reply as reply:
+        text = t(lang, reply.key, **reply.params)
+    if text:
+        await say(s, rt, therapist, text, now, after)
 
 
-async def list_clients(
-    s: AsyncSession, rt: Runtime, therapist: Therapist, now: datetime, after: After
-) -> None:
+async def own_client(s: AsyncSession, therapist: Therapist, args: str) -> tuple[Client, str]:
+    """The therapist's client named first in `args`, and the rest of `args`."""
+    alias, _, rest = args.partition(" ")
+    if not alias:
+        raise Reply("staff.needs_alias")
+    client = await repo.client_by_alias(s, therapist.id, alias)
+    if client is None:
+        raise Reply("staff.unknown_alias", alias=alias[:40])
+    return client, rest.strip()
+
+
+def local(instant: datetime, tz: str) -> str:
+    return instant.astimezone(ZoneInfo(tz)).strftime("%a %d %b %Y %H:%M")
+
+
+async def cmd_help(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    return t(therapist.language, "help.therapist")
+
+
+async def cmd_clients(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
     lang = therapist.language
     clients = await repo.list_clients(s, therapist.id)
     if not clients:
-        await say(s, rt, therapist, t(lang, "staff.no_clients"), now, after)
-        return
+        return t(lang, "staff.no_clients")
+    practice = await repo.get_practice(s, now)
     lines = [t(lang, "staff.clients_title")]
-    for c in clients:
+    for client in clients:
+        history = await client_history(s, rt.cipher, client, practice)
+        last = history.checkins[-1] if history.checkins else None
+        signals = rank_and_merge(detect(history, now, Thresholds()))
         lines.append(
-            t(lang, "staff.client_line", alias=c.alias, status=t(lang, f"status.{c.status}"))
+            t(
+                lang,
+                "staff.client_line",
+                alias=client.alias,
+                status=t(lang, f"status.{client.status}"),
+                last=(
+                    f"{local(last.sent_at, therapist.timezone)[:10]} ({last.status})"
+                    if last
+                    else "-"
+                ),
+                signals=", ".join(x.code for x in signals[:3]) or t(lang, "staff.no_signals"),
+            )
         )
     await repo.audit(s, actor=f"therapist:{therapist.id}", action="list_clients", now=now)
-    await say(s, rt, therapist, "\n".join(lines), now, after)
+    return "\n".join(lines)
 
 
-async def digest(
-    s: AsyncSession, rt: Runtime, therapist: Therapist, alias: str, now: datetime, after: After
-) -> None:
-    lang = therapist.language
-    if not alias:
-        await say(s, rt, therapist, t(lang, "staff.digest_usage"), now, after)
-        return
-    client = await repo.client_by_alias(s, therapist.id, alias.strip())
-    if client is None:  # another therapist's client looks exactly like a missing one
-        await say(s, rt, therapist, t(lang, "staff.unknown_alias", alias=alias[:40]), now, after)
-        return
+async def cmd_digest(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    client, _ = await own_client(s, therapist, args)
     upcoming = await repo.next_session(s, client.id, now)
     await enqueue_digest(
-        s,
-        rt,
-        client,
-        therapist,
-        now,
-        upcoming.starts_at if upcoming else None,
+        s, rt, client, therapist, now, upcoming.starts_at if upcoming else None,
         f"therapist:{therapist.id}",
-    )
+    )  # fmt: skip
     after.enqueued = True
+    return ""
+
+
+async def cmd_session(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    client, when_text = await own_client(s, therapist, args)
+    try:
+        when = parse_when(when_text, now=now, tz=therapist.timezone)
+    except ValueError as exc:
+        raise Reply("staff.session_bad_time", reason=str(exc)) from None
+    if when <= now:
+        raise Reply("staff.session_in_past", when=local(when, therapist.timezone))
+    session = await schedule_session(s, client, when, 50, now)
+    digest = local(session.digest_at, therapist.timezone) if session.digest_at else "-"
+    return t(
+        therapist.language,
+        "staff.session_added",
+        alias=client.alias,
+        when=local(when, therapist.timezone),
+        zone=therapist.timezone,
+        digest=digest,
+    )
+
+
+async def cmd_invite(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    name = " ".join(args.split())[:100]
+    if not name:
+        raise Reply("staff.invite_usage")
+    client = await repo.add_client(s, rt.cipher, therapist_id=therapist.id, name=name, now=now)
+    token = await repo.create_invite(s, now=now, client_id=client.id)
+    await repo.audit(
+        s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
+    )
+    return t(therapist.language, "staff.invite_created", alias=client.alias,
+             link=rt.invite_link(token), days=repo.INVITE_TTL.days)  # fmt: skip
+
+
+async def cmd_pause(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    client, rest = await own_client(s, therapist, args)
+    if client.status not in ("active", "paused"):
+        raise Reply("staff.not_active", alias=client.alias,
+                    status=t(therapist.language, f"status.{client.status}"))  # fmt: skip
+    until = None
+    if rest:
+        if not rest.isdigit() or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
+            raise Reply("staff.pause_usage", max=MAX_PAUSE_DAYS)
+        until = now + timedelta(days=int(rest))
+    client.status, client.paused_until, client.next_checkin_at = "paused", until, None
+    await repo.add_event(s, client_id=client.id, kind="paused", at=now, data={"by": "therapist"})
+    if client.chat_id is not None:
+        name = rt.cipher.decrypt(therapist.name_enc)
+        text = t(client.language or "en", "staff.paused_by_therapist", therapist=name)
+        await repo.enqueue(s, rt.cipher, chat_id=client.chat_id, kind="text",
+                           payload={"text": text}, now=now, client_id=client.id)  # fmt: skip
+    if until is None:
+        return t(therapist.language, "staff.paused_open", alias=client.alias)
+    return t(therapist.language, "staff.paused", alias=client.alias,
+             date=local(until, therapist.timezone)[:15])  # fmt: skip
+
+
+async def cmd_resume(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    client, _ = await own_client(s, therapist, args)
+    if client.status != "paused":
+        raise Reply("staff.not_paused", alias=client.alias)
+    client.status, client.paused_until = "active", None
+    await repo.add_event(s, client_id=client.id, kind="resumed", at=now, data={"by": "therapist"})
+    await replan_client(s, client, await repo.get_practice(s, now), now)
+    return t(therapist.language, "staff.resumed", alias=client.alias)
+
+
+async def cmd_cadence(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    client, spec = await own_client(s, therapist, args)
+    practice = await repo.get_practice(s, now)
+    if not spec:
+        raise Reply("staff.cadence_show", alias=client.alias,
+                    cadence=client.cadence or practice.cadence)  # fmt: skip
+    if spec.lower() == "default":
+        client.cadence = None
+    else:
+        try:
+            client.cadence = str(parse_cadence(spec))
+        except ValueError as exc:
+            raise Reply("staff.cadence_bad", reason=str(exc)) from None
+    await replan_client(s, client, practice, now)
+    upcoming = client.next_checkin_at
+    return t(
+        therapist.language,
+        "staff.cadence_set",
+        alias=client.alias,
+        cadence=client.cadence or practice.cadence,
+        next=local(upcoming, client.timezone or "UTC") if upcoming else "-",
+    )
+
+
+async def cmd_timezone(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    from bot.admin import AdminError, check_timezone
+
+    if not args:
+        return t(therapist.language, "staff.timezone_show", zone=therapist.timezone)
+    try:
+        therapist.timezone = check_timezone(args)
+    except AdminError:
+        raise Reply("staff.timezone_bad", zone=args[:60]) from None
+    return t(therapist.language, "staff.timezone_set", zone=therapist.timezone,
+             time=local(now, therapist.timezone)[-5:])  # fmt: skip
+
+
+async def cmd_quiet(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    practice = await repo.get_practice(s, now)
+    if not args:
+        return t(therapist.language, "staff.quiet_show",
+                 quiet=therapist.quiet_hours or practice.quiet_hours)  # fmt: skip
+    try:
+        parse_quiet_hours(args)
+    except ValueError as exc:
+        raise Reply("staff.quiet_bad", reason=str(exc)) from None
+    therapist.quiet_hours = args.strip()
+    return t(therapist.language, "staff.quiet_set", quiet=therapist.quiet_hours)
+
+
+COMMANDS = {
+    "help": cmd_help,
+    "start": cmd_help,
+    "clients": cmd_clients,
+    "digest": cmd_digest,
+    "session": cmd_session,
+    "invite": cmd_invite,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "cadence": cmd_cadence,
+    "timezone": cmd_timezone,
+    "quiet": cmd_quiet,
+}

@@ -1,1 +1,4 @@
-"""Conversations as pure state machines, instruments and message catalogs (no telegram, no sqlalchemy)."""
+"""Conversations as pure state machines, instruments and message catalogs.
+
+Pure: imports neither telegram nor sqlalchemy.
+"""

@@ -1,0 +1,224 @@
+"""Dialogs opened by commands, shown on top of whatever the conversation was doing.
+
+    none -> confirm_stop   -> none (stopped, or carried on)
+         -> confirm_delete -> none (erased, or carried on)
+         -> language       -> none
+         -> timezone <-> timezone_confirm -> none
+
+A dialog never disturbs an open check-in: its answer buttons keep working, and when the dialog
+ends the current item is asked again so it is the latest message in the chat.
+"""
+
+from __future__ import annotations
+
+from transitions import EventData
+
+from flows import checkin, foreground, zone_step
+from flows.i18n import LANGUAGES, t
+from flows.intents import EraseAll, SetLanguage, SetTimezone, Stop, TellTherapist
+from flows.keyboards import DIALOG, NO, OTHER_ZONE, YES, language_keyboard, yes_no_keyboard
+from flows.machinery import build_machine, can_fire, fire
+from flows.parsing import language_from_text, yes_or_no
+from flows.timezones import display_zone, parse_zone
+from flows.turn import Turn
+
+NONE = "none"
+DIALOGS = ("confirm_stop", "confirm_delete", "language", "timezone", "timezone_confirm")
+_CONFIRMS = ["confirm_stop", "confirm_delete"]
+
+MACHINE = build_machine(
+    "dialog",
+    [NONE, *DIALOGS],
+    [
+        {"trigger": "ask_stop", "source": "*", "dest": "confirm_stop"},
+        {"trigger": "ask_delete", "source": "*", "dest": "confirm_delete"},
+        {"trigger": "ask_language", "source": "*", "dest": "language"},
+        {"trigger": "ask_timezone", "source": "*", "dest": "timezone"},
+        {"trigger": "confirm", "source": "confirm_stop", "dest": NONE, "before": "stop"},
+        {"trigger": "confirm", "source": "confirm_delete", "dest": NONE, "before": "erase"},
+        {"trigger": "cancel", "source": _CONFIRMS, "dest": NONE, "before": "say_cancelled"},
+        {
+            "trigger": "choose_language",
+            "source": "language",
+            "dest": NONE,
+            "before": "apply_language",
+        },
+        {
+            "trigger": "pick_zone",
+            "source": ["timezone", "timezone_confirm"],
+            "dest": "timezone_confirm",
+            "before": "hold_zone",
+        },
+        {"trigger": "other_zone", "source": "timezone", "dest": None, "after": "ask_typing"},
+        {"trigger": "zone_ok", "source": "timezone_confirm", "dest": NONE, "before": "save_zone"},
+        {"trigger": "zone_again", "source": "timezone_confirm", "dest": "timezone"},
+        {"trigger": "hint", "source": list(DIALOGS), "dest": None, "after": "prompt_hint"},
+    ],
+)
+for _name in DIALOGS:
+    MACHINE.get_state(_name).add_callback("enter", "prompt")
+MACHINE.get_state(NONE).add_callback("enter", "return_to_conversation")
+
+
+def _stop_text(turn: Turn) -> str:
+    return turn.text("command.stop_confirm")
+
+
+def _delete_text(turn: Turn) -> str:
+    return turn.text("command.delete_confirm")
+
+
+def _language_text(turn: Turn) -> str:
+    return turn.text("command.language_prompt")
+
+
+class DialogModel:
+    """The transitions model for one event; `state` is the dialog slot of the state dict."""
+
+    __slots__ = ("turn",)
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+
+    @property
+    def state(self) -> str:
+        return str(self.turn.state["dialog"] or NONE)
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.turn.state["dialog"] = None if value == NONE else value
+
+    def prompt(self, _: EventData) -> None:
+        turn, name = self.turn, self.state
+        if name == "confirm_stop":
+            turn.say(
+                _stop_text(turn),
+                yes_no_keyboard(turn.lang, DIALOG, "stop", "button.yes_stop", "button.keep"),
+            )
+        elif name == "confirm_delete":
+            turn.say(
+                _delete_text(turn),
+                yes_no_keyboard(turn.lang, DIALOG, "del", "button.yes_delete", "button.keep"),
+            )
+        elif name == "language":
+            turn.say(_language_text(turn), language_keyboard(DIALOG))
+        elif name == "timezone":
+            zone_step.ask(turn, DIALOG)
+        elif name == "timezone_confirm":
+            zone_step.confirm(turn, DIALOG, str(turn.state["zone"]))
+
+    def prompt_hint(self, _: EventData) -> None:
+        turn, name = self.turn, self.state
+        if name in _CONFIRMS:
+            turn.say(turn.text("command.confirm_hint"))
+        elif name == "language":
+            turn.say(turn.text("onboarding.language_hint"), language_keyboard(DIALOG))
+        elif name == "timezone":
+            zone_step.ask(turn, DIALOG, hint_key="timezone.not_found")
+        elif name == "timezone_confirm":
+            turn.say(turn.text("timezone.hint"), zone_step.confirm_keyboard(turn, DIALOG))
+
+    def ask_typing(self, _: EventData) -> None:
+        zone_step.ask_typing(self.turn)
+
+    def stop(self, _: EventData) -> None:
+        turn = self.turn
+        checkin.close(turn)
+        turn.emit(Stop())
+        turn.emit(TellTherapist("stopped"))
+        turn.say(turn.text("command.stopped"))
+        turn.state.update({"machine": "ended", "state": "stopped", "zone": None})
+
+    def erase(self, _: EventData) -> None:
+        turn = self.turn
+        turn.emit(TellTherapist("deleted"))
+        turn.emit(EraseAll())
+        turn.say(turn.text("command.deleted"))
+        turn.state.update({"machine": "ended", "state": "erased", "zone": None, "checkin": None})
+
+    def say_cancelled(self, _: EventData) -> None:
+        self.turn.say(self.turn.text("command.cancelled"))
+
+    def apply_language(self, event: EventData) -> None:
+        code = str(event.kwargs["code"])
+        self.turn.lang = code
+        self.turn.emit(SetLanguage(code))
+        self.turn.say(self.turn.text("language.chosen"))
+
+    def hold_zone(self, event: EventData) -> None:
+        self.turn.state["zone"] = str(event.kwargs["zone"])
+
+    def save_zone(self, _: EventData) -> None:
+        turn = self.turn
+        zone = str(turn.state["zone"])
+        turn.emit(SetTimezone(zone))
+        turn.say(turn.text("timezone.saved", zone=display_zone(zone)))
+        turn.state["zone"] = None
+
+    def return_to_conversation(self, _: EventData) -> None:
+        foreground.resume(self.turn)
+
+
+def open_dialog(turn: Turn, trigger: str) -> None:
+    """Start a dialog ("ask_stop", "ask_delete", "ask_language", "ask_timezone")."""
+    fire(MACHINE, DialogModel(turn), trigger)
+
+
+def is_open(turn: Turn) -> bool:
+    return turn.state["dialog"] is not None
+
+
+def on_tap(turn: Turn, parts: list[str]) -> None:
+    """A dialog button: counts only while that dialog is the open one."""
+    model = DialogModel(turn)
+    name = model.state
+    field, value = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+    if field == "stop" and name == "confirm_stop" and value in (YES, NO):
+        turn.ack(_stop_text(turn), turn.text("button.yes_stop" if value == YES else "button.keep"))
+        fire(MACHINE, model, "confirm" if value == YES else "cancel")
+    elif field == "del" and name == "confirm_delete" and value in (YES, NO):
+        label = turn.text("button.yes_delete" if value == YES else "button.keep")
+        turn.ack(_delete_text(turn), label)
+        fire(MACHINE, model, "confirm" if value == YES else "cancel")
+    elif field == "lang" and name == "language" and value in LANGUAGES:
+        turn.ack(_language_text(turn), t(value, "language.name"))
+        fire(MACHINE, model, "choose_language", code=value)
+    elif field == "tz" and name == "timezone" and value == OTHER_ZONE:
+        turn.ack(zone_step.ask_text(turn), turn.text("button.other_zone"))
+        fire(MACHINE, model, "other_zone")
+    elif field == "tz" and name == "timezone" and (zone := zone_step.tapped_zone(value)):
+        turn.ack(zone_step.ask_text(turn), zone_step.zone_label(turn, zone))
+        fire(MACHINE, model, "pick_zone", zone=zone)
+    elif field == "tzok" and name == "timezone_confirm" and value in (YES, NO):
+        prompt = zone_step.confirm_text(turn, str(turn.state["zone"]))
+        turn.ack(prompt, turn.text("button.yes" if value == YES else "button.choose_again"))
+        fire(MACHINE, model, "zone_ok" if value == YES else "zone_again")
+    else:
+        turn.notice("chat.button_inactive")
+
+
+def on_text(turn: Turn, text: str) -> bool:
+    """Typed answers to the open dialog. False when the dialog has no use for text, so the
+    conversation underneath can take it (a typed check-in answer, say)."""
+    model = DialogModel(turn)
+    name = model.state
+    if name in _CONFIRMS:
+        answer = yes_or_no(turn.lang, text)
+        if answer is None:
+            return False
+        fire(MACHINE, model, "confirm" if answer else "cancel")
+    elif name == "language":
+        code = language_from_text(text)
+        if code is None:
+            return False
+        fire(MACHINE, model, "choose_language", code=code)
+    elif name in ("timezone", "timezone_confirm"):
+        if zone := parse_zone(text):
+            fire(MACHINE, model, "pick_zone", zone=zone)
+        elif name == "timezone_confirm" and (answer := yes_or_no(turn.lang, text)) is not None:
+            fire(MACHINE, model, "zone_ok" if answer else "zone_again")
+        elif can_fire(MACHINE, model, "hint"):
+            fire(MACHINE, model, "hint")
+    else:
+        return False
+    return True

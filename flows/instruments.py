@@ -1,0 +1,286 @@
+"""Questionnaires as data: `instruments/*.yaml`, validated on load, and their scoring.
+
+A practice that holds a licence for another instrument drops its YAML beside ours; everything the
+check-in needs (texts per language, scale, anchors, which items make up the alliance total) comes
+from the file. Validation errors name the file and the field so a broken file is easy to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+INSTRUMENTS_DIR = Path(__file__).with_name("instruments")
+DEFAULT_INSTRUMENT = "rapport-brief"
+SAFETY_INSTRUMENT = "safety-phq9-item9"
+MAX_SCALE_STEPS = 11  # 0-10 fits two keyboard rows; longer scales would not
+
+LocalText = dict[str, str]
+
+
+class InstrumentError(ValueError):
+    """An instrument file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _needs_english(value: LocalText, where: str) -> None:
+    if "en" not in value or not value["en"].strip():
+        raise ValueError(f"{where}: needs an English ('en') text")
+
+
+class Anchors(_Strict):
+    """Labels for both ends of a scale, per language."""
+
+    min: LocalText
+    max: LocalText
+
+
+class Item(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")
+    subscale: str = Field(min_length=1)
+    kind: Literal["scale", "yesno", "text"]
+    text: LocalText
+    min: int | None = None
+    max: int | None = None
+    anchors: Anchors | None = None
+    choices: dict[int, LocalText] | None = None  # a label per value, shown on the buttons
+    follow_up: Item | None = None  # asked only after a "yes"
+    optional: bool = False
+    crisis_above: int | None = None  # any answer above this is handled as a crisis
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _needs_english(self.text, "text")
+        if self.kind == "scale":
+            if self.min is None or self.max is None:
+                raise ValueError("min/max: a scale item needs both")
+            if not 1 <= self.max - self.min < MAX_SCALE_STEPS:
+                raise ValueError(f"max: a scale has 2 to {MAX_SCALE_STEPS} points")
+            if self.anchors is None and self.choices is None:
+                raise ValueError("anchors: a scale item needs anchors (or choices)")
+            if self.anchors is not None:
+                _needs_english(self.anchors.min, "anchors.min")
+                _needs_english(self.anchors.max, "anchors.max")
+            if self.choices is not None:
+                if sorted(self.choices) != list(range(self.min, self.max + 1)):
+                    raise ValueError("choices: need exactly one label per value from min to max")
+                for value, labels in self.choices.items():
+                    _needs_english(labels, f"choices.{value}")
+        elif self.min is not None or self.max is not None or self.anchors or self.choices:
+            raise ValueError(f"min/max/anchors/choices: a {self.kind} item cannot have them")
+        if self.follow_up is not None:
+            if self.kind != "yesno":
+                raise ValueError("follow_up: only a yes/no item can have a follow-up")
+            if self.follow_up.kind == "text" or self.follow_up.follow_up is not None:
+                raise ValueError("follow_up: must be a single scale or yes/no item")
+        if self.crisis_above is not None:
+            low, high = (0, 1) if self.kind == "yesno" else (self.min, self.max)
+            if self.kind == "text" or low is None or high is None:
+                raise ValueError("crisis_above: only for scale or yes/no items")
+            if not low <= self.crisis_above < high:
+                raise ValueError("crisis_above: must lie within the scale")
+        return self
+
+    @property
+    def low(self) -> int:
+        """Smallest accepted value (yes/no is 0/1)."""
+        return self.min if self.min is not None else 0
+
+    @property
+    def high(self) -> int:
+        return self.max if self.max is not None else 1
+
+    def localized(self, texts: LocalText, lang: str) -> str:
+        return texts.get(lang) or texts["en"]
+
+    def question(self, lang: str) -> str:
+        return self.localized(self.text, lang)
+
+    def is_crisis(self, value: int | None) -> bool:
+        return value is not None and self.crisis_above is not None and value > self.crisis_above
+
+
+class Scoring(_Strict):
+    alliance: list[str] = Field(default_factory=list)
+    total_max: int | None = None
+    cutoff: int | None = None
+    item_flag: int | None = None
+    reliable_change: int | None = None
+
+
+class Instrument(_Strict):
+    id: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    title: LocalText | None = None
+    items: list[Item] = Field(min_length=1)
+    scoring: Scoring = Field(default_factory=Scoring)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_as_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("version"), int | float):
+            data = {**data, "version": str(data["version"])}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        index: dict[str, Item] = {}
+        for position, item in enumerate(self.items):
+            for each in (item, item.follow_up):
+                if each is None:
+                    continue
+                if each.id in index:
+                    raise ValueError(f"items[{position}].id: {each.id!r} is used twice")
+                index[each.id] = each
+        for name in self.scoring.alliance:
+            if name not in index:
+                raise ValueError(f"scoring.alliance: no item {name!r}")
+            if index[name].kind != "scale":
+                raise ValueError(f"scoring.alliance: {name!r} is not a scale item")
+        if self.scoring.total_max is not None:
+            possible = sum(index[name].high for name in self.scoring.alliance)
+            if possible != self.scoring.total_max:
+                raise ValueError(
+                    f"scoring.total_max: is {self.scoring.total_max} but the alliance items "
+                    f"add up to {possible}"
+                )
+        return self
+
+    # Lookups are hot in the check-in flow; cached_property keeps them plain dict reads.
+    @cached_property
+    def _index(self) -> dict[str, Item]:
+        return {item.id: item for item in self.flat_items()}
+
+    @cached_property
+    def _parents(self) -> dict[str, str]:
+        return {i.follow_up.id: i.id for i in self.items if i.follow_up is not None}
+
+    def find(self, item_id: str) -> Item | None:
+        """The item (or follow-up) with this id, if this instrument has one."""
+        return self._index.get(item_id)
+
+    def parent_of(self, item_id: str) -> str | None:
+        """For a follow-up, the yes/no item that must be answered "yes" before it is asked."""
+        return self._parents.get(item_id)
+
+    def flat_items(self) -> tuple[Item, ...]:
+        """Every item in asking order, each follow-up right after its parent."""
+        out: list[Item] = []
+        for item in self.items:
+            out.append(item)
+            if item.follow_up is not None:
+                out.append(item.follow_up)
+        return tuple(out)
+
+    def title_for(self, lang: str) -> str:
+        if self.title is None:
+            return self.id
+        return self.title.get(lang) or self.title.get("en") or self.id
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not part.startswith(("function-", "tagged-union", "literal[")):
+            out += f".{part}" if out else part
+    return out
+
+
+def _explain(error: ValidationError, source: str) -> InstrumentError:
+    first = error.errors()[0]
+    where = _where(tuple(first["loc"]))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if where:
+        return InstrumentError(f"{source}: {where}: {message}")
+    return InstrumentError(f"{source}: {message}")
+
+
+def parse_instrument(data: Any, source: str = "<instrument>") -> Instrument:
+    """Validate already-parsed YAML; errors name `source` and the offending field."""
+    if not isinstance(data, dict):
+        raise InstrumentError(f"{source}: expected a mapping at the top level")
+    try:
+        return Instrument.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
+        return Path(name_or_path)
+    if not _NAME.match(text):
+        raise InstrumentError(f"{text!r}: not an instrument name")
+    return INSTRUMENTS_DIR / f"{text}.yaml"
+
+
+@cache
+def _load(path: Path) -> Instrument:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise InstrumentError(f"{path.name}: no such instrument file ({path})") from None
+    except yaml.YAMLError as exc:
+        raise InstrumentError(f"{path.name}: not valid YAML ({exc})") from None
+    return parse_instrument(data, path.name)
+
+
+def load_instrument(name_or_path: str | Path) -> Instrument:
+    """An instrument by name ("rapport-brief", from `flows/instruments/`) or by file path.
+
+    Loaded instruments are cached and immutable, so every caller shares one object per file.
+    """
+    return _load(_resolve(name_or_path).resolve())
+
+
+def available_instruments() -> tuple[str, ...]:
+    """Names of the instruments shipped in `flows/instruments/`."""
+    return tuple(sorted(p.stem for p in INSTRUMENTS_DIR.glob("*.yaml")))
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """One check-in scored. `total` is None unless every alliance item got a number;
+    `by_subscale` sums the numeric answers of scale items; `below_cutoff` is total < cut-off;
+    `flagged_items` are alliance items at or below the item flag."""
+
+    total: int | None
+    by_subscale: dict[str, int] = field(default_factory=dict)
+    below_cutoff: bool = False
+    flagged_items: tuple[str, ...] = ()
+
+
+def score(instrument: Instrument, answers: dict[str, int | None]) -> Scores:
+    """Score one check-in's answers (item id -> value, None = prefer not to answer)."""
+    by_subscale: dict[str, int] = {}
+    for item in instrument.flat_items():
+        value = answers.get(item.id)
+        if item.kind == "scale" and value is not None:
+            by_subscale[item.subscale] = by_subscale.get(item.subscale, 0) + value
+    rules = instrument.scoring
+    values = [answers.get(name) for name in rules.alliance]
+    total = sum(v for v in values if v is not None) if values and None not in values else None
+    below = total is not None and rules.cutoff is not None and total < rules.cutoff
+    flagged: tuple[str, ...] = ()
+    if rules.item_flag is not None:
+        flagged = tuple(
+            name
+            for name in rules.alliance
+            if (v := answers.get(name)) is not None and v <= rules.item_flag
+        )
+    return Scores(total, by_subscale, below, flagged)

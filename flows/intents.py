@@ -1,0 +1,176 @@
+"""What a flow wants done: the Telegram layer renders and stores these in one transaction.
+
+Flows never send or store anything themselves. Intents come out in the order they should be
+carried out (for example the edit acknowledging a tap comes before the next question).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+MAX_CALLBACK_BYTES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One inline button; `data` comes back in a `Tap`. Flows keep it within Telegram's
+    64 bytes (`MAX_CALLBACK_BYTES`; checked by the tests, not on every construction, because
+    keyboards are built on the hot path)."""
+
+    label: str
+    data: str
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message to the client: final, localized plain text (the renderer escapes it).
+
+    `edit=True` replaces the message whose button was just tapped (text and keyboard) instead of
+    sending a new one; it only ever appears in answer to a `Tap`.
+    """
+
+    text: str
+    buttons: Keyboard = ()
+    edit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Answer the tapped button's callback query with this short text; send no message."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsent:
+    """The client agreed to the onboarding wording of `version` at `at`."""
+
+    version: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineConsent:
+    """The client said no during onboarding: store nothing more and unbind them."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SetLanguage:
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimezone:
+    """An IANA zone name that `zoneinfo.ZoneInfo` accepts."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAnswer:
+    """One item of one check-in; `value` None means "prefer not to answer"; yes/no is 1/0."""
+
+    checkin_id: int
+    item: str
+    value: int | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordComment:
+    """The client's free-text comment (at most 2,000 characters; store it encrypted)."""
+
+    checkin_id: int
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FinishCheckin:
+    """The check-in is over. `complete` is True when every non-optional item got an answer
+    (prefer-not counts); `answered` is how many items were answered, so that an incomplete
+    check-in with zero answers is a missed one and with some answers a partial one."""
+
+    checkin_id: int
+    at: datetime
+    complete: bool
+    answered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardCheckin:
+    """The check-in could not be opened (onboarding unfinished, or the client stopped):
+    void it; it is neither answered nor missed."""
+
+    checkin_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Pause check-ins until `until` (aware UTC), or until `Resume` when None."""
+
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Check-ins are on again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """No more check-ins for this client; their data stays until erased."""
+
+
+@dataclass(frozen=True, slots=True)
+class EraseAll:
+    """Delete everything about this client, for good."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowMyData:
+    """Send the client a readable copy of what is stored about them."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisAlert:
+    """Alert the therapist at once. `source` is "text" (crisis language in a message) or
+    "safety_item" (a positive safety answer). Carries no message text by design."""
+
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TellTherapist:
+    """Let the therapist know of a change: `kind` is "stopped", "deleted" or "declined"."""
+
+    kind: str
+
+
+Intent = (
+    Reply
+    | Notice
+    | RecordConsent
+    | DeclineConsent
+    | SetLanguage
+    | SetTimezone
+    | RecordAnswer
+    | RecordComment
+    | FinishCheckin
+    | DiscardCheckin
+    | Pause
+    | Resume
+    | Stop
+    | EraseAll
+    | ShowMyData
+    | CrisisAlert
+    | TellTherapist
+)
