@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from bot.planning import schedule_session
+from bot.planning import replan_client, schedule_session
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
 from flows.timing import parse_duration, parse_quiet_hours
@@ -250,3 +250,64 @@ async def practice_show(rt: Runtime) -> dict[str, Any]:
 async def erase_client(rt: Runtime, client_id: int, actor: str = "cli") -> bool:
     async with rt.sessions() as s, s.begin():
         return await repo.erase_client(s, client_id, rt.clock.now(), actor)
+
+
+async def client_set(
+    rt: Runtime,
+    client_id: int,
+    *,
+    cadence: str | None = None,
+    timezone: str | None = None,
+    language: str | None = None,
+    quiet_hours: str | None = None,
+) -> dict[str, Any]:
+    """Per-client overrides; 'default' clears one. The next check-in is re-planned at once."""
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        client = await s.get(Client, client_id)
+        if client is None:
+            raise AdminError(f"no client with id {client_id}")
+        if cadence is not None:
+            client.cadence = None if cadence == "default" else check_cadence(cadence)
+        if timezone is not None:
+            client.timezone = check_timezone(timezone)
+        if language is not None:
+            client.language = check_language(language)
+        if quiet_hours is not None:
+            if quiet_hours != "default":
+                try:
+                    parse_quiet_hours(quiet_hours)
+                except ValueError as exc:
+                    raise AdminError(f"quiet hours: {exc}") from None
+            client.quiet_hours = None if quiet_hours == "default" else quiet_hours
+        await replan_client(s, client, await repo.get_practice(s, now), now)
+        return client_view(rt, client, with_name=False)
+
+
+async def audit_log(rt: Runtime, client_id: int | None = None) -> list[dict[str, Any]]:
+    async with rt.sessions() as s:
+        return [
+            {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "client": e.client_id}
+            for e in await repo.audit_log(s, client_id)
+        ]
+
+
+async def rotate_keys(rt: Runtime) -> int:
+    """Re-encrypt every encrypted column with the first configured key."""
+    from storage.models import Answer, OutboxMessage
+
+    columns = (
+        (Therapist, "name_enc"),
+        (Client, "name_enc"),
+        (Answer, "text_enc"),
+        (OutboxMessage, "payload_enc"),
+    )
+    count = 0
+    async with rt.sessions() as s, s.begin():
+        for model, column in columns:
+            for row in await s.scalars(select(model)):
+                value = getattr(row, column)
+                if value is not None:
+                    setattr(row, column, rt.cipher.rotate(value))
+                    count += 1
+    return count

@@ -133,19 +133,22 @@ class _Import:
     missing: list[dict[str, Any]] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)
 
-    def record(self, action: str, session: TherapySession | None, client_id: int,
-               starts_at: datetime) -> None:
+    def record(
+        self, action: str, session: TherapySession | None, client_id: int, starts_at: datetime
+    ) -> None:
         self.counts[action] += 1
         if action == "unchanged":
             return
         self.touched.add(client_id)
         not_written = self.dry_run and action == "created"  # its id would not exist
-        self.changes.append({
-            "action": action,
-            "session": session.id if session is not None and not not_written else None,
-            "client": client_id,
-            "starts_at": starts_at.isoformat(),
-        })
+        self.changes.append(
+            {
+                "action": action,
+                "session": session.id if session is not None and not not_written else None,
+                "client": client_id,
+                "starts_at": starts_at.isoformat(),
+            }
+        )
 
     def cancel(self, session: TherapySession) -> None:
         session.cancelled = True
@@ -186,7 +189,11 @@ class _Import:
     async def create(self, event: CalendarEvent, client_id: int, key: str) -> None:
         minutes = max(1, round((event.end - event.start).total_seconds() / 60))
         session = await repo.add_session(
-            self.s, client_id=client_id, starts_at=event.start, minutes=minutes, now=self.now,
+            self.s,
+            client_id=client_id,
+            starts_at=event.start,
+            minutes=minutes,
+            now=self.now,
             source_uid=key,
         )
         session.ends_at = event.end  # exact, even for lengths that are not whole minutes
@@ -206,11 +213,13 @@ class _Import:
                 if _series_of(key) in series:
                     self.cancel(session)  # the series is there and says it has no such instance
                 else:
-                    self.missing.append({
-                        "session": session.id,
-                        "client": session.client_id,
-                        "starts_at": session.starts_at.isoformat(),
-                    })
+                    self.missing.append(
+                        {
+                            "session": session.id,
+                            "client": session.client_id,
+                            "starts_at": session.starts_at.isoformat(),
+                        }
+                    )
 
     async def replan(self) -> None:
         for client_id in sorted(self.touched):
@@ -324,8 +333,14 @@ async def import_calendar(
     log.info(
         "calendar import for therapist %s%s: %s created, %s moved, %s cancelled, %s restored, "
         "%s unchanged, %s unmatched, %s missing",
-        therapist_id, " (dry run)" if dry_run else "", report["created"], report["moved"],
-        report["cancelled"], report["restored"], report["unchanged"], len(report["unmatched"]),
+        therapist_id,
+        " (dry run)" if dry_run else "",
+        report["created"],
+        report["moved"],
+        report["cancelled"],
+        report["restored"],
+        report["unchanged"],
+        len(report["unmatched"]),
         len(report["missing"]),
     )
     return report
@@ -344,11 +359,13 @@ async def _apply(
         client_id = match_client(event, codes)
         if client_id is None:
             if in_window and not event.cancelled:
-                work.unmatched.append({
-                    "uid": event.uid,
-                    "start": event.start.isoformat(),
-                    "reason": unmatched_reason(event, codes),
-                })
+                work.unmatched.append(
+                    {
+                        "uid": event.uid,
+                        "start": event.start.isoformat(),
+                        "reason": unmatched_reason(event, codes),
+                    }
+                )
             continue
         await work.follow(event, client_id, key)
     work.vanished({key for key, _ in events}, window)
@@ -403,7 +420,8 @@ async def move_session(
         if session.cancelled:
             raise AdminError(f"session {session_id} is cancelled; add a new one instead")
         length = (
-            timedelta(minutes=minutes) if minutes is not None
+            timedelta(minutes=minutes)
+            if minutes is not None
             else session.ends_at - session.starts_at
         )
         session.starts_at = new_start.astimezone(UTC)

@@ -212,8 +212,10 @@ def client_add(
     show(
         data,
         as_json,
-        lambda d: f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})\n"
-        f"invite link: {d['invite_link']}",
+        lambda d: (
+            f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})\n"
+            f"invite link: {d['invite_link']}"
+        ),
     )
 
 
@@ -292,11 +294,14 @@ def import_text(report: dict[str, Any]) -> str:
     lines = [f"sessions: {counts}" + ("  (dry run: nothing written)" if report["dry_run"] else "")]
     for change in report["changes"]:
         session = f"session {change['session']}" if change["session"] else "new session"
-        lines.append(f"  {change['action']}: {session}, client {change['client']}, "
-                     f"{change['starts_at']}")
+        lines.append(
+            f"  {change['action']}: {session}, client {change['client']}, {change['starts_at']}"
+        )
     if report["unmatched"]:
-        lines.append(f"unmatched events ({len(report['unmatched'])}), not imported; "
-                     "put the client's code (#RC-XXXX) in the event:")
+        lines.append(
+            f"unmatched events ({len(report['unmatched'])}), not imported; "
+            "put the client's code (#RC-XXXX) in the event:"
+        )
         lines += [f"  {u['start']}  {u['reason']}  uid {u['uid']}" for u in report["unmatched"]]
     if report["missing"]:
         lines.append("no longer in the calendar (kept; `rapport session cancel ID` if deleted):")
@@ -332,8 +337,12 @@ def session_import(
     async def work(rt: Runtime) -> dict[str, Any]:
         now = rt.clock.now()
         return await import_calendar(
-            rt, ics, therapist_id=therapist, window_start=now - timedelta(days=1),
-            window_end=now + timedelta(days=days), dry_run=dry_run,
+            rt,
+            ics,
+            therapist_id=therapist,
+            window_start=now - timedelta(days=1),
+            window_end=now + timedelta(days=days),
+            dry_run=dry_run,
         )
 
     show(with_runtime(work), as_json, import_text)
@@ -342,8 +351,10 @@ def session_import(
 def calendar_note(d: dict[str, Any]) -> str:
     if not d["from_calendar"]:
         return ""
-    return "\nnote: this session came from a calendar; change it there too, or the next import " \
+    return (
+        "\nnote: this session came from a calendar; change it there too, or the next import "
         "puts it back"
+    )
 
 
 @session_app.command("cancel")
@@ -373,25 +384,163 @@ def session_move(
     show(
         data,
         as_json,
-        lambda d: f"session {d['id']} moved to {d['starts_at']}, digest {d['digest_at']}"
-        + calendar_note(d),
+        lambda d: (
+            f"session {d['id']} moved to {d['starts_at']}, digest {d['digest_at']}"
+            + calendar_note(d)
+        ),
     )
 
 
 # --- running ----------------------------------------------------------------------------------
 
 
+@client_app.command("set")
+def client_set(
+    client_id: Annotated[int, typer.Argument(help="the client's id")],
+    cadence: Annotated[str | None, typer.Option(help="a rule, or 'default'")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone")] = None,
+    language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
+    quiet_hours: Annotated[str | None, typer.Option(help="e.g. 22:00-08:00, or 'default'")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Override the practice defaults for one client; their next check-in is re-planned."""
+    data = with_runtime(
+        lambda rt: admin.client_set(
+            rt,
+            client_id,
+            cadence=cadence,
+            timezone=timezone,
+            language=language,
+            quiet_hours=quiet_hours,
+        )
+    )
+    show(data, as_json)
+
+
+# --- reading client data (audited) -----------------------------------------------------------
+
+
+@app.command("digest")
+def digest(
+    client: Annotated[int, typer.Option(help="the client's id")],
+    format: Annotated[str, typer.Option(help="text, json or png")] = "text",
+    out: Annotated[Path | None, typer.Option(help="file for --format png")] = None,
+) -> None:
+    """The digest for a client as it would be sent now."""
+    from bot.reports import digest_now
+
+    if format not in ("text", "json", "png"):
+        fail("--format must be text, json or png")
+    if format == "png" and out is None:
+        fail("--format png needs --out FILE.png")
+    result = with_runtime(lambda rt: digest_now(rt, client))
+    if format == "json":
+        typer.echo(json.dumps(result.as_json, ensure_ascii=False, indent=2, default=str))
+    elif format == "png":
+        assert out is not None
+        if result.png is None:
+            fail("no chart yet: this client has no check-ins")
+        out.write_bytes(result.png or b"")
+        typer.echo(f"chart written to {out}")
+    else:
+        typer.echo("\n\n".join(result.chunks))
+
+
+@app.command("export")
+def export(
+    format: Annotated[str, typer.Option(help="csv or json")],
+    client: Annotated[int | None, typer.Option(help="one client's id; default all")] = None,
+    out: Annotated[Path | None, typer.Option(help="file to write; default standard output")] = None,
+) -> None:
+    """Everything stored about a client (or all), readable. Decrypts, so it is audited."""
+    from bot.export import export as run_export
+    from bot.export import to_csv
+
+    if format not in ("csv", "json"):
+        fail("--format must be csv or json")
+    records = with_runtime(lambda rt: run_export(rt, client))
+    text = (
+        json.dumps(records, ensure_ascii=False, indent=2) if format == "json" else to_csv(records)
+    )
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(records)} client(s) written to {out}")
+
+
+@app.command("audit")
+def audit(
+    client: Annotated[int | None, typer.Option(help="only this client's entries")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who read which client's data, and when."""
+    show(with_runtime(lambda rt: admin.audit_log(rt, client)), as_json)
+
+
+@app.command("backtest")
+def backtest(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of client histories")],
+    config: Annotated[Path | None, typer.Option(help="thresholds (.toml or .json)")] = None,
+    summary_only: Annotated[bool, typer.Option("--summary", help="print only the summary")] = False,
+) -> None:
+    """Signals over past histories; with labels, precision/recall/F1 against simple rules."""
+    from insights.backtest import run_backtest
+    from insights.thresholds import Thresholds
+
+    try:
+        thresholds = Thresholds.from_file(config) if config else Thresholds()
+        with file.open(encoding="utf-8") as lines:
+            for obj in run_backtest(lines, thresholds):
+                if summary_only and "summary" not in obj:
+                    continue
+                typer.echo(json.dumps(obj, ensure_ascii=False))
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+
+
+# --- keys and health --------------------------------------------------------------------------
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored text with the first key in RAPPORT_ENCRYPTION_KEY."""
+    count = with_runtime(admin.rotate_keys)
+    typer.echo(f"{count} values re-encrypted with the first key; older keys can now be retired")
+
+
+@app.command("health")
+def health(
+    max_age: Annotated[float, typer.Option(help="seconds since the last heartbeat")] = 120.0,
+) -> None:
+    """Exit 0 when the database answers and the bot's heartbeat is recent (Docker HEALTHCHECK)."""
+    from bot.health import check
+
+    problem = with_runtime(lambda rt: check(rt, max_age))
+    if problem:
+        fail(problem)
+    typer.echo("ok")
+
+
 @app.command("run")
 def run(
     webhook_url: Annotated[str | None, typer.Option(help="public HTTPS URL: webhook mode")] = None,
     listen: Annotated[str, typer.Option(help="HOST:PORT for webhook mode")] = "0.0.0.0:8443",
+    polling: Annotated[
+        bool,
+        typer.Option(
+            "--polling/--no-polling",
+            help="--no-polling: a replica that only runs the heartbeat and the outbox sender "
+            "(one token allows one poller; another replica or the webhook receives updates)",
+        ),
+    ] = True,
 ) -> None:
     """Run the bot (long polling by default)."""
     from bot.main import run_bot
 
     conf = settings()
     try:
-        asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen))
+        asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen, polling=polling))
     except ConfigError as exc:
         fail(str(exc), 2)
     except KeyboardInterrupt:

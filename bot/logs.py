@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import TextIO
 
 _TOKEN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,80}")
 
@@ -32,8 +33,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
-    handler = logging.StreamHandler()
+# Libraries whose DEBUG output carries request parameters (message text, URLs with the token).
+QUIET_LIBRARIES = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "telegram": logging.INFO,
+    "aiosqlite": logging.INFO,
+    "asyncio": logging.INFO,
+    "apscheduler": logging.WARNING,
+    "tornado.access": logging.WARNING,
+    "aiohttp.access": logging.WARNING,
+    "matplotlib": logging.WARNING,
+}
+
+
+def setup_logging(level: str = "INFO", fmt: str = "plain", stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RedactTokens())
     handler.setFormatter(
         JsonFormatter()
@@ -43,6 +58,5 @@ def setup_logging(level: str = "INFO", fmt: str = "plain") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO, and the URL contains the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for name, floor in QUIET_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))

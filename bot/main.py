@@ -23,7 +23,11 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 async def run_bot(
-    settings: Settings, *, webhook_url: str | None = None, listen: str = "0.0.0.0:8443"
+    settings: Settings,
+    *,
+    webhook_url: str | None = None,
+    listen: str = "0.0.0.0:8443",
+    polling: bool = True,
 ) -> None:
     setup_logging(settings.log_level, settings.log_format)
     settings.token()  # fail fast, with one line, before anything starts
@@ -37,8 +41,9 @@ async def run_bot(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await service.start(webhook_url=webhook_url, listen=address)
-    log.info("bot running (%s)", "webhook" if webhook_url else "long polling")
+    await service.start(webhook_url=webhook_url, listen=address, polling=polling)
+    mode = "webhook" if webhook_url else "long polling" if polling else "no update intake"
+    log.info("bot running (%s)", mode)
     await stop.wait()
     log.info("stopping")
     await service.stop()

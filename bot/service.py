@@ -4,13 +4,13 @@ and the outbox sender, started and stopped together."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import secrets
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot import heartbeat
+from bot import health, heartbeat
 from bot.dispatch import on_update
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime
@@ -19,6 +19,11 @@ from storage import repo
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+
+def webhook_secret(token: str) -> str:
+    """The same secret on every replica (they share one webhook), and not the token itself."""
+    return hashlib.sha256(b"rapport-webhook:" + token.encode()).hexdigest()
 
 
 def build_application(rt: Runtime) -> Application:
@@ -72,7 +77,7 @@ class BotService:
         updater = self.app.updater
         assert updater is not None
         if webhook_url:
-            secret = secrets.token_urlsafe(32)
+            secret = webhook_secret(self.rt.settings.token())
             await updater.start_webhook(
                 listen=listen[0],
                 port=listen[1],
@@ -108,6 +113,7 @@ class BotService:
         async with self._beating:
             try:
                 await heartbeat.run_pass(self.rt)
+                health.beat()
             except Exception:
                 log.exception("heartbeat pass failed")
 

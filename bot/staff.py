@@ -46,9 +46,14 @@ async def say(
 ) -> None:
     assert therapist.chat_id is not None
     await repo.enqueue(
-        s, rt.cipher, chat_id=therapist.chat_id, kind="text", payload={"text": text}, now=now,
+        s,
+        rt.cipher,
+        chat_id=therapist.chat_id,
+        kind="text",
+        payload={"text": text},
+        now=now,
         therapist_id=therapist.id,
-    )  # fmt: skip
+    )
     after.enqueued = True
 
 
@@ -140,9 +145,14 @@ async def cmd_digest(
     client, _ = await own_client(s, therapist, args)
     upcoming = await repo.next_session(s, client.id, now)
     await enqueue_digest(
-        s, rt, client, therapist, now, upcoming.starts_at if upcoming else None,
+        s,
+        rt,
+        client,
+        therapist,
+        now,
+        upcoming.starts_at if upcoming else None,
         f"therapist:{therapist.id}",
-    )  # fmt: skip
+    )
     after.enqueued = True
     return ""
 
@@ -180,8 +190,13 @@ async def cmd_invite(
     await repo.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
-    return t(therapist.language, "staff.invite_created", alias=client.alias,
-             link=rt.invite_link(token), days=repo.INVITE_TTL.days)  # fmt: skip
+    return t(
+        therapist.language,
+        "staff.invite_created",
+        alias=client.alias,
+        link=rt.invite_link(token),
+        days=repo.INVITE_TTL.days,
+    )
 
 
 async def cmd_pause(
@@ -189,8 +204,11 @@ async def cmd_pause(
 ) -> str:
     client, rest = await own_client(s, therapist, args)
     if client.status not in ("active", "paused"):
-        raise Reply("staff.not_active", alias=client.alias,
-                    status=t(therapist.language, f"status.{client.status}"))  # fmt: skip
+        raise Reply(
+            "staff.not_active",
+            alias=client.alias,
+            status=t(therapist.language, f"status.{client.status}"),
+        )
     until = None
     if rest:
         if not rest.isdigit() or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
@@ -201,12 +219,23 @@ async def cmd_pause(
     if client.chat_id is not None:
         name = rt.cipher.decrypt(therapist.name_enc)
         text = t(client.language or "en", "staff.paused_by_therapist", therapist=name)
-        await repo.enqueue(s, rt.cipher, chat_id=client.chat_id, kind="text",
-                           payload={"text": text}, now=now, client_id=client.id)  # fmt: skip
+        await repo.enqueue(
+            s,
+            rt.cipher,
+            chat_id=client.chat_id,
+            kind="text",
+            payload={"text": text},
+            now=now,
+            client_id=client.id,
+        )
     if until is None:
         return t(therapist.language, "staff.paused_open", alias=client.alias)
-    return t(therapist.language, "staff.paused", alias=client.alias,
-             date=local(until, therapist.timezone)[:15])  # fmt: skip
+    return t(
+        therapist.language,
+        "staff.paused",
+        alias=client.alias,
+        date=local(until, therapist.timezone)[:15],
+    )
 
 
 async def cmd_resume(
@@ -227,8 +256,9 @@ async def cmd_cadence(
     client, spec = await own_client(s, therapist, args)
     practice = await repo.get_practice(s, now)
     if not spec:
-        raise Reply("staff.cadence_show", alias=client.alias,
-                    cadence=client.cadence or practice.cadence)  # fmt: skip
+        raise Reply(
+            "staff.cadence_show", alias=client.alias, cadence=client.cadence or practice.cadence
+        )
     if spec.lower() == "default":
         client.cadence = None
     else:
@@ -258,8 +288,12 @@ async def cmd_timezone(
         therapist.timezone = check_timezone(args)
     except AdminError:
         raise Reply("staff.timezone_bad", zone=args[:60]) from None
-    return t(therapist.language, "staff.timezone_set", zone=therapist.timezone,
-             time=local(now, therapist.timezone)[-5:])  # fmt: skip
+    return t(
+        therapist.language,
+        "staff.timezone_set",
+        zone=therapist.timezone,
+        time=local(now, therapist.timezone)[-5:],
+    )
 
 
 async def cmd_quiet(
@@ -267,8 +301,11 @@ async def cmd_quiet(
 ) -> str:
     practice = await repo.get_practice(s, now)
     if not args:
-        return t(therapist.language, "staff.quiet_show",
-                 quiet=therapist.quiet_hours or practice.quiet_hours)  # fmt: skip
+        return t(
+            therapist.language,
+            "staff.quiet_show",
+            quiet=therapist.quiet_hours or practice.quiet_hours,
+        )
     try:
         parse_quiet_hours(args)
     except ValueError as exc:

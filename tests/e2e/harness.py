@@ -11,6 +11,7 @@ the sandbox Bot API, a real SQLite file, and a manual clock that moves only when
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,12 @@ from storage.crypto import Cipher
 from storage.models import OutboxMessage
 
 BOT_USERNAME = "rapport_test_bot"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def token_of(link: str) -> str:
@@ -61,7 +68,9 @@ class World:
         self.clock = clock
 
     @classmethod
-    async def start(cls, db_url: str, clock: ManualClock, key: str, **settings: Any) -> World:
+    async def start(
+        cls, db_url: str, clock: ManualClock, key: str, webhook: bool = False, **settings: Any
+    ) -> World:
         sandbox = Sandbox(clock=clock)
         await sandbox.start()
         sandbox.add_bot(DEFAULT_TOKEN, username=BOT_USERNAME, first_name="Rapport")
@@ -77,7 +86,13 @@ class World:
         rt = Runtime.create(conf, clock=clock, cipher=Cipher(key))
         # The periodic heartbeat is slowed right down: tests drive passes through `advance`.
         service = BotService(rt, heartbeat_interval=3600)
-        await service.start()
+        if webhook:
+            port = free_port()
+            await service.start(
+                webhook_url=f"http://127.0.0.1:{port}/telegram", listen=("127.0.0.1", port)
+            )
+        else:
+            await service.start()
         return cls(sandbox, rt, service, clock)
 
     async def stop(self) -> None:
@@ -87,10 +102,12 @@ class World:
 
     # --- time -----------------------------------------------------------------------------------
 
-    async def advance(self, **delta: float) -> None:
-        """Move the clock in steps of at most an hour, running a heartbeat pass at each step."""
+    async def advance(self, step: timedelta = timedelta(hours=1), **delta: float) -> None:
+        """Move the clock in steps of at most `step` (an hour unless told), running a heartbeat
+        pass at each step."""
+        if step <= timedelta(0):
+            raise ValueError("the step must be positive")
         remaining = timedelta(**delta)
-        step = timedelta(hours=1)
         while remaining > timedelta(0):
             hop = min(step, remaining)
             self.clock.advance(hop)
