@@ -100,7 +100,7 @@ async def test_pause_resume_and_cadence(world: World) -> None:
 async def test_a_client_cannot_use_therapist_commands(world: World) -> None:
     dana = await world.join_therapist("Dana Lee")
     alice = await join_client(world, dana, "Alice Smith")
-    bob_id, _ = await world.invite_client(dana, "Bob Brown")
+    await world.invite_client(dana, "Bob Brown")
     for text in ("/clients", "/digest B.B.", "/invite Mallory", "/session B.B. tue 10:00"):
         reply = await command(world, alice, text)
         assert reply == t("en", "command.unknown"), text
