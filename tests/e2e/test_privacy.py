@@ -188,6 +188,7 @@ async def test_webhook_mode_accepts_telegram_and_rejects_forgeries(webhook_world
         good = {"X-Telegram-Bot-Api-Secret-Token": webhook_secret(DEFAULT_TOKEN)}
         async with http.post(info.webhook_url, json=forged, headers=good) as response:
             assert response.status == 200
+    assert (await stranger.next_message())["text"] == t("en", "chat.stranger")
     async with world.rt.sessions() as s:
         seen = await s.scalar(
             text("SELECT count(*) FROM processed_update WHERE update_id = 999999")
