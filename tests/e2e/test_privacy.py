@@ -182,8 +182,9 @@ async def test_webhook_mode_accepts_telegram_and_rejects_forgeries(webhook_world
         },
     }  # fmt: skip
     async with aiohttp.ClientSession() as http:
-        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
-            async with http.post(info.webhook_url, json=forged, headers=headers) as response:
+        for update_id, headers in ((1, {}), (2, {"X-Telegram-Bot-Api-Secret-Token": "wrong"})):
+            body = {**forged, "update_id": update_id}
+            async with http.post(info.webhook_url, json=body, headers=headers) as response:
                 assert response.status == 403
         good = {"X-Telegram-Bot-Api-Secret-Token": webhook_secret(DEFAULT_TOKEN)}
         async with http.post(info.webhook_url, json=forged, headers=good) as response:
