@@ -209,8 +209,18 @@ async def _resume_paused(rt: Runtime, now: datetime) -> int:
     return done
 
 
-async def housekeeping(rt: Runtime) -> None:
-    """Forget old update ids (duplicates arrive within minutes, not weeks)."""
+SENT_KEPT = timedelta(days=1)
+UPDATE_IDS_KEPT = timedelta(days=7)
+
+
+async def housekeeping(rt: Runtime) -> dict[str, int]:
+    """Forget what is no longer needed: old update ids, the bodies of sent messages, and client
+    data older than the practice's retention period."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        await repo.forget_processed_updates(s, now - timedelta(days=7))
+        practice = await repo.get_practice(s, now)
+        return {
+            "update_ids": await repo.forget_processed_updates(s, now - UPDATE_IDS_KEPT),
+            "sent_messages": await repo.forget_sent_messages(s, now - SENT_KEPT),
+            **await repo.apply_retention(s, now - timedelta(days=practice.retention_days)),
+        }

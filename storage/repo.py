@@ -369,6 +369,32 @@ async def forget_processed_updates(s: AsyncSession, before: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def forget_sent_messages(s: AsyncSession, before: datetime) -> int:
+    """Sent messages are kept only briefly: their bodies are client data."""
+    result = await s.execute(
+        delete(OutboxMessage).where(OutboxMessage.status == "sent", OutboxMessage.sent_at < before)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
+    """Delete check-ins (with their answers), events and sessions older than `before`."""
+    old = select(Checkin.id).where(Checkin.opened_at < before)
+    answers = await s.execute(delete(Answer).where(Answer.checkin_id.in_(old)))
+    checkins = await s.execute(delete(Checkin).where(Checkin.opened_at < before))
+    events = await s.execute(delete(ClientEvent).where(ClientEvent.at < before))
+    sessions = await s.execute(delete(TherapySession).where(TherapySession.ends_at < before))
+    return {
+        name: int(result.rowcount or 0)  # type: ignore[attr-defined]
+        for name, result in (
+            ("answers", answers),
+            ("checkins", checkins),
+            ("events", events),
+            ("sessions", sessions),
+        )
+    }
+
+
 # --- outbox -----------------------------------------------------------------------------------
 
 

@@ -215,3 +215,24 @@ async def test_migrations_match_the_models(db_url: str) -> None:
         )
     await engine.dispose()
     assert diff == []
+
+
+async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher, clock) -> None:
+    _, client_id = await make_client(sessions, cipher, clock)
+    old = clock.now()
+    async with sessions() as s, s.begin():
+        checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=old)
+        await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=3, at=old)
+        await repo.add_event(s, client_id=client_id, kind="paused", at=old)
+        sent = await repo.enqueue(s, cipher, chat_id=1, kind="text", payload={"text": "a"}, now=old)
+        sent.status, sent.sent_at = "sent", old
+        await repo.enqueue(s, cipher, chat_id=1, kind="text", payload={"text": "b"}, now=old)
+    clock.advance(timedelta(days=40))
+    async with sessions() as s, s.begin():
+        recent = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
+        assert await repo.forget_sent_messages(s, clock.now() - timedelta(days=1)) == 1
+        removed = await repo.apply_retention(s, clock.now() - timedelta(days=30))
+    assert removed == {"answers": 1, "checkins": 1, "events": 1, "sessions": 0}
+    async with sessions() as s:
+        assert [c.id for c in await repo.checkins_of(s, client_id)] == [recent.id]
+        assert await repo.pending_outbox_count(s) == 1  # unsent messages are never dropped
