@@ -255,18 +255,22 @@ def reask(turn: Turn) -> None:
     _fire_open(turn, "reask")
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def _tapped_value(item: Item, raw: str) -> tuple[bool, int | None]:
     """(valid, value) for the value part of an answer button."""
     if raw == PREFER_NOT:
         return True, None
-    if raw.isascii() and raw.isdigit() and item.low <= int(raw) <= item.high:
+    if _is_number(raw) and item.low <= int(raw) <= item.high:
         return True, int(raw)
     return False, None
 
 
 def on_tap(turn: Turn, parts: list[str]) -> None:
     """An answer button; stale, doubled and forged taps change nothing and get a notice."""
-    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts[1:3]):
+    if len(parts) != 4 or not (_is_number(parts[1]) and _is_number(parts[2])):
         turn.notice("chat.button_inactive")
         return
     checkin_id, index, raw = int(parts[1]), int(parts[2]), parts[3]

@@ -18,7 +18,7 @@ _NOT_DURING_ONBOARDING = frozenset({"pause", "resume", "timezone"})
 
 
 def command_name(raw: str) -> str:
-    """ "/Pause@RapportBot" -> "pause"."""
+    """The bare command name: "/Pause@RapportBot" becomes "pause"."""
     return raw.strip().lstrip("/").split("@", 1)[0].casefold()
 
 

@@ -76,15 +76,16 @@ def _dispatch(turn: Turn, event: Event) -> None:
 
 
 def _text(turn: Turn, text: str) -> None:
-    crisis = detect_crisis(text)
-    if crisis:
+    if detect_crisis(text):
+        # The crisis reply is the answer: no "I didn't understand" after it. A comment with
+        # crisis language is still kept, so the therapist sees the client's own words.
         turn.crisis("text")
-    if dialogs.is_open(turn) and dialogs.on_text(turn, text):
-        return
-    if turn.machine == "checkin":
-        checkin.on_text(turn, text, crisis=crisis)
-    elif crisis:
-        return  # the crisis reply is the answer; no "I didn't understand" after it
+        if turn.machine == "checkin":
+            checkin.on_text(turn, text, crisis=True)
+    elif dialogs.is_open(turn) and dialogs.on_text(turn, text):
+        pass
+    elif turn.machine == "checkin":
+        checkin.on_text(turn, text, crisis=False)
     elif turn.machine == "onboarding":
         onboarding.on_text(turn, text)
     else:

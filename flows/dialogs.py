@@ -19,11 +19,12 @@ from flows.intents import EraseAll, SetLanguage, SetTimezone, Stop, TellTherapis
 from flows.keyboards import DIALOG, NO, OTHER_ZONE, YES, language_keyboard, yes_no_keyboard
 from flows.machinery import build_machine, can_fire, fire
 from flows.parsing import language_from_text, yes_or_no
+from flows.state import DIALOGS as STATE_DIALOGS
 from flows.timezones import display_zone, parse_zone
 from flows.turn import Turn
 
 NONE = "none"
-DIALOGS = ("confirm_stop", "confirm_delete", "language", "timezone", "timezone_confirm")
+DIALOGS = tuple(sorted(STATE_DIALOGS))
 _CONFIRMS = ["confirm_stop", "confirm_delete"]
 
 MACHINE = build_machine(

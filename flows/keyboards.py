@@ -22,7 +22,7 @@ NO = "n"
 
 
 def split_data(data: str) -> list[str]:
-    """The parts of callback data; the zone part may itself contain no colons, so a plain split."""
+    """The colon-separated parts of callback data (zone names contain no colons)."""
     return data.split(":")
 
 

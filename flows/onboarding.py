@@ -32,7 +32,6 @@ from flows.turn import Turn
 CONSENT_VERSION = "onboarding-consent-1"
 
 STEPS = ("language", "consent", "timezone", "timezone_confirm")
-_STEP_TRIGGERS = list(STEPS)
 
 MACHINE = build_machine(
     "onboarding",
@@ -63,8 +62,8 @@ MACHINE = build_machine(
         {"trigger": "other_zone", "source": "timezone", "dest": None, "after": "ask_typing"},
         {"trigger": "zone_ok", "source": "timezone_confirm", "dest": "done", "before": "save_zone"},
         {"trigger": "zone_again", "source": "timezone_confirm", "dest": "timezone"},
-        {"trigger": "remind", "source": _STEP_TRIGGERS, "dest": None, "after": "prompt"},
-        {"trigger": "hint", "source": _STEP_TRIGGERS, "dest": None, "after": "prompt_hint"},
+        {"trigger": "remind", "source": list(STEPS), "dest": None, "after": "prompt"},
+        {"trigger": "hint", "source": list(STEPS), "dest": None, "after": "prompt_hint"},
     ],
 )
 for _state, _callback in (

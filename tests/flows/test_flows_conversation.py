@@ -1,0 +1,70 @@
+"""The entry point as a whole: purity, unusable stored states, crisis in dialogs, the bench."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from flows_testkit import RESOURCES, Client, idle_client, last_keyboard_data, make_ctx, of_type
+
+from flows.intents import CrisisAlert, DiscardCheckin, Reply
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_flows_import_neither_telegram_nor_sqlalchemy_nor_the_other_layers() -> None:
+    code = (
+        "import sys, flows.conversation, flows.instruments, flows.crisis, flows.i18n\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'telegram', 'sqlalchemy', 'bot', 'storage', 'insights'})\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_an_unusable_stored_state_starts_over() -> None:
+    garbled_states: list[Any] = [
+        {"version": 99},
+        {"version": 1, "machine": "checkin", "state": "asking"},
+        {"version": 1, "machine": "idle", "state": "idle", "checkin": "x"},
+        {"version": 1, "machine": "idle", "state": "dancing"},
+        [],
+    ]
+    for garbled in garbled_states:
+        client = Client(make_ctx(timezone=None), garbled)
+        intents = client.text("hello")
+        assert client.state["machine"] == "onboarding", garbled
+        assert last_keyboard_data(intents) == ["o:lang:en", "o:lang:es", "o:lang:ru"]
+
+
+def test_scheduler_events_without_state_do_not_start_onboarding() -> None:
+    client = Client(make_ctx(timezone=None))
+    assert client.open(4) == [DiscardCheckin(4, client.at)]
+    assert client.nudge() == [] and client.expire() == []
+    assert client.state["state"] == "new"
+    assert last_keyboard_data(client.text("hi"))[0] == "o:lang:en"
+
+
+def test_crisis_language_typed_into_a_dialog_gets_only_the_crisis_reply() -> None:
+    client = idle_client()
+    client.command("timezone")
+    before = client.state
+    intents = client.text("I want to end it all")
+    assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
+    assert len(of_type(intents, Reply)) == 1 and RESOURCES in str(intents[0])
+    assert client.state == before
+
+
+def test_the_benchmark_runs_complete_check_ins() -> None:
+    spec = importlib.util.spec_from_file_location("flow_bench", ROOT / "bench" / "flow_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    count, cpu, wall = bench.run(3)
+    assert count == 27 and cpu >= 0 and wall > 0
