@@ -1,1 +1,4 @@
-"""Withdrawal and rupture signals, the digest, and backtesting: pure functions over client histories."""
+"""Withdrawal and rupture signals, the digest, and backtesting.
+
+Pure functions over client histories: no Telegram, no database.
+"""

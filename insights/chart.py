@@ -1,0 +1,200 @@
+"""The digest chart: the alliance total and its four items over time, readable on a phone.
+
+A 1000×600 PNG in two panels: the total against the cut-off line (missed check-ins marked along
+the bottom, unfinished ones hollow, sessions as faint verticals), and the four items against the
+flag line. Drawn with matplotlib's Agg canvas directly (no pyplot). Building a figure costs more
+than drawing one, so each thread keeps one figure and only swaps the data between charts.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import IO, Final
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib import dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from insights import config
+from insights.history import CheckinRecord, ClientHistory
+
+WIDTH_PX: Final = 1000
+HEIGHT_PX: Final = 600
+DPI: Final = 100
+_FONT: Final = 15
+_RED: Final = "#c0392b"
+_BLUE: Final = "#1f4e79"
+_ITEM_COLOURS: Final[dict[str, str]] = {
+    "heard": "#1b9e77",
+    "goals": "#d95f02",
+    "approach": "#7570b3",
+    "overall": "#666666",
+}
+
+
+class _Template:
+    """One figure with every artist in place; `draw` swaps in a client's data."""
+
+    def __init__(self) -> None:
+        figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+        FigureCanvasAgg(figure)
+        grid = figure.add_gridspec(2, 1, height_ratios=(3, 2), hspace=0.08)
+        top = figure.add_subplot(grid[0])
+        bottom = figure.add_subplot(grid[1], sharex=top)
+        figure.subplots_adjust(left=0.08, right=0.83, top=0.91, bottom=0.1)
+        self.figure = figure
+        self.top = top
+        self.bottom = bottom
+        self.title = figure.suptitle("", fontsize=_FONT + 3, x=0.08, ha="left")
+        self.total = _line(top, color=_BLUE, linewidth=3, marker="o", markersize=8)
+        self.unfinished = _line(top, linestyle="none", marker="o", markersize=10,
+                                markerfacecolor="none", markeredgecolor=_BLUE,
+                                markeredgewidth=2)
+        self.missed = _line(top, linestyle="none", marker="x", markersize=12, color=_RED,
+                            markeredgewidth=3)
+        self.cutoff = top.axhline(config.CUTOFF, color=_RED, linestyle="--", linewidth=2)
+        self.cutoff_label = top.text(0.005, 0, "", transform=top.get_yaxis_transform(),
+                                     va="bottom", fontsize=_FONT - 3, color=_RED)
+        self.notes = top.text(1.01, 0.05, "", transform=top.transAxes, va="bottom",
+                              fontsize=_FONT - 3, color=_RED)
+        self.empty = top.text(0.5, 0.5, "", transform=top.transAxes, ha="center",
+                              va="center", fontsize=_FONT + 2, color="#666666")
+        self.items = {
+            item: _line(bottom, color=colour, linewidth=2, marker="o", markersize=5, label=item)
+            for item, colour in _ITEM_COLOURS.items()
+        }
+        self.flag = bottom.axhline(config.ITEM_FLAG, color=_RED, linestyle=":", linewidth=1.5)
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=_FONT - 3,
+                      frameon=False)
+        self.sessions: list[LineCollection] = []
+        for axis in (top, bottom):
+            collection = LineCollection([], colors="#bbbbbb", linewidths=0.8, zorder=0,
+                                        transform=axis.get_xaxis_transform())
+            axis.add_collection(collection)
+            self.sessions.append(collection)
+        top.set_ylabel(f"total /{config.TOTAL_MAX}", fontsize=_FONT)
+        bottom.set_ylabel(f"items /{config.ITEM_MAX}", fontsize=_FONT)
+        bottom.set_ylim(-0.5, config.ITEM_MAX + 0.5)
+        bottom.set_yticks([0, 5, 10])
+        for axis in (top, bottom):
+            axis.tick_params(labelsize=_FONT - 2)
+            axis.grid(axis="y", color="#eeeeee", linewidth=0.8)
+            for side in ("top", "right"):
+                axis.spines[side].set_visible(False)
+        top.tick_params(labelbottom=False)
+
+    def draw(
+        self,
+        history: ClientHistory,
+        now: datetime,
+        cutoff: float,
+        item_flag: int,
+    ) -> bytes:
+        zone = history.zone()
+        shown = [c for c in history.checkins if c.sent_at <= now]
+        answered = [c for c in shown if c.answered_at is not None and c.answered_at <= now]
+        missed = [c for c in shown if _missed_by(c, now)]
+        self.title.set_text(f"{history.alias}: alliance check-ins")
+
+        points = [(_num(c.answered_at), t) for c in answered
+                  if c.answered_at is not None and (t := _total(c)) is not None]
+        lowest = min((t for _, t in points), default=config.TOTAL_MAX)
+        floor = max(0, min(20, int(lowest) - 4))
+        self.total.set_data([p[0] for p in points], [p[1] for p in points])
+        unfinished = [_num(c.answered_at) for c in answered
+                      if c.status == "partial" and c.answered_at is not None]
+        self.unfinished.set_data(unfinished, [floor + 1.5] * len(unfinished))
+        self.missed.set_data([_num(c.sent_at) for c in missed], [floor + 1.5] * len(missed))
+        self.cutoff.set_ydata([cutoff, cutoff])
+        self.cutoff_label.set_text(f"cut-off {cutoff:g}")
+        self.cutoff_label.set_y(cutoff + 0.4)
+        self.flag.set_ydata([item_flag, item_flag])
+        notes = [label for label, present in (("× missed", missed), ("○ unfinished", unfinished))
+                 if present]
+        self.notes.set_text("\n".join(notes))
+        self.empty.set_text("" if shown else "No check-ins yet")
+        self.top.set_ylim(floor, config.TOTAL_MAX + 1)
+        self.top.set_yticks(sorted({floor, *range(floor + 5 - floor % 5, config.TOTAL_MAX + 1, 5)}))
+        for item, line in self.items.items():
+            values = [(_num(c.answered_at), v) for c in answered
+                      if c.answered_at is not None and (v := c.scores.get(item)) is not None]
+            line.set_data([p[0] for p in values], [p[1] for p in values])
+        sessions = [_num(s) for s in history.sessions if s <= now]
+        for collection in self.sessions:
+            collection.set_segments([[(x, 0.0), (x, 1.0)] for x in sessions])
+
+        start = shown[0].sent_at if shown else now - timedelta(days=14)
+        end = max(now, start + timedelta(days=7))
+        self.top.set_xlim(_num(start - timedelta(days=1)), _num(end + timedelta(days=1)))
+        _date_axis(self.bottom, zone)
+
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 4})
+        return buffer.getvalue()
+
+
+def _line(axis: Axes, **style: object) -> Line2D:
+    (line,) = axis.plot([], [], **style)  # type: ignore[arg-type]
+    return line
+
+
+def _date_axis(axis: Axes, zone: tzinfo) -> None:
+    axis.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7, tz=zone))
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=zone))
+
+
+_local = threading.local()
+
+
+def render_chart(
+    history: ClientHistory,
+    now: datetime,
+    path_or_buffer: str | Path | IO[bytes] | None = None,
+    *,
+    cutoff: float = config.CUTOFF,
+    item_flag: int = config.ITEM_FLAG,
+) -> bytes:
+    """Draw the chart of everything known at `now`; write it to `path_or_buffer` if given.
+
+    Returns the PNG bytes either way.
+    """
+    template: _Template | None = getattr(_local, "template", None)
+    if template is None:
+        template = _local.template = _Template()
+    data = template.draw(history, now, cutoff, item_flag)
+    if isinstance(path_or_buffer, str | Path):
+        Path(path_or_buffer).write_bytes(data)
+    elif path_or_buffer is not None:
+        path_or_buffer.write(data)
+    return data
+
+
+def _num(moment: datetime) -> float:
+    """Matplotlib's day number for an instant (aware datetimes are placed in UTC)."""
+    return float(mdates.date2num(moment))
+
+
+def _missed_by(record: CheckinRecord, now: datetime) -> bool:
+    if record.answered_at is not None and record.answered_at <= now:
+        return False
+    if record.status == "missed":
+        return (record.expired_at or record.sent_at) <= now
+    return record.expired_at is not None and record.expired_at <= now
+
+
+def _total(record: CheckinRecord) -> int | None:
+    values: Sequence[int | None] = [record.scores.get(item) for item in config.ALLIANCE_ITEMS]
+    if any(value is None for value in values):
+        return None
+    return sum(v for v in values if v is not None)

@@ -1,0 +1,341 @@
+"""The pre-session digest: what a therapist should know about a client, in a minute of reading.
+
+`build_digest` gathers the facts (check-ins answered since the last session, ranked signals,
+comments, suggested openings); `render_text` turns them into Telegram-sized plain text, `caption`
+into a photo caption for the chart, `to_json` into data for the CLI. The digest says plainly when
+all is well and when there is too little data to say anything: alert fatigue is a failure mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Final
+
+from insights import config
+from insights.history import CheckinRecord, ClientHistory, zone_or_utc
+from insights.signals import Signal, detect, rank_and_merge
+from insights.texts import date_time, short_date, text
+from insights.thresholds import Thresholds
+
+MESSAGE_LIMIT: Final = 4096
+CAPTION_LIMIT: Final = 1024
+MAX_COMMENTS: Final = 10
+"""The most recent comments shown; older ones stay in the export."""
+
+_OPENINGS_BY_CODE: Final[dict[str, tuple[str, ...]]] = {
+    "silence": ("opening.silence",),
+    "slowing": ("opening.silence",),
+    "partial": ("opening.silence",),
+    "terse": ("opening.silence", "opening.metacommunication"),
+    "paused": ("opening.resume",),
+    "stopped": ("opening.resume", "opening.silence"),
+    "unreachable": ("opening.silence",),
+    "falling_alliance": ("opening.metacommunication",),
+    "low_alliance": ("opening.metacommunication",),
+    "rupture_reported": ("opening.validate", "opening.metacommunication"),
+    "confrontation": ("opening.validate", "opening.metacommunication"),
+    "ceiling": ("opening.ceiling",),
+}
+_OPENINGS_BY_DOMAIN: Final[dict[str, str]] = {
+    "goals": "opening.goals",
+    "approach": "opening.rationale",
+    "bond": "opening.validate",
+    "overall": "opening.metacommunication",
+}
+_MARKS: Final[dict[str, str]] = {"alert": "‼", "watch": "•", "info": "·"}
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything the therapist is shown about one client before a session.
+
+    Counts are for the check-ins sent since the last session before `now` (or since the start).
+    `latest_total` / `baseline_total` are the alliance totals behind "steady at 38/40".
+    """
+
+    client: str
+    alias: str
+    timezone: str
+    now: datetime
+    session_at: datetime | None
+    lang: str
+    answered: int
+    sent: int
+    answered_total: int
+    signals: tuple[Signal, ...]
+    comments: tuple[tuple[datetime, str], ...]
+    openings: tuple[str, ...]
+    all_well: bool
+    too_little_data: bool
+    latest_total: int | None
+    baseline_total: float | None
+    flagged_items: tuple[str, ...]
+
+
+def _total(record: CheckinRecord) -> int | None:
+    total = 0
+    for item in config.ALLIANCE_ITEMS:
+        value = record.scores.get(item)
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def build_digest(
+    history: ClientHistory,
+    now: datetime,
+    session_at: datetime | None,
+    thresholds: Thresholds | None = None,
+    lang: str = "en",
+    include_comments: bool = True,
+    *,
+    zone: tzinfo | None = None,
+) -> Digest:
+    """The digest as it would be sent at `now`, using nothing recorded after `now`.
+
+    `zone` is the reader's time zone for dates inside signal sentences (default: the client's).
+    """
+    th = thresholds or Thresholds()
+    signals = tuple(rank_and_merge(detect(history, now, th, lang=lang, zone=zone)))
+    since = max((s for s in history.sessions if s < now), default=None)
+    period = [
+        c for c in history.checkins if c.sent_at <= now and (since is None or c.sent_at > since)
+    ]
+    answered_in_period = [c for c in period if _answered_by(c, now)]
+    complete = [c for c in history.checkins if _answered_by(c, now)]
+    totals = [t for c in complete if (t := _total(c)) is not None]
+    base_n = min(th.baseline_max, len(totals))
+    baseline = sum(totals[:base_n]) / base_n if base_n >= th.baseline_min else None
+    latest = complete[-1] if complete else None
+    flagged = tuple(
+        item
+        for item in config.ALLIANCE_ITEMS
+        if latest is not None
+        and (value := latest.scores.get(item)) is not None
+        and value <= th.item_flag
+    )
+    comments: tuple[tuple[datetime, str], ...] = ()
+    if include_comments:
+        commented = [
+            (c.answered_at, c.comment.strip())
+            for c in period
+            if c.comment
+            and c.comment.strip()
+            and c.answered_at is not None
+            and c.answered_at <= now
+        ]
+        comments = tuple(commented[-MAX_COMMENTS:])
+    serious = any(s.severity != "info" for s in signals)
+    too_little = not serious and len(complete) < th.baseline_min
+    return Digest(
+        client=history.client,
+        alias=history.alias,
+        timezone=history.timezone,
+        now=now,
+        session_at=session_at,
+        lang=lang,
+        answered=len(answered_in_period),
+        sent=len(period),
+        answered_total=len(complete),
+        signals=signals,
+        comments=comments,
+        openings=choose_openings(signals, lang),
+        all_well=not serious and not too_little,
+        too_little_data=too_little,
+        latest_total=totals[-1] if totals else None,
+        baseline_total=baseline,
+        flagged_items=flagged,
+    )
+
+
+def _answered_by(record: CheckinRecord, now: datetime) -> bool:
+    """Fully answered at or before `now` (a started-and-abandoned check-in is not)."""
+    if record.answered_at is None or record.answered_at > now or record.status == "partial":
+        return False
+    return record.completed_at is None or record.completed_at <= now
+
+
+def choose_openings(signals: tuple[Signal, ...], lang: str = "en") -> tuple[str, ...]:
+    """Two or three openings from rupture-repair practice, in the order of the signals."""
+    if not signals:
+        return ()
+    keys: list[str] = []
+    for signal in signals:
+        for code in (signal.code, *signal.merged):
+            for key in _keys_for(code, signal):
+                if key not in keys:
+                    keys.append(key)
+    for fallback in ("opening.metacommunication", "opening.validate"):
+        if len(keys) >= 2:
+            break
+        if fallback not in keys:
+            keys.append(fallback)
+    return tuple(text(lang, key) for key in keys[:3])
+
+
+def _keys_for(code: str, signal: Signal) -> tuple[str, ...]:
+    if code == "item_drop":
+        domain = signal.evidence.get("domain") or signal.evidence.get("item_drop.domain")
+        return (_OPENINGS_BY_DOMAIN.get(str(domain), "opening.metacommunication"),)
+    return _OPENINGS_BY_CODE.get(code, ())
+
+
+def _lines(digest: Digest, zone: tzinfo) -> list[str]:
+    lang = digest.lang
+    lines = [text(lang, "digest.title", alias=digest.alias)]
+    if digest.session_at is not None:
+        lines.append(text(lang, "digest.session", when=date_time(digest.session_at, zone, lang)))
+    else:
+        lines.append(text(lang, "digest.no_session"))
+    if digest.sent:
+        lines.append(text(lang, "digest.counts", answered=digest.answered, sent=digest.sent))
+    else:
+        lines.append(text(lang, "digest.counts.none"))
+    lines.append("")
+    lines.extend(_headline(digest))
+    if digest.signals and not digest.all_well:
+        lines.append("")
+        lines.append(text(lang, "digest.signals"))
+        for signal in digest.signals:
+            mark = _MARKS[signal.severity]
+            label = text(lang, f"digest.{signal.severity}")
+            lines.append(f"{mark} {label}: {signal.explanation}")
+    elif digest.signals:
+        for signal in digest.signals:
+            lines.append(f"{_MARKS[signal.severity]} {signal.explanation}")
+    if digest.flagged_items:
+        names = ", ".join(text(lang, f"item.{item}") for item in digest.flagged_items)
+        lines.append(text(lang, "digest.flagged", flag=config.ITEM_FLAG, items=names))
+    if digest.comments:
+        lines.append("")
+        lines.append(text(lang, "digest.comments"))
+        for at, comment in digest.comments:
+            lines.append(f"{short_date(at, zone, lang)}: “{' '.join(comment.split())}”")
+    if digest.openings:
+        lines.append("")
+        lines.append(text(lang, "digest.openings"))
+        lines.extend(f"– {opening}" for opening in digest.openings)
+    return lines
+
+
+def _headline(digest: Digest) -> list[str]:
+    lang = digest.lang
+    if digest.too_little_data:
+        return [text(lang, "digest.too_little", answered=digest.answered_total)]
+    if digest.all_well:
+        answered, sent = (digest.answered, digest.sent) if digest.sent else (
+            digest.answered_total,
+            digest.answered_total,
+        )
+        if digest.latest_total is None:
+            return [text(lang, "digest.all_well.no_total", answered=answered, sent=sent)]
+        return [
+            text(
+                lang,
+                "digest.all_well",
+                answered=answered,
+                sent=sent,
+                total=digest.latest_total,
+                max=config.TOTAL_MAX,
+            )
+        ]
+    if digest.latest_total is not None:
+        return [text(lang, "digest.latest", total=digest.latest_total, max=config.TOTAL_MAX)]
+    return []
+
+
+def render_text(digest: Digest, tz: tzinfo | str | None = None) -> list[str]:
+    """The digest as plain-text messages, each ≤ 4096 characters, split on line boundaries.
+
+    `tz` is the reader's time zone (a zone or an IANA name); by default the client's.
+    """
+    return split_message(_lines(digest, _zone(tz, digest)), MESSAGE_LIMIT)
+
+
+def caption(digest: Digest, tz: tzinfo | str | None = None) -> str:
+    """A photo caption (≤ 1024 characters): the head of the digest, cut at a line boundary."""
+    lines = _lines(digest, _zone(tz, digest))
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        line = line if len(line) <= CAPTION_LIMIT else line[: CAPTION_LIMIT - 1] + "…"
+        extra = len(line) + (1 if kept else 0)
+        if size + extra > CAPTION_LIMIT - 2:
+            if kept and kept[-1] != "":
+                kept.append("…")
+            break
+        kept.append(line)
+        size += extra
+    while kept and kept[-1] == "":
+        kept.pop()
+    return "\n".join(kept)[:CAPTION_LIMIT]
+
+
+def split_message(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Pack lines into chunks of at most `limit` characters; only over-long lines are broken."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in _fit(lines, limit):
+        extra = len(line) + (1 if current else 0)
+        if current and size + extra > limit:
+            chunks.append("\n".join(current).strip("\n"))
+            current, size = [], 0
+            extra = len(line)
+            if not line:
+                continue
+        current.append(line)
+        size += extra
+    if current:
+        chunks.append("\n".join(current).strip("\n"))
+    return [chunk for chunk in chunks if chunk]
+
+
+def _fit(lines: list[str], limit: int) -> list[str]:
+    """Break any line longer than `limit` at spaces (or hard, for one enormous word)."""
+    fitted: list[str] = []
+    for line in lines:
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit + 1)
+            if cut <= 0:
+                cut = limit
+            fitted.append(line[:cut].rstrip())
+            line = line[cut:].lstrip()
+        fitted.append(line)
+    return fitted
+
+
+def _zone(tz: tzinfo | str | None, digest: Digest) -> tzinfo:
+    """The reader's zone: given as a zone or an IANA name, else the client's own."""
+    if tz is None:
+        return zone_or_utc(digest.timezone)
+    if isinstance(tz, str):
+        return zone_or_utc(tz)
+    return tz
+
+
+def to_json(digest: Digest) -> dict[str, Any]:
+    """The digest as JSON-ready data (datetimes as ISO 8601)."""
+    return {
+        "client": digest.client,
+        "alias": digest.alias,
+        "timezone": digest.timezone,
+        "now": digest.now.isoformat(),
+        "session_at": digest.session_at.isoformat() if digest.session_at else None,
+        "lang": digest.lang,
+        "answered": digest.answered,
+        "sent": digest.sent,
+        "answered_total": digest.answered_total,
+        "all_well": digest.all_well,
+        "too_little_data": digest.too_little_data,
+        "latest_total": digest.latest_total,
+        "baseline_total": (
+            None if digest.baseline_total is None else round(digest.baseline_total, 1)
+        ),
+        "flagged_items": list(digest.flagged_items),
+        "signals": [signal.to_dict() for signal in digest.signals],
+        "comments": [{"at": at.isoformat(), "text": comment} for at, comment in digest.comments],
+        "openings": list(digest.openings),
+    }
