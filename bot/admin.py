@@ -10,13 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.planning import replan_client, schedule_session
+from bot.planning import plan_digest, replan_client, schedule_session
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
 from flows.timing import parse_duration, parse_quiet_hours
 from storage import repo
-from storage.models import Client, Therapist, TherapySession
+from storage.models import Client, Practice, Therapist, TherapySession
 
 LANGUAGES = ("en", "es", "ru")
 
@@ -212,7 +213,36 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                 lang, text = value
                 value = {**practice.crisis_resources, check_language(lang): text}
             setattr(practice, field, value)
+        await _replan_for_practice(s, practice, changes, now)
         return practice_view(practice)
+
+
+async def _replan_for_practice(
+    s: AsyncSession, practice: Practice, changes: dict[str, Any], now: datetime
+) -> None:
+    """What was planned under the old defaults follows the new ones at once: every active
+    client's next check-in (cadence, quiet hours) and the digests not yet sent (lead, quiet)."""
+    changed = {field for field, value in changes.items() if value is not None}
+    if changed & {"cadence", "quiet_hours"}:
+        clients = await s.scalars(
+            select(Client).where(Client.practice_id == practice.id, Client.status == "active")
+        )
+        for client in list(clients):
+            await replan_client(s, client, practice, now)
+    if changed & {"digest_lead", "quiet_hours"}:
+        rows = await s.execute(
+            select(TherapySession, Therapist)
+            .join(Client, Client.id == TherapySession.client_id)
+            .join(Therapist, Therapist.id == Client.therapist_id)
+            .where(
+                Client.practice_id == practice.id,
+                TherapySession.digest_sent_at.is_(None),
+                TherapySession.cancelled.is_(False),
+                TherapySession.starts_at > now,
+            )
+        )
+        for session, therapist in list(rows.tuples()):
+            plan_digest(session, therapist, practice, now)
 
 
 def _duration_field(field: str, delta: timedelta) -> tuple[str, int]:

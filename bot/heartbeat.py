@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import effects
 from bot.digests import send_digest
-from bot.planning import replan_client
+from bot.planning import client_quiet, replan_client
 from bot.runtime import Runtime
 from flows.events import Expire, Nudge
+from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
 from storage import repo
-from storage.models import Checkin, Client, TherapySession
+from storage.models import Checkin, Client, Practice, TherapySession
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,15 @@ async def _due_ids(rt: Runtime, query: Select) -> list[int]:
         return list(await s.scalars(query.limit(BATCH)))
 
 
+def _morning(client: Client, practice: Practice, now: datetime) -> datetime:
+    """`now`, or the end of the client's quiet hours if `now` falls inside them.
+
+    Items are planned outside quiet hours, but a heartbeat that was down, or a change of zone or
+    quiet hours since the planning, can leave one due at night: it then waits for the morning.
+    """
+    return defer_out_of_quiet(now, client.timezone or "UTC", client_quiet(client, practice))
+
+
 async def _open_due(rt: Runtime, now: datetime) -> int:
     ids = await _due_ids(
         rt,
@@ -87,18 +97,28 @@ async def _open_due(rt: Runtime, now: datetime) -> int:
             if client is None or client.next_checkin_at is None or client.next_checkin_at > now:
                 continue
             seen = client.next_checkin_at
+            practice = await repo.get_practice(s, now)
+            morning = _morning(client, practice, now)
             claimed = await s.execute(
                 update(Client)
                 .where(Client.id == client_id, Client.next_checkin_at == seen)
-                .values(next_checkin_at=None)
+                .values(next_checkin_at=morning if morning > now else None)
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
-            practice = await repo.get_practice(s, now)
-            open_already = await repo.open_checkin_of(s, client_id)
-            if open_already is None and client.unreachable_at is None:
+            if morning > now:
+                continue  # due at night: moved to the morning
+            if client.unreachable_at is None:
+                # A check-in still open when the next falls due is over: the flow closes it
+                # (missed or partial, evidence of silence) before asking the new one.
+                stale = await repo.open_checkin_of(s, client_id)
                 await effects.open_checkin(s, rt, client, practice, now)
+                if stale is not None:
+                    await s.refresh(stale)
+                    if stale.status == "open":
+                        stale.status = "partial" if stale.first_answer_at else "missed"
+                        stale.closed_at = now
                 done += 1
             await replan_client(s, client, practice, now)
     return done
@@ -114,6 +134,26 @@ async def _nudge(rt: Runtime, now: datetime) -> int:
     done = 0
     for checkin_id in ids:
         async with rt.sessions() as s, s.begin():
+            checkin = await s.get(Checkin, checkin_id)
+            if checkin is None or checkin.nudge_at is None or checkin.nudge_at > now:
+                continue
+            client = await s.get(Client, checkin.client_id)
+            practice = await repo.get_practice(s, now)
+            morning = now if client is None else _morning(client, practice, now)
+            if morning > now:  # due at night: the morning, unless that is too near the expiry
+                expires = checkin.expires_at
+                keep = expires is None or morning <= expires - NUDGE_MIN_BEFORE_EXPIRY
+                await s.execute(
+                    update(Checkin)
+                    .where(
+                        Checkin.id == checkin_id,
+                        Checkin.nudged_at.is_(None),
+                        Checkin.nudge_at == checkin.nudge_at,
+                    )
+                    .values(nudge_at=morning if keep else None)
+                    .execution_options(synchronize_session=False)
+                )
+                continue
             claimed = await s.execute(
                 update(Checkin)
                 .where(
@@ -124,9 +164,6 @@ async def _nudge(rt: Runtime, now: datetime) -> int:
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue
-            checkin = await s.get(Checkin, checkin_id)
-            assert checkin is not None
-            client = await s.get(Client, checkin.client_id)
             if client is None or client.status != "active":
                 continue
             await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -26,7 +26,7 @@ from bot.runtime import Runtime
 from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
 from bot.service import BotService
 from storage.crypto import Cipher
-from storage.models import OutboxMessage
+from storage.models import Answer, Checkin, Client, OutboxMessage
 
 BOT_USERNAME = "rapport_test_bot"
 
@@ -35,6 +35,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def new_service(rt: Runtime) -> BotService:
+    # The periodic heartbeat is slowed right down: tests drive passes through `advance`.
+    return BotService(rt, heartbeat_interval=3600)
 
 
 def token_of(link: str) -> str:
@@ -61,11 +66,19 @@ class Person:
 
 
 class World:
-    def __init__(self, sandbox: Sandbox, rt: Runtime, service: BotService, clock: ManualClock):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        rt: Runtime,
+        service: BotService,
+        clock: ManualClock,
+        webhook_port: int | None = None,
+    ):
         self.sandbox = sandbox
         self.rt = rt
         self.service = service
         self.clock = clock
+        self.webhook_port = webhook_port
 
     @classmethod
     async def start(
@@ -84,21 +97,36 @@ class World:
             **settings,
         )
         rt = Runtime.create(conf, clock=clock, cipher=Cipher(key))
-        # The periodic heartbeat is slowed right down: tests drive passes through `advance`.
-        service = BotService(rt, heartbeat_interval=3600)
-        if webhook:
-            port = free_port()
-            await service.start(
+        world = cls(sandbox, rt, new_service(rt), clock, free_port() if webhook else None)
+        await world._start_service()
+        return world
+
+    async def _start_service(self) -> None:
+        port = self.webhook_port
+        if port is None:
+            await self.service.start()
+        else:
+            await self.service.start(
                 webhook_url=f"http://127.0.0.1:{port}/telegram", listen=("127.0.0.1", port)
             )
-        else:
-            await service.start()
-        return cls(sandbox, rt, service, clock)
 
     async def stop(self) -> None:
         await self.service.stop()
         await self.rt.close()
         await self.sandbox.stop()
+
+    async def stop_bot(self) -> None:
+        """Stop the bot process (PTB, heartbeat, sender); the database and Telegram stay."""
+        await self.service.stop()
+
+    async def start_bot(self) -> None:
+        """Start a fresh bot process on the same database, as after a crash or a deploy."""
+        self.service = new_service(self.rt)
+        await self._start_service()
+
+    async def restart(self) -> None:
+        await self.stop_bot()
+        await self.start_bot()
 
     # --- time -----------------------------------------------------------------------------------
 
@@ -199,3 +227,76 @@ async def join_client(world: World, therapist: Person, name: str, **kwargs: Any)
     user = world.sandbox.user(first, language_code=code)
     await onboard(world, user, token, language=language, zone=zone)
     return Person(client_id, user)
+
+
+# --- check-ins ----------------------------------------------------------------------------------
+
+
+async def open_checkin_now(world: World, person: Person) -> dict[str, Any]:
+    """Make the client's check-in due now, let the heartbeat open it, and return the first
+    question (the intro comes before it)."""
+    async with world.rt.sessions() as s, s.begin():
+        client = await s.get(Client, person.id)
+        assert client is not None
+        client.next_checkin_at = world.clock.now()
+    await world.advance(minutes=1)
+    return await next_with_buttons(person.user)
+
+
+def data_for(message: dict[str, Any], value: str) -> str:
+    """The callback data of the button whose value part is `value` ("7", "n", "s")."""
+    for data in button_data(message):
+        if data.rsplit(":", 1)[-1] == value:
+            return data
+    raise AssertionError(f"no button with value {value!r} in {button_data(message)}")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds about one client's conversation, for before/after comparisons."""
+
+    status: str | None
+    conversation: dict[str, Any] | None
+    checkins: tuple[tuple[int, str, datetime | None, datetime | None], ...]
+    answers: tuple[tuple[int, str, int | None, str | None, datetime], ...]
+    language: str | None
+    timezone: str | None
+    paused_until: datetime | None
+
+    def items(self, checkin_id: int | None = None) -> dict[str, tuple[int | None, datetime]]:
+        """item -> (value, answered_at) for one check-in (the last one unless told)."""
+        wanted = checkin_id if checkin_id is not None else self.checkins[-1][0]
+        return {item: (value, at) for cid, item, value, _, at in self.answers if cid == wanted}
+
+
+async def stored(world: World, client_id: int) -> Stored:
+    async with world.rt.sessions() as s:
+        client = await s.get(Client, client_id)
+        checkins = (
+            await s.scalars(select(Checkin).where(Checkin.client_id == client_id).order_by("id"))
+        ).all()
+        answers = (
+            await s.scalars(
+                select(Answer)
+                .where(Answer.checkin_id.in_([c.id for c in checkins]))
+                .order_by(Answer.id)
+            )
+        ).all()
+    return Stored(
+        status=client.status if client else None,
+        conversation=client.conversation if client else None,
+        checkins=tuple((c.id, c.status, c.first_answer_at, c.closed_at) for c in checkins),
+        answers=tuple(
+            (
+                a.checkin_id,
+                a.item,
+                a.value,
+                None if a.text_enc is None else world.rt.cipher.decrypt(a.text_enc),
+                a.answered_at,
+            )
+            for a in answers
+        ),
+        language=client.language if client else None,
+        timezone=client.timezone if client else None,
+        paused_until=client.paused_until if client else None,
+    )

@@ -66,3 +66,19 @@ async def test_a_full_checkin_is_stored_with_times(world: World) -> None:
     comment = answers["comment"]
     assert comment.text_enc is not None and b"rushed" not in comment.text_enc
     assert world.rt.cipher.decrypt(comment.text_enc) == "the last session felt rushed"
+
+
+async def test_a_silent_client_is_asked_on_cadence_and_each_unanswered_checkin_is_missed(
+    world: World,
+) -> None:
+    from bot import admin
+
+    therapist = await world.join_therapist()
+    alice = await join_client(world, therapist, "Alice Smith")
+    await admin.client_set(world.rt, alice.id, cadence="every day at 18:00")
+    await world.advance(days=3, step=timedelta(hours=3))
+    intros = [m for m in alice.user.inbox if m["text"].startswith(t("en", "checkin.intro")[:12])]
+    assert len(intros) == 3
+    async with world.rt.sessions() as s:
+        statuses = [c.status for c in await s.scalars(select(Checkin).order_by(Checkin.id))]
+    assert statuses == ["missed", "missed", "open"]
