@@ -1,7 +1,8 @@
 """Engine, session factory and schema migration.
 
-SQLite gets WAL, a busy timeout and foreign keys switched on for every connection, so several
-processes (a bot and the CLI, or two replicas in tests) can share one file safely.
+SQLite gets WAL, a busy timeout, foreign keys and explicit `BEGIN IMMEDIATE` transactions on every
+connection, so several processes (a bot and the CLI, or two replicas in tests) share one file
+safely and SAVEPOINTs behave as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -35,12 +36,21 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The driver's own implicit BEGIN breaks SAVEPOINTs (a RELEASE would commit on its
+            # own); SQLAlchemy emits the BEGIN instead, see `_sqlite_begin`.
+            dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
+            # waits for the lock (busy_timeout) instead of failing with "database is locked".
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

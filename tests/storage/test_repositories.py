@@ -236,3 +236,13 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
     async with sessions() as s:
         assert [c.id for c in await repo.checkins_of(s, client_id)] == [recent.id]
         assert await repo.pending_outbox_count(s) == 1  # unsent messages are never dropped
+
+
+async def test_a_duplicate_mark_rolls_back_with_its_transaction(sessions, clock) -> None:
+    """The processed-update mark must commit or roll back with the update's effects."""
+    with pytest.raises(RuntimeError):
+        async with sessions() as s, s.begin():
+            assert await repo.mark_update_processed(s, 77, clock.now())
+            raise RuntimeError("crash while handling the update")
+    async with sessions() as s, s.begin():
+        assert await repo.mark_update_processed(s, 77, clock.now())  # not marked: redelivered
