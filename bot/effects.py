@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.planning import plan_checkin_deadlines, replan_client
@@ -22,7 +23,7 @@ from flows.events import Event, OpenCheckin, Tap
 from flows.i18n import t
 from flows.instruments import Instrument, load_instrument
 from storage import repo
-from storage.models import Checkin, Client, Practice, Therapist
+from storage.models import Checkin, Client, OutboxMessage, Practice, Therapist
 
 if TYPE_CHECKING:
     from telegram import Update
@@ -126,6 +127,10 @@ async def apply(
     elif isinstance(leaving, I.DeclineConsent):
         client.status, client.telegram_user_id, client.chat_id = "declined", None, None
         client.conversation, client.next_checkin_at = None, None
+        # Onboarding messages queued earlier must not keep the chat tied to the client either.
+        await s.execute(
+            update(OutboxMessage).where(OutboxMessage.client_id == client.id).values(client_id=None)
+        )
     if after is not None:
         after.enqueued = True
 
