@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.planning import plan_digest, replan_client, schedule_session
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
+from flows.instruments import available_instruments, load_instrument
 from flows.timing import parse_duration, parse_quiet_hours
 from storage import repo
 from storage.models import Client, Practice, Therapist, TherapySession
@@ -39,6 +40,16 @@ def check_language(code: str) -> str:
     if code not in LANGUAGES:
         raise AdminError(f"unsupported language {code!r} (choose from {', '.join(LANGUAGES)})")
     return code
+
+
+def check_instrument(name: str) -> str:
+    """An instrument that loads: shipped by name, or a practice's own YAML file by path."""
+    try:
+        load_instrument(name)
+    except (OSError, ValueError) as exc:
+        shipped = ", ".join(available_instruments())
+        raise AdminError(f"instrument: {exc} (shipped: {shipped})") from None
+    return name
 
 
 def check_cadence(spec: str) -> str:
@@ -203,6 +214,8 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                     raise AdminError(f"quiet hours: {exc}") from None
             elif field == "language":
                 check_language(value)
+            elif field == "instrument":
+                check_instrument(value)
             elif field in ("digest_lead", "nudge_after", "expire_after", "retention"):
                 try:
                     delta = parse_duration(value)

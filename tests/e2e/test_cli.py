@@ -1,0 +1,128 @@
+"""The `rapport` command as a practice admin uses it (in-process through typer's runner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from storage.crypto import Cipher
+from tests.conftest import TEST_KEY
+
+
+@pytest.fixture
+def rapport(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RAPPORT_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("RAPPORT_ENCRYPTION_KEY", TEST_KEY)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_people_sessions_and_listings(rapport) -> None:  # type: ignore[no-untyped-def]
+    therapist = json.loads(rapport("therapist", "add", "--name", "Dana Lee", "--json"))
+    assert therapist["invite_link"].startswith("https://t.me/")
+    client = json.loads(
+        rapport(
+            "client",
+            "add",
+            "--therapist",
+            str(therapist["id"]),
+            "--name",
+            "Alice Smith",
+            "--timezone",
+            "Europe/Berlin",
+            "--json",
+        )
+    )
+    assert client["alias"] == "A.S." and client["code"].startswith("RC-")
+    session = json.loads(
+        rapport(
+            "session",
+            "add",
+            "--client",
+            str(client["id"]),
+            "--at",
+            "2030-03-11T15:00:00+01:00",
+            "--json",
+        )
+    )
+    assert session["digest_at"].startswith("2030-03-11T11:00")  # 3 h before, in UTC
+    listed = json.loads(rapport("client", "list", "--json"))
+    assert [c["alias"] for c in listed] == ["A.S."]
+    invite = json.loads(rapport("invite", "--client", str(client["id"]), "--json"))
+    assert invite["invite_link"] != client["invite_link"]
+    digest = json.loads(rapport("digest", "--client", str(client["id"]), "--format", "json"))
+    assert digest["too_little_data"] is True
+    audit = json.loads(rapport("audit", "--json"))
+    assert [e["action"] for e in audit] == ["digest"]
+
+
+def test_operator_mistakes_get_one_line(rapport) -> None:  # type: ignore[no-untyped-def]
+    for args in (
+        ("practice", "set", "--cadence", "hourly"),
+        ("practice", "set", "--instrument", "srs-unlicensed"),
+        ("practice", "set", "--quiet-hours", "25:00-09:00"),
+        ("client", "add", "--therapist", "99", "--name", "Nobody"),
+        ("session", "add", "--client", "1", "--at", "next week"),
+        ("invite", "--client", "1", "--therapist", "1"),
+    ):
+        out = rapport(*args, code=1)
+        assert out.count("\n") == 1 and out.startswith("rapport: "), (args, out)
+
+
+def test_practice_settings_round_trip(rapport) -> None:  # type: ignore[no-untyped-def]
+    shown = json.loads(
+        rapport(
+            "practice",
+            "set",
+            "--cadence",
+            "weekdays tue,fri at 18:00",
+            "--digest-lead",
+            "2h",
+            "--safety-item",
+            "--crisis-resources",
+            "es=Llama al 112",
+            "--retention",
+            "365d",
+            "--no-digest-comments",
+            "--json",
+        )
+    )
+    assert shown["cadence"] == "weekdays tue,fri at 18:00"
+    assert shown["digest_lead_minutes"] == 120 and shown["retention_days"] == 365
+    assert shown["safety_item"] is True and shown["digest_comments"] is False
+    assert shown["crisis_resources"] == {"es": "Llama al 112"}
+
+
+def test_keys_rotate_moves_every_value_to_the_new_key(  # type: ignore[no-untyped-def]
+    rapport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rapport("therapist", "add", "--name", "Dana Lee")
+    new_key = Cipher.generate_key()
+    monkeypatch.setenv("RAPPORT_ENCRYPTION_KEY", f"{new_key},{TEST_KEY}")
+    assert "re-encrypted" in rapport("keys", "rotate")
+    monkeypatch.setenv("RAPPORT_ENCRYPTION_KEY", new_key)  # the old key is retired
+    assert json.loads(rapport("therapist", "list", "--json"))[0]["name"] == "Dana Lee"
+
+
+def test_backtest_prints_signals_and_a_summary(rapport, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from insights.synthetic import write
+
+    data = tmp_path / "clients.jsonl"
+    with data.open("w", encoding="utf-8") as out:
+        write(60, 3, out)
+    out = rapport("backtest", str(data))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 61 and "summary" in lines[-1]
+    assert {"client", "signals", "first_alert_at"} <= set(lines[0])
+    summary = rapport("backtest", str(data), "--summary")
+    assert set(json.loads(summary)["summary"]) >= {"rapport", "baseline"}
