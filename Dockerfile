@@ -17,12 +17,18 @@ ENV PATH=/opt/rapport/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \
-    MPLCONFIGDIR=/tmp/matplotlib \
+    MPLCONFIGDIR=/var/cache/matplotlib \
     RAPPORT_DATABASE_URL=sqlite+aiosqlite:////data/rapport.db
-RUN groupadd --system rapport && useradd --system --gid rapport --home-dir /data rapport \
+# A fixed numeric id, so that orchestrators can check it is not root (runAsNonRoot).
+RUN groupadd --gid 10001 rapport \
+ && useradd --no-log-init --uid 10001 --gid rapport --no-create-home --home-dir /data \
+      --shell /usr/sbin/nologin rapport \
  && mkdir -p /data && chown rapport:rapport /data
 COPY --from=build /opt/rapport /opt/rapport
-USER rapport
+# Matplotlib's font cache, built once here instead of on every container start.
+RUN mkdir -p "$MPLCONFIGDIR" && python -c "import matplotlib.font_manager" \
+ && chown -R rapport:rapport "$MPLCONFIGDIR"
+USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8443

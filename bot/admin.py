@@ -60,10 +60,32 @@ def check_cadence(spec: str) -> str:
 
 
 async def link(rt: Runtime, token: str) -> str:
-    async with rt.sessions() as s:
+    """A deep link to the practice's bot; its username is learnt from Telegram once."""
+    async with rt.sessions() as s, s.begin():
         practice = await repo.get_practice(s, rt.clock.now())
+        if practice.bot_username is None:
+            practice.bot_username = await ask_bot_username(rt)
         username = practice.bot_username or rt.bot_username
     return f"https://t.me/{username}?start={token}"
+
+
+async def ask_bot_username(rt: Runtime) -> str | None:
+    """getMe, when a token is configured; None when Telegram cannot be asked right now."""
+    if rt.settings.telegram_token is None:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    bot = Bot(
+        rt.settings.token(),
+        base_url=rt.settings.telegram_api_url,
+        base_file_url=rt.settings.api_file_url,
+    )
+    try:
+        async with bot:
+            return bot.username
+    except (TelegramError, OSError):
+        return None
 
 
 def therapist_view(rt: Runtime, t: Therapist) -> dict[str, Any]:
@@ -185,6 +207,8 @@ async def add_session(
         client = await s.get(Client, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
+        if at <= now:
+            raise AdminError(f"{at.isoformat()} has already passed: give a future time")
         session = await schedule_session(s, client, at, minutes, now, source_uid)
         return session_view(session)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import admin
 from bot.config import ConfigError, Settings, load_settings
@@ -72,7 +73,15 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
         fail(str(exc), 2)
     except admin.AdminError as exc:
         fail(str(exc))
+    except (OSError, SQLAlchemyError) as exc:
+        fail(database_problem(exc), 2)
     raise AssertionError("unreachable")
+
+
+def database_problem(exc: Exception) -> str:
+    """One line for a database that cannot be opened or reached (no traceback, no password)."""
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return f"RAPPORT_DATABASE_URL: the database cannot be used ({reason})"
 
 
 def show(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
@@ -99,7 +108,10 @@ def db_upgrade() -> None:
     from storage.db import upgrade
 
     conf = settings()
-    upgrade(conf.database_url)
+    try:
+        upgrade(conf.database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        fail(database_problem(exc), 2)
     typer.echo("database is at the latest schema")
 
 
@@ -536,13 +548,15 @@ def run(
     ] = True,
 ) -> None:
     """Run the bot (long polling by default)."""
+    conf = settings()  # before the heavy imports: a bad setting is reported at once
     from bot.main import run_bot
 
-    conf = settings()
     try:
         asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen, polling=polling))
     except ConfigError as exc:
         fail(str(exc), 2)
+    except (OSError, SQLAlchemyError) as exc:
+        fail(database_problem(exc), 2)
     except KeyboardInterrupt:
         pass
 

@@ -17,6 +17,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
 
 from bot.clock import Clock, parse_clock
 from storage.crypto import Cipher, KeyError_
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
     def _db_url(cls, value: str) -> str:
         if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        database = make_url(value).database
+        if value.startswith("sqlite") and database and database != ":memory:":
+            folder = Path(database).expanduser().parent
+            if not folder.is_dir():
+                raise ValueError(f"the folder {folder} does not exist (create it first)")
         return value
 
     @field_validator("telegram_token")

@@ -31,6 +31,7 @@ async def run_bot(
 ) -> None:
     setup_logging(settings.log_level, settings.log_format)
     settings.token()  # fail fast, with one line, before anything starts
+    settings.cipher()
     address = parse_listen(listen)
     if webhook_url and not webhook_url.startswith("https://") and "127.0.0.1" not in webhook_url:
         raise ConfigError("--webhook-url: Telegram only delivers to https:// URLs")
@@ -42,7 +43,7 @@ async def run_bot(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await service.start(webhook_url=webhook_url, listen=address, polling=polling)
-    mode = "webhook" if webhook_url else "long polling" if polling else "no update intake"
+    mode = "webhook" if webhook_url else "long polling" if polling else "heartbeat and outbox only"
     log.info("bot running (%s)", mode)
     await stop.wait()
     log.info("stopping")

@@ -93,9 +93,12 @@ class BotService:
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         job_queue = self.app.job_queue
         assert job_queue is not None
-        job_queue.run_repeating(
-            self._beat, interval=self.heartbeat_interval, first=0.0, name="heartbeat"
+        beat = job_queue.run_repeating(
+            self._beat, interval=self.heartbeat_interval, name="heartbeat"
         )
+        # APScheduler cannot start an interval job "now" (first=0 waits a whole interval, as
+        # PTB documents), so the first pass runs here: a restart catches up at once.
+        await beat.run(self.app)
         job_queue.run_repeating(
             self._housekeeping, interval=3600.0, first=60.0, name="housekeeping"
         )
