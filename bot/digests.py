@@ -3,6 +3,7 @@ caption and then the text, within Telegram's limits. Every build is a therapist 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from datetime import datetime
@@ -57,7 +58,8 @@ async def enqueue_digest(
     chunks = render_text(digest, therapist.timezone)
     common = {"chat_id": therapist.chat_id, "now": now, "therapist_id": therapist.id}
     if history.checkins:
-        png = render_chart(history, now, None)
+        # Drawing takes a tenth of a second or more: off the event loop, so updates keep flowing.
+        png = await asyncio.to_thread(render_chart, history, now, None)
         await repo.enqueue(
             s,
             rt.cipher,

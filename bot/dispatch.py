@@ -28,7 +28,7 @@ from storage.models import Client
 
 log = logging.getLogger(__name__)
 
-_user_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+UserLocks = defaultdict[int, asyncio.Lock]
 
 
 @dataclass
@@ -53,7 +53,10 @@ class After:
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt: Runtime = context.bot_data["rt"]
     user = update.effective_user
-    async with _user_locks[user.id if user else 0]:
+    # Per application, not per module: an asyncio lock belongs to one event loop, and a process
+    # may run the bot more than once (tests, the demo), each time on a new loop.
+    locks: UserLocks = context.bot_data.setdefault("user_locks", defaultdict(asyncio.Lock))
+    async with locks[user.id if user else 0]:
         after = await handle_update(rt, update)
     await after.run(context.bot)
     if after.enqueued:

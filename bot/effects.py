@@ -122,6 +122,7 @@ async def apply(
         client.status = "active"
         client.cadence_anchor = now
         await replan_client(s, client, practice, now)
+        await tell_therapist(s, rt, client, "therapist.client_joined", now)
     if isinstance(leaving, I.EraseAll):
         await repo.erase_client(s, client.id, now, actor="client")
     elif isinstance(leaving, I.DeclineConsent):

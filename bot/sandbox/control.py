@@ -213,7 +213,7 @@ class Sandbox:
     async def wait_until(
         self,
         condition: Callable[[], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109 - the public contract names it so
+        timeout: float = 5.0,
         what: str | None = None,
     ) -> None:
         """Wait until `condition()` holds, re-checked on every change; TimeoutError otherwise."""
@@ -225,7 +225,7 @@ class Sandbox:
     async def wait_for_call(
         self,
         method: str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_until
+        timeout: float = 5.0,
         predicate: Callable[[ApiCall], bool] | None = None,
         after: int = 0,
     ) -> ApiCall:
@@ -246,7 +246,7 @@ class Sandbox:
     async def callback_answer(
         self,
         query: dict[str, Any] | str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_until
+        timeout: float = 5.0,
     ) -> dict[str, Any]:
         """The bot's answer to a callback query, once it arrives."""
         query_id = query if isinstance(query, str) else str(query["id"])

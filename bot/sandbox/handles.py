@@ -62,7 +62,7 @@ class _ChatView:
 
     async def next_message(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109 - the public contract names it so
+        timeout: float = 5.0,
         predicate: Predicate | None = None,
     ) -> dict[str, Any]:
         """The next bot message not yet returned here (matching `predicate`), edits applied."""
@@ -217,7 +217,7 @@ class SandboxUser(_ChatView):
     async def answer_to(
         self,
         query: dict[str, Any] | str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors next_message
+        timeout: float = 5.0,
     ) -> dict[str, Any]:
         """Wait for the bot's answerCallbackQuery to a tap: {text, show_alert, ...}."""
         return await self._sandbox.callback_answer(query, timeout)

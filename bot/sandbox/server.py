@@ -65,12 +65,14 @@ class BotApiServer:
             return self._answer(request, name, None, Params({}), error)
         if found is None:
             return self._answer(request, name, bot, Params({}), not_found())
-        delay = self.world.faults.delay_for(name)
-        if delay > 0:
-            await asyncio.sleep(delay)
         params = Params({})
         try:
+            # Read first, then delay: like Telegram, a request that was fully sent is processed
+            # even if its sender is gone by the time the answer is ready.
             params = await read_params(request)
+            delay = self.world.faults.delay_for(name)
+            if delay > 0:
+                await asyncio.sleep(delay)
             result = await self._call(bot, name, found[1], params)
         except ApiError as exc:
             return self._answer(request, name, bot, params, exc)

@@ -22,6 +22,8 @@ async def test_onboarding_activates_the_client_with_consent_and_zone(world: Worl
         assert client.language == "en"
         assert client.consent_version and client.consent_at == world.clock.now()
         assert client.next_checkin_at is not None and client.next_checkin_at > world.clock.now()
+    joined = t("en", "therapist.client_joined", client="A.S.")
+    assert [m["text"] for m in therapist.user.inbox][-1] == joined
 
 
 async def test_a_full_checkin_is_stored_with_times(world: World) -> None:

@@ -92,7 +92,9 @@ async def reasked(user: SandboxUser, question: dict[str, Any]) -> dict[str, Any]
 
 async def therapist_heard(world: World, therapist: Person) -> list[str]:
     await world.drain()
-    return [m["text"] for m in therapist.user.inbox[1:]]  # after the welcome
+    texts = [m["text"] for m in therapist.user.inbox[1:]]  # after the welcome
+    joined = en("therapist.client_joined", client="")  # " has joined Rapport and ..."
+    return [x for x in texts if not x.endswith(joined)]
 
 
 async def counts(world: World) -> dict[str, int]:

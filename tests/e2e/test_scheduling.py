@@ -540,6 +540,7 @@ async def test_pause_for_three_days_holds_checkins_and_resumes_by_itself(
     await run_until(world, paused_at)
     user = member.person.user
     user.skip_to_end()
+    therapist.user.skip_to_end()  # past the note that the client joined
     await user.send("/pause 3")
     await user.next_message()
     await world.drain()

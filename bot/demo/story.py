@@ -61,6 +61,7 @@ class Persona:
     script: Script = field(repr=False)
     zone: str | None = "Europe/Berlin"  # set by the practice; None: the client picks a button
     zone_button: str = "Europe/London"
+    types: bool = False  # types numbers and yes/no instead of tapping the buttons
 
 
 def _hours(rng: random.Random, low: float, high: float) -> timedelta:
@@ -117,14 +118,13 @@ def withdrawing(k: int, n: int, rng: random.Random) -> Reply | None:
     slow, quiet = withdrawal_phases(n)
     if k >= quiet:
         return None
-    scores = {"heard": 9, "goals": 9, "approach": 9, "overall": rng.choice((9, 10))}
+    overall = rng.choice((9, 10))
     if k < slow:
         comment = _WITHDRAWING_COMMENTS[k] if k < len(_WITHDRAWING_COMMENTS) else None
-        return Reply(delay=_hours(rng, 1.0, 2.5), wellbeing=6, comment=comment, **scores)
-    abandoned = k == quiet - 1 and quiet - slow >= 2
-    if abandoned:  # answers only after the reminder, and gives up halfway
-        return Reply(delay=_hours(rng, 49.0, 50.0), wellbeing=5, stop_after=3, **scores)
-    return Reply(delay=_hours(rng, 25.0, 30.0), wellbeing=5, **scores)
+        return Reply(_hours(rng, 1.0, 2.5), 9, 9, 9, overall, 6, comment=comment)
+    if k == quiet - 1 and quiet - slow >= 2:  # only after the reminder, and gives up halfway
+        return Reply(_hours(rng, 49.0, 50.0), 9, 9, 9, overall, 5, stop_after=3)
+    return Reply(_hours(rng, 25.0, 30.0), 9, 9, 9, overall, 5)
 
 
 # --- 3. falling alliance ----------------------------------------------------------------------
@@ -198,6 +198,11 @@ def rupture(k: int, n: int, rng: random.Random) -> Reply:
 # --- 5. a crisis ------------------------------------------------------------------------------
 
 CRISIS_CHECKIN = 3  # the Friday of the second week
+_RECOVERY_COMMENTS = (
+    "A bit better this week.",
+    "The safety plan is on my fridge.",
+    "Slept better, went for walks.",
+)
 
 
 def crisis(k: int, n: int, rng: random.Random) -> Reply:
@@ -213,6 +218,8 @@ def crisis(k: int, n: int, rng: random.Random) -> Reply:
         comment = "Hard week, but the session helped."
     elif k == CRISIS_CHECKIN + 1:
         comment = "Thank you for calling me after my message."
+    elif k > CRISIS_CHECKIN + 1 and k % 2 == 0:
+        comment = _RECOVERY_COMMENTS[(k // 2) % len(_RECOVERY_COMMENTS)]
     return Reply(
         delay=_hours(rng, 2.0, 4.0),
         heard=9,
@@ -228,9 +235,9 @@ THERAPIST_NAME = "Dr. Ines Vogel"
 THERAPIST_ZONE = "Europe/Berlin"
 
 CAST: tuple[Persona, ...] = (
-    Persona(ENGAGED, "steadily engaged", "Mara Sommer", "M.S.", 13, engaged),
+    Persona(ENGAGED, "steadily engaged", "Mara Sommer", "M.S.", 13, engaged, types=True),
     Persona(WITHDRAWING, "silently withdrawing", "Tobias Brandt", "T.B.", 15, withdrawing),
-    Persona(FALLING, "falling alliance", "Lena Voss", "L.V.", 16, falling, zone=None),
+    Persona(FALLING, "falling alliance", "Lena Voss", "L.V.", 16, falling, zone=None, types=True),
     Persona(RUPTURE, "rupture reported, then repaired", "Jonas Keller", "J.K.", 17, rupture),
-    Persona(CRISIS, "crisis message in week 2", "Anna Reiter", "A.R.", 11, crisis),
+    Persona(CRISIS, "crisis message in week 2", "Anna Reiter", "A.R.", 11, crisis, types=True),
 )
