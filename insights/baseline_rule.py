@@ -24,12 +24,14 @@ StreamRule = Callable[[Iterable[Observation], Thresholds], float | None]
 
 def _totals(stream: Iterable[Observation]) -> Iterable[tuple[float, int]]:
     """(time, total) of every fully answered check-in, in time order."""
+    items = config.ALLIANCE_ITEMS
     for t, kind, subject in stream:
         if kind != ANSWER or not isinstance(subject, Reply) or subject.partial:
             continue
+        scores = subject.scores
         total = 0
-        for item in config.ALLIANCE_ITEMS:
-            value = subject.scores.get(item)
+        for item in items:
+            value = scores.get(item)
             if value is None:
                 break
             total += value
@@ -54,11 +56,12 @@ def cutoff_first_alert(stream: Iterable[Observation], th: Thresholds) -> float |
 
 def two_missed_first_alert(stream: Iterable[Observation], th: Thresholds) -> float | None:
     """First time a second check-in in a row (in order of sending) was missed."""
-    resolved = sorted(
+    resolved = [
         (subject.sent, kind, t)
         for t, kind, subject in stream
         if kind in (ANSWER, MISSED) and isinstance(subject, Reply)
-    )
+    ]
+    resolved.sort()
     in_row = 0
     for _, kind, t in resolved:
         if kind == ANSWER:

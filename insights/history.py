@@ -11,7 +11,7 @@ import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timezone, tzinfo
 from itertools import pairwise
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,6 +93,40 @@ def zone_or_utc(name: str | None) -> tzinfo:
         return UTC
 
 
+_EPOCH_ORDINAL: Final = 719163
+"""`date(1970, 1, 1).toordinal()`."""
+_OFFSET_SECONDS: dict[tzinfo, int] = {}
+"""Whole-second UTC offsets of the fixed-offset zones seen so far."""
+
+
+def posix(moment: datetime) -> float:
+    """`moment.timestamp()`, bit for bit, several times faster for whole-second fixed offsets.
+
+    `datetime.timestamp` subtracts datetimes, which is slow next to the arithmetic below; reading
+    a backtest file converts every event's time, so this is where that file spends its time.
+    A whole number of seconds is exact as a float, so only fractions need the long way.
+    """
+    zone = moment.tzinfo
+    if zone is None:
+        return moment.timestamp()
+    offset = _OFFSET_SECONDS.get(zone)
+    if offset is None:
+        delta = moment.utcoffset() if type(zone) is timezone else None
+        if delta is None or delta.microseconds or len(_OFFSET_SECONDS) > 256:
+            return moment.timestamp()
+        offset = _OFFSET_SECONDS[zone] = delta.days * 86400 + delta.seconds
+    seconds = (
+        (moment.toordinal() - _EPOCH_ORDINAL) * 86400
+        + moment.hour * 3600
+        + moment.minute * 60
+        + moment.second
+        - offset
+    )
+    if moment.microsecond:
+        return (seconds * 1_000_000 + moment.microsecond) / 1_000_000
+    return float(seconds)
+
+
 def parse_instant(text: object, zone: tzinfo = UTC) -> datetime:
     """An ISO 8601 instant as aware UTC; a value without an offset is read as local to `zone`."""
     if not isinstance(text, str):
@@ -133,6 +167,11 @@ def spec_cadence_days(spec: str | None, sessions: list[datetime]) -> float | Non
         if days:
             frequency += 1.0 / days
     return 1.0 / frequency if frequency > 0 else None
+
+
+def needs_sessions(spec: str | None) -> bool:
+    """Whether `spec_cadence_days` reads the session times for this cadence text."""
+    return spec is not None and _SESSION_BOUND.search(spec.lower()) is not None
 
 
 def _rule_days(rule: str, sessions: list[datetime]) -> float | None:

@@ -121,11 +121,22 @@ def _pattern() -> re.Pattern[str]:
     return re.compile(r"(?<![\w'])(?:" + alternatives + r")(?![\w'])")
 
 
+@lru_cache(maxsize=1)
+def _first_words() -> frozenset[str]:
+    """The words phrases start with: a comment holding none of them cannot match."""
+    return frozenset(
+        _WORD.findall(normalise(p))[0] for group in _PHRASES.values() for p in group
+    )
+
+
 def is_confrontational(text: str | None) -> bool:
     """True when the comment holds a strongly negative remark about the therapy or therapist."""
     if not text:
         return False
     plain = normalise(text)
+    words = _WORD.findall(plain)
+    if _first_words().isdisjoint(words):
+        return False
     for match in _pattern().finditer(plain):
         before = _WORD.findall(plain[: match.start()])[-_NEGATION_REACH:]
         if not any(word in _NEGATIONS for word in before):

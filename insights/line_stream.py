@@ -21,6 +21,8 @@ from insights.history import (
     DEFAULT_CADENCE_DAYS,
     LIFE_EVENT_KINDS,
     history_from_backtest_line,
+    needs_sessions,
+    posix,
     spec_cadence_days,
     zone_or_utc,
 )
@@ -45,9 +47,11 @@ class LineStream:
 
 def _ts(text: str, zone: tzinfo) -> float:
     value = _fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.timestamp()
+    return posix(value) if value.tzinfo is not None else posix(value.replace(tzinfo=zone))
+
+
+def _instant(value: datetime, zone: tzinfo) -> float:
+    return posix(value if value.tzinfo is not None else value.replace(tzinfo=zone))
 
 
 def stream_from_line(obj: Mapping[str, Any]) -> LineStream:
@@ -68,10 +72,36 @@ def _fast(obj: Mapping[str, Any]) -> LineStream:
     # partial]
     drafts: dict[str, list[Any]] = {}
     life: list[Observation] = []
-    sessions: list[float] = []
+    sessions: list[datetime] = []
     for event in obj.get("events") or ():
         kind = event["type"]
-        if kind == "checkin_sent":
+        if kind == "answer":
+            at = _ts(event["at"], zone)
+            key = str(event["checkin"])
+            draft = drafts.get(key)
+            if draft is None:
+                draft = drafts[key] = [at, at, None, None, {}, None, None, None, False]
+            elif draft[1] is None or at < draft[1]:
+                draft[1] = at
+            scores = event.get("scores")
+            if scores:
+                for value in scores.values():
+                    if type(value) is not int and value is not None:
+                        raise ValueError("score")
+                draft[4].update(scores)
+            if event.get("partial") is True:
+                draft[8] = True
+            else:
+                draft[8] = False
+                draft[2] = at if draft[2] is None or at > draft[2] else draft[2]
+            if "tension" in event:
+                draft[5] = _flag(event["tension"])
+            if "talked_through" in event:
+                draft[6] = _flag(event["talked_through"])
+            comment = event.get("comment")
+            if comment and isinstance(comment, str) and comment.strip():
+                draft[7] = comment
+        elif kind == "checkin_sent":
             at = _ts(event["at"], zone)
             key = str(event["id"])
             draft = drafts.get(key)
@@ -79,30 +109,8 @@ def _fast(obj: Mapping[str, Any]) -> LineStream:
                 drafts[key] = [at, None, None, None, {}, None, None, None, False]
             elif at < draft[0]:
                 draft[0] = at
-        elif kind == "answer":
-            at = _ts(event["at"], zone)
-            key = str(event["checkin"])
-            draft = drafts.setdefault(key, [at, None, None, None, {}, None, None, None, False])
-            if draft[1] is None or at < draft[1]:
-                draft[1] = at
-            scores = event.get("scores") or {}
-            merged = draft[4]
-            for item, value in scores.items():
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                    raise ValueError("score")
-                merged[item] = value
-            if event.get("partial") is True:
-                draft[8] = True
-            else:
-                draft[8] = False
-                draft[2] = at if draft[2] is None else max(draft[2], at)
-            if "tension" in event:
-                draft[5] = _flag(event["tension"])
-            if "talked_through" in event:
-                draft[6] = _flag(event["talked_through"])
-            comment = event.get("comment")
-            if isinstance(comment, str) and comment.strip():
-                draft[7] = comment
+        elif kind == "session":
+            sessions.append(_fromisoformat(event["at"]))
         elif kind == "checkin_missed":
             at = _ts(event["at"], zone)
             key = str(event["checkin"])
@@ -111,8 +119,6 @@ def _fast(obj: Mapping[str, Any]) -> LineStream:
                 draft[3] = at
             if draft[1] is not None:
                 draft[8] = draft[2] is None
-        elif kind == "session":
-            sessions.append(_ts(event["at"], zone))
         elif kind in LIFE_EVENT_KINDS:
             life.append((_ts(event["at"], zone), LIFE, kind))
 
@@ -130,11 +136,28 @@ def _fast(obj: Mapping[str, Any]) -> LineStream:
     stream.sort(key=itemgetter(0, 1))
 
     spec = obj.get("cadence")
-    cadence = spec_cadence_days(
-        spec if isinstance(spec, str) else None, [utc(t) for t in sessions]
-    ) or (_median_gap(sends) or DEFAULT_CADENCE_DAYS)
+    cadence = _cadence_days(spec if isinstance(spec, str) else None, sessions, zone) or (
+        _median_gap(sends) or DEFAULT_CADENCE_DAYS
+    )
     dropout, dropout_at = _label(obj.get("label"), zone)
     return LineStream(client, timezone, zone, cadence, stream, dropout, dropout_at)
+
+
+_SPEC_DAYS: dict[str, float | None] = {}
+"""Cadence texts that do not follow the sessions, and the days they mean: a file uses a few."""
+
+
+def _cadence_days(spec: str | None, sessions: list[datetime], zone: tzinfo) -> float | None:
+    if spec is None:
+        return None
+    if spec in _SPEC_DAYS:
+        return _SPEC_DAYS[spec]
+    if needs_sessions(spec):
+        return spec_cadence_days(spec, [utc(_instant(value, zone)) for value in sessions])
+    days = spec_cadence_days(spec, [])
+    if len(_SPEC_DAYS) < 1024:
+        _SPEC_DAYS[spec] = days
+    return days
 
 
 def _flag(value: object) -> bool | None:

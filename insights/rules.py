@@ -10,7 +10,6 @@ defaults in `Thresholds` were tuned on synthetic data; see insights/README.md.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -66,24 +65,6 @@ def _baseline_count(n: int, recent: int, th: Thresholds) -> int:
     return size if size >= th.baseline_min else 0
 
 
-_MISSING: Final = object()
-
-
-def _memo(s: ClientState, key: tuple[object, ...], compute: Callable[[], object]) -> Any:
-    """A value derived from the state, computed once until the state moves on.
-
-    Baselines stop changing after a few answers, so caching them by the number of answers they
-    cover turns most evaluations into lookups.
-    """
-    memo = s.memo
-    value = memo.get(key, _MISSING)
-    if value is _MISSING:
-        if len(memo) > 64:
-            memo.clear()
-        value = memo[key] = compute()
-    return value
-
-
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -99,51 +80,61 @@ def silence(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     if s.paused_at is not None or s.stopped_at is not None or s.blocked_at is not None:
         return None
     cadence = s.cadence_seconds
-    reference = s.last_reply if s.last_reply is not None else s.unanswered_since
-    quiet = now - reference if reference is not None and s.unanswered_since is not None else 0.0
-    evidence: Evidence = {"cadence_days": round(cadence / 86400.0, 1)}
+    waiting = s.unanswered_since
+    reference = s.last_reply if s.last_reply is not None else waiting
+    quiet = now - reference if reference is not None and waiting is not None else 0.0
     missed = s.missed_in_row
-    if missed >= th.silence_missed_alert and s.missed_run_start is not None:
-        evidence["missed_in_row"] = missed
-        evidence["days_since_reply"] = _days(quiet) if quiet else 0.0
-        evidence["reason"] = "missed"
-        return Hit("silence", ALERT, s.missed_run_start, evidence)
+    run_start = s.missed_run_start
+    if missed >= th.silence_missed_alert and run_start is not None:
+        return Hit("silence", ALERT, run_start, _missed(cadence, missed, quiet))
     drift = _disengagement(s, th)
     if drift is not None:
         since, score, missed_recent, late_recent, window = drift
-        evidence["reason"] = "pattern"
-        evidence["missed_recent"] = missed_recent
-        evidence["late_recent"] = late_recent
-        evidence["window"] = window
-        evidence["score"] = round(score, 2)
+        evidence: Evidence = {
+            "cadence_days": round(cadence / 86400.0, 1),
+            "reason": "pattern",
+            "missed_recent": missed_recent,
+            "late_recent": late_recent,
+            "window": window,
+            "score": round(score, 2),
+        }
         return Hit("silence", ALERT, since, evidence)
-    if missed >= th.silence_missed_watch and s.missed_run_start is not None:
-        evidence["missed_in_row"] = missed
-        evidence["days_since_reply"] = _days(quiet) if quiet else 0.0
-        evidence["reason"] = "missed"
-        return Hit("silence", WATCH, s.missed_run_start, evidence)
+    if missed >= th.silence_missed_watch and run_start is not None:
+        return Hit("silence", WATCH, run_start, _missed(cadence, missed, quiet))
     if quiet > th.silence_cadences * cadence and reference is not None:
-        evidence["days_since_reply"] = _days(quiet)
-        evidence["missed_in_row"] = missed
-        evidence["reason"] = "quiet"
-        since = s.unanswered_since if s.unanswered_since is not None else reference
-        return Hit("silence", WATCH, since, evidence)
+        evidence = {
+            "cadence_days": round(cadence / 86400.0, 1),
+            "days_since_reply": _days(quiet),
+            "missed_in_row": missed,
+            "reason": "quiet",
+        }
+        return Hit("silence", WATCH, waiting if waiting is not None else reference, evidence)
     window = th.silence_rate_window
-    outcomes = s.outcomes
-    if len(outcomes) >= window + th.baseline_min:
-        recent = outcomes[-window:]
-        answered_recent = sum(1 for _, kind, _ in recent if kind != "M")
-        rate = answered_recent / window
-        if rate <= th.silence_rate_low:
-            before = outcomes[:-window]
-            rate_before = sum(1 for _, kind, _ in before if kind != "M") / len(before)
+    n = len(s.outcomes)
+    if n >= window + th.baseline_min:
+        answered = s.answered_upto
+        answered_recent = answered[n] - answered[n - window]
+        if answered_recent / window <= th.silence_rate_low:
+            rate_before = answered[n - window] / (n - window)
             if rate_before >= th.silence_rate_before:
-                evidence["answered"] = answered_recent
-                evidence["window"] = window
-                evidence["rate_before_pct"] = round(100 * rate_before)
-                evidence["reason"] = "rate"
-                return Hit("silence", WATCH, recent[0][0], evidence)
+                evidence = {
+                    "cadence_days": round(cadence / 86400.0, 1),
+                    "answered": answered_recent,
+                    "window": window,
+                    "rate_before_pct": round(100 * rate_before),
+                    "reason": "rate",
+                }
+                return Hit("silence", WATCH, s.outcomes[n - window][0], evidence)
     return None
+
+
+def _missed(cadence: float, missed: int, quiet: float) -> Evidence:
+    return {
+        "cadence_days": round(cadence / 86400.0, 1),
+        "missed_in_row": missed,
+        "days_since_reply": _days(quiet) if quiet else 0.0,
+        "reason": "missed",
+    }
 
 
 def _disengagement(
@@ -153,51 +144,37 @@ def _disengagement(
 
     Each resolved check-in scores how unusual it was: a miss `engage_missed`, an unfinished one
     `engage_partial`, an answer its reply delay in standard units above the client's usual
-    (log-normal) delay. The running sum, less an allowance per check-in and floored at zero,
-    must reach `engage_h`: a lone miss or slow reply fades, a drift of several does not.
-    Returns (since, score, misses, late answers, check-ins in the run) when it does.
+    (log-normal) delay. The running sum over the last check-ins, less an allowance per check-in
+    and floored at zero, must reach `engage_h`: a lone miss or slow reply fades, a drift of
+    several does not. Returns (since, score, misses, late answers, check-ins in the run) when it
+    does.
     """
     if th.engage_h <= 0:
         return None
-    result: tuple[float, float, int, int, int] | None = _memo(
-        s, ("disengagement", id(th), len(s.outcomes)), lambda: _disengagement_now(s, th)
-    )
-    return result
-
-
-def _disengagement_now(
-    s: ClientState, th: Thresholds
-) -> tuple[float, float, int, int, int] | None:
-    answers = s.answers
-    base_n = _baseline_count(len(answers), 1, th)
-    if not base_n:
+    base_n = len(s.answers) - 1  # as in _baseline_count
+    if base_n > th.baseline_max:
+        base_n = th.baseline_max
+    elif base_n < th.baseline_min:
         return None
-    usual: float = _memo(
-        s,
-        ("usual_delay", base_n),
-        lambda: sum(math.log(max(a.delay_hours, 1 / 60)) for a in answers[:base_n]) / base_n,
-    )
+    usual = sum(s.log_delays[:base_n]) / base_n
     sigma = th.delay_sigma
     cap = th.engage_cap
-    k = th.engage_k
-    score = 0.0
-    start = -1
-    outcomes = s.outcomes[-_RUN_CAP:]
-    for index, (_, kind, log_delay) in enumerate(outcomes):
-        if kind == "M":
-            step = th.engage_missed
-        elif kind == "P":
-            step = th.engage_partial
-        else:
-            step = max(-cap, min(cap, (log_delay - usual) / sigma))
-        score = max(0.0, score + step - k)
-        if score <= 0:
-            start = -1
-        elif start < 0:
-            start = index
-    if score < th.engage_h or start < 0:
+    outcomes = s.outcomes
+    n = len(outcomes)
+
+    def step(index: int) -> float:
+        _, kind, log_delay = outcomes[index]
+        if kind == "A":
+            x = (log_delay - usual) / sigma  # within [-cap, cap]
+            return (x if x < cap else cap) if x > -cap else -cap
+        return th.engage_missed if kind == "M" else th.engage_partial
+
+    score, first = s.engage_cusum.over(
+        (th, usual), n - _RUN_CAP if n > _RUN_CAP else 0, n, step, th.engage_k
+    )
+    if score < th.engage_h:
         return None
-    run = outcomes[start:]
+    run = outcomes[first:]
     missed = sum(1 for _, kind, _ in run if kind == "M")
     late = sum(1 for _, kind, d in run if kind != "M" and (d - usual) / sigma >= 1.0)
     return run[0][0], score, missed, late, len(run)
@@ -205,17 +182,20 @@ def _disengagement_now(
 
 def slowing(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """The median delay of the latest replies against the client's own usual delay."""
-    answers = s.answers
+    delays = s.delays
     window = th.slowing_window
-    base_n = _baseline_count(len(answers), window, th)
-    if not base_n:
+    base_n = len(delays) - window  # as in _baseline_count
+    if base_n > th.baseline_max:
+        base_n = th.baseline_max
+    elif base_n < th.baseline_min:
         return None
-    recent = _median([a.delay_hours for a in answers[-window:]])
+    recent = _median(delays[-window:])
     if recent < th.slowing_min_hours:
         return None
-    base: float = _memo(
-        s, ("median_delay", base_n), lambda: _median([a.delay_hours for a in answers[:base_n]])
-    )
+    key = ("median_delay", base_n)
+    base: Any = s.memo.get(key)
+    if base is None:
+        base = s.memo[key] = _median(delays[:base_n])
     if recent < th.slowing_ratio * base:
         return None
     evidence: Evidence = {
@@ -224,22 +204,22 @@ def slowing(s: ClientState, now: float, th: Thresholds) -> Hit | None:
         "ratio": round(recent / max(base, 1 / 60), 1),
         "window": window,
     }
-    return Hit("slowing", WATCH, answers[-window].at, evidence)
+    return Hit("slowing", WATCH, s.answers[-window].at, evidence)
 
 
 def low_alliance(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """The latest alliance total is under the cut-off; persistently so is an alert."""
-    series = s.total_series
-    if not series or series[-1][1] >= th.cutoff:
+    totals = s.totals
+    cutoff = th.cutoff
+    if not totals or totals[-1] >= cutoff:
         return None
-    in_row = 0
-    for _, total in reversed(series[-_RUN_CAP:]):
-        if total >= th.cutoff:
-            break
+    in_row = 1
+    n = len(totals)
+    while in_row < _RUN_CAP and in_row < n and totals[-in_row - 1] < cutoff:
         in_row += 1
-    evidence: Evidence = {"total": round(series[-1][1]), "cutoff": th.cutoff, "in_row": in_row}
+    evidence: Evidence = {"total": round(totals[-1]), "cutoff": cutoff, "in_row": in_row}
     severity = ALERT if 0 < th.low_alert_in_row <= in_row else WATCH
-    return Hit("low_alliance", severity, series[-in_row][0], evidence)
+    return Hit("low_alliance", severity, s.total_times[-in_row], evidence)
 
 
 def falling_alliance(s: ClientState, now: float, th: Thresholds) -> Hit | None:
@@ -247,39 +227,44 @@ def falling_alliance(s: ClientState, now: float, th: Thresholds) -> Hit | None:
 
     Each total after the baseline adds its shortfall in units of half a reliable change (or of
     the client's own noise, if larger), capped so one bad week cannot do it alone, minus an
-    allowance; the sum resets at zero. An alert needs the sum to reach `falling_h`, which takes at
-    least two check-ins well below baseline; a single reliable drop is a watch.
+    allowance; the sum over the last check-ins resets at zero. An alert needs the sum to reach
+    `falling_h`, which takes at least two check-ins well below baseline; a single reliable drop is
+    a watch.
     """
-    series = s.total_series
-    n = len(series)
-    base_n = _baseline_count(n, 1, th)
-    if base_n:
-        base: float = _memo(
-            s, ("total", base_n), lambda: sum(total for _, total in series[:base_n]) / base_n
-        )
+    totals = s.totals
+    n = len(totals)
+    base_n = n - 1 if n - 1 < th.baseline_max else th.baseline_max  # as in _baseline_count
+    if base_n >= th.baseline_min:
+        base = sum(totals[:base_n]) / base_n
         scale = th.reliable_change / 2
         if th.falling_noise_z > 0:
             noise = s.total_noise()
             if noise is not None:
                 scale = max(scale, th.falling_noise_z * noise)
-        cusum = 0.0
-        run = 0
-        for _, total in series[base_n:][-_RUN_CAP:]:
-            cusum = max(0.0, cusum + min((base - total) / scale, th.falling_cap) - th.falling_k)
-            run = run + 1 if cusum > 0 else 0
+        cap = th.falling_cap
+
+        def step(index: int) -> float:
+            x = (base - totals[index]) / scale
+            return x if x < cap else cap
+
+        cusum, first = s.falling_cusum.over(
+            (th, base, scale), base_n if base_n > n - _RUN_CAP else n - _RUN_CAP, n, step,
+            th.falling_k,
+        )
+        run = n - first
         if cusum >= th.falling_h and run:
-            evidence = _fall(series, base, run)
+            evidence = _fall(totals[-1], base, run)
             evidence["cusum"] = round(cusum, 2)
-            return Hit("falling_alliance", ALERT, series[-run][0], evidence)
-        if base - series[-1][1] >= th.reliable_change:
-            evidence = _fall(series, base, max(run, 1))
+            return Hit("falling_alliance", ALERT, s.total_times[-run], evidence)
+        if base - totals[-1] >= th.reliable_change:
+            evidence = _fall(totals[-1], base, max(run, 1))
             evidence["cusum"] = round(cusum, 2)
-            return Hit("falling_alliance", WATCH, series[-max(run, 1)][0], evidence)
+            return Hit("falling_alliance", WATCH, s.total_times[-max(run, 1)], evidence)
     window = th.trend_window
-    if n >= window + 1:
-        values = [total for _, total in series[-window:]]
+    if n >= window + 1 and totals[-1] < totals[-window]:
+        values = totals[-window:]
         slope = _slope(values)
-        if slope * (window - 1) <= -th.trend_drop and values[-1] < values[0]:
+        if slope * (window - 1) <= -th.trend_drop:
             trend: Evidence = {
                 "total": round(values[-1]),
                 "first": round(values[0]),
@@ -287,12 +272,11 @@ def falling_alliance(s: ClientState, now: float, th: Thresholds) -> Hit | None:
                 "slope": round(slope, 2),
                 "reason": "trend",
             }
-            return Hit("falling_alliance", WATCH, series[-window][0], trend)
+            return Hit("falling_alliance", WATCH, s.total_times[-window], trend)
     return None
 
 
-def _fall(series: list[tuple[float, float]], base: float, run: int) -> Evidence:
-    latest = series[-1][1]
+def _fall(latest: float, base: float, run: int) -> Evidence:
     return {
         "total": round(latest),
         "baseline": round(base, 1),
@@ -305,11 +289,20 @@ def _fall(series: list[tuple[float, float]], base: float, run: int) -> Evidence:
 def _slope(values: list[float]) -> float:
     """Least-squares slope per check-in."""
     n = len(values)
-    mean_x = (n - 1) / 2.0
+    offsets, den = _SLOPE_X.get(n) or _slope_x(n)
     mean_y = sum(values) / n
-    num = sum((i - mean_x) * (v - mean_y) for i, v in enumerate(values))
-    den = sum((i - mean_x) ** 2 for i in range(n))
-    return num / den
+    return sum([x * (v - mean_y) for x, v in zip(offsets, values, strict=True)]) / den
+
+
+_SLOPE_X: dict[int, tuple[list[float], float]] = {}
+
+
+def _slope_x(n: int) -> tuple[list[float], float]:
+    """For n check-ins: each one's distance from the middle, and the sum of their squares."""
+    mean_x = (n - 1) / 2.0
+    offsets = [i - mean_x for i in range(n)]
+    result = _SLOPE_X[n] = offsets, sum(x**2 for x in offsets)
+    return result
 
 
 def item_drop(s: ClientState, now: float, th: Thresholds) -> Hit | None:
@@ -317,23 +310,28 @@ def item_drop(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     worst: tuple[float, str, int, float | None, int, float] | None = None
     points = th.item_drop_points
     low = th.item_low
-    for item, series in s.item_series.items():
-        if not series:
+    most = th.baseline_max
+    least = th.baseline_min
+    for track in s.items:
+        values = track.values
+        if not values:
             continue
-        latest = series[-1][1]
-        base_n = _baseline_count(len(series), 1, th)
-        base: float | None = _item_baseline(s, item, series, base_n) if base_n else None
+        latest = values[-1]
+        base_n = len(values) - 1  # as in _baseline_count
+        if base_n > most:
+            base_n = most
+        base: float | None = sum(values[:base_n]) / base_n if base_n >= least else None
         drop = base - latest if base is not None else 0.0
         if drop < points and latest > low:
             continue
         in_row = 0
-        for _, value in reversed(series[-_RUN_CAP:]):
+        for value in reversed(values[-_RUN_CAP:]):
             if value > low and (base is None or base - value < points):
                 break
             in_row += 1
         rank = drop + (low - latest + 1 if latest <= low else 0)
         if worst is None or rank > worst[0]:
-            worst = (rank, item, latest, base, in_row, series[-in_row][0])
+            worst = (rank, track.item, latest, base, in_row, track.times[-in_row])
     if worst is None:
         return None
     _, item, latest, base, in_row, since = worst
@@ -350,23 +348,18 @@ def item_drop(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     return Hit("item_drop", severity, since, evidence)
 
 
-def _item_baseline(
-    s: ClientState, item: str, series: list[tuple[float, int]], base_n: int
-) -> float:
-    return float(
-        _memo(s, ("item", item, base_n), lambda: sum(v for _, v in series[:base_n]) / base_n)
-    )
-
-
 def partial(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """Check-ins started and abandoned; one is a note, several in a short span a watch."""
-    window = s.outcomes[-th.partial_window :]
-    if not window:
+    upto = s.partial_upto
+    n = len(upto) - 1
+    first = n - th.partial_window if n > th.partial_window else 0
+    count = upto[n] - upto[first]
+    if not count:
         return None
-    count = sum(1 for _, kind, _ in window if kind == "P")
+    window = s.outcomes[first:]
     if count >= th.partial_watch:
-        first = next(t for t, kind, _ in window if kind == "P")
-        return Hit("partial", WATCH, first, {"count": count, "window": len(window)})
+        since = next(t for t, kind, _ in window if kind == "P")
+        return Hit("partial", WATCH, since, {"count": count, "window": len(window)})
     if window[-1][1] == "P":
         return Hit("partial", INFO, window[-1][0], {"count": count, "window": len(window)})
     return None
@@ -376,13 +369,14 @@ def terse(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """Stopped commenting after commenting, or comments shrinking sharply."""
     answers = s.answers
     window = th.terse_window
-    base_n = _baseline_count(len(answers), window, th)
-    if not base_n:
+    base_n = len(answers) - window  # as in _baseline_count
+    if base_n > th.baseline_max:
+        base_n = th.baseline_max
+    elif base_n < th.baseline_min:
         return None
-    base = answers[:base_n]
+    habit: Any = s.memo.get(("comments", base_n))
+    rate_before, mean_before = habit if habit is not None else _comment_habit(s, base_n)
     recent = answers[-window:]
-    commented_before = sum(1 for a in base if a.commented)
-    rate_before = commented_before / base_n
     recent_lengths = [a.comment_len for a in recent if a.commented]
     if not recent_lengths:
         if rate_before >= th.terse_rate_before:
@@ -393,10 +387,8 @@ def terse(s: ClientState, now: float, th: Thresholds) -> Hit | None:
             }
             return Hit("terse", WATCH, recent[0].at, evidence)
         return None
-    base_lengths = [a.comment_len for a in base if a.commented]
-    if len(base_lengths) < 2:
+    if mean_before is None:
         return None
-    mean_before = sum(base_lengths) / len(base_lengths)
     mean_recent = sum(recent_lengths) / len(recent_lengths)
     if mean_before >= 15 and mean_recent <= th.terse_shrink * mean_before:
         evidence = {
@@ -408,17 +400,26 @@ def terse(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     return None
 
 
+def _comment_habit(s: ClientState, base_n: int) -> tuple[float, float | None]:
+    """Share of the first `base_n` answers with a comment, and their mean length (None: < 2)."""
+    lengths = [a.comment_len for a in s.answers[:base_n] if a.commented]
+    mean = sum(lengths) / len(lengths) if len(lengths) >= 2 else None
+    habit: tuple[float, float | None] = (len(lengths) / base_n, mean)
+    s.memo[("comments", base_n)] = habit
+    return habit
+
+
 def ceiling(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """Perfect scores again and again without a word: maybe reluctance to criticise (info)."""
     k = th.ceiling_in_row
-    answers = s.answers[-k:]
-    if len(answers) < k:
-        return None
+    answers = s.answers
     top = th.total_max
-    for a in answers:
+    if len(answers) < k or answers[-1].total != top:
+        return None
+    for a in answers[-k:]:
         if a.total != top or a.commented:
             return None
-    return Hit("ceiling", INFO, answers[0].at, {"in_row": k, "total": top})
+    return Hit("ceiling", INFO, answers[-k].at, {"in_row": k, "total": top})
 
 
 def rupture_reported(s: ClientState, now: float, th: Thresholds) -> Hit | None:
@@ -550,39 +551,53 @@ def evaluate(state: ClientState, now: float, th: Thresholds) -> list[Hit]:
     return combine(hits, th)
 
 
+_CHECKS: Final[dict[int, tuple[tuple[int, Rule, bool], ...]]] = {
+    kind: tuple((list(RULES).index(code), RULES[code], code in ALLIANCE) for code in codes)
+    for kind, codes in _TRIGGERS.items()
+}
+"""`_TRIGGERS` resolved: (position in `RULES`, the rule, whether it can strain the alliance)."""
+
+
 class Evaluator:
     """Re-runs only the rules an observation can affect, keeping the others' last findings.
 
-    After the same observations it gives what `evaluate` would, at a fraction of the cost: the
-    backtest calls it after every event of every client. `after` returns None when nothing that
-    could change the combined (code, severity) set has changed.
+    After the same observations it gives what `evaluate` would, in the same order, at a fraction
+    of the cost: the backtest calls it after every event of every client. `after` returns None
+    when nothing that could change the combined (code, severity) set has changed.
     """
 
-    __slots__ = ("_current", "_signature", "state", "th")
+    __slots__ = ("_hits", "_marks", "state", "th")
 
     def __init__(self, state: ClientState, th: Thresholds) -> None:
         self.state = state
         self.th = th
-        self._current: dict[str, Hit] = {}
-        self._signature: frozenset[tuple[str, int, bool]] = frozenset()
+        self._hits: list[Hit | None] = [None] * len(RULES)
+        """Each rule's latest finding, in the order of `RULES`."""
+        self._marks: list[int] = [-1] * len(RULES)
+        """What combining reads of each finding: -1 none, else 2 × severity + persistent."""
 
     def after(self, kind: int, now: float) -> list[Hit] | None:
-        triggered = _TRIGGERS[kind]
-        if not triggered:
+        checks = _CHECKS[kind]
+        if not checks:
             return None
-        current = self._current
+        hits = self._hits
+        marks = self._marks
         state = self.state
         th = self.th
-        for code in triggered:
-            hit = RULES[code](state, now, th)
+        changed = False
+        for index, rule, alliance in checks:
+            hit = rule(state, now, th)
             if hit is None:
-                current.pop(code, None)
-            else:
-                current[code] = hit
-        signature = frozenset(
-            (hit.code, hit.severity, _persistent(hit, th)) for hit in current.values()
-        )
-        if signature == self._signature:
+                if marks[index] >= 0:
+                    hits[index] = None
+                    marks[index] = -1
+                    changed = True
+                continue
+            hits[index] = hit
+            mark = 2 * hit.severity + (1 if alliance and _persistent(hit, th) else 0)
+            if mark != marks[index]:
+                marks[index] = mark
+                changed = True
+        if not changed:
             return None
-        self._signature = signature
-        return combine(list(current.values()), th)
+        return combine([hit for hit in hits if hit is not None], th)

@@ -16,7 +16,8 @@ from operator import itemgetter
 from typing import Final
 
 from insights import config
-from insights.history import CheckinRecord, ClientHistory
+from insights.cusum import WindowCusum
+from insights.history import CheckinRecord, ClientHistory, posix
 from insights.lexicon import is_confrontational
 
 SENT: Final = 0
@@ -53,7 +54,7 @@ class Reply:
     @classmethod
     def from_record(cls, record: CheckinRecord) -> Reply:
         return cls(
-            record.sent_at.timestamp(),
+            posix(record.sent_at),
             record.scores,
             record.comment,
             record.status == "partial",
@@ -74,14 +75,20 @@ def observations(history: ClientHistory) -> list[Observation]:
         reply = Reply.from_record(record)
         append((reply.sent, SENT, reply))
         if record.answered_at is not None:
-            append((record.answered_at.timestamp(), ANSWER, reply))
+            append((posix(record.answered_at), ANSWER, reply))
         elif record.status == "missed":
             expired = record.expired_at
-            append((expired.timestamp() if expired else reply.sent, MISSED, reply))
+            append((posix(expired) if expired else reply.sent, MISSED, reply))
     for event in history.events:
-        append((event.at.timestamp(), LIFE, event.kind))
+        append((posix(event.at), LIFE, event.kind))
     stream.sort(key=itemgetter(0, 1))
     return stream
+
+
+_ITEMS: Final = config.ALLIANCE_ITEMS
+_ITEM_VALUES: Final = itemgetter(*_ITEMS)
+"""The alliance items' values of a scores mapping, as a tuple (there are several items)."""
+assert len(_ITEMS) > 1
 
 
 class Answer:
@@ -93,6 +100,7 @@ class Answer:
         "commented",
         "confrontational",
         "delay_hours",
+        "log_delay",
         "partial",
         "scores",
         "talked_through",
@@ -103,43 +111,73 @@ class Answer:
     def __init__(self, reply: Reply, at: float) -> None:
         self.at = at
         self.delay_hours = max(0.0, (at - reply.sent) / 3600.0)
+        self.log_delay = math.log(max(self.delay_hours, 1 / 60))
+        """The reply delay in log hours (a minute at least): delays are log-normal."""
         scores = reply.scores
         self.scores = scores
-        total = 0
-        for item in config.ALLIANCE_ITEMS:
-            value = scores.get(item)
-            if value is None:
-                total = -1
-                break
-            total += value
-        self.total: float | None = None if total < 0 else float(total)
+        self.total: float | None = None
+        """The alliance total; None unless every item has a number."""
+        try:
+            values = _ITEM_VALUES(scores)
+        except KeyError:
+            pass
+        else:
+            if None not in values:
+                self.total = float(sum(values))
         comment = reply.comment
-        self.commented = bool(comment)
-        self.comment_len = len(comment.strip()) if comment else 0
-        self.confrontational = is_confrontational(comment) if comment else False
+        if comment:
+            self.commented = True
+            self.comment_len = len(comment.strip())
+            self.confrontational = is_confrontational(comment)
+        else:
+            self.commented = self.confrontational = False
+            self.comment_len = 0
         self.partial = reply.partial
         self.tension = reply.tension
         self.talked_through = reply.talked_through
 
 
+class ItemTrack:
+    """One alliance item's answers: values and when they came."""
+
+    __slots__ = ("item", "times", "values")
+
+    def __init__(self, item: str) -> None:
+        self.item = item
+        self.values: list[int] = []
+        self.times: list[float] = []
+
+
 class ClientState:
-    """A client's history folded up to the last observation; the rules read it, never write it."""
+    """A client's history folded up to the last observation; the rules read it, never write it.
+
+    Besides the answers themselves it keeps parallel lists of plain numbers, so that a window or
+    a baseline is a slice, and running counts of the first i outcomes answered and unfinished,
+    so that a rate over any span is a subtraction.
+    """
 
     __slots__ = (
+        "answered_upto",
         "answers",
         "blocked_at",
         "cadence_seconds",
+        "delays",
+        "engage_cusum",
+        "falling_cusum",
         "first_sent",
-        "item_series",
+        "items",
         "last_reply",
+        "log_delays",
         "memo",
         "missed_in_row",
         "missed_run_start",
         "outcomes",
+        "partial_upto",
         "paused_at",
         "stopped_at",
         "total_diffs",
-        "total_series",
+        "total_times",
+        "totals",
         "unanswered_since",
     )
 
@@ -154,33 +192,45 @@ class ClientState:
         self.outcomes: list[tuple[float, str, float]] = []
         """Resolved check-ins in order: (sent time, "A"nswered / "P"artial / "M"issed, log of
         the reply delay in hours, 0 for a miss)."""
+        self.answered_upto: list[int] = [0]
+        self.partial_upto: list[int] = [0]
+        """How many of the first i outcomes were answered (fully or not) / left unfinished."""
         self.answers: list[Answer] = []
-        self.total_series: list[tuple[float, float]] = []
+        self.delays: list[float] = []
+        """Each answer's reply delay in hours, in order."""
+        self.log_delays: list[float] = []
+        """Each answer's `Answer.log_delay`, in order."""
+        self.totals: list[float] = []
+        self.total_times: list[float] = []
+        """The alliance totals of the answers that have one, and when they came."""
         self.total_diffs: list[float] = []
         """Sizes of the changes between successive totals, sorted: the client's own noise."""
-        self.item_series: dict[str, list[tuple[float, int]]] = {
-            item: [] for item in config.ALLIANCE_ITEMS
-        }
+        self.items: tuple[ItemTrack, ...] = tuple(ItemTrack(item) for item in _ITEMS)
         self.memo: dict[object, object] = {}
-        """Results the rules may reuse until the next answer or miss (keyed by their inputs)."""
+        """Values the rules derive from baselines, kept while their inputs stay the same."""
+        self.engage_cusum = WindowCusum()
+        self.falling_cusum = WindowCusum()
+        """The rules' running sums, carried from one check-in to the next."""
         self.paused_at: float | None = None
         self.stopped_at: float | None = None
         self.blocked_at: float | None = None
 
     def observe(self, t: float, kind: int, subject: Reply | str) -> None:
         """Fold in one observation; they must arrive in time order."""
-        if kind == SENT:
+        if kind == ANSWER:
+            assert isinstance(subject, Reply)
+            self._answer(subject, t)
+        elif kind == SENT:
             if self.first_sent is None:
                 self.first_sent = t
             if self.unanswered_since is None:
                 self.unanswered_since = t
-        elif kind == ANSWER:
-            assert isinstance(subject, Reply)
-            self._answer(subject, t)
         elif kind == MISSED:
             assert isinstance(subject, Reply)
             sent = subject.sent
             self.outcomes.append((sent, "M", 0.0))
+            self.answered_upto.append(self.answered_upto[-1])
+            self.partial_upto.append(self.partial_upto[-1])
             if self.missed_in_row == 0:
                 self.missed_run_start = sent
             self.missed_in_row += 1
@@ -190,26 +240,32 @@ class ClientState:
     def _answer(self, reply: Reply, t: float) -> None:
         answer = Answer(reply, t)
         self.answers.append(answer)
-        self.outcomes.append(
-            (
-                reply.sent,
-                "P" if answer.partial else "A",
-                math.log(max(answer.delay_hours, 1 / 60)),
-            )
-        )
+        self.delays.append(answer.delay_hours)
+        log_delay = answer.log_delay
+        self.log_delays.append(log_delay)
+        partly = answer.partial
+        self.outcomes.append((reply.sent, "P" if partly else "A", log_delay))
+        upto = self.answered_upto
+        upto.append(upto[-1] + 1)
+        upto = self.partial_upto
+        upto.append(upto[-1] + partly)
         self.last_reply = t
         self.unanswered_since = None
         self.missed_in_row = 0
         self.missed_run_start = None
-        if answer.total is not None:
-            if self.total_series:
-                insort(self.total_diffs, abs(answer.total - self.total_series[-1][1]))
-            self.total_series.append((t, answer.total))
+        total = answer.total
+        if total is not None:
+            totals = self.totals
+            if totals:
+                insort(self.total_diffs, abs(total - totals[-1]))
+            totals.append(total)
+            self.total_times.append(t)
         scores = answer.scores
-        for item, series in self.item_series.items():
-            value = scores.get(item)
+        for track in self.items:
+            value = scores.get(track.item)
             if value is not None:
-                series.append((t, value))
+                track.values.append(value)
+                track.times.append(t)
 
     def _life(self, kind: str, t: float) -> None:
         if kind == "paused":
@@ -226,7 +282,6 @@ class ClientState:
             self.blocked_at = t
         elif kind == "unblocked":
             self.blocked_at = None
-
 
     def total_noise(self, minimum: int = 4) -> float | None:
         """The client's typical check-in-to-check-in wobble in the total, as a standard deviation.

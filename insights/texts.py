@@ -166,7 +166,7 @@ def duration(hours: float, lang: str = "en") -> str:
 
 def number(value: float | int | str) -> str:
     """36.0 → '36', 37.5 → '37.5'."""
-    if isinstance(value, float) and value.is_integer():
+    if type(value) is float and value.is_integer():
         return str(int(value))
     return str(value)
 

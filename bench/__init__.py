@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts (`*_bench.py`) and the helpers they share."""

@@ -1,0 +1,47 @@
+"""The baseline for the pipeline benchmark: a bare PTB bot that sends every text straight back.
+
+It has the same HTTP stack, long-polling settings and update concurrency as Rapport's Application,
+and nothing else: no database, no outbox. Run by `pipeline_bench.py`, never on its own in
+production. The token comes from ECHO_BOT_TOKEN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+from telegram import Update
+from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+
+async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is not None and message.text is not None:
+        await context.bot.send_message(message.chat_id, message.text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api-url", required=True, help="Bot API base, e.g. http://127.0.0.1:8081/bot")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    app = (
+        ApplicationBuilder()
+        .token(os.environ["ECHO_BOT_TOKEN"])
+        .base_url(args.api_url)
+        .concurrent_updates(args.concurrency)
+        .get_updates_read_timeout(40)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    app.run_polling(
+        poll_interval=0.0,
+        timeout=10,
+        allowed_updates=["message"],
+        stop_signals=(signal.SIGINT, signal.SIGTERM),
+    )
+
+
+if __name__ == "__main__":
+    main()

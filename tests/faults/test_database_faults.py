@@ -1,0 +1,125 @@
+"""The database misbehaving under the running bot: SQLite locked by another writer for a few
+seconds, and PostgreSQL connections killed by the server. Updates wait or reconnect; none is
+lost, and what the clients gave is what the database holds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot import heartbeat
+from storage.db import create_engine
+from tests.e2e.harness import World, next_with_buttons
+from tests.faults.answers import Ledger, answer, button
+from tests.faults.inprocess import settle
+from tests.faults.seed import Member, add_clients, add_therapist, make_due
+from tests.faults.sqlite_lock import WriteLock
+from tests.faults.traffic import Traffic
+
+Live = tuple[World, Traffic]
+LOCK_SECONDS = 3.0
+
+
+async def practice(world: World, clients: int) -> list[Member]:
+    now = world.clock.now()
+    therapist = await add_therapist(world.rt.sessions, world.rt.cipher, world.sandbox, now)
+    return await add_clients(
+        world.rt.sessions, world.rt.cipher, world.sandbox, therapist, clients, now, due=now
+    )
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_sqlite_write_lock_delays_updates_but_loses_none(
+    live: Live, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    world, _ = live
+    alice, bob, carol = await practice(world, 3)
+    await make_due(world.rt.sessions, [carol.id], None)
+    await heartbeat.run_pass(world.rt)
+    ledger = Ledger()
+    qa, qb = await next_with_buttons(alice.user), await next_with_buttons(bob.user)
+    qa = await answer(alice.user, qa, "8", ledger)
+    await make_due(world.rt.sessions, [carol.id], world.clock.now())
+
+    lock = WriteLock(sqlite_url)
+    await lock.acquire()
+    try:
+        bot = world.sandbox.default_bot
+        delivered_before = len(bot.updates.delivered_ids)
+        for user, question, value in ((alice.user, qa, "6"), (bob.user, qb, "2")):
+            user.skip_to_end()
+            await user.tap(question, button(question, value))
+            ledger.tapped(button(question, value))
+        await world.sandbox.wait_until(
+            lambda: len(bot.updates.delivered_ids) >= delivered_before + 2,
+            what="the taps handed to the bot",
+        )
+        # Carol's check-in is due: the heartbeat waits for the lock as well.
+        beat = asyncio.create_task(heartbeat.run_pass(world.rt))
+        # The outage itself: another program keeps the database locked for a while.
+        await asyncio.sleep(LOCK_SECONDS)
+        assert lock.count("answer") == 1, "nothing can be written while locked"
+        assert not beat.done(), "the heartbeat waits for the lock"
+        assert alice.user.inbox[-1]["message_id"] == qa["message_id"], "nothing sent meanwhile"
+    finally:
+        lock.release()
+        lock.close()
+
+    assert (await beat).opened == 1
+    await next_with_buttons(alice.user, timeout=15)
+    await next_with_buttons(bob.user, timeout=15)
+    await next_with_buttons(carol.user, timeout=15)
+    await settle(world)
+    await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
+    assert errors(caplog) == []
+
+
+@pytest.mark.postgres
+async def test_killed_postgres_connections_are_replaced_and_nothing_is_lost(
+    live_pg: Live, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    world, _ = live_pg
+    alice, bob = await practice(world, 2)
+    await heartbeat.run_pass(world.rt)
+    ledger = Ledger()
+    qa, qb = await next_with_buttons(alice.user), await next_with_buttons(bob.user)
+    qa = await answer(alice.user, qa, "8", ledger)
+    qb = await answer(bob.user, qb, "3", ledger)
+    await settle(world)
+
+    killed = await terminate_backends(postgres_url)
+    assert killed >= 1, "the bot's pooled connections were there to kill"
+
+    qa = await answer(alice.user, qa, "7", ledger)
+    qb = await answer(bob.user, qb, "4", ledger)
+    await heartbeat.run_pass(world.rt)  # the scheduler reconnects too
+    await terminate_backends(postgres_url)
+    qa = await answer(alice.user, qa, "6", ledger)
+    await settle(world)
+    await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
+    assert errors(caplog) == []
+
+
+async def terminate_backends(url: str) -> int:
+    """Kill every server connection to the bot's database except this one."""
+    database = make_url(url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": database},
+            )
+            return int(result.scalar_one())
+    finally:
+        await engine.dispose()

@@ -1,0 +1,74 @@
+"""An update whose handling died half-way (a crash, a failed query) is handled in full when it
+is delivered again: the "already processed" mark must commit with the update's effects, never
+before them, or the redelivered update would be dropped as a duplicate and the answer lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from telegram import Update
+
+from bot import dispatch, effects, heartbeat
+from storage.models import Answer, ProcessedUpdate
+from tests.e2e.harness import World, next_with_buttons
+from tests.faults.answers import Ledger, button
+from tests.faults.seed import add_clients, add_therapist
+from tests.faults.traffic import Traffic
+
+
+class Crash(Exception):
+    """Stands in for the process dying between the mark and the commit."""
+
+
+async def test_an_update_that_failed_half_way_is_handled_when_redelivered(
+    live_any: tuple[World, Traffic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, _ = live_any
+    now = world.clock.now()
+    therapist = await add_therapist(world.rt.sessions, world.rt.cipher, world.sandbox, now)
+    (alice,) = await add_clients(
+        world.rt.sessions, world.rt.cipher, world.sandbox, therapist, 1, now, due=now
+    )
+    await heartbeat.run_pass(world.rt)
+    question = await next_with_buttons(alice.user)
+    data = button(question, "7")
+    update = tap_update(world, 990_001, alice.user.json, question, data)
+
+    async def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patched:
+        patched.setattr(effects, "client_event", crash)
+        with pytest.raises(Crash):
+            await dispatch.handle_update(world.rt, update)
+    async with world.rt.sessions() as s:
+        assert await s.get(ProcessedUpdate, 990_001) is None, "marked without its effects"
+
+    await dispatch.handle_update(world.rt, update)  # Telegram delivers it again
+    ledger = Ledger()
+    ledger.tapped(data)
+    await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
+    await dispatch.handle_update(world.rt, update)  # and once more: now a true duplicate
+    async with world.rt.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Answer)) == 1
+
+
+def tap_update(
+    world: World, update_id: int, sender: dict[str, Any], message: dict[str, Any], data: str
+) -> Update:
+    """The callback_query update Telegram sends for a tap on `message`."""
+    raw = {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"{update_id}01",
+            "from": sender,
+            "chat_instance": "1",
+            "data": data,
+            "message": message,
+        },
+    }
+    update = Update.de_json(raw, world.service.app.bot)
+    assert update is not None
+    return update

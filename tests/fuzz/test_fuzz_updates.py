@@ -1,0 +1,209 @@
+"""Random Telegram updates through the real handlers: two clients mid-check-in, one mid-
+onboarding, a stranger and a group, doing whatever hypothesis makes them do, interleaved. The bot
+never crashes or logs an error, stores only answers the clients really gave for the item being
+asked, loses none, and its stored conversations stay consistent with the check-in rows."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from bot import admin, heartbeat
+from bot.sandbox import ActionError, SandboxGroup, SandboxUser, callback_data_of
+from storage.models import OutboxMessage, ProcessedUpdate
+from tests.e2e.harness import World, next_with_buttons, token_of
+from tests.faults.seed import add_clients, add_therapist
+from tests.faults.traffic import Traffic
+from tests.fuzz.moves import Move, moves
+from tests.fuzz.oracle import (
+    check_consistent,
+    check_move,
+    expected_from_tap,
+    expected_from_text,
+    snapshot,
+)
+
+PEOPLE = 4  # 0: mid-onboarding, 1 and 2: mid-check-in, 3: a stranger
+
+
+@dataclass
+class Person:
+    user: SandboxUser
+    client_id: int | None  # None: a stranger
+    texts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Updates:
+    """The ids of the updates the sandbox queues for the bot (to wait until each is handled)."""
+
+    def __init__(self, world: World) -> None:
+        self.ids: list[int] = []
+        inner = world.sandbox.world
+        enqueue = inner.enqueue
+
+        def recording(bot: Any, kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+            update = enqueue(bot, kind, payload)
+            if update is not None:
+                self.ids.append(int(update["update_id"]))
+            return update
+
+        inner.enqueue = recording  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def updates(live: tuple[World, Traffic]) -> Updates:
+    return Updates(live[0])
+
+
+async def settled(world: World, traffic: Traffic, updates: Updates, timeout: float = 15.0) -> None:
+    """Every queued update handled (its id recorded with its effects), the outbox sent, and no
+    Bot API call but the long poll on the wire."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    wanted = set(updates.ids)
+    while True:
+        async with world.rt.sessions() as s:
+            done = await s.scalar(
+                select(func.count())
+                .select_from(ProcessedUpdate)
+                .where(ProcessedUpdate.update_id.in_(wanted))
+            )
+        if done == len(wanted):
+            break
+        assert loop.time() < deadline, f"{len(wanted) - (done or 0)} updates never handled"
+        await asyncio.sleep(0.01)
+    await world.drain(timeout=timeout)
+    await traffic.until(
+        lambda: all(
+            traffic.in_flight(m) == 0
+            for m in ("sendMessage", "editMessageText", "answerCallbackQuery", "sendPhoto")
+        ),
+        timeout=timeout,
+        what="replies delivered",
+    )
+
+
+async def cast(world: World, onboarding_taps_language: bool) -> tuple[list[Person], SandboxGroup]:
+    now = world.clock.now()
+    therapist = await add_therapist(world.rt.sessions, world.rt.cipher, world.sandbox, now)
+    invited = await admin.add_client(world.rt, therapist.id, "Olga Newman")
+    newcomer = world.sandbox.user("Olga", language_code="en")
+    await newcomer.send(f"/start {token_of(invited['invite_link'])}")
+    greeting = await next_with_buttons(newcomer)
+    if onboarding_taps_language:
+        await newcomer.tap(greeting, button_text="English")
+        await next_with_buttons(newcomer)
+    answering = await add_clients(
+        world.rt.sessions, world.rt.cipher, world.sandbox, therapist, 2, now, due=now
+    )
+    await heartbeat.run_pass(world.rt)
+    for member in answering:
+        await next_with_buttons(member.user)
+    stranger = world.sandbox.user("Mallory", language_code="de")
+    group = world.sandbox.group("Book club", [stranger, newcomer])
+    people = [Person(newcomer, int(invited["id"]))]
+    people += [Person(m.user, m.id) for m in answering]
+    people.append(Person(stranger, None))
+    return people, group
+
+
+def _callback_data(data: str) -> str:
+    """Telegram carries at most 64 bytes of callback data."""
+    return data.encode()[:64].decode(errors="ignore")
+
+
+async def perform(person: Person, move: Move, group: SandboxGroup) -> tuple[str, str]:
+    """Do the move; returns what reached the bot: ("tap", data), ("text", text) or ("other", "")."""
+    user = person.user
+    text = move.text if move.text.strip() else "?"
+    try:
+        if move.kind == "text":
+            person.texts.append(await user.send(text))
+            return "text", text
+        if move.kind == "edit" and person.texts:
+            await user.edit(person.texts[move.pick % len(person.texts)], text)
+        elif move.kind == "sticker":
+            await user.send_sticker()
+        elif move.kind == "photo":
+            await user.send_photo(caption=text[:100] if move.pick % 2 else None)
+        elif move.kind == "voice":
+            await user.send_voice()
+        elif move.kind == "group":
+            group.add_member(user)
+            await group.send(user, text)
+        elif move.kind == "tap":
+            shown = [(m, d) for m in user.inbox for d in callback_data_of(m)]
+            if shown:
+                message, data = shown[move.pick % len(shown)]
+                await user.tap(message, data)
+                return "tap", data
+        elif move.kind == "forge" and (inbox := user.inbox):
+            data = _callback_data(move.text)
+            await user.tap(inbox[move.pick % len(inbox)], data, forge=True)
+            return "tap", data
+    except ActionError:
+        pass  # something a Telegram client would not let the person do
+    return "other", ""
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    script=st.lists(moves(PEOPLE), min_size=3, max_size=12),
+    onboarding_taps_language=st.booleans(),
+)
+async def test_random_updates_never_break_the_bot(
+    live: tuple[World, Traffic],
+    updates: Updates,
+    caplog: pytest.LogCaptureFixture,
+    script: list[Move],
+    onboarding_taps_language: bool,
+) -> None:
+    world, traffic = live
+    first_record = len(caplog.records)
+    people, group = await cast(world, onboarding_taps_language)
+    await settled(world, traffic, updates)
+
+    for step, move in enumerate(script):
+        person = people[move.who]
+        before = await snapshot(world, person.client_id) if person.client_id else None
+        what, payload = await perform(person, move, group)
+        await settled(world, traffic, updates)
+        if person.client_id is None or before is None:
+            continue
+        after = await snapshot(world, person.client_id)
+        must: dict[Any, Any] = {}
+        may: dict[Any, Any] = {}
+        if what == "tap":
+            must = expected_from_tap(before, payload)
+        elif what == "text":
+            must, may = expected_from_text(before, payload)
+        label = f"step {step} {move!r}"
+        check_move(before, after, must, may, label)
+        check_consistent(after, label)
+
+    for index, person in enumerate(people):
+        if person.client_id is not None:
+            check_consistent(await snapshot(world, person.client_id), f"person {index} at end")
+    async with world.rt.sessions() as s:
+        failed = await s.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed")
+        )
+    assert failed == 0, "the bot sent something Telegram refused"
+    problems = [
+        f"{r.levelname} {r.name}: {r.getMessage()}"
+        for r in caplog.records[first_record:]
+        if r.levelno >= logging.ERROR
+        or (r.levelno >= logging.WARNING and r.name.startswith(("bot", "flows", "storage")))
+    ]
+    assert problems == []
