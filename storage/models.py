@@ -67,7 +67,10 @@ class Therapist(Base):
 
 class Client(Base):
     __tablename__ = "client"
-    __table_args__ = (Index("ix_client_due", "next_checkin_at"),)
+    __table_args__ = (
+        Index("ix_client_due", "next_checkin_at"),
+        Index("ix_client_resume_due", "paused_until"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practice.id"))
