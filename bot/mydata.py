@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.i18n import t
+from insights.digest import split_message
 from storage import repo
 from storage.models import Client
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
-
-LIMIT = 3900
-
 
 async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datetime) -> list[str]:
     lang = client.language or "en"
@@ -48,16 +46,4 @@ async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datet
             + ("\n  " + "; ".join(parts) if parts else "")
         )
     lines.append(t(lang, "mydata.footer"))
-    chunks: list[str] = []
-    current = ""
-    for line in lines:
-        while len(line) > LIMIT:
-            chunks.append(line[:LIMIT])
-            line = line[LIMIT:]
-        if len(current) + len(line) + 1 > LIMIT:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return chunks
+    return split_message(lines)
