@@ -36,7 +36,7 @@ class Seen:
     def note(self) -> None:
         self.changed.set()
 
-    async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
             while not condition():
                 self.changed.clear()

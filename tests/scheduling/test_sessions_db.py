@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import START, TEST_KEY
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -32,6 +31,7 @@ from bot.config import load_settings
 from bot.runtime import Runtime
 from storage.crypto import Cipher
 from storage.models import Client, TherapySession
+from tests.conftest import START, TEST_KEY
 
 LEAD = timedelta(hours=3)
 
