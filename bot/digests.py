@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.history import client_history
 from bot.runtime import Runtime
-from insights.chart import render_chart
 from insights.digest import Digest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
 from storage import repo
@@ -59,6 +58,10 @@ async def enqueue_digest(
     common = {"chat_id": therapist.chat_id, "now": now, "therapist_id": therapist.id}
     if history.checkins:
         # Drawing takes a tenth of a second or more: off the event loop, so updates keep flowing.
+        # matplotlib is imported on the first digest, not at start-up (a third of a second
+        # and tens of megabytes a bot without sessions never needs).
+        from insights.chart import render_chart
+
         png = await asyncio.to_thread(render_chart, history, now, None)
         await repo.enqueue(
             s,

@@ -44,6 +44,7 @@ QUIET_LIBRARIES = {
     "tornado.access": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "matplotlib": logging.WARNING,
+    "transitions": logging.WARNING,  # a line per callback of every conversation step
 }
 
 
