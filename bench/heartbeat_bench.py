@@ -8,13 +8,15 @@ the week). Per database size:
 
 * idle pass: nothing due (the floor every pass pays);
 * same due count: 100 clients due at both sizes, so any growth is the cost of idle rows;
-* 1% due: 100 at 10k, 1,000 at 100k; one pass, then passes until nothing is due.
+* 1% due: 100 at 10k, 1,000 at 100k; one pass, which must open them all (a pass opens check-ins
+  in transactions of `bot.opening.BATCH` clients until none is due or its time budget is spent),
+  then passes until nothing is due.
 
 Each opened check-in must leave its outbox row (checked). Then a child process starts the real
 BotService (long polling against the sandbox in this process) on the 100k database, runs a few
 heartbeat passes that open and send check-ins, and reports its peak RSS (ru_maxrss).
-Targets: one pass < 1 s at 100k; same-due time(100k) ≤ 1.5 × time(10k), each the fastest of its
-repeats (the machine's other load only ever adds time); peak RSS < 300 MB.
+Targets: one pass < 1 s at 100k, opening all 1,000; same-due time(100k) ≤ 1.5 × time(10k), each
+the fastest of its repeats (the machine's other load only ever adds time); peak RSS < 300 MB.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from bench.common import (
 )
 from bench.population import due_count, make_due, populate
 from bench.processes import BotProcess
-from bot import heartbeat
+from bot import heartbeat, opening
 from bot.clock import ManualClock
 from bot.runtime import Runtime
 from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot
@@ -91,6 +93,13 @@ class SizeResult:
     def same_due_best(self) -> float:
         """The fastest repeat: what the code costs, with less of the machine's other load."""
         return min((t.wall for t in self.same_due), default=math.nan)
+
+    @property
+    def first_opened(self) -> int:
+        """Check-ins the 1%-due pass opened (all of them, or the pass only looks fast)."""
+        if self.first is not None:
+            return self.first.done.opened
+        return min((t.done.opened for t in self.same_due), default=0)
 
     @property
     def first_pass(self) -> float:
@@ -216,7 +225,11 @@ async def count_rows(rt: Runtime, result: SizeResult) -> SizeResult:
 
 def describe(t: Timing) -> str:
     opened = t.done.opened
-    per = f" ({t.statements / opened:.0f} per check-in)" if opened else ""
+    per = (
+        f" ({t.statements / opened:.2f} per check-in, {t.cpu / opened * 1000:.2f} ms CPU each)"
+        if opened
+        else ""
+    )
     return (
         f"{ms(t.wall)} wall, {ms(t.cpu)} CPU, opened {opened}, {t.statements} SQL statements"
         f"{per} in {t.transactions} transactions"
@@ -232,8 +245,9 @@ def print_size(r: SizeResult) -> None:
     print(f"    {SAME_DUE} due        : best {ms(r.same_due_best)}, "
           f"median {ms(r.same_due_median)}")
     if r.first is not None:
-        print(f"    1% due ({r.one_percent_due:,}) : first pass {describe(r.first)} "
-              f"(at most {heartbeat.BATCH} per pass)")
+        print(f"    1% due ({r.one_percent_due:,}) : first pass {describe(r.first)}"
+              f"; {r.first.done.open_batches} batches of at most {opening.BATCH} clients"
+              f"{'; time budget spent, the rest left due' if r.first.done.backlog else ''}")
     if r.all_passes > 1 or r.all_opened >= r.one_percent_due:
         print(f"    1% due, all    : {r.all_opened} opened in {r.all_passes} passes, "
               f"{r.all_seconds:.2f} s of pass time")
@@ -390,8 +404,13 @@ def report(
             f"{SAME_DUE} due (best of {len(small.same_due)}): {ms(small.same_due_best)} at "
             f"{small.size:,} vs {ms(large.same_due_best)} at {large.size:,} (×{growth:.2f})"
         )
-        ok = ok and complete and large.first_pass < TARGET_PASS and growth <= TARGET_GROWTH
-        figures.append(f"{backend} pass {ms(large.first_pass)} growth ×{growth:.2f}")
+        opened_all = large.first_opened == large.one_percent_due
+        ok = ok and complete and opened_all
+        ok = ok and large.first_pass < TARGET_PASS and growth <= TARGET_GROWTH
+        figures.append(
+            f"{backend} pass {ms(large.first_pass)} "
+            f"({large.first_opened:,}/{large.one_percent_due:,} opened) growth ×{growth:.2f}"
+        )
     if rss_report is not None:
         peak = rss_report["maxrss_mb"]
         print(
@@ -405,7 +424,9 @@ def report(
     elif rss_error is not None:
         print(f"  memory probe FAILED: {rss_error}")
         ok = False
-    target = f"pass < 1 s at 100k, growth ≤ ×{TARGET_GROWTH}, RSS < {TARGET_RSS_MB:.0f} MB"
+    target = (
+        f"pass < 1 s at 100k opening all, growth ≤ ×{TARGET_GROWTH}, RSS < {TARGET_RSS_MB:.0f} MB"
+    )
     print(summary("heartbeat", "; ".join(figures), target, ok))
     return 0
 
@@ -413,7 +434,7 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="fewer repeats; the 1%% due are not all opened"
+        "--quick", action="store_true", help="fewer repeats; no passes after the 1%% due pass"
     )
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated client counts")
     parser.add_argument("--profile", action="store_true", help="cProfile a pass at the top size")

@@ -3,8 +3,9 @@
 Each due item is claimed and handled in one transaction with a compare-and-set on the column that
 made it due (e.g. `next_checkin_at = :seen`). If another replica got there first the update matches
 no row and this one moves on; if a process dies mid-way its transaction rolls back and the item is
-still due. On PostgreSQL candidates are also read with `FOR UPDATE SKIP LOCKED` so replicas spread
-the work instead of queueing on the same rows.
+still due. Check-ins, the bulk of the work, are opened a batch of clients per transaction
+(`bot.opening`), with their candidates read `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas
+spread the work instead of queueing on the same rows.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import effects
 from bot.digests import send_digest
+from bot.opening import open_due
 from bot.planning import client_quiet, replan_client
 from bot.runtime import Runtime
 from flows.events import Expire, Nudge
@@ -28,6 +29,8 @@ from storage.models import Checkin, Client, Practice, TherapySession
 log = logging.getLogger(__name__)
 
 BATCH = 200
+"""Nudges, expiries, digests and resumptions handled per pass, each; check-ins are opened in
+batches until none is due (`bot.opening`)."""
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Pass:
     expired: int = 0
     digests: int = 0
     resumed: int = 0
+    open_batches: int = 0  # transactions that opened check-ins (see `bot.opening`)
+    backlog: bool = False  # check-ins were still due when the pass's time budget ran out
 
     @property
     def total(self) -> int:
@@ -48,19 +53,15 @@ def interval_seconds(speed: float, real_seconds: float = 5.0) -> float:
     return max(0.05, real_seconds / max(speed, 1.0))
 
 
-def _skip_locked(s: AsyncSession, query: Select) -> Select:
-    if s.bind.dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
-
-
 async def run_pass(rt: Runtime) -> Pass:
     """One heartbeat pass over everything due now."""
     now = rt.clock.now()
     result = Pass()
     result.resumed = await _resume_paused(rt, now)
     result.expired = await _expire(rt, now)
-    result.opened = await _open_due(rt, now)
+    opening = await open_due(rt, now)
+    result.opened, result.open_batches = opening.opened, opening.batches
+    result.backlog = opening.backlog
     result.nudged = await _nudge(rt, now)
     result.digests = await _digests(rt, now)
     if result.total:
@@ -81,47 +82,6 @@ def _morning(client: Client, practice: Practice, now: datetime) -> datetime:
     quiet hours since the planning, can leave one due at night: it then waits for the morning.
     """
     return defer_out_of_quiet(now, client.timezone or "UTC", client_quiet(client, practice))
-
-
-async def _open_due(rt: Runtime, now: datetime) -> int:
-    ids = await _due_ids(
-        rt,
-        select(Client.id)
-        .where(Client.next_checkin_at <= now, Client.status == "active")
-        .order_by(Client.next_checkin_at),
-    )
-    done = 0
-    for client_id in ids:
-        async with rt.sessions() as s, s.begin():
-            client = await s.scalar(_skip_locked(s, select(Client).where(Client.id == client_id)))
-            if client is None or client.next_checkin_at is None or client.next_checkin_at > now:
-                continue
-            seen = client.next_checkin_at
-            practice = await repo.get_practice(s, now)
-            morning = _morning(client, practice, now)
-            claimed = await s.execute(
-                update(Client)
-                .where(Client.id == client_id, Client.next_checkin_at == seen)
-                .values(next_checkin_at=morning if morning > now else None)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue  # another replica took it
-            if morning > now:
-                continue  # due at night: moved to the morning
-            if client.unreachable_at is None:
-                # A check-in still open when the next falls due is over: the flow closes it
-                # (missed or partial, evidence of silence) before asking the new one.
-                stale = await repo.open_checkin_of(s, client_id)
-                await effects.open_checkin(s, rt, client, practice, now)
-                if stale is not None:
-                    await s.refresh(stale)
-                    if stale.status == "open":
-                        stale.status = "partial" if stale.first_answer_at else "missed"
-                        stale.closed_at = now
-                done += 1
-            await replan_client(s, client, practice, now)
-    return done
 
 
 async def _nudge(rt: Runtime, now: datetime) -> int:
@@ -164,8 +124,8 @@ async def _nudge(rt: Runtime, now: datetime) -> int:
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue
-            if client is None or client.status != "active":
-                continue
+            if client is None or client.status != "active" or client.unreachable_at is not None:
+                continue  # nobody to remind: stopped, paused, or the bot is blocked
             await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
             done += 1
     return done

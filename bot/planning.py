@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows.cadence import parse_cadence
+from flows.cadence import AfterSession, BeforeSession, Cadence, Midway, parse_cadence
 from flows.timing import (
+    CheckinDeadlines,
     QuietHours,
     SessionSlot,
+    checkin_deadlines,
     digest_at,
-    expires_at,
     next_checkin_at,
-    nudge_at,
     parse_quiet_hours,
 )
 from storage import repo
@@ -24,8 +26,49 @@ from storage.models import Checkin, Client, Practice, Therapist, TherapySession
 ACTIVE = "active"
 
 
+@lru_cache(maxsize=256)
+def cadence_of(spec: str) -> Cadence:
+    """A parsed cadence; cached because every client of a practice usually shares one spec."""
+    return parse_cadence(spec)
+
+
+@lru_cache(maxsize=256)
+def quiet_of(spec: str) -> QuietHours:
+    """Parsed quiet hours, cached for the same reason as `cadence_of`."""
+    return parse_quiet_hours(spec)
+
+
+def uses_sessions(cadence: Cadence) -> bool:
+    """Whether the cadence's instants depend on the client's sessions (else they are not read)."""
+    return any(isinstance(rule, AfterSession | BeforeSession | Midway) for rule in cadence.rules)
+
+
 def client_quiet(client: Client, practice: Practice) -> QuietHours:
-    return parse_quiet_hours(client.quiet_hours or practice.quiet_hours)
+    return quiet_of(client.quiet_hours or practice.quiet_hours)
+
+
+def plan_next_checkin(
+    cadence: Cadence,
+    *,
+    now: datetime,
+    tz: str,
+    quiet: QuietHours,
+    sessions: Sequence[SessionSlot],
+    paused_until: datetime | None,
+    anchor: datetime | None,
+    last_opened: datetime | None,
+) -> datetime | None:
+    """The next check-in of an active client, from plain values: one rule for `replan_client`
+    and for the heartbeat's batches, which load these values for many clients at once."""
+    return next_checkin_at(
+        cadence,
+        after=max(now, paused_until or now),
+        tz=tz,
+        sessions=sessions,
+        anchor=anchor or now,
+        quiet=quiet,
+        previous=last_opened,
+    )
 
 
 async def replan_client(
@@ -35,20 +78,20 @@ async def replan_client(
     if client.status != ACTIVE or client.timezone is None:
         client.next_checkin_at = None
         return None
-    cadence = parse_cadence(client.cadence or practice.cadence)
+    cadence = cadence_of(client.cadence or practice.cadence)
     sessions = [
         SessionSlot(start=x.starts_at, end=x.ends_at) for x in await repo.sessions_of(s, client.id)
     ]
-    after = max(now, client.paused_until or now)
     last = await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id))
-    client.next_checkin_at = next_checkin_at(
+    client.next_checkin_at = plan_next_checkin(
         cadence,
-        after=after,
+        now=now,
         tz=client.timezone,
-        sessions=sessions,
-        anchor=client.cadence_anchor or client.joined_at or now,
         quiet=client_quiet(client, practice),
-        previous=last,
+        sessions=sessions,
+        paused_until=client.paused_until,
+        anchor=client.cadence_anchor or client.joined_at,
+        last_opened=last,
     )
     return client.next_checkin_at
 
@@ -57,17 +100,32 @@ async def plan_checkin_deadlines(
     s: AsyncSession, checkin: Checkin, client: Client, practice: Practice
 ) -> None:
     upcoming = await repo.next_session(s, client.id, checkin.opened_at)
-    checkin.expires_at = expires_at(
+    deadlines = deadlines_for(
         checkin.opened_at,
-        upcoming.starts_at if upcoming else None,
-        after=timedelta(hours=practice.expire_after_hours),
+        tz=client.timezone or "UTC",
+        quiet=client_quiet(client, practice),
+        next_session_start=upcoming.starts_at if upcoming else None,
+        practice=practice,
     )
-    checkin.nudge_at = nudge_at(
-        checkin.opened_at,
-        client.timezone or "UTC",
-        client_quiet(client, practice),
-        after=timedelta(hours=practice.nudge_after_hours),
-        expires=checkin.expires_at,
+    checkin.expires_at, checkin.nudge_at = deadlines.expires_at, deadlines.nudge_at
+
+
+def deadlines_for(
+    opened_at: datetime,
+    *,
+    tz: str,
+    quiet: QuietHours,
+    next_session_start: datetime | None,
+    practice: Practice,
+) -> CheckinDeadlines:
+    """Expiry (after the practice's delay, or at the next session) and the one nudge."""
+    return checkin_deadlines(
+        opened_at,
+        tz=tz,
+        quiet=quiet,
+        next_session_start=next_session_start,
+        nudge_after=timedelta(hours=practice.nudge_after_hours),
+        expire_after=timedelta(hours=practice.expire_after_hours),
     )
 
 

@@ -84,8 +84,10 @@ class Sandbox:
         await self._webhooks.start()
 
     async def stop(self) -> None:
-        """Release pending long polls, stop webhook delivery and close the listener."""
+        """Release pending long polls and held requests, stop webhook delivery and close the
+        listener."""
         self.world.closing = True
+        self.faults.lift_holds()
         self.world.notify()
         await self._webhooks.stop()
         if self._runner is not None:

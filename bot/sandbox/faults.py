@@ -1,6 +1,7 @@
 """Fault injection and Telegram's flood limits, for proving the bot survives a bad day.
 
-Injected failures (`fail_next`) and latency are deterministic and per method. Rate limits model
+Injected failures (`fail_next`) and latency are deterministic and per method; holds (`hold`, see
+`bot.sandbox.holds`) park requests until the test releases them. Rate limits model
 Telegram's published ceilings (≈30 messages/s per bot, ≈1 message/s per chat with short bursts,
 20 messages/min per group) with token buckets on the wall-clock monotonic time: they are real
 throughput limits, so they must not speed up with a time-lapse clock.
@@ -8,12 +9,14 @@ throughput limits, so they must not speed up with a time-lapse clock.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.sandbox.errors import ApiError, server_error, too_many_requests
+from bot.sandbox.holds import Hold
 
 # Methods that post a new message: the ones Telegram's flood control counts.
 RATE_LIMITED_METHODS = frozenset(
@@ -66,12 +69,19 @@ class RateLimitConfig:
     per_group_per_minute: float
 
 
+def _no_listener() -> None:
+    return None
+
+
 class Faults:
-    """The switches tests and the demo flip: failures, latency, duplicates, flood limits."""
+    """The switches tests and the demo flip: failures, latency, holds, duplicates, flood limits."""
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
         self._rules: list[_FailRule] = []
+        self._holds: list[Hold] = []
+        # Called when a request is parked or released; the world points it at its change signal.
+        self.on_change: Callable[[], None] = _no_listener
         self._latency: dict[str | None, float] = {}
         self.duplicate = False
         self.limits: RateLimitConfig | None = None
@@ -114,6 +124,34 @@ class Faults:
         else:
             self._latency[key] = seconds
 
+    def hold(
+        self,
+        method: str | None = "sendMessage",
+        *,
+        times: int | None = 1,
+        chat_id: int | None = None,
+    ) -> Hold:
+        """Park the next `times` calls of `method` (None: any method; `times=None`: every call
+        until the hold is lifted) once received whole, until `release()` on the returned hold.
+
+        `chat_id` narrows the hold to one chat. A released request is processed even if its
+        sender has gone meanwhile, as on Telegram. `clear()` lifts every hold.
+        """
+        new = Hold(method, chat_id, times, self._changed)
+        self._holds.append(new)
+        return new
+
+    def lift_holds(self) -> None:
+        """Release every parked request and stop holding."""
+        for held in self._holds:
+            held.lift()
+        self._holds.clear()
+
+    @property
+    def parked(self) -> int:
+        """Requests parked by any hold now."""
+        return sum(held.parked for held in self._holds)
+
     def duplicate_updates(self, enabled: bool = True) -> None:
         """Queue every new update twice under the same update_id (webhooks: POST it twice)."""
         self.duplicate = enabled
@@ -136,7 +174,8 @@ class Faults:
         self._buckets.clear()
 
     def clear(self) -> None:
-        """Back to a healthy Telegram: no pending failures, latency, duplicates or limits."""
+        """Back to a healthy Telegram: no pending failures, holds, latency, duplicates or limits."""
+        self.lift_holds()
         self._rules.clear()
         self._latency.clear()
         self.duplicate = False
@@ -147,6 +186,17 @@ class Faults:
         return sum(rule.remaining for rule in self._rules)
 
     # --- used by the server ---------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self.on_change()
+
+    def take_hold(self, method: str, chat_id: int | str | None) -> asyncio.Event | None:
+        """Park this call if a hold matches it: the server awaits the event before going on."""
+        self._holds = [held for held in self._holds if held.active or held.parked]
+        for held in self._holds:
+            if held.matches(method, chat_id):
+                return held.catch()
+        return None
 
     def delay_for(self, method: str) -> float:
         return self._latency.get(method.lower(), self._latency.get(None, 0.0))

@@ -1,8 +1,9 @@
 """The HTTP face of the sandbox: `/bot<token>/<method>` and `/file/bot<token>/<path>`.
 
 Every request is answered in Telegram's envelope with the HTTP status equal to `error_code`.
-Faults apply in Telegram's order of experience: latency first, then an injected failure, then flood
-control, then the method itself. The access log is off because request paths carry bot tokens.
+Faults apply in Telegram's order of experience, once the request has been read whole: a hold
+first (the request waits, parked, until released), then latency, then an injected failure, then
+flood control, then the method itself. The access log is off because request paths carry bot tokens.
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ class BotApiServer:
             return self._answer(request, name, bot, Params({}), not_found())
         params = Params({})
         try:
-            # Read first, then delay: like Telegram, a request that was fully sent is processed
-            # even if its sender is gone by the time the answer is ready.
+            # Read first, then hold or delay: like Telegram, a request that was fully sent is
+            # processed even if its sender is gone by the time the answer is ready.
             params = await read_params(request)
+            parked = self.world.faults.take_hold(name, _chat_key(params))
+            if parked is not None:
+                await parked.wait()
             delay = self.world.faults.delay_for(name)
             if delay > 0:
                 await asyncio.sleep(delay)

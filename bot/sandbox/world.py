@@ -190,6 +190,7 @@ class World:
         self.clock: Clock = clock or SystemClock()
         self.faults = faults or Faults()
         self.signal = ChangeSignal()
+        self.faults.on_change = self.notify  # a parked or released request wakes the waiters
         self.files = FileStore()
         self.stats = SandboxStats()
         self.calls: list[ApiCall] = []

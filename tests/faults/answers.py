@@ -16,6 +16,7 @@ from flows.plan import plan_items
 from storage.crypto import Cipher
 from storage.models import Answer
 from tests.e2e.harness import button_data, next_with_buttons
+from tests.faults.traffic import GUARD
 
 # Item ids by position in the default check-in (no safety item): callback data names positions.
 ITEMS = plan_items(load_instrument("rapport-brief"), False)
@@ -87,7 +88,7 @@ class Ledger:
 
 
 async def answer(
-    user: SandboxUser, question: dict[str, Any], value: str, ledger: Ledger, timeout: float = 15.0
+    user: SandboxUser, question: dict[str, Any], value: str, ledger: Ledger, timeout: float = GUARD
 ) -> dict[str, Any]:
     """Tap `value` on `question`, note it, and return the next question (with buttons)."""
     data = button(question, value)
@@ -107,7 +108,7 @@ async def complete_checkin(
     values: list[str],
     ledger: Ledger,
     comment: str | None = None,
-    timeout: float = 15.0,
+    timeout: float = GUARD,
 ) -> None:
     """Tap `values` on the questions in turn up to the comment, then write `comment` or skip."""
     for value in values:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from bot.sandbox import DEFAULT_TOKEN, Sandbox
 from tests.faults.clocks import OutageClock
-from tests.faults.traffic import Traffic
-
-START_TIMEOUT = 30.0
+from tests.faults.traffic import GUARD, Traffic
 
 
 class BotProcess:
@@ -93,7 +91,7 @@ class BotProcess:
         ready = asyncio.ensure_future(
             self.traffic.until(
                 lambda: self.traffic.arrived(ready_method) > seen,
-                timeout=START_TIMEOUT,
+                timeout=GUARD,
                 what=f"{self.name} calling {ready_method}",
             )
         )

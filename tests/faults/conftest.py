@@ -38,6 +38,13 @@ async def pg_stage(postgres_url: str, tmp_path: Path) -> AsyncIterator[Stage]:
         await box.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_stage(request: pytest.FixtureRequest) -> Stage:
+    """The stage on each backend in turn."""
+    value: Stage = request.getfixturevalue("stage" if request.param == "sqlite" else "pg_stage")
+    return value
+
+
 @pytest.fixture
 async def live(sqlite_url: str, clock: ManualClock) -> AsyncIterator[tuple[World, Traffic]]:
     """The bot in this process on SQLite, with the request observer."""

@@ -18,7 +18,7 @@ from bot.service import BotService
 from storage.crypto import Cipher
 from storage.models import OutboxMessage
 from tests.e2e.harness import BOT_USERNAME, World
-from tests.faults.traffic import Traffic
+from tests.faults.traffic import GUARD, Traffic
 
 
 async def start_world(db_url: str, clock: ManualClock, key: str) -> tuple[World, Traffic]:
@@ -41,7 +41,19 @@ async def start_world(db_url: str, clock: ManualClock, key: str) -> tuple[World,
     return World(sandbox, rt, service, clock), traffic
 
 
-async def settle(world: World, timeout: float = 30.0) -> None:
+async def until_idle(world: World, timeout: float = GUARD) -> None:
+    """Until every update queued for the bot has been fetched and handled to the end, the
+    replies sent after the commit included. The sandbox forgets updates once the bot's next
+    getUpdates confirms them, which PTB sends only after queueing the batch it got; PTB marks a
+    queued update done only when its handler has returned."""
+    bot = world.sandbox.default_bot
+    await world.sandbox.wait_until(
+        lambda: bot.pending_update_count == 0, timeout, what="every update fetched"
+    )
+    await asyncio.wait_for(world.service.app.update_queue.join(), timeout)
+
+
+async def settle(world: World, timeout: float = GUARD) -> None:
     """Until nothing is pending in the outbox. When the head of every chat's queue waits for its
     retry time, the manual clock jumps there: back-off is simulated time, so tests need not wait
     for it (later messages of a chat wait behind its head whatever their own time)."""
@@ -76,7 +88,7 @@ async def until_db(
     world: World,
     check: Callable[[AsyncSession], Awaitable[bool]],
     *,
-    timeout: float = 10.0,
+    timeout: float = GUARD,
     what: str = "database condition",
 ) -> None:
     """Re-check `check` until it holds (the bot writes the database from its own tasks)."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def sqlite_path(url: str) -> Path:
@@ -29,6 +33,10 @@ class WriteLock:
         await asyncio.to_thread(self._conn.execute, "BEGIN IMMEDIATE")
         self._conn.execute("UPDATE practice SET name = name")
 
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> None:
+        """A write inside the lock's transaction: others see it once the lock is released."""
+        self._conn.execute(sql, params)
+
     def count(self, table: str) -> int:
         """Rows in `table`, read through the lock itself (every other transaction of the bot's
         engine begins IMMEDIATE, so even its reads wait for the lock)."""
@@ -39,3 +47,29 @@ class WriteLock:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class StatementsUnderway:
+    """Statements an engine has started and not finished. While another program holds the
+    write lock, these are the engine's transactions waiting for it (every transaction's first
+    statement takes the lock), whichever layer does the waiting. A statement that fails is
+    not counted down: a test using this fails on the error anyway."""
+
+    def __init__(self, engine: AsyncEngine, notify: Callable[[], None]) -> None:
+        self._engine = engine.sync_engine
+        self._notify = notify  # wakes condition waits, e.g. the sandbox's change signal
+        self.count = 0
+        event.listen(self._engine, "before_cursor_execute", self._started)
+        event.listen(self._engine, "after_cursor_execute", self._finished)
+
+    def _started(self, *_args: Any) -> None:
+        self.count += 1
+        self._notify()
+
+    def _finished(self, *_args: Any) -> None:
+        self.count -= 1
+        self._notify()
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._started)
+        event.remove(self._engine, "after_cursor_execute", self._finished)

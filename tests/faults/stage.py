@@ -19,7 +19,7 @@ from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 from tests.faults.bot_process import BotProcess
 from tests.faults.clocks import OutageClock
-from tests.faults.traffic import Traffic
+from tests.faults.traffic import GUARD, Traffic
 
 # A Monday, 11:00 in Berlin: outside every quiet hour while the tests run.
 STAGE_START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ class Stage:
         self,
         check: Callable[[AsyncSession], Awaitable[bool]],
         *,
-        timeout: float = 20.0,
+        timeout: float = GUARD,
         what: str = "database condition",
     ) -> None:
         """Re-check `check` until it holds; the bot process writes the database meanwhile."""
@@ -99,7 +99,7 @@ class Stage:
             )
             return Counter({status: int(n) for status, n in rows.all()})
 
-    async def until_outbox_settled(self, timeout: float = 30.0) -> None:
+    async def until_outbox_settled(self, timeout: float = GUARD) -> None:
         """Nothing pending: every row is sent or failed for good, and marked so."""
 
         async def settled(s: AsyncSession) -> bool:

@@ -17,8 +17,9 @@ from bot.clock import ManualClock
 from tests.conftest import START, TEST_KEY
 from tests.e2e.harness import next_with_buttons
 from tests.faults.answers import Ledger, answer
-from tests.faults.inprocess import settle, start_world
+from tests.faults.inprocess import settle, start_world, until_idle
 from tests.faults.seed import add_clients, add_therapist
+from tests.faults.traffic import GUARD
 
 
 async def one_life(url: str, day: int) -> None:
@@ -32,10 +33,11 @@ async def one_life(url: str, day: int) -> None:
         )
         world.sandbox.faults.duplicate_updates(True)
         await heartbeat.run_pass(world.rt)
-        question = await next_with_buttons(alice.user)
+        question = await next_with_buttons(alice.user, timeout=GUARD)
         ledger = Ledger()
         question = await answer(alice.user, question, "7", ledger)
         await answer(alice.user, question, "4", ledger)
+        await until_idle(world)  # the second copy of each update handled too
         await settle(world)
         await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
     finally:

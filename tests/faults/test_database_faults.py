@@ -1,6 +1,6 @@
-"""The database misbehaving under the running bot: SQLite locked by another writer for a few
-seconds, and PostgreSQL connections killed by the server. Updates wait or reconnect; none is
-lost, and what the clients gave is what the database holds."""
+"""The database misbehaving under the running bot: SQLite locked by another writer until the
+bot's writers are seen waiting for it, and PostgreSQL connections killed by the server. Updates
+wait or reconnect; none is lost, and what the clients gave is what the database holds."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, answer, button
 from tests.faults.inprocess import settle
 from tests.faults.seed import Member, add_clients, add_therapist, make_due
-from tests.faults.sqlite_lock import WriteLock
-from tests.faults.traffic import Traffic
+from tests.faults.sqlite_lock import StatementsUnderway, WriteLock
+from tests.faults.traffic import GUARD, Traffic
 
 Live = tuple[World, Traffic]
-LOCK_SECONDS = 3.0
 
 
 async def practice(world: World, clients: int) -> list[Member]:
@@ -44,11 +43,13 @@ async def test_a_sqlite_write_lock_delays_updates_but_loses_none(
     await make_due(world.rt.sessions, [carol.id], None)
     await heartbeat.run_pass(world.rt)
     ledger = Ledger()
-    qa, qb = await next_with_buttons(alice.user), await next_with_buttons(bob.user)
+    qa = await next_with_buttons(alice.user, timeout=GUARD)
+    qb = await next_with_buttons(bob.user, timeout=GUARD)
     qa = await answer(alice.user, qa, "8", ledger)
     await make_due(world.rt.sessions, [carol.id], world.clock.now())
 
     lock = WriteLock(sqlite_url)
+    underway = StatementsUnderway(world.rt.engine, world.sandbox.world.notify)
     await lock.acquire()
     try:
         bot = world.sandbox.default_bot
@@ -59,23 +60,28 @@ async def test_a_sqlite_write_lock_delays_updates_but_loses_none(
             ledger.tapped(button(question, value))
         await world.sandbox.wait_until(
             lambda: len(bot.updates.delivered_ids) >= delivered_before + 2,
+            timeout=GUARD,
             what="the taps handed to the bot",
         )
         # Carol's check-in is due: the heartbeat waits for the lock as well.
         beat = asyncio.create_task(heartbeat.run_pass(world.rt))
-        # The outage itself: another program keeps the database locked for a while.
-        await asyncio.sleep(LOCK_SECONDS)
+        # The outage itself: another program keeps the database locked until the bot's
+        # transactions are seen waiting for it (the two taps and the heartbeat at least).
+        await world.sandbox.wait_until(
+            lambda: underway.count >= 3 or beat.done(), timeout=GUARD, what="writers waiting"
+        )
         assert lock.count("answer") == 1, "nothing can be written while locked"
         assert not beat.done(), "the heartbeat waits for the lock"
         assert alice.user.inbox[-1]["message_id"] == qa["message_id"], "nothing sent meanwhile"
     finally:
         lock.release()
         lock.close()
+        underway.close()
 
     assert (await beat).opened == 1
-    await next_with_buttons(alice.user, timeout=15)
-    await next_with_buttons(bob.user, timeout=15)
-    await next_with_buttons(carol.user, timeout=15)
+    await next_with_buttons(alice.user, timeout=GUARD)
+    await next_with_buttons(bob.user, timeout=GUARD)
+    await next_with_buttons(carol.user, timeout=GUARD)
     await settle(world)
     await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
     assert errors(caplog) == []
@@ -89,7 +95,8 @@ async def test_killed_postgres_connections_are_replaced_and_nothing_is_lost(
     alice, bob = await practice(world, 2)
     await heartbeat.run_pass(world.rt)
     ledger = Ledger()
-    qa, qb = await next_with_buttons(alice.user), await next_with_buttons(bob.user)
+    qa = await next_with_buttons(alice.user, timeout=GUARD)
+    qb = await next_with_buttons(bob.user, timeout=GUARD)
     qa = await answer(alice.user, qa, "8", ledger)
     qb = await answer(bob.user, qb, "3", ledger)
     await settle(world)

@@ -15,7 +15,7 @@ from storage.models import Answer, ProcessedUpdate
 from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, button
 from tests.faults.seed import add_clients, add_therapist
-from tests.faults.traffic import Traffic
+from tests.faults.traffic import GUARD, Traffic
 
 
 class Crash(Exception):
@@ -32,7 +32,7 @@ async def test_an_update_that_failed_half_way_is_handled_when_redelivered(
         world.rt.sessions, world.rt.cipher, world.sandbox, therapist, 1, now, due=now
     )
     await heartbeat.run_pass(world.rt)
-    question = await next_with_buttons(alice.user)
+    question = await next_with_buttons(alice.user, timeout=GUARD)
     data = button(question, "7")
     update = tap_update(world, 990_001, alice.user.json, question, data)
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from insights.texts import text
 from storage.models import AuditEvent, Checkin, OutboxMessage, TherapySession
@@ -54,11 +55,23 @@ async def test_two_replicas_send_each_checkin_and_digest_exactly_once(pg_stage: 
     replica_a, replica_b = stage.bot("replica-a"), stage.bot("replica-b", polling=False)
     await replica_a.start()
     await replica_b.start()
+    # The first send is held until both replicas have claimed messages: the senders really
+    # compete for the same outbox, however the two processes happen to be scheduled.
+    hold = stage.sandbox.faults.hold("sendMessage")
     # Everything falls due at once while both replicas are beating (bot clocks trail the
     # sandbox's by their start-up time, so "due" is set a little in the past).
     due = stage.now() - timedelta(minutes=5)
     await make_due(stage.sessions, [c.id for c in due_clients], due)
     await make_digests_due(stage.sessions, session_ids, due)
+
+    async def both_claimed(s: AsyncSession) -> bool:
+        claimers = await s.scalars(
+            select(OutboxMessage.claimed_by).where(OutboxMessage.claimed_by.is_not(None)).distinct()
+        )
+        return len(set(claimers)) == 2
+
+    await stage.until_db(both_claimed, what="both replicas claiming messages")
+    hold.release()
 
     titles = {text("en", "digest.title", alias=c.alias): c for c in digest_clients}
 
@@ -75,7 +88,7 @@ async def test_two_replicas_send_each_checkin_and_digest_exactly_once(pg_stage: 
         return len(digest_titles()) == DIGESTS and all(len(c.user.inbox) >= 2 for c in due_clients)
 
     await stage.sandbox.wait_until(all_out, timeout=150, what="every check-in and digest sent")
-    await stage.until_outbox_settled(timeout=60)
+    await stage.until_outbox_settled()
 
     for client in due_clients:
         assert [has_buttons(m) for m in client.user.inbox] == [False, True]
@@ -97,7 +110,7 @@ async def test_two_replicas_send_each_checkin_and_digest_exactly_once(pg_stage: 
         workers = set(await s.scalars(select(OutboxMessage.claimed_by).distinct()))
         statuses = set(await s.scalars(select(OutboxMessage.status).distinct()))
     assert statuses == {"sent"}
-    # Both senders really competed for the same rows.
+    # Both senders claimed rows (the hold above waited for it), each under its own process.
     pids = {str(replica_a.pid), str(replica_b.pid)}
     assert {w.split("-")[-2] for w in workers if w} == pids
     for replica in (replica_a, replica_b):

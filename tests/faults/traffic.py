@@ -14,6 +14,11 @@ from bot.sandbox import Sandbox
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Seconds before a wait gives up. A failure guard only, never the mechanism: every wait in the
+# fault suite is on a condition (a request parked or answered, a row committed), and a loaded
+# machine may take long to get there.
+GUARD = 60.0
+
 
 @dataclass(frozen=True)
 class Exchange:

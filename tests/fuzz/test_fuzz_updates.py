@@ -5,7 +5,6 @@ asked, loses none, and its stored conversations stay consistent with the check-i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +18,9 @@ from bot import admin, heartbeat
 from bot.sandbox import ActionError, SandboxGroup, SandboxUser, callback_data_of
 from storage.models import OutboxMessage, ProcessedUpdate
 from tests.e2e.harness import World, next_with_buttons, token_of
+from tests.faults.inprocess import until_idle
 from tests.faults.seed import add_clients, add_therapist
-from tests.faults.traffic import Traffic
+from tests.faults.traffic import GUARD, Traffic
 from tests.fuzz.moves import Move, moves
 from tests.fuzz.oracle import (
     check_consistent,
@@ -62,30 +62,26 @@ def updates(live: tuple[World, Traffic]) -> Updates:
     return Updates(live[0])
 
 
-async def settled(world: World, traffic: Traffic, updates: Updates, timeout: float = 15.0) -> None:
-    """Every queued update handled (its id recorded with its effects), the outbox sent, and no
-    Bot API call but the long poll on the wire."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+async def settled(world: World, traffic: Traffic, updates: Updates) -> None:
+    """Every queued update handled to the end (its replies after the commit included) and
+    recorded with its effects, the outbox sent, and no Bot API call but the long poll on the
+    wire."""
+    await until_idle(world)
     wanted = set(updates.ids)
-    while True:
-        async with world.rt.sessions() as s:
-            done = await s.scalar(
-                select(func.count())
-                .select_from(ProcessedUpdate)
-                .where(ProcessedUpdate.update_id.in_(wanted))
-            )
-        if done == len(wanted):
-            break
-        assert loop.time() < deadline, f"{len(wanted) - (done or 0)} updates never handled"
-        await asyncio.sleep(0.01)
-    await world.drain(timeout=timeout)
+    async with world.rt.sessions() as s:
+        done = await s.scalar(
+            select(func.count())
+            .select_from(ProcessedUpdate)
+            .where(ProcessedUpdate.update_id.in_(wanted))
+        )
+    assert done == len(wanted), f"{len(wanted) - (done or 0)} updates handled but not recorded"
+    await world.drain(timeout=GUARD)
     await traffic.until(
         lambda: all(
             traffic.in_flight(m) == 0
             for m in ("sendMessage", "editMessageText", "answerCallbackQuery", "sendPhoto")
         ),
-        timeout=timeout,
+        timeout=GUARD,
         what="replies delivered",
     )
 
@@ -96,16 +92,16 @@ async def cast(world: World, onboarding_taps_language: bool) -> tuple[list[Perso
     invited = await admin.add_client(world.rt, therapist.id, "Olga Newman")
     newcomer = world.sandbox.user("Olga", language_code="en")
     await newcomer.send(f"/start {token_of(invited['invite_link'])}")
-    greeting = await next_with_buttons(newcomer)
+    greeting = await next_with_buttons(newcomer, timeout=GUARD)
     if onboarding_taps_language:
         await newcomer.tap(greeting, button_text="English")
-        await next_with_buttons(newcomer)
+        await next_with_buttons(newcomer, timeout=GUARD)
     answering = await add_clients(
         world.rt.sessions, world.rt.cipher, world.sandbox, therapist, 2, now, due=now
     )
     await heartbeat.run_pass(world.rt)
     for member in answering:
-        await next_with_buttons(member.user)
+        await next_with_buttons(member.user, timeout=GUARD)
     stranger = world.sandbox.user("Mallory", language_code="de")
     group = world.sandbox.group("Book club", [stranger, newcomer])
     people = [Person(newcomer, int(invited["id"]))]
