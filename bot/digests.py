@@ -1,5 +1,6 @@
 """The pre-session digest: built from the client's history, sent to the therapist as a chart with a
-caption and then the text, within Telegram's limits. Every build is a therapist read: audited."""
+caption and then the text, within Telegram's limits, in the therapist's language. Every build is a
+therapist read: audited."""
 
 from __future__ import annotations
 
@@ -28,17 +29,26 @@ async def digest_for(
     practice: Practice,
     now: datetime,
     session_at: datetime | None,
+    *,
+    lang: str | None = None,
 ) -> tuple[Digest, Any]:
+    """The digest and the history behind it, in `lang` (default: the client's therapist's)."""
     history = await client_history(s, rt.cipher, client, practice)
     digest = build_digest(
         history,
         now,
         session_at,
         Thresholds(),
-        lang="en",
+        lang=lang or await reader_language(s, client),
         include_comments=practice.digest_comments,
     )
     return digest, history
+
+
+async def reader_language(s: AsyncSession, client: Client) -> str:
+    """The language the client's therapist reads Rapport in."""
+    therapist = await s.get(Therapist, client.therapist_id)
+    return therapist.language if therapist is not None and therapist.language else "en"
 
 
 async def enqueue_digest(
@@ -53,7 +63,9 @@ async def enqueue_digest(
     """Put the digest (chart, caption, text chunks) in the therapist's outbox, in order."""
     assert therapist.chat_id is not None
     practice = await repo.get_practice(s, now)
-    digest, history = await digest_for(s, rt, client, practice, now, session_at)
+    digest, history = await digest_for(
+        s, rt, client, practice, now, session_at, lang=therapist.language or "en"
+    )
     chunks = render_text(digest, therapist.timezone)
     common = {"chat_id": therapist.chat_id, "now": now, "therapist_id": therapist.id}
     if history.checkins:
@@ -62,12 +74,15 @@ async def enqueue_digest(
         # and tens of megabytes a bot without sessions never needs).
         from insights.chart import render_chart
 
-        png = await asyncio.to_thread(render_chart, history, now, None)
+        png = await asyncio.to_thread(render_chart, history, now, None, lang=digest.lang)
         await repo.enqueue(
             s,
             rt.cipher,
             kind="photo",
-            payload={"photo": base64.b64encode(png).decode(), "caption": caption(digest)},
+            payload={
+                "photo": base64.b64encode(png).decode(),
+                "caption": caption(digest, therapist.timezone),  # times as the text gives them
+            },
             **common,  # type: ignore[arg-type]
         )
     for chunk in chunks:

@@ -1,4 +1,5 @@
-"""`rapport digest`: the digest for a client as it would be sent now (an audited read)."""
+"""`rapport digest`: the digest for a client as it would be sent now, in the therapist's language
+(an audited read)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,15 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
         practice = await repo.get_practice(s, now)
         upcoming = await repo.next_session(s, client.id, now)
         digest, history = await digest_for(
-            s, rt, client, practice, now, upcoming.starts_at if upcoming else None
+            s,
+            rt,
+            client,
+            practice,
+            now,
+            upcoming.starts_at if upcoming else None,
+            lang=therapist.language if therapist else None,
         )
         await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     zone = therapist.timezone if therapist else "UTC"
-    png = render_chart(history, now, None) if history.checkins else None
+    png = render_chart(history, now, None, lang=digest.lang) if history.checkins else None
     return DigestNow(render_text(digest, zone), to_json(digest), png)

@@ -2,12 +2,13 @@
 
 A 1000×600 PNG in two panels: the total against the cut-off line (missed check-ins marked along
 the bottom, unfinished ones hollow, sessions as faint verticals), and the four items against the
-flag line, each named in its colour at the right. Drawn with matplotlib's Agg canvas directly
-(no pyplot). Speed matters (a practice's digests go out in a batch), so: each thread keeps one
-figure and only swaps the data between charts; nothing is laid out automatically (fixed margins
-and axis-label positions, no legend box, no tight bounding box); the date ticks are chosen here
-rather than by matplotlib's date locator; glyphs are not hinted; and the PNG is written here,
-unfiltered, compressed lightly and without alpha.
+flag line, each named in its colour at the right; every label is in the reader's language. Drawn
+with matplotlib's Agg canvas directly (no pyplot). Speed matters (a practice's digests go out in a
+batch), so: each thread keeps one figure and only swaps the data between charts (and the labels,
+when the language changes); nothing is laid out automatically (fixed margins and axis-label
+positions, no legend box, no tight bounding box); the date ticks are chosen here rather than by
+matplotlib's date locator; glyphs are not hinted; and the PNG is written here, unfiltered,
+compressed lightly and without alpha.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from matplotlib.ticker import FixedLocator
 
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, posix
+from insights.texts import MONTHS_SHORT, decimal, text
 
 # Unhinted glyphs: a fifth less drawing time, and at these sizes they read just as well. This
 # module is the only one in the project that draws, so the setting is made here, once.
@@ -88,9 +90,11 @@ class _Template:
             item: _line(bottom, color=colour, linewidth=2, marker="o", markersize=5)
             for item, colour in _ITEM_COLOURS.items()
         }
-        for row, (item, colour) in enumerate(_ITEM_COLOURS.items()):
-            bottom.text(1.02, 0.95 - 0.22 * row, f"\u25cf {item}", transform=bottom.transAxes,
-                        va="top", fontsize=_FONT - 3, color=colour)
+        self.item_names = {
+            item: bottom.text(1.02, 0.95 - 0.22 * row, "", transform=bottom.transAxes,
+                              va="top", fontsize=_FONT - 3, color=colour)
+            for row, (item, colour) in enumerate(_ITEM_COLOURS.items())
+        }
         self.flag = bottom.axhline(config.ITEM_FLAG, color=_RED, linestyle=":", linewidth=1.5)
         self.sessions: list[LineCollection] = []
         for axis in (top, bottom):
@@ -98,8 +102,10 @@ class _Template:
                                         transform=axis.get_xaxis_transform())
             axis.add_collection(collection)
             self.sessions.append(collection)
-        top.set_ylabel(f"total /{config.TOTAL_MAX}", fontsize=_FONT)
-        bottom.set_ylabel(f"items /{config.ITEM_MAX}", fontsize=_FONT)
+        self.total_label = top.set_ylabel("", fontsize=_FONT)
+        self.items_label = bottom.set_ylabel("", fontsize=_FONT)
+        self.lang = ""
+        self.set_language("en")
         bottom.set_ylim(-0.5, config.ITEM_MAX + 0.5)
         bottom.set_yticks([0, 5, 10])
         for axis in (top, bottom):
@@ -113,18 +119,30 @@ class _Template:
         top.tick_params(labelbottom=False)
         top.xaxis.set_major_locator(FixedLocator([]))
 
+    def set_language(self, lang: str) -> None:
+        """The labels that stay from one chart to the next, in `lang` (only when it changes)."""
+        if lang == self.lang:
+            return
+        self.lang = lang
+        self.total_label.set_text(text(lang, "chart.total", max=config.TOTAL_MAX))
+        self.items_label.set_text(text(lang, "chart.items", max=config.ITEM_MAX))
+        for item, label in self.item_names.items():
+            label.set_text(f"\u25cf {text(lang, f'chart.item.{item}')}")
+
     def draw(
         self,
         history: ClientHistory,
         now: datetime,
         cutoff: float,
         item_flag: int,
+        lang: str = "en",
     ) -> bytes:
+        self.set_language(lang)
         zone = history.zone()
         shown = [c for c in history.checkins if c.sent_at <= now]
         answered = [c for c in shown if c.answered_at is not None and c.answered_at <= now]
         missed = [c for c in shown if _missed_by(c, now)]
-        self.title.set_text(f"{history.alias}: alliance check-ins")
+        self.title.set_text(text(lang, "chart.title", alias=history.alias))
 
         points = [(_num(c.answered_at), t) for c in answered
                   if c.answered_at is not None and (t := _total(c)) is not None]
@@ -136,13 +154,13 @@ class _Template:
         self.unfinished.set_data(unfinished, [floor + 1.5] * len(unfinished))
         self.missed.set_data([_num(c.sent_at) for c in missed], [floor + 1.5] * len(missed))
         self.cutoff.set_ydata([cutoff, cutoff])
-        self.cutoff_label.set_text(f"cut-off {cutoff:g}")
+        self.cutoff_label.set_text(text(lang, "chart.cutoff", cutoff=decimal(f"{cutoff:g}", lang)))
         self.cutoff_label.set_y(cutoff + 0.4)
         self.flag.set_ydata([item_flag, item_flag])
-        notes = [label for label, present in (("× missed", missed), ("○ unfinished", unfinished))
-                 if present]
+        notes = [text(lang, key) for key, present in
+                 (("chart.missed", missed), ("chart.unfinished", unfinished)) if present]
         self.notes.set_text("\n".join(notes))
-        self.empty.set_text("" if shown else "No check-ins yet")
+        self.empty.set_text("" if shown else text(lang, "chart.empty"))
         self.top.set_ylim(floor, config.TOTAL_MAX + 1)
         self.top.set_yticks(range(floor + (-floor % 10), config.TOTAL_MAX + 1, 10))
         for item, line in self.items.items():
@@ -156,7 +174,7 @@ class _Template:
         start = shown[0].sent_at if shown else now - timedelta(days=14)
         end = max(now, start + timedelta(days=7))
         self.top.set_xlim(_num(start - timedelta(days=1)), _num(end + timedelta(days=1)))
-        ticks, labels = _date_ticks(start, end, zone)
+        ticks, labels = _date_ticks(start, end, zone, lang)
         self.bottom.set_xticks(ticks, labels)
 
         self.canvas.draw()
@@ -168,8 +186,11 @@ def _line(axis: Axes, **style: object) -> Line2D:
     return line
 
 
-def _date_ticks(start: datetime, end: datetime, zone: tzinfo) -> tuple[list[float], list[str]]:
+def _date_ticks(
+    start: datetime, end: datetime, zone: tzinfo, lang: str = "en"
+) -> tuple[list[float], list[str]]:
     """Mondays, every one or every few weeks so that there are at most five, as '12 Jan'."""
+    months = MONTHS_SHORT.get(lang, MONTHS_SHORT["en"])
     first = start.astimezone(zone).date()
     last = end.astimezone(zone).date()
     monday = first + timedelta(days=-first.weekday() % 7)
@@ -180,13 +201,9 @@ def _date_ticks(start: datetime, end: datetime, zone: tzinfo) -> tuple[list[floa
     day = monday
     while day <= last:
         ticks.append(_num(datetime.combine(day, time(12), zone)))
-        labels.append(f"{day.day} {_MONTHS[day.month - 1]}")
+        labels.append(f"{day.day} {months[day.month - 1]}")
         day += timedelta(weeks=step)
     return ticks, labels
-
-
-_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                  "Dec")
 
 
 _local = threading.local()
@@ -199,15 +216,17 @@ def render_chart(
     *,
     cutoff: float = config.CUTOFF,
     item_flag: int = config.ITEM_FLAG,
+    lang: str = "en",
 ) -> bytes:
-    """Draw the chart of everything known at `now`; write it to `path_or_buffer` if given.
+    """Draw the chart of everything known at `now`, labelled in `lang`; write it to
+    `path_or_buffer` if given.
 
     Returns the PNG bytes either way.
     """
     template: _Template | None = getattr(_local, "template", None)
     if template is None:
         template = _local.template = _Template()
-    data = template.draw(history, now, cutoff, item_flag)
+    data = template.draw(history, now, cutoff, item_flag, lang)
     if isinstance(path_or_buffer, str | Path):
         Path(path_or_buffer).write_bytes(data)
     elif path_or_buffer is not None:

@@ -8,14 +8,14 @@ all is well and when there is too little data to say anything: alert fatigue is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, zone_or_utc
 from insights.signals import Signal, detect, rank_and_merge
-from insights.texts import date_time, short_date, text
+from insights.texts import date_time, short_date, strip_together, text
 from insights.thresholds import Thresholds
 
 MESSAGE_LIMIT: Final = 4096
@@ -98,7 +98,8 @@ def build_digest(
     `zone` is the reader's time zone for dates inside signal sentences (default: the client's).
     """
     th = thresholds or Thresholds()
-    signals = tuple(rank_and_merge(detect(history, now, th, lang=lang, zone=zone)))
+    merged = rank_and_merge(detect(history, now, th, lang=lang, zone=zone))
+    signals = tuple(_without_inner_tails(signal, lang) for signal in merged)
     since = max((s for s in history.sessions if s < now), default=None)
     period = [
         c for c in history.checkins if c.sent_at <= now and (since is None or c.sent_at > since)
@@ -148,6 +149,19 @@ def build_digest(
         baseline_total=baseline,
         flagged_items=flagged,
     )
+
+
+def _without_inner_tails(signal: Signal, lang: str) -> Signal:
+    """A merged entry lists its members anyway: drop their "together with …" tails.
+
+    `rank_and_merge` does this for English sentences; this does it in the reader's language (the
+    members are joined with "; ", which no sentence of a catalog contains).
+    """
+    if not signal.merged or lang == "en":
+        return signal
+    lead, *members = signal.explanation.split("; ")
+    explanation = "; ".join([lead, *(strip_together(member, lang) for member in members)])
+    return signal if explanation == signal.explanation else replace(signal, explanation=explanation)
 
 
 def _answered_by(record: CheckinRecord, now: datetime) -> bool:
@@ -206,13 +220,17 @@ def _lines(digest: Digest, zone: tzinfo) -> list[str]:
         for signal in digest.signals:
             lines.append(f"{_MARKS[signal.severity]} {signal.explanation}")
     if digest.flagged_items:
-        names = ", ".join(text(lang, f"item.{item}") for item in digest.flagged_items)
+        names = ", ".join(
+            text(lang, "digest.flagged_item", item=text(lang, f"item.{item}"))
+            for item in digest.flagged_items
+        )
         lines.append(text(lang, "digest.flagged", flag=config.ITEM_FLAG, items=names))
     if digest.comments:
         lines.append("")
         lines.append(text(lang, "digest.comments"))
         for at, comment in digest.comments:
-            lines.append(f"{short_date(at, zone, lang)}: “{' '.join(comment.split())}”")
+            day = short_date(at, zone, lang)
+            lines.append(text(lang, "digest.comment", date=day, comment=" ".join(comment.split())))
     if digest.openings:
         lines.append("")
         lines.append(text(lang, "digest.openings"))

@@ -1,138 +1,110 @@
 """Therapist-facing wording: signal explanations, digest lines and session openings, per language.
 
-Everything a therapist reads from `insights` comes from `CATALOG[lang]`; English is complete and
-other languages fall back to it key by key, so a translation can be added one line at a time.
+Everything a therapist reads from `insights` comes from `CATALOG[lang]` (the modules in
+`insights/locales/`), with the month and weekday names, decimal separator, plural rule and list
+joiner of that language. English is the reference; a language missing a key, or a language not
+listed, falls back to English, so a translation can grow one line at a time.
+
+A template picks the word that goes with a number through its format spec: `{n:день|дня|дней}`
+shows the form for `n` under the language's plural rule (the CLDR categories one/few/many for
+Russian, one/other for English and Spanish), and `{n}` shows the number itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Final
 
 from insights import config
+from insights.locales import en, es, ru
+
+_LOCALES: Final = {"en": en, "es": es, "ru": ru}
+LANGUAGES: Final = tuple(_LOCALES)
 
 CATALOG: Final[dict[str, dict[str, str]]] = {
-    "en": {
-        # signal explanations
-        "silence.missed": "{missed} check-ins in a row unanswered (since {since})",
-        "silence.quiet": "No reply for {days} days, more than {cadences} check-in intervals",
-        "silence.pattern": "Check-ins going quiet since {since}: of the last {window}, "
-        "{missed} missed, and {late} answered much later than usual",
-        "silence.rate": "Answered {answered} of the last {window} check-ins, "
-        "down from {rate_before}% before",
-        "slowing": "Replies now take a median {recent}, up from {base}",
-        "low_alliance": "Alliance total {total}/{max}, below the cut-off of {cutoff}",
-        "low_alliance.run": "Alliance total {total}/{max}, below the cut-off of {cutoff} "
-        "for {in_row} check-ins in a row",
-        "falling_alliance.baseline": "Alliance total {total}/{max}, {drop} points below "
-        "the client's own baseline of {baseline}",
-        "falling_alliance.sustained": "Alliance total {total}/{max}, {drop} points below "
-        "the client's own baseline of {baseline}, for {sustained} check-ins in a row",
-        "falling_alliance.trend": "Alliance total falling over the last {window} check-ins: "
-        "{first} → {total}",
-        "item_drop": "'{item}' ({domain}) at {value}/10, down from a usual {baseline}",
-        "item_drop.low": "'{item}' ({domain}) at {value}/10",
-        "partial": "{count} of the last {window} check-ins started but not finished",
-        "partial.one": "The latest check-in was started but not finished",
-        "terse.stopped": "No comments in the last {window} check-ins, after commenting on "
-        "{rate_before}% of the first ones",
-        "terse.shrinking": "Comments shrinking: {chars_recent} characters on average, "
-        "down from {chars_before}",
-        "ceiling": "Perfect scores on the last {in_row} check-ins and no comments: "
-        "criticism may be hard to voice",
-        "rupture_reported": "Reported tension or a misunderstanding with you on {since}, "
-        "not talked through",
-        "rupture_reported.repeated": "Reported tension or a misunderstanding with you "
-        "{count} times recently, the latest on {since}, not talked through",
-        "rupture_reported.resolved": "Reported tension or a misunderstanding with you on "
-        "{since}, and says it was talked through",
-        "confrontation": "A strongly negative comment about the therapy on {since}",
-        "confrontation.repeated": "{count} strongly negative comments about the therapy "
-        "recently, the latest on {since}",
-        "paused": "Paused check-ins on {since}",
-        "stopped": "Stopped check-ins on {since}",
-        "unreachable": "Blocked the bot on {since}: messages no longer reach them",
-        "together": "{text}, together with {others}",
-        # short names, used when signals are combined
-        "name.silence": "unanswered check-ins",
-        "name.slowing": "slower replies",
-        "name.low_alliance": "a low alliance rating",
-        "name.falling_alliance": "a falling alliance rating",
-        "name.item_drop": "a dropping item",
-        "name.partial": "unfinished check-ins",
-        "name.terse": "fewer words",
-        "name.ceiling": "ceiling scores",
-        "name.rupture_reported": "reported tension",
-        "name.confrontation": "a negative comment",
-        "name.paused": "a pause",
-        "name.stopped": "stopping",
-        "name.unreachable": "blocking the bot",
-        # item names
-        "item.heard": "felt heard and respected",
-        "item.goals": "worked on what I wanted",
-        "item.approach": "the approach fits me",
-        "item.overall": "overall",
-        "domain.bond": "bond",
-        "domain.goals": "goals",
-        "domain.approach": "approach",
-        "domain.overall": "overall",
-        # durations
-        "minutes": "{n} minutes",
-        "hours": "{n} hours",
-        "hour": "1 hour",
-        "days": "{n} days",
-        # digest
-        "digest.title": "Check-in digest: {alias}",
-        "digest.session": "Session: {when}",
-        "digest.no_session": "No session booked",
-        "digest.counts": "Check-ins since the last session: {answered} of {sent} answered",
-        "digest.counts.none": "No check-ins since the last session",
-        "digest.all_well": "No signs of withdrawal: {answered} of {sent} check-ins answered, "
-        "alliance steady at {total}/{max}",
-        "digest.all_well.no_total": "No signs of withdrawal: {answered} of {sent} "
-        "check-ins answered",
-        "digest.too_little": "Too little data yet: {answered} check-in(s) answered so far",
-        "digest.signals": "What stands out:",
-        "digest.comments": "Comments:",
-        "digest.openings": "Possible openings:",
-        "digest.alert": "ALERT",
-        "digest.watch": "watch",
-        "digest.info": "note",
-        "digest.latest": "Latest alliance total: {total}/{max}",
-        "digest.flagged": "Items at {flag} or below: {items}",
-        # openings, from rupture-repair practice
-        "opening.silence": "Ask about practicalities and any mixed feelings about coming, "
-        "without blame: \"I noticed the check-ins went quiet; how has this been fitting "
-        "into your week?\"",
-        "opening.metacommunication": "Invite a direct conversation about the relationship: "
-        "\"I have a sense something between us may have shifted; could we look at that "
-        "together?\"",
-        "opening.goals": "Revisit the goals together: \"Are we still working on what matters "
-        "most to you right now?\"",
-        "opening.rationale": "Give the rationale for the task or approach the client "
-        "struggles with, and ask how well it fits them.",
-        "opening.validate": "Acknowledge and validate the client's experience of what went "
-        "wrong, and take your share of it without defending.",
-        "opening.ceiling": "Make criticism easy: \"What is one thing I could do differently "
-        "that would make this more useful?\"",
-        "opening.resume": "Ask whether the timing or the number of check-ins suits them, and "
-        "whether the pause says something about the therapy.",
-    },
+    lang: module.CATALOG for lang, module in _LOCALES.items()
 }
-
 MONTHS: Final[dict[str, tuple[str, ...]]] = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    lang: module.MONTHS for lang, module in _LOCALES.items()
 }
+"""Month names as they follow a day number in a sentence ('12 Mar', '12 de marzo', '12 марта')."""
+MONTHS_SHORT: Final[dict[str, tuple[str, ...]]] = {
+    lang: module.MONTHS_SHORT for lang, module in _LOCALES.items()
+}
+"""Month names under the chart's date ticks ('12 Mar', '12 mar', '12 мар')."""
 WEEKDAYS: Final[dict[str, tuple[str, ...]]] = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    lang: module.WEEKDAYS for lang, module in _LOCALES.items()
 }
+DECIMAL: Final[dict[str, str]] = {lang: module.DECIMAL for lang, module in _LOCALES.items()}
+
+
+def _one_other(whole: int, fraction: bool) -> int:
+    """English and Spanish: 'one' (0) for exactly 1, else 'other' (1)."""
+    return 0 if whole == 1 and not fraction else 1
+
+
+def _russian(whole: int, fraction: bool) -> int:
+    """Russian: one (0) for 1, 21, 31…; few (1) for 2–4, 22–24…; many (2) for 0, 5–20, 25…
+
+    A decimal fraction takes CLDR's 'other', whose word form is the genitive singular, the same
+    as 'few' for the nouns used here (2,5 дня, 1,5 часа): so it reads the 'few' form.
+    """
+    if fraction:
+        return 1
+    if whole % 10 == 1 and whole % 100 != 11:
+        return 0
+    if 2 <= whole % 10 <= 4 and not 12 <= whole % 100 <= 14:
+        return 1
+    return 2
+
+
+PluralRule = Callable[[int, bool], int]
+PLURAL_RULES: Final[dict[str, PluralRule]] = {"en": _one_other, "es": _one_other, "ru": _russian}
+PLURAL_FORMS: Final[dict[str, int]] = {"en": 2, "es": 2, "ru": 3}
+"""How many forms a `{n:…|…}` choice lists in each language."""
+
+
+def plural_form(lang: str, value: object) -> int:
+    """The index of the form that goes with `value` ('2,5', 21, 5.0…) in `lang`."""
+    rule = PLURAL_RULES.get(lang, _one_other)
+    if isinstance(value, bool):
+        return rule(int(value), False)
+    if isinstance(value, int):
+        return rule(abs(value), False)
+    if isinstance(value, float):
+        return rule(abs(int(value)), not value.is_integer())
+    whole, _, decimals = str(value).strip().replace(",", ".").partition(".")
+    try:
+        return rule(abs(int(whole or "0")), bool(decimals))  # '5,0' counts as a fraction
+    except ValueError:
+        return rule(0, True)
+
+
+class _Counted:
+    """A template value: `{n}` shows it, `{n:form|form|form}` shows the form that goes with it."""
+
+    __slots__ = ("lang", "value")
+
+    def __init__(self, value: object, lang: str) -> None:
+        self.value = value
+        self.lang = lang
+
+    def __format__(self, spec: str) -> str:
+        if "|" not in spec:
+            return format(self.value, spec)
+        forms = spec.split("|")
+        return forms[min(plural_form(self.lang, self.value), len(forms) - 1)]
 
 
 def text(lang: str, key: str, **values: object) -> str:
     """The catalog entry for `key` in `lang` (English when missing), filled in."""
     template = CATALOG.get(lang, {}).get(key) or CATALOG["en"][key]
-    return template.format(**values) if values else template
+    if not values:
+        return template
+    if "|" in template:
+        return template.format(**{name: _Counted(v, lang) for name, v in values.items()})
+    return template.format(**values)
 
 
 def has_key(lang: str, key: str) -> bool:
@@ -140,17 +112,23 @@ def has_key(lang: str, key: str) -> bool:
 
 
 def short_date(moment: datetime, zone: tzinfo, lang: str = "en") -> str:
-    """'12 Mar' in the reader's time zone."""
+    """'12 Mar' ('12 de marzo', '12 марта') in the reader's time zone."""
     local = moment.astimezone(zone)
     months = MONTHS.get(lang, MONTHS["en"])
-    return f"{local.day} {months[local.month - 1]}"
+    return text(lang, "date.day_month", day=local.day, month=months[local.month - 1])
 
 
 def date_time(moment: datetime, zone: tzinfo, lang: str = "en") -> str:
-    """'Tue 14 Mar, 18:00' in the reader's time zone."""
+    """'Tue 14 Mar, 18:00' ('martes 14 de marzo, 18:00') in the reader's time zone."""
     local = moment.astimezone(zone)
     days = WEEKDAYS.get(lang, WEEKDAYS["en"])
-    return f"{days[local.weekday()]} {short_date(local, zone, lang)}, {local:%H:%M}"
+    return text(
+        lang,
+        "date.weekday_day_time",
+        weekday=days[local.weekday()],
+        date=short_date(local, zone, lang),
+        time=f"{local:%H:%M}",
+    )
 
 
 def duration(hours: float, lang: str = "en") -> str:
@@ -161,14 +139,23 @@ def duration(hours: float, lang: str = "en") -> str:
         return text(lang, "hour")
     if hours < 36:
         return text(lang, "hours", n=round(hours))
-    return text(lang, "days", n=f"{hours / 24:.1f}")
+    if lang == "en":
+        return text(lang, "days", n=f"{hours / 24:.1f}")
+    # '5 дней' rather than '5,0 дня': a whole number of days is written whole
+    return text(lang, "days", n=number(round(hours / 24, 1), lang))
 
 
-def number(value: float | int | str) -> str:
-    """36.0 → '36', 37.5 → '37.5'."""
-    if type(value) is float and value.is_integer():
-        return str(int(value))
+def number(value: float | int | str, lang: str = "en") -> str:
+    """36.0 → '36', 37.5 → '37.5' (in Spanish and Russian '37,5')."""
+    if type(value) is float:
+        return str(int(value)) if value.is_integer() else decimal(str(value), lang)
     return str(value)
+
+
+def decimal(shown: str, lang: str) -> str:
+    """A number already written with a '.' ('35.5'), with the language's decimal separator."""
+    separator = DECIMAL.get(lang, ".")
+    return shown if separator == "." else shown.replace(".", separator)
 
 
 def names(codes: str, lang: str) -> str:
@@ -176,7 +163,19 @@ def names(codes: str, lang: str) -> str:
     parts = [text(lang, f"name.{code}") for code in codes.split(",") if code]
     if len(parts) <= 1:
         return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ", ".join(parts[:-1]) + text(lang, "list.and") + parts[-1]
+
+
+def together_tail(lang: str) -> str:
+    """What `together` puts between a sentence and the names of the signals it came with."""
+    template = text(lang, "together")
+    return template.split("{text}", 1)[1].split("{others}", 1)[0]
+
+
+def strip_together(sentence: str, lang: str) -> str:
+    """The sentence without its 'together with …' tail (it has one at most)."""
+    head, sep, _ = sentence.partition(together_tail(lang))
+    return head if sep else sentence
 
 
 def explain(
@@ -188,7 +187,7 @@ def explain(
     lang: str = "en",
 ) -> str:
     """One plain sentence a therapist understands, with the numbers."""
-    e = {key: number(value) for key, value in evidence.items()}
+    e = {key: number(value, lang) for key, value in evidence.items()}
     day = short_date(since, zone, lang)
     sentence = _sentence(code, e, evidence, day, lang)
     others = str(evidence.get("with", ""))
