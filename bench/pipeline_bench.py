@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import sys
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import update
 
 from bench.common import (
+    POSTGRES_ENVS,
     START,
     TIMEZONE,
     backends,
@@ -187,6 +189,11 @@ class Load:
 
 async def measure(label: str, process: BotProcess, load: Load, plan: Plan) -> BotResult:
     result = BotResult(label)
+    # The sandbox keeps everything said so far, in this process: left to the collector, the pile
+    # an earlier bot's run left behind stalls the users' sending, and the next bot is measured
+    # on a slower sandbox than the first. Frozen, every bot meets the same sandbox.
+    gc.collect()
+    gc.freeze()
     await process.start()
     try:
         error = await load.warm_up(process)
@@ -251,6 +258,8 @@ async def run(users_count: int, plan: Plan) -> int:
         f"the echo baseline measured right before each Rapport run; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
+    if "postgres" not in backends():
+        print(f"  (PostgreSQL not measured: set {' or '.join(POSTGRES_ENVS)})")
     pairs: list[tuple[BotResult, BotResult]] = []
     try:
         for backend in backends():

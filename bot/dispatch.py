@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import effects, staff
-from bot.runtime import Runtime
+from bot.runtime import OutboxJob, Runtime
 from bot.updates import event_of, language_of, split_command
 from flows.events import Command
 from flows.i18n import t
@@ -39,6 +40,18 @@ class After:
     callback_text: str | None = None
     direct: list[tuple[int, str]] = field(default_factory=list)
     enqueued: bool = False
+    handed: list[OutboxJob] = field(default_factory=list)  # claimed for this process's sender
+    unhanded: int = 0  # outbox rows of the transaction left for the sender to find
+
+    def queued(self, chat_id: int, job: OutboxJob | None) -> None:
+        """A message was queued: `job` if it claimed itself for the sender, else None (it waits
+        behind an earlier one of its chat, which must then be marked sent at once)."""
+        if job is not None:
+            self.handed.append(job)
+            return
+        self.handed = [
+            replace(j, follow_up=True) if j.chat_id == chat_id else j for j in self.handed
+        ]
 
     async def run(self, bot: Bot) -> None:
         try:
@@ -57,20 +70,32 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # may run the bot more than once (tests, the demo), each time on a new loop.
     locks: UserLocks = context.bot_data.setdefault("user_locks", defaultdict(asyncio.Lock))
     async with locks[user.id if user else 0]:
-        after = await handle_update(rt, update)
-    await after.run(context.bot)
-    if after.enqueued:
+        try:
+            after = await handle_update(rt, update)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died under the transaction, which therefore did not happen (or
+            # did, and then the processed mark makes this a duplicate): once more, on a new one.
+            log.info("database connection lost; update %s handled again", update.update_id)
+            after = await handle_update(rt, update)
+    if after.handed:
+        rt.hand_over(after.handed)
+    if after.unhanded or (after.enqueued and not after.handed):
         rt.wake_sender()
+    await after.run(context.bot)
 
 
 async def handle_update(rt: Runtime, update: Update) -> After:
     now = rt.clock.now()
     after = After(callback_id=update.callback_query.id if update.callback_query else None)
     async with rt.sessions() as s, s.begin():
-        if not await repo.mark_update_processed(s, update.update_id, now):
+        user = update.effective_user
+        if not await repo.begin_update(s, update.update_id, now, user.id if user else None):
             log.info("duplicate update %s dropped", update.update_id)
             return after
         await route(s, rt, update, now, after)
+        after.unhanded = s.info.get(repo.QUEUED_KEY, 0) - len(after.handed)
     return after
 
 

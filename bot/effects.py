@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import instance_state
 
 from bot.planning import plan_checkin_deadlines, replan_client
+from bot.runtime import OutboxJob
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
 from flows.conversation import start_onboarding as flow_start
@@ -47,7 +49,10 @@ async def context_for(
     s: AsyncSession, rt: Runtime, client: Client, practice: Practice, telegram_language: str | None
 ) -> ClientContext:
     lang = client.language or practice.language
-    therapist = await s.get(Therapist, client.therapist_id)
+    # Loaded with the client by `repo.client_by_user`; looked up otherwise.
+    therapist = instance_state(client).dict.get("therapist")
+    if therapist is None or therapist.id != client.therapist_id:
+        therapist = await s.get(Therapist, client.therapist_id)
     assert therapist is not None
     return ClientContext(
         language=lang,
@@ -96,7 +101,10 @@ async def apply(
     now: datetime,
     after: After | None,
 ) -> None:
-    client.conversation = outcome.state
+    if outcome.state != client.conversation:
+        # Only a real change marks the client dirty (the same rows would be written either way,
+        # but a dirty object costs a flush before every statement that follows).
+        client.conversation = outcome.state
     # After erasure or a declined consent nothing may stay tied to the client: the last replies
     # go out as messages of nobody's, and the unbinding happens once they are queued.
     leaving = next(
@@ -152,17 +160,39 @@ async def send(
     payload: dict[str, Any] = {"text": text}
     if buttons:
         payload["buttons"] = buttons
-    await repo.enqueue(
-        s,
-        rt.cipher,
-        chat_id=client.chat_id,
-        kind="text",
-        payload=payload,
-        now=now,
-        client_id=client.id if owner is True or owner == client.id else None,
-    )
+    client_id = client.id if owner is True or owner == client.id else None
+    await queue(s, rt, after, client.chat_id, "text", payload, now, client_id)
     if after is not None:
         after.enqueued = True
+
+
+async def queue(
+    s: AsyncSession,
+    rt: Runtime,
+    after: After | None,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    client_id: int | None,
+) -> None:
+    """Queue a message of an update's answer. While this process's sender runs, the row claims
+    itself for it (if it heads its chat's queue) and goes to the sender once the update's
+    transaction has committed, so the answer leaves without another round trip to the database.
+    """
+    worker = rt.handoff.worker if after is not None and rt.handoff is not None else None
+    message_id, claimed = await repo.queue_message(
+        s,
+        rt.cipher,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        now=now,
+        client_id=client_id,
+        claim_by=worker,
+    )
+    if after is not None:
+        after.queued(chat_id, OutboxJob(message_id, chat_id, kind, payload) if claimed else None)
 
 
 async def reply(
@@ -178,15 +208,8 @@ async def reply(
     buttons = buttons_payload(intent.buttons)
     if intent.edit and isinstance(event, Tap) and event.message_id:
         assert client.chat_id is not None
-        await repo.enqueue(
-            s,
-            rt.cipher,
-            chat_id=client.chat_id,
-            kind="edit",
-            payload={"message_id": event.message_id, "text": intent.text, "buttons": buttons},
-            now=now,
-            client_id=owner,
-        )
+        payload = {"message_id": event.message_id, "text": intent.text, "buttons": buttons}
+        await queue(s, rt, after, client.chat_id, "edit", payload, now, owner)
         return
     await send(s, rt, client, intent.text, now, after, buttons=buttons, owner=owner)
 
@@ -292,7 +315,7 @@ async def tell_therapist(
         )
         return
     text = t(therapist.language, key, client=client.alias, **params)
-    await repo.enqueue(
+    await repo.queue_message(
         s,
         rt.cipher,
         chat_id=therapist.chat_id,

@@ -14,17 +14,21 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.ratelimit import SendLimiter
-from bot.runtime import Runtime
+from bot.runtime import OutboxJob, Runtime
 from storage import repo
 from storage.models import Client, OutboxMessage
 
@@ -33,6 +37,15 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 LEASE_WALL_SECONDS = 60.0
 BATCH = 60
+IDLE_SCAN_SECONDS = 0.25
+"""How often an idle sender looks for rows nobody woke it for (other replicas, retries due)."""
+MARK_WITHIN = 0.05
+"""Wall seconds a handed message may stay sent but not marked: handed rows are marked a few at
+a time, in one transaction, instead of one transaction each."""
+SEND_CONCURRENCY = 8
+"""Requests on the wire at once. Enough for Telegram's 30/s at its round-trip times; more only
+grows the HTTP connection pool, which every request then scans (a cost per request that grows
+with the pool's size)."""
 
 
 def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -54,6 +67,16 @@ class Outcome:
 
 
 class OutboxSender:
+    """Sends what the outbox holds: rows handed over by this process's update handlers (claimed
+    in the transaction that created them), and rows it finds and claims itself (from the
+    heartbeat, other replicas, retries, or a restart).
+
+    Outcomes are written down in the next transaction, which also looks for more rows. Handed
+    rows are written down in small batches (within `MARK_WITHIN` seconds, sooner when a chat has
+    more waiting behind them); at most `BATCH` messages are ever sent and not yet marked, which
+    bounds what a crash can send twice (at least once, as before).
+    """
+
     def __init__(self, rt: Runtime, bot: Bot) -> None:
         self.rt = rt
         self.bot = bot
@@ -62,47 +85,163 @@ class OutboxSender:
         self._stopping = asyncio.Event()
         self.sent_count = 0
         self.failed_count = 0
+        self._handed: deque[OutboxJob] = deque()
+        self._unmarked: list[Outcome] = []  # sent (or refused) but not yet written down
+        self._unmarked_since = 0.0  # monotonic time the oldest of them was added
+        self._mark_soon = False  # something unmarked holds up more of its chat, or went wrong
+        self._wire = asyncio.Semaphore(SEND_CONCURRENCY)
 
     def _sim(self, wall_seconds: float) -> timedelta:
         """Wall seconds expressed on the injected clock (a time-lapse clock runs faster)."""
         return timedelta(seconds=wall_seconds * self.rt.clock.speed)
 
+    def take(self, jobs: list[OutboxJob]) -> None:
+        """Committed rows claimed for this sender by an update's transaction (`Runtime.handoff`)."""
+        self._handed.extend(jobs)
+        self.rt.sender_wakeup.set()
+
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                busy = await self.pass_once()
-            except Exception:  # the loop must outlive any single failure (e.g. DB restart)
-                log.exception("outbox pass failed; retrying")
-                busy = False
-                await asyncio.sleep(0.5)
-            if not busy:
+        self.rt.handoff = self
+        try:
+            while not self._stopping.is_set():
+                # Cleared before the pass, not after: a wake-up that comes while the pass runs
+                # (a row committed just after the pass looked) must not wait for the timeout.
                 self.rt.sender_wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.rt.sender_wakeup.wait(), timeout=0.25)
+                try:
+                    busy = await self.pass_once()
+                except Exception as exc:  # the loop must outlive any single failure
+                    busy = await self._after_failure(exc)
+                if not busy:
+                    await self._idle()
+        finally:
+            if self.rt.handoff is self:
+                self.rt.handoff = None
+            with contextlib.suppress(Exception):  # what was sent last is marked before stopping
+                await self.flush()
+
+    async def _after_failure(self, exc: Exception) -> bool:
+        """A pass failed; True to go again at once."""
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # A connection died under the pass (a restarted server): the pool replaces it, and
+            # what the pass wrote is written again (marking twice is harmless).
+            log.info("outbox pass lost its database connection; going again")
+            await asyncio.sleep(0.05)
+            return True
+        log.exception("outbox pass failed; retrying")
+        await asyncio.sleep(0.5)
+        return False
+
+    async def _idle(self) -> None:
+        """Wait for a wake-up, the moment unmarked outcomes are due, or the next look."""
+        if self._unmarked:
+            timeout = max(0.0, self._unmarked_since + MARK_WITHIN - time.monotonic())
+        else:
+            timeout = IDLE_SCAN_SECONDS
+        try:
+            await asyncio.wait_for(self.rt.sender_wakeup.wait(), timeout=timeout)
+        except TimeoutError:
+            if not self._unmarked:
+                self.rt.outbox_scan = True
 
     def stop(self) -> None:
         self._stopping.set()
         self.rt.sender_wakeup.set()
 
     async def pass_once(self) -> bool:
-        """Claim and send one batch; True if anything was claimed."""
-        now = self.rt.clock.now()
-        async with self.rt.sessions() as s, s.begin():
-            claimed = await repo.claim_outbox(
-                s, now=now, lease=self._sim(LEASE_WALL_SECONDS), worker=self.worker, limit=BATCH
+        """One round: if due, mark outcomes and claim more rows in one transaction; then send
+        what was claimed or handed over. True if anything was marked or sent."""
+        unmarked = self._unmarked
+        transact = self.rt.outbox_scan or (
+            bool(unmarked)
+            and (
+                self._mark_soon
+                or len(unmarked) >= BATCH
+                or time.monotonic() - self._unmarked_since >= MARK_WITHIN
             )
-            cipher = self.rt.cipher
-            jobs = [(m.id, m.chat_id, m.kind, repo.outbox_payload(cipher, m)) for m in claimed]
+        )
+        claimed: list[Any] = []
+        marked = 0
+        if transact:
+            claimed, marked = await self._mark_and_claim()
+        room = BATCH - len(self._unmarked) - len(claimed)
+        handed = [self._handed.popleft() for _ in range(min(room, len(self._handed)))]
+        cipher = self.rt.cipher
+        jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed]
+        jobs += [(m.id, m.chat_id, m.kind, repo.outbox_payload(cipher, m)) for m in claimed]
         if not jobs:
-            return False
+            return marked > 0
         outcomes = await asyncio.gather(*(self._send(*job) for job in jobs))
-        await self._record(outcomes)
+        if not self._unmarked:
+            self._unmarked_since = time.monotonic()
+        self._unmarked.extend(outcomes)
+        self._mark_soon = (
+            self._mark_soon
+            or bool(claimed)  # found rows: their chats may hold more (e.g. intro, then question)
+            or any(j.follow_up for j in handed)
+            or any(o.status != "sent" for o in outcomes)
+        )
         return True
+
+    async def _mark_and_claim(self) -> tuple[list[Any], int]:
+        """Write the unmarked outcomes and (when there is reason to look) claim due rows, in one
+        transaction: a chat's next message becomes claimable in the transaction that marks its
+        predecessor sent."""
+        now = self.rt.clock.now()
+        outcomes, self._unmarked = self._unmarked, []
+        mark_soon, self._mark_soon = self._mark_soon, False
+        # Look for rows when asked to, or when what is marked may hold up more of its chat; a
+        # round that only marks handed messages needs no look.
+        scan = self.rt.outbox_scan or mark_soon
+        self.rt.outbox_scan = False
+        limit = BATCH - min(len(self._handed), BATCH) if scan else 0
+        try:
+            async with self.rt.sessions() as s, s.begin():
+                failed = await self._record_in(s, outcomes, now)
+                claimed = (
+                    await repo.claim_outbox_rows(
+                        s,
+                        now=now,
+                        lease=self._sim(LEASE_WALL_SECONDS),
+                        worker=self.worker,
+                        limit=limit,
+                    )
+                    if limit > 0
+                    else []
+                )
+        except BaseException:
+            # Nothing of the transaction stands: mark them and look again next time.
+            self._unmarked = outcomes + self._unmarked
+            self._mark_soon = mark_soon
+            self.rt.outbox_scan = True
+            raise
+        if scan and (limit == 0 or len(claimed) == limit):
+            self.rt.outbox_scan = True  # more may be waiting
+        self._count(outcomes, failed)
+        return claimed, len(outcomes)
+
+    async def flush(self) -> None:
+        """Mark outcomes not yet marked, and give back handed rows not sent (a restart sends
+        them at once instead of after the lease)."""
+        outcomes, self._unmarked = self._unmarked, []
+        left = [job.id for job in self._handed]
+        self._handed.clear()
+        if not outcomes and not left:
+            return
+        try:
+            async with self.rt.sessions() as s, s.begin():
+                failed = await self._record_in(s, outcomes, self.rt.clock.now())
+                await repo.release_outbox_claims(s, left)
+        except BaseException:
+            self._unmarked = outcomes
+            raise
+        self._count(outcomes, failed)
 
     async def _send(self, message_id: int, chat_id: int, kind: str, p: dict[str, Any]) -> Outcome:
         await self.limiter.acquire(chat_id)
         try:
-            sent_id = await self._call(chat_id, kind, p)
+            async with self._wire:
+                await self.limiter.wait_unpaused()  # a 429 may have come while this waited
+                sent_id = await self._call(chat_id, kind, p)
         except RetryAfter as exc:
             seconds = exc.retry_after
             wait = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
@@ -144,32 +283,39 @@ class OutboxSender:
         )
         return msg.message_id
 
-    async def _record(self, outcomes: list[Outcome]) -> None:
-        now = self.rt.clock.now()
-        async with self.rt.sessions() as s, s.begin():
-            for o in outcomes:
-                row = await s.get(OutboxMessage, o.message_id)
-                if row is None:  # erased meanwhile
-                    continue
-                if o.status == "sent":
-                    row.status, row.sent_at = "sent", now
-                    row.telegram_message_id = o.telegram_message_id
-                    row.attempts += 1
-                    self.sent_count += 1
-                elif o.status == "paused":
-                    row.claimed_at = None
-                elif o.status == "retry" and row.attempts + 1 < MAX_ATTEMPTS:
-                    row.attempts += 1
-                    row.claimed_at = None
-                    row.error = o.error
-                    row.not_before = now + self._sim(min(60.0, 0.5 * 2**row.attempts))
-                else:
-                    row.status, row.error = "failed", o.error
-                    row.attempts += 1
-                    self.failed_count += 1
-                    log.warning("outbox message %s failed for good: %s", row.id, o.error)
-                    if o.blocked and row.client_id is not None:
-                        await self._mark_unreachable(s, row.client_id, now)
+    async def _record_in(self, s: AsyncSession, outcomes: list[Outcome], now: datetime) -> int:
+        """Write the outcomes: sent ones in one statement, the rest row by row. Returns how many
+        messages failed for good."""
+        failed = 0
+        await repo.mark_outbox_sent(
+            s, [(o.message_id, o.telegram_message_id) for o in outcomes if o.status == "sent"], now
+        )
+        await repo.release_outbox_claims(
+            s, [o.message_id for o in outcomes if o.status == "paused"]
+        )
+        for o in outcomes:
+            if o.status in ("sent", "paused"):
+                continue
+            row = await s.get(OutboxMessage, o.message_id)
+            if row is None:  # erased meanwhile
+                continue
+            if o.status == "retry" and row.attempts + 1 < MAX_ATTEMPTS:
+                row.attempts += 1
+                row.claimed_at = None
+                row.error = o.error
+                row.not_before = now + self._sim(min(60.0, 0.5 * 2**row.attempts))
+            else:
+                row.status, row.error = "failed", o.error
+                row.attempts += 1
+                failed += 1
+                log.warning("outbox message %s failed for good: %s", row.id, o.error)
+                if o.blocked and row.client_id is not None:
+                    await self._mark_unreachable(s, row.client_id, now)
+        return failed
+
+    def _count(self, outcomes: list[Outcome], failed: int) -> None:
+        self.sent_count += sum(o.status == "sent" for o in outcomes)
+        self.failed_count += failed
 
     async def _mark_unreachable(self, s: Any, client_id: int, now: datetime) -> None:
         result = await s.execute(

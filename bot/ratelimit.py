@@ -2,6 +2,11 @@
 
 PTB's AIORateLimiter covers only the first, so the outbox sender uses these token buckets. They run
 on wall time (the monotonic clock), never on the simulated clock: they model real throughput.
+
+The per-bot bucket aims a little under the configured rate and saves up only a short burst:
+Telegram counts messages as they arrive, and jitter on the way bunches messages that left paced
+at exactly the limit, so pacing at the limit (or bursting a whole second's worth after a pause)
+draws 429s, each pausing all sending for at least a second.
 """
 
 from __future__ import annotations
@@ -9,6 +14,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+
+BOT_RATE_SHARE = 0.98
+"""The share of the configured per-bot rate actually used: room for jitter."""
+BOT_BURST_SECONDS = 0.2
+"""Sending saved up while idle, in seconds of the per-bot rate (at least one message)."""
 
 
 class TokenBucket:
@@ -42,7 +52,7 @@ class SendLimiter:
     pause that a 429 sets: Telegram's `retry_after` applies to the whole bot, not one chat."""
 
     def __init__(self, per_bot: float, per_chat: float, chat_burst: float = 3.0) -> None:
-        self._bot = TokenBucket(per_bot, burst=max(1.0, per_bot))
+        self._bot = TokenBucket(per_bot * BOT_RATE_SHARE, burst=per_bot * BOT_BURST_SECONDS)
         self._per_chat = per_chat
         self._chat_burst = chat_burst
         self._chats: OrderedDict[int, TokenBucket] = OrderedDict()
@@ -66,13 +76,14 @@ class SendLimiter:
             self._chats.move_to_end(chat_id)
         return bucket
 
-    async def _wait_unpaused(self) -> None:
+    async def wait_unpaused(self) -> None:
+        """Until no 429 pause is in force."""
         # A pause is a deadline that a later 429 may push back, hence the re-check.
         while (wait := self.paused_for) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
     async def acquire(self, chat_id: int) -> None:
-        await self._wait_unpaused()
+        await self.wait_unpaused()
         await self._chat(chat_id).acquire()
         await self._bot.acquire()
-        await self._wait_unpaused()
+        await self.wait_unpaused()

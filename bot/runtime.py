@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -11,6 +12,26 @@ from bot.clock import Clock
 from bot.config import Settings
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
+
+
+@dataclass(frozen=True)
+class OutboxJob:
+    """An outbox row an update's transaction committed already claimed for this process's
+    sender, with its payload in clear: it can go out without another database round trip."""
+
+    id: int
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    follow_up: bool = False  # the same transaction queued more for this chat, behind this one
+
+
+class Handoff(Protocol):
+    """The running outbox sender, as update handlers see it."""
+
+    worker: str
+
+    def take(self, jobs: list[OutboxJob]) -> None: ...
 
 
 @dataclass
@@ -22,6 +43,10 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     bot_username: str = "rapport_bot"
     sender_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by `wake_sender`: the sender looks in the outbox at its next pass.
+    outbox_scan: bool = True
+    # The sender of this process while it runs; handlers claim their replies for it.
+    handoff: Handoff | None = None
 
     @classmethod
     def create(
@@ -37,7 +62,16 @@ class Runtime:
         )
 
     def wake_sender(self) -> None:
+        """Something was committed to the outbox: the sender should look for it now."""
+        self.outbox_scan = True
         self.sender_wakeup.set()
+
+    def hand_over(self, jobs: list[OutboxJob]) -> None:
+        """Committed rows claimed for this process's sender: it sends them without looking."""
+        if self.handoff is not None:
+            self.handoff.take(jobs)
+        else:  # stopped meanwhile: the claims lapse after the lease and the rows go out then
+            self.wake_sender()
 
     def invite_link(self, token: str) -> str:
         return f"https://t.me/{self.bot_username}?start={token}"

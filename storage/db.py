@@ -8,6 +8,7 @@ safely and SAVEPOINTs behave as on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_only
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+POOL_SIZE = 20
+"""Connections per process on a server database (PostgreSQL)."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,8 +58,48 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # Room for the updates handled at once (and the sender and heartbeat beside them), kept
+    # open: overflow connections are closed as they come back, so a burst above the pool's
+    # size would open and close connections (each a handshake and type set-up) every time.
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", 0)
+    if make_url(url).get_driver_name() == "asyncpg" and "pool_pre_ping" not in kwargs:
+        engine = create_async_engine(url, **kwargs)
+        _ping_on_checkout(engine)
+        return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """Each pooled connection is tested before use (a restarted server, a killed backend, a
+    connection dropped on the way), in one round trip, unless it came back to the pool within
+    the last `RECENTLY_USED` seconds and its socket is still open: then the probe would only
+    repeat what the last transaction showed. SQLAlchemy's own pre-ping wraps its probe in BEGIN
+    and ROLLBACK (for PgBouncer's transaction mode): three round trips before every transaction.
+    As with it, a dead connection invalidates the whole pool (its neighbours died with it)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        driver = dbapi_conn.driver_connection
+        try:
+            if driver.is_closed():
+                raise ConnectionError("the connection is closed")
+            returned = record.info.get(_RETURNED_AT)
+            if returned is None or time.monotonic() - returned > RECENTLY_USED:
+                await_only(driver.fetchrow(";"))
+        except Exception as exc:
+            raise InvalidatePoolError(f"connection lost: {type(exc).__name__}") from exc
+
+
+RECENTLY_USED = 1.0
+_RETURNED_AT = "rapport.returned_at"
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,15 +9,35 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Row,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import contains_eager
 
 from storage.crypto import Cipher
 from storage.models import (
@@ -33,6 +53,7 @@ from storage.models import (
     Therapist,
     TherapySession,
 )
+from storage.types import UTCDateTime
 
 INVITE_TTL = timedelta(days=14)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -57,12 +78,30 @@ def initials(name: str) -> str:
 
 async def get_practice(s: AsyncSession, now: datetime) -> Practice:
     """The single practice of this installation, created with the defaults on first use."""
+    engine = s.get_bind()
+    known = _PRACTICE_IDS.get(engine)
+    if known is not None:
+        # By primary key: no SQL at all when the session holds it already (`client_by_user`).
+        held = s.info.get(_PRACTICE_KEY)
+        if held is not None and held.id == known and held in s:
+            return held
+        practice = await s.get(Practice, known)
+        if practice is not None:
+            return practice
     practice = await s.scalar(select(Practice).order_by(Practice.id).limit(1))
     if practice is None:
         practice = Practice(created_at=now, crisis_resources={})
         s.add(practice)
         await s.flush()
+    _PRACTICE_IDS[engine] = practice.id
     return practice
+
+
+# Per engine, the id `get_practice` found. Practices are never deleted and new ones get higher ids,
+# so the first practice stays the first; should it vanish all the same, the query runs again.
+_PRACTICE_IDS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_PRACTICE_KEY = "rapport.practice"
+_PRELOADED_KEY = "rapport.client_by_user"
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -127,8 +166,35 @@ async def _unique_code(s: AsyncSession) -> str:
             return code
 
 
+# Built once: an ORM statement built per call spends more on building and cache keys than on SQL.
+_CLIENT_BY_USER = (
+    select(Client, Practice)
+    .outerjoin(Client.therapist)
+    .outerjoin(Practice, Practice.id == Client.practice_id)
+    .options(contains_eager(Client.therapist))
+    .where(Client.telegram_user_id == bindparam("user_id"))
+)
+
+
 async def client_by_user(s: AsyncSession, telegram_user_id: int) -> Client | None:
-    return await s.scalar(select(Client).where(Client.telegram_user_id == telegram_user_id))
+    """The client bound to a Telegram account. Their therapist and practice come in the same
+    query, since handling the client's update needs both (`s.get`, `get_practice`)."""
+    preloaded = s.info.pop(_PRELOADED_KEY, None)  # by `begin_update`, for this lookup only
+    if preloaded is not None and preloaded[0] == telegram_user_id:
+        return preloaded[1]
+    row = (await s.execute(_CLIENT_BY_USER, {"user_id": telegram_user_id})).first()
+    return _keep(s, row)
+
+
+def _keep(s: AsyncSession, row: Row[Any] | None) -> Client | None:
+    """The client of a `_CLIENT_BY_USER`-shaped row; its practice stays with the session."""
+    if row is None:
+        return None
+    client, practice = row[-2], row[-1]
+    if practice is not None:
+        # The identity map holds objects weakly: keep the practice for this session's use.
+        s.info[_PRACTICE_KEY] = practice
+    return client
 
 
 async def therapist_by_user(s: AsyncSession, telegram_user_id: int) -> Therapist | None:
@@ -353,14 +419,74 @@ async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
 # --- duplicate updates ------------------------------------------------------------------------
 
 
+# One INSERT that skips a known id: no savepoint, and no error to recover from. On PostgreSQL a
+# concurrent insert of the same id waits for the other transaction and then skips (or inserts,
+# if that one rolled back), so a duplicate is still stored once. The same text runs on both
+# backends; written as text because the dialects' ON CONFLICT constructs are never cached (each
+# use would compile the statement anew).
+_MARK_PROCESSED = text(
+    "INSERT INTO processed_update (update_id, processed_at) VALUES (:update_id, :processed_at) "
+    "ON CONFLICT DO NOTHING"
+).bindparams(
+    bindparam("update_id", type_=BigInteger()), bindparam("processed_at", type_=UTCDateTime())
+)
+
+
 async def mark_update_processed(s: AsyncSession, update_id: int, now: datetime) -> bool:
     """Record an update id; False if it was processed before (a duplicate delivery)."""
+    if s.get_bind().dialect.name in ("sqlite", "postgresql"):
+        result = await s.execute(_MARK_PROCESSED, {"update_id": update_id, "processed_at": now})
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
     try:
         async with s.begin_nested():
             s.add(ProcessedUpdate(update_id=update_id, processed_at=now))
             await s.flush()
     except IntegrityError:
         return False
+    return True
+
+
+def _begin_update_statement() -> Any:
+    """PostgreSQL: `_MARK_PROCESSED` and `_CLIENT_BY_USER` as one statement (one round trip)."""
+    marked = (
+        text(
+            "INSERT INTO processed_update (update_id, processed_at) "
+            "VALUES (:update_id, :processed_at) ON CONFLICT DO NOTHING RETURNING update_id"
+        )
+        .bindparams(
+            bindparam("update_id", type_=BigInteger()),
+            bindparam("processed_at", type_=UTCDateTime()),
+        )
+        .columns(column("update_id", BigInteger()))
+        .cte("marked")
+    )
+    fresh = select(func.count().label("fresh")).select_from(marked).subquery("mark")
+    return (
+        select(fresh.c.fresh, Client, Practice)
+        .select_from(fresh)
+        .outerjoin(Client, Client.telegram_user_id == bindparam("user_id", type_=BigInteger()))
+        .outerjoin(Therapist, Therapist.id == Client.therapist_id)
+        .outerjoin(Practice, Practice.id == Client.practice_id)
+        .options(contains_eager(Client.therapist))
+    )
+
+
+_BEGIN_UPDATE = _begin_update_statement()
+
+
+async def begin_update(
+    s: AsyncSession, update_id: int, now: datetime, telegram_user_id: int | None
+) -> bool:
+    """`mark_update_processed` for an update from `telegram_user_id`. On PostgreSQL the sender's
+    client (with therapist and practice) comes back in the same round trip, for the session's
+    next `client_by_user` of that account."""
+    if s.get_bind().dialect.name != "postgresql" or telegram_user_id is None:
+        return await mark_update_processed(s, update_id, now)
+    params = {"update_id": update_id, "processed_at": now, "user_id": telegram_user_id}
+    row = (await s.execute(_BEGIN_UPDATE, params)).one()
+    if not row.fresh:
+        return False
+    s.info[_PRELOADED_KEY] = (telegram_user_id, _keep(s, row if row[1] is not None else None))
     return True
 
 
@@ -397,6 +523,32 @@ async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
 
 # --- outbox -----------------------------------------------------------------------------------
 
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+
+
+def _outbox_values(
+    cipher: Cipher,
+    *,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    client_id: int | None,
+    therapist_id: int | None,
+    not_before: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "chat_id": chat_id,
+        "client_id": client_id,
+        "therapist_id": therapist_id,
+        "kind": kind,
+        "payload_enc": cipher.encrypt(json.dumps(payload, ensure_ascii=False)),
+        "status": "pending",
+        "attempts": 0,
+        "not_before": not_before or now,
+        "created_at": now,
+    }
+
 
 async def enqueue(
     s: AsyncSession,
@@ -411,71 +563,214 @@ async def enqueue(
     not_before: datetime | None = None,
 ) -> OutboxMessage:
     message = OutboxMessage(
-        chat_id=chat_id,
-        client_id=client_id,
-        therapist_id=therapist_id,
-        kind=kind,
-        payload_enc=cipher.encrypt(json.dumps(payload, ensure_ascii=False)),
-        status="pending",
-        attempts=0,
-        not_before=not_before or now,
-        created_at=now,
+        **_outbox_values(
+            cipher,
+            chat_id=chat_id,
+            kind=kind,
+            payload=payload,
+            now=now,
+            client_id=client_id,
+            therapist_id=therapist_id,
+            not_before=not_before,
+        )
     )
     s.add(message)
     await s.flush()
+    _count_queued(s)
     return message
 
 
-def outbox_payload(cipher: Cipher, message: OutboxMessage) -> dict[str, Any]:
+QUEUED_KEY = "rapport.outbox_rows"
+"""`session.info` key: how many outbox rows the session's transactions queued (`enqueue`,
+`queue_message`), so a caller can tell whether all of them were handed to a sender."""
+
+
+def _count_queued(s: AsyncSession) -> None:
+    s.info[QUEUED_KEY] = s.info.get(QUEUED_KEY, 0) + 1
+
+
+def _queue_statement() -> Any:
+    """The INSERT of `queue_message`: the row claims itself for `claim_by` when it is the head
+    of its chat's queue (no pending row before it) and due, exactly as `claim_outbox_rows` would
+    claim it, in the same transaction that creates it."""
+    earlier = _OUTBOX.alias("earlier")
+    chat_id: Any = bindparam("chat_id", type_=BigInteger())
+    due = bindparam("due", type_=Boolean())
+    head = and_(
+        due,
+        ~exists().where(earlier.c.chat_id == chat_id, earlier.c.status == "pending"),
+    )
+    columns = ("client_id", "therapist_id", "kind", "payload_enc", "status", "attempts")
+    return (
+        insert(_OUTBOX)
+        .values(
+            chat_id=chat_id,
+            not_before=bindparam("not_before"),
+            created_at=bindparam("created_at"),
+            claimed_at=case((head, bindparam("claim_at", type_=UTCDateTime())), else_=null()),
+            claimed_by=case((head, bindparam("claim_by", type_=String())), else_=null()),
+            **{name: bindparam(name) for name in columns},
+        )
+        .returning(_OUTBOX.c.id, _OUTBOX.c.claimed_by)
+    )
+
+
+_QUEUE = _queue_statement()
+
+
+async def queue_message(
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    client_id: int | None = None,
+    therapist_id: int | None = None,
+    not_before: datetime | None = None,
+    claim_by: str | None = None,
+) -> tuple[int, bool]:
+    """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
+    for `claim_by` (given a worker, a due head of its chat's queue claims itself, so that
+    worker can send it once this transaction commits without claiming it again)."""
+    values = _outbox_values(
+        cipher,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        now=now,
+        client_id=client_id,
+        therapist_id=therapist_id,
+        not_before=not_before,
+    )
+    values.update(due=claim_by is not None and values["not_before"] <= now)
+    values.update(claim_at=now, claim_by=claim_by)
+    row = (await s.execute(_QUEUE, values)).one()
+    _count_queued(s)
+    return int(row.id), row.claimed_by is not None and row.claimed_by == claim_by
+
+
+def outbox_payload(cipher: Cipher, message: OutboxMessage | Row[Any]) -> dict[str, Any]:
     payload: dict[str, Any] = json.loads(cipher.decrypt(message.payload_enc))
     return payload
+
+
+def _claim_statement(skip_locked: bool) -> Any:
+    """One UPDATE that claims the due heads of chat queues and returns what sending needs.
+
+    Only the head of each chat's queue is eligible, so a chat's messages keep their order. The
+    UPDATE re-checks the claim condition on every row, so two senders never get the same row on
+    either backend; on PostgreSQL the candidates are also locked with SKIP LOCKED, so replicas
+    spread the work instead of waiting on each other.
+    """
+    candidate = _OUTBOX.alias("candidate")
+    earlier = _OUTBOX.alias("earlier")
+    now: Any = bindparam("claim_now")
+    stale: Any = bindparam("claim_stale")
+    candidates = (
+        select(candidate.c.id)
+        .where(
+            candidate.c.status == "pending",
+            candidate.c.not_before <= now,
+            or_(candidate.c.claimed_at.is_(None), candidate.c.claimed_at < stale),
+            ~exists().where(
+                earlier.c.chat_id == candidate.c.chat_id,
+                earlier.c.status == "pending",
+                earlier.c.id < candidate.c.id,
+            ),
+        )
+        .order_by(candidate.c.not_before, candidate.c.id)
+        .limit(bindparam("claim_limit"))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(_OUTBOX)
+        .where(
+            _OUTBOX.c.id.in_(candidates.scalar_subquery()),
+            _OUTBOX.c.status == "pending",
+            or_(_OUTBOX.c.claimed_at.is_(None), _OUTBOX.c.claimed_at < stale),
+        )
+        .values(claimed_at=bindparam("claim_at"), claimed_by=bindparam("claim_worker"))
+        .returning(
+            _OUTBOX.c.id,
+            _OUTBOX.c.chat_id,
+            _OUTBOX.c.client_id,
+            _OUTBOX.c.kind,
+            _OUTBOX.c.payload_enc,
+            _OUTBOX.c.not_before,
+        )
+    )
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+async def claim_outbox_rows(
+    s: AsyncSession, *, now: datetime, lease: timedelta, worker: str, limit: int
+) -> list[Row[Any]]:
+    """Claim up to `limit` due messages for this worker; a claim older than `lease` is taken over.
+
+    Rows (id, chat_id, client_id, kind, payload_enc, not_before) in sending order. See
+    `_claim_statement` for why a chat's order holds and no row is claimed twice.
+    """
+    statement = _CLAIM[s.get_bind().dialect.name == "postgresql"]
+    params = {
+        "claim_now": now,
+        "claim_stale": now - lease,
+        "claim_limit": limit,
+        "claim_at": now,
+        "claim_worker": worker,
+    }
+    rows = list((await s.execute(statement, params)).all())
+    rows.sort(key=lambda row: (row.not_before, row.id))
+    return rows
 
 
 async def claim_outbox(
     s: AsyncSession, *, now: datetime, lease: timedelta, worker: str, limit: int
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due messages for this worker; a claim older than `lease` is taken over.
-
-    Only the head of each chat's queue is eligible, so a chat's messages keep their order.
-    The claim is a conditional UPDATE per candidate, so two senders never get the same row on
-    either backend (on PostgreSQL the candidates are also selected with SKIP LOCKED).
-    """
-    stale = now - lease
-    earlier = aliased(OutboxMessage)
-    query = (
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.not_before <= now,
-            or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < stale),
-            ~exists().where(
-                earlier.chat_id == OutboxMessage.chat_id,
-                earlier.status == "pending",
-                earlier.id < OutboxMessage.id,
-            ),
-        )
-        .order_by(OutboxMessage.not_before, OutboxMessage.id)
-        .limit(limit)
+    """`claim_outbox_rows`, as ORM objects of the session."""
+    rows = await claim_outbox_rows(s, now=now, lease=lease, worker=worker, limit=limit)
+    if not rows:
+        return []
+    order = {row.id: n for n, row in enumerate(rows)}
+    claimed = await s.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(order)))
+        .execution_options(populate_existing=True)
     )
-    if s.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(await s.scalars(query))
-    claimed: list[OutboxMessage] = []
-    for message_id in ids:
-        result = await s.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.status == "pending",
-                or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < stale),
-            )
-            .values(claimed_at=now, claimed_by=worker)
+    return sorted(claimed, key=lambda message: order[message.id])
+
+
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("sent_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("sent_at"),
+        telegram_message_id=bindparam("sent_telegram_id"),
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
+async def mark_outbox_sent(
+    s: AsyncSession, sent: Sequence[tuple[int, int | None]], now: datetime
+) -> None:
+    """Mark (id, Telegram message id) pairs sent, in one statement; erased rows are skipped."""
+    if sent:
+        await s.execute(
+            _MARK_SENT,
+            [{"sent_id": i, "sent_at": now, "sent_telegram_id": tg} for i, tg in sent],
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            message = await s.get(OutboxMessage, message_id, populate_existing=True)
-            if message is not None:
-                claimed.append(message)
-    return claimed
+
+
+async def release_outbox_claims(s: AsyncSession, ids: Sequence[int]) -> None:
+    """Give claimed rows back untouched (sending paused by a 429): due again at once."""
+    if ids:
+        await s.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(list(ids))).values(claimed_at=None))
 
 
 async def pending_outbox_count(s: AsyncSession) -> int:
