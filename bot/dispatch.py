@@ -90,8 +90,7 @@ async def handle_update(rt: Runtime, update: Update) -> After:
     now = rt.clock.now()
     after = After(callback_id=update.callback_query.id if update.callback_query else None)
     async with rt.sessions() as s, s.begin():
-        user = update.effective_user
-        if not await repo.begin_update(s, update.update_id, now, user.id if user else None):
+        if not await repo.mark_update_processed(s, update.update_id, now):
             log.info("duplicate update %s dropped", update.update_id)
             return after
         await route(s, rt, update, now, after)

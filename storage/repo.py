@@ -24,7 +24,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     delete,
     exists,
     func,
@@ -101,7 +100,6 @@ async def get_practice(s: AsyncSession, now: datetime) -> Practice:
 # so the first practice stays the first; should it vanish all the same, the query runs again.
 _PRACTICE_IDS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _PRACTICE_KEY = "rapport.practice"
-_PRELOADED_KEY = "rapport.client_by_user"
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -176,13 +174,17 @@ _CLIENT_BY_USER = (
 )
 
 
+_CLIENT_BY_USER_LOCKED = _CLIENT_BY_USER.with_for_update(of=Client)
+
+
 async def client_by_user(s: AsyncSession, telegram_user_id: int) -> Client | None:
     """The client bound to a Telegram account. Their therapist and practice come in the same
-    query, since handling the client's update needs both (`s.get`, `get_practice`)."""
-    preloaded = s.info.pop(_PRELOADED_KEY, None)  # by `begin_update`, for this lookup only
-    if preloaded is not None and preloaded[0] == telegram_user_id:
-        return preloaded[1]
-    row = (await s.execute(_CLIENT_BY_USER, {"user_id": telegram_user_id})).first()
+    query, since handling the client's update needs both (`s.get`, `get_practice`).
+
+    On PostgreSQL the client's row is locked until the transaction ends: an update handled for
+    them reads and writes their conversation state while no heartbeat can change it in between
+    (the heartbeat skips locked rows); SQLite's `BEGIN IMMEDIATE` already serialises the two."""
+    row = (await s.execute(_CLIENT_BY_USER_LOCKED, {"user_id": telegram_user_id})).first()
     return _keep(s, row)
 
 
@@ -443,50 +445,6 @@ async def mark_update_processed(s: AsyncSession, update_id: int, now: datetime) 
             await s.flush()
     except IntegrityError:
         return False
-    return True
-
-
-def _begin_update_statement() -> Any:
-    """PostgreSQL: `_MARK_PROCESSED` and `_CLIENT_BY_USER` as one statement (one round trip)."""
-    marked = (
-        text(
-            "INSERT INTO processed_update (update_id, processed_at) "
-            "VALUES (:update_id, :processed_at) ON CONFLICT DO NOTHING RETURNING update_id"
-        )
-        .bindparams(
-            bindparam("update_id", type_=BigInteger()),
-            bindparam("processed_at", type_=UTCDateTime()),
-        )
-        .columns(column("update_id", BigInteger()))
-        .cte("marked")
-    )
-    fresh = select(func.count().label("fresh")).select_from(marked).subquery("mark")
-    return (
-        select(fresh.c.fresh, Client, Practice)
-        .select_from(fresh)
-        .outerjoin(Client, Client.telegram_user_id == bindparam("user_id", type_=BigInteger()))
-        .outerjoin(Therapist, Therapist.id == Client.therapist_id)
-        .outerjoin(Practice, Practice.id == Client.practice_id)
-        .options(contains_eager(Client.therapist))
-    )
-
-
-_BEGIN_UPDATE = _begin_update_statement()
-
-
-async def begin_update(
-    s: AsyncSession, update_id: int, now: datetime, telegram_user_id: int | None
-) -> bool:
-    """`mark_update_processed` for an update from `telegram_user_id`. On PostgreSQL the sender's
-    client (with therapist and practice) comes back in the same round trip, for the session's
-    next `client_by_user` of that account."""
-    if s.get_bind().dialect.name != "postgresql" or telegram_user_id is None:
-        return await mark_update_processed(s, update_id, now)
-    params = {"update_id": update_id, "processed_at": now, "user_id": telegram_user_id}
-    row = (await s.execute(_BEGIN_UPDATE, params)).one()
-    if not row.fresh:
-        return False
-    s.info[_PRELOADED_KEY] = (telegram_user_id, _keep(s, row if row[1] is not None else None))
     return True
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from storage import repo
+from storage import due, repo
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
 from storage.models import Client, OutboxMessage
@@ -246,3 +246,30 @@ async def test_a_duplicate_mark_rolls_back_with_its_transaction(sessions, clock)
             raise RuntimeError("crash while handling the update")
     async with sessions() as s, s.begin():
         assert await repo.mark_update_processed(s, 77, clock.now())  # not marked: redelivered
+
+
+@pytest.mark.postgres
+async def test_a_client_whose_update_is_handled_is_not_claimed_by_the_heartbeat(
+    postgres_url: str, cipher, clock
+) -> None:
+    """On PostgreSQL, handling an update locks the client's row: a heartbeat pass skips that
+    client instead of changing their conversation state under the handler, and takes them once
+    the update's transaction is over. (On SQLite the two transactions cannot overlap at all.)"""
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        _, client_id = await make_client(sessions, cipher, clock)
+        async with sessions() as s, s.begin():
+            client = await s.get(Client, client_id)
+            assert client is not None
+            client.telegram_user_id, client.status = 4242, "active"
+            client.next_checkin_at = clock.now()
+        async with sessions() as handler, handler.begin():
+            assert (await repo.client_by_user(handler, 4242)) is not None
+            async with sessions() as beat, beat.begin():
+                assert await due.claim_due_clients(beat, clock.now(), 10) == []
+        async with sessions() as beat, beat.begin():
+            claimed = await due.claim_due_clients(beat, clock.now(), 10)
+            assert [row.id for row in claimed] == [client_id]
+    finally:
+        await engine.dispose()
