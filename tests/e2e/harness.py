@@ -82,9 +82,16 @@ class World:
 
     @classmethod
     async def start(
-        cls, db_url: str, clock: ManualClock, key: str, webhook: bool = False, **settings: Any
+        cls,
+        db_url: str,
+        clock: ManualClock,
+        key: str,
+        webhook: bool = False,
+        sandbox: Sandbox | None = None,
+        **settings: Any,
     ) -> World:
-        sandbox = Sandbox(clock=clock)
+        """`sandbox`: one made but not yet started, e.g. with an observer installed."""
+        sandbox = sandbox or Sandbox(clock=clock)
         await sandbox.start()
         sandbox.add_bot(DEFAULT_TOKEN, username=BOT_USERNAME, first_name="Rapport")
         conf = load_settings(

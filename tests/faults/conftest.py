@@ -4,6 +4,7 @@ bot in the test process with a request observer for faults that need no crash.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -11,31 +12,33 @@ import pytest
 from bot.clock import ManualClock
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World
-from tests.faults.inprocess import start_world
+from tests.faults.inprocess import running_world
 from tests.faults.stage import Stage
 from tests.faults.traffic import Traffic
+
+
+@asynccontextmanager
+async def opened_stage(db_url: str, tmp_path: Path) -> AsyncIterator[Stage]:
+    box = Stage(db_url, TEST_KEY, tmp_path, speed=1.0)
+    await box.open()
+    try:
+        yield box
+    finally:
+        await box.close()
 
 
 @pytest.fixture
 async def stage(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Stage]:
     """A SQLite file, a sandbox on 127.0.0.1 and a real-time clock shared with the bot."""
-    box = Stage(sqlite_url, TEST_KEY, tmp_path, speed=1.0)
-    await box.open()
-    try:
+    async with opened_stage(sqlite_url, tmp_path) as box:
         yield box
-    finally:
-        await box.close()
 
 
 @pytest.fixture
 async def pg_stage(postgres_url: str, tmp_path: Path) -> AsyncIterator[Stage]:
     """The same on a throw-away PostgreSQL database (skipped without one)."""
-    box = Stage(postgres_url, TEST_KEY, tmp_path, speed=1.0)
-    await box.open()
-    try:
+    async with opened_stage(postgres_url, tmp_path) as box:
         yield box
-    finally:
-        await box.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -48,21 +51,15 @@ def any_stage(request: pytest.FixtureRequest) -> Stage:
 @pytest.fixture
 async def live(sqlite_url: str, clock: ManualClock) -> AsyncIterator[tuple[World, Traffic]]:
     """The bot in this process on SQLite, with the request observer."""
-    world, traffic = await start_world(sqlite_url, clock, TEST_KEY)
-    try:
-        yield world, traffic
-    finally:
-        await world.stop()
+    async with running_world(sqlite_url, clock) as pair:
+        yield pair
 
 
 @pytest.fixture
 async def live_pg(postgres_url: str, clock: ManualClock) -> AsyncIterator[tuple[World, Traffic]]:
     """The same on PostgreSQL (skipped without one)."""
-    world, traffic = await start_world(postgres_url, clock, TEST_KEY)
-    try:
-        yield world, traffic
-    finally:
-        await world.stop()
+    async with running_world(postgres_url, clock) as pair:
+        yield pair
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

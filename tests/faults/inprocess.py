@@ -4,20 +4,18 @@ drain that moves the manual clock over retry back-offs, for faults that need no 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
-from bot.service import BotService
-from storage.crypto import Cipher
+from bot.sandbox import Sandbox
 from storage.models import OutboxMessage
-from tests.e2e.harness import BOT_USERNAME, World
+from tests.conftest import TEST_KEY
+from tests.e2e.harness import World
 from tests.faults.traffic import GUARD, Traffic
 
 
@@ -25,20 +23,17 @@ async def start_world(db_url: str, clock: ManualClock, key: str) -> tuple[World,
     """Like `World.start`, with a `Traffic` observer on the sandbox."""
     sandbox = Sandbox(clock=clock)
     traffic = Traffic(sandbox)
-    await sandbox.start()
-    sandbox.add_bot(DEFAULT_TOKEN, username=BOT_USERNAME, first_name="Rapport")
-    conf = load_settings(
-        database_url=db_url,
-        telegram_token=DEFAULT_TOKEN,
-        telegram_api_url=sandbox.api_url,
-        encryption_key=key,
-        send_rate=0,
-        chat_send_rate=0,
-    )
-    rt = Runtime.create(conf, clock=clock, cipher=Cipher(key))
-    service = BotService(rt, heartbeat_interval=3600)  # passes are run by the tests
-    await service.start()
-    return World(sandbox, rt, service, clock), traffic
+    return await World.start(db_url, clock, key, sandbox=sandbox), traffic
+
+
+@asynccontextmanager
+async def running_world(db_url: str, clock: ManualClock) -> AsyncIterator[tuple[World, Traffic]]:
+    """`start_world` with the test key, stopped on the way out (the fixtures' body)."""
+    world, traffic = await start_world(db_url, clock, TEST_KEY)
+    try:
+        yield world, traffic
+    finally:
+        await world.stop()
 
 
 async def until_idle(world: World, timeout: float = GUARD) -> None:
@@ -92,12 +87,25 @@ async def until_db(
     what: str = "database condition",
 ) -> None:
     """Re-check `check` until it holds (the bot writes the database from its own tasks)."""
+    await poll_db(world.rt.sessions, check, timeout=timeout, what=what)
+
+
+async def poll_db(
+    sessions: async_sessionmaker[AsyncSession],
+    check: Callable[[AsyncSession], Awaitable[bool]],
+    *,
+    timeout: float,
+    what: str,
+    context: Callable[[], str] = str,
+) -> None:
+    """Re-check `check` in a fresh session until it holds; on timeout, say what did not, with
+    `context()` (e.g. the bot processes' logs) appended."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        async with world.rt.sessions() as s:
+        async with sessions() as s:
             if await check(s):
                 return
         if loop.time() > deadline:
-            raise TimeoutError(f"{what} did not hold within {timeout} s")
+            raise TimeoutError(f"{what} did not hold within {timeout} s\n{context()}".rstrip())
         await asyncio.sleep(0.02)

@@ -3,7 +3,6 @@ processes started against them, plus waits on the database (another process writ
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 from tests.faults.bot_process import BotProcess
 from tests.faults.clocks import OutageClock
+from tests.faults.inprocess import poll_db
 from tests.faults.traffic import GUARD, Traffic
 
 # A Monday, 11:00 in Berlin: outside every quiet hour while the tests run.
@@ -82,15 +82,7 @@ class Stage:
         what: str = "database condition",
     ) -> None:
         """Re-check `check` until it holds; the bot process writes the database meanwhile."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            async with self.sessions() as s:
-                if await check(s):
-                    return
-            if loop.time() > deadline:
-                raise TimeoutError(f"{what} did not hold within {timeout} s\n{self.logs()}")
-            await asyncio.sleep(0.05)
+        await poll_db(self.sessions, check, timeout=timeout, what=what, context=self.logs)
 
     async def outbox(self) -> Counter[str]:
         async with self.sessions() as s:
