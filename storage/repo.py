@@ -520,21 +520,21 @@ async def enqueue(
     therapist_id: int | None = None,
     not_before: datetime | None = None,
 ) -> OutboxMessage:
-    message = OutboxMessage(
-        **_outbox_values(
-            cipher,
-            chat_id=chat_id,
-            kind=kind,
-            payload=payload,
-            now=now,
-            client_id=client_id,
-            therapist_id=therapist_id,
-            not_before=not_before,
-        )
+    """`queue_message` for callers that go on to use the row (tests, the digest and staff
+    replies, none of them on a hot path)."""
+    message_id, _ = await queue_message(
+        s,
+        cipher,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        now=now,
+        client_id=client_id,
+        therapist_id=therapist_id,
+        not_before=not_before,
     )
-    s.add(message)
-    await s.flush()
-    _count_queued(s)
+    message = await s.get(OutboxMessage, message_id)
+    assert message is not None
     return message
 
 
