@@ -29,9 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import effects
 from bot.planning import (
     cadence_of,
+    client_quiet,
     deadlines_for,
     plan_next_checkin,
-    quiet_of,
     replan_client,
     uses_sessions,
 )
@@ -39,7 +39,7 @@ from bot.runtime import Runtime
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
 from flows.events import OpenCheckin
-from flows.timing import QuietHours, SessionSlot, defer_out_of_quiet
+from flows.timing import SessionSlot, defer_out_of_quiet
 from storage import due, repo
 from storage.models import Checkin, Client, Practice
 
@@ -129,7 +129,7 @@ async def _open_batch(
     planned: list[Row[Any]] = []
     deferred: list[tuple[int, datetime | None]] = []
     for row in rows:
-        morning = defer_out_of_quiet(now, row.timezone or "UTC", _quiet(row, practice))
+        morning = defer_out_of_quiet(now, row.timezone or "UTC", client_quiet(row, practice))
         if morning > now:  # due at night: it waits for the morning
             deferred.append((row.id, morning))
         else:
@@ -233,10 +233,6 @@ async def _write(
         await _apply_slowly(s, rt, row, outcome, event, known.stale.get(row.id, ()), practice, now)
 
 
-def _quiet(row: Row[Any], practice: Practice) -> QuietHours:
-    return quiet_of(row.quiet_hours or practice.quiet_hours)
-
-
 def _checkin_row(
     row: Row[Any], practice: Practice, sessions: Sequence[Row[Any]], now: datetime
 ) -> dict[str, Any]:
@@ -244,7 +240,7 @@ def _checkin_row(
     deadlines = deadlines_for(
         now,
         tz=row.timezone or "UTC",
-        quiet=_quiet(row, practice),
+        quiet=client_quiet(row, practice),
         next_session_start=upcoming,
         practice=practice,
     )
@@ -378,7 +374,7 @@ def _next_checkin(
         cadence,
         now=now,
         tz=row.timezone,
-        quiet=_quiet(row, practice),
+        quiet=client_quiet(row, practice),
         sessions=slots,
         paused_until=row.paused_until,
         anchor=row.cadence_anchor or row.joined_at,

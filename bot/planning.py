@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.cadence import AfterSession, BeforeSession, Cadence, Midway, parse_cadence
@@ -43,7 +44,8 @@ def uses_sessions(cadence: Cadence) -> bool:
     return any(isinstance(rule, AfterSession | BeforeSession | Midway) for rule in cadence.rules)
 
 
-def client_quiet(client: Client, practice: Practice) -> QuietHours:
+def client_quiet(client: Client | Row[Any], practice: Practice) -> QuietHours:
+    """The client's own quiet hours, else the practice's (a `Client` or a row with the column)."""
     return quiet_of(client.quiet_hours or practice.quiet_hours)
 
 
