@@ -60,7 +60,7 @@ async def context_for(
         instrument=instrument(practice.instrument),
         safety_item=practice.safety_item,
         crisis_resources=practice.crisis_resources.get(lang) or "",
-        therapist_alias=rt.cipher.decrypt(therapist.name_enc),
+        therapist_alias=rt.cipher.decrypt_name(therapist.name_enc),
         telegram_language=telegram_language,
     )
 

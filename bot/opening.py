@@ -167,7 +167,7 @@ async def _load(
     )
     missing = {row.therapist_id for row in reachable} - aliases.keys()
     for therapist_id, name_enc in (await due.therapist_names(s, missing)).items():
-        aliases[therapist_id] = rt.cipher.decrypt(name_enc)
+        aliases[therapist_id] = rt.cipher.decrypt_name(name_enc)
     return known
 
 

@@ -7,7 +7,11 @@ at leisure (`rapport keys rotate`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+NAMES_KEPT = 1024
 
 
 class KeyError_(ValueError):
@@ -24,6 +28,7 @@ class Cipher:
             self._fernet = MultiFernet([Fernet(k.encode()) for k in items])
         except (ValueError, TypeError) as exc:
             raise KeyError_("each key must be 32 url-safe base64-encoded bytes (Fernet)") from exc
+        self._names: OrderedDict[bytes, str] = OrderedDict()
 
     @staticmethod
     def generate_key() -> str:
@@ -37,6 +42,17 @@ class Cipher:
             return self._fernet.decrypt(bytes(token)).decode("utf-8")
         except InvalidToken as exc:
             raise ValueError("stored text cannot be decrypted with the configured keys") from exc
+
+    def decrypt_name(self, token: bytes) -> str:
+        """A therapist's name, which goes into nearly every message to their clients: decrypted
+        once per process rather than once per update (a few hundred names at most)."""
+        key = bytes(token)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = self.decrypt(key)
+            if len(self._names) > NAMES_KEPT:
+                self._names.popitem(last=False)
+        return name
 
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt with the first key (for key rotation)."""

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util.concurrency import await_only
 
+from storage import aiosqlite_cursor
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 POOL_SIZE = 20
 """Connections per process on a server database (PostgreSQL)."""
@@ -37,6 +39,8 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
+        if make_url(url).get_driver_name() == "aiosqlite" and aiosqlite_cursor.available():
+            kwargs.setdefault("module", aiosqlite_cursor.dbapi())
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -55,7 +59,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         def _sqlite_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
             # waits for the lock (busy_timeout) instead of failing with "database is locked".
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # With the one-trip adapter the BEGIN travels with the transaction's first statement.
+            driver = conn.connection.dbapi_connection
+            if isinstance(driver, aiosqlite_cursor.OneTripConnection):
+                driver.begin_with("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # Room for the updates handled at once (and the sender and heartbeat beside them), kept
