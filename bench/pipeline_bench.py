@@ -5,10 +5,12 @@ Run: .venv/bin/python bench/pipeline_bench.py [--quick] [--users N] [--per-user 
 
 Each bot runs in its own process (`rapport run` exactly as an operator starts it; the echo bot in
 bench/echo_bot.py with the same polling and update concurrency); the sandbox and the simulated
-users share this process. Two phases per bot:
+users share this process. Both bots run side by side, one idle while the other is measured:
 
 * burst: every user sends `--per-user` texts as fast as the sandbox takes them; throughput is
-  messages / (last reply − first send);
+  messages / (last reply − first send). The two bots take turns, `--rounds` bursts each, and the
+  ratio is the median of the rounds' ratios: a machine whose speed drifts (a shared host) moves
+  both bots of a round alike, where one burst each would credit the drift to one of them;
 * paced: texts at 100 per second; latency is each text's send to its reply arriving in the
   sandbox (timestamps taken as the sandbox records each call);
 * light: texts at 20 per second, well below capacity: the latency of one message on its own.
@@ -27,9 +29,10 @@ import asyncio
 import gc
 import math
 import os
+import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +68,7 @@ LIGHT_RATE = 20.0
 TARGET_RATIO = 0.5
 TARGET_P99 = 0.100
 WARM_UP = 10
+ROUNDS = 5
 
 
 @dataclass
@@ -107,15 +111,25 @@ class Plan:
 @dataclass
 class BotResult:
     label: str
-    burst: Phase | None = None
+    bursts: list[Phase] = field(default_factory=list)
     paced: Phase | None = None
     light: Phase | None = None
     error: str | None = None
 
     @property
+    def burst(self) -> Phase | None:
+        """The median round by throughput."""
+        ranked = sorted(self.bursts, key=lambda phase: phase.throughput)
+        return ranked[len(ranked) // 2] if ranked else None
+
+    @property
     def complete(self) -> bool:
-        phases = (self.burst, self.paced, self.light)
-        return self.error is None and all(p is not None and p.answered == p.count for p in phases)
+        phases = (*self.bursts, self.paced, self.light)
+        return (
+            self.error is None
+            and bool(self.bursts)
+            and all(p is not None and p.answered == p.count for p in phases)
+        )
 
 
 class Load:
@@ -187,30 +201,45 @@ class Load:
         return Phase(count, min(count, traffic.received_total), wall, latencies, bot_cpu)
 
 
-async def measure(label: str, process: BotProcess, load: Load, plan: Plan) -> BotResult:
-    result = BotResult(label)
+@dataclass
+class Bot:
+    result: BotResult
+    process: BotProcess
+    load: Load
+
+
+async def measure_pair(echo: Bot, rapport: Bot, plan: Plan, rounds: int) -> None:
+    """Both bots up; bursts in turns, then each bot's paced and light phases."""
+    bots = (echo, rapport)
     # The sandbox keeps everything said so far, in this process: left to the collector, the pile
-    # an earlier bot's run left behind stalls the users' sending, and the next bot is measured
-    # on a slower sandbox than the first. Frozen, every bot meets the same sandbox.
+    # an earlier run left behind stalls the users' sending. Frozen, every round meets the same
+    # sandbox.
     gc.collect()
     gc.freeze()
-    await process.start()
     try:
-        error = await load.warm_up(process)
-        if error is not None:
-            result.error = f"{error}; bot log:\n{process.log_tail()}"
-            return result
-        result.burst = await load.burst(plan.per_user, process.pid)
-        print(f"  {label:<18} burst : {result.burst.describe()}", flush=True)
-        result.paced = await load.paced(plan.paced, PACED_RATE, process.pid)
-        print(f"  {label:<18} paced : {result.paced.describe()}", flush=True)
-        result.light = await load.paced(plan.light, LIGHT_RATE, process.pid)
-        print(f"  {label:<18} light : {result.light.describe()}", flush=True)
+        for bot in bots:
+            await bot.process.start()
+        for bot in bots:
+            error = await bot.load.warm_up(bot.process)
+            if error is not None:
+                bot.result.error = f"{error}; bot log:\n{bot.process.log_tail()}"
+                return
+        for n in range(rounds):
+            for bot in bots:
+                phase = await bot.load.burst(plan.per_user, bot.process.pid)
+                bot.result.bursts.append(phase)
+                print(f"  {bot.result.label:<18} burst {n + 1}: {phase.describe()}", flush=True)
+        for bot in bots:
+            label = bot.result.label
+            bot.result.paced = await bot.load.paced(plan.paced, PACED_RATE, bot.process.pid)
+            print(f"  {label:<18} paced  : {bot.result.paced.describe()}", flush=True)
+            bot.result.light = await bot.load.paced(plan.light, LIGHT_RATE, bot.process.pid)
+            print(f"  {label:<18} light  : {bot.result.light.describe()}", flush=True)
     finally:
-        code = await process.stop()
-        if code not in (0, None) and result.error is None and not result.burst:
-            result.error = f"the bot exited with {code}:\n{process.log_tail()}"
-    return result
+        for bot in bots:
+            code = await bot.process.stop()
+            if code not in (0, None) and bot.result.error is None and not bot.result.bursts:
+                bot.result.error = f"the bot exited with {code}:\n{bot.process.log_tail()}"
 
 
 async def prepare_clients(url: str, api_url: str, users: list[SandboxUser]) -> None:
@@ -245,7 +274,7 @@ async def prepare_clients(url: str, api_url: str, users: list[SandboxUser]) -> N
         await rt.close()
 
 
-async def run(users_count: int, plan: Plan) -> int:
+async def run(users_count: int, plan: Plan, rounds: int) -> int:
     sandbox = Sandbox()
     await sandbox.start()
     rapport_bot = sandbox.add_bot(DEFAULT_TOKEN, username="rapport_bench_bot")
@@ -255,7 +284,7 @@ async def run(users_count: int, plan: Plan) -> int:
     print(
         f"pipeline: {users_count} users × {plan.per_user} texts (burst), {plan.paced} texts at "
         f"{PACED_RATE:.0f}/s, {plan.light} at {LIGHT_RATE:.0f}/s; bots in their own processes, "
-        f"the echo baseline measured right before each Rapport run; "
+        f"{rounds} bursts each in turns; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     if "postgres" not in backends():
@@ -263,19 +292,27 @@ async def run(users_count: int, plan: Plan) -> int:
     pairs: list[tuple[BotResult, BotResult]] = []
     try:
         for backend in backends():
-            echo = BotProcess.echo(sandbox.api_url, ECHO_TOKEN, CONCURRENCY)
-            baseline = await measure("echo (PTB only)", echo, echo_load, plan)
-            label = f"rapport ({backend})"
+            baseline = BotResult("echo (PTB only)")
+            rapport = BotResult(f"rapport ({backend})")
             try:
                 async with database(backend) as url:
                     await prepare_clients(url, sandbox.api_url, users)
                     env = bot_environment(
-                        url, sandbox.api_url, send_rate=0, chat_send_rate=0,
+                        url,
+                        sandbox.api_url,
+                        send_rate=0,
+                        chat_send_rate=0,
                         clock=timelapse_clock(),
                     )
-                    rapport = await measure(label, BotProcess.rapport(env), rapport_load, plan)
+                    await measure_pair(
+                        Bot(baseline, BotProcess.echo(sandbox.api_url, ECHO_TOKEN, CONCURRENCY),
+                            echo_load),
+                        Bot(rapport, BotProcess.rapport(env), rapport_load),
+                        plan,
+                        rounds,
+                    )
             except Exception as exc:  # a broken part of the bot is a finding, not a crash
-                rapport = BotResult(label, error=f"{type(exc).__name__}: {exc}")
+                rapport.error = f"{type(exc).__name__}: {exc}"
             pairs.append((baseline, rapport))
     finally:
         await sandbox.stop()
@@ -292,12 +329,25 @@ def p(phase: Phase | None, q: float) -> float:
     return percentile(phase.latencies, q) if phase is not None else math.nan
 
 
+def round_ratios(baseline: BotResult, rapport: BotResult) -> tuple[list[float], list[float]]:
+    """Per round: Rapport's throughput over the echo bot's, and the echo bot's CPU per message
+    over Rapport's."""
+    rounds = list(zip(baseline.bursts, rapport.bursts, strict=False))
+    speed = [r.throughput / e.throughput for e, r in rounds]
+    cost = [cpu_per_message(e) / cpu_per_message(r) for e, r in rounds]
+    return speed, cost
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
 def report(pairs: list[tuple[BotResult, BotResult]]) -> int:
     ok = bool(pairs)
     figures: list[str] = []
     print(
         f"\n  {'bot':<18} {'msg/s':>6} {'CPU/msg':>8} {'p50@100/s':>10} {'p99@100/s':>10} "
-        f"{'p50@20/s':>9} {'p99@20/s':>9}  ratio: throughput, CPU cost"
+        f"{'p50@20/s':>9} {'p99@20/s':>9}  ratio: throughput, CPU cost (median round)"
     )
     for baseline, rapport in pairs:
         for result in (baseline, rapport):
@@ -305,7 +355,8 @@ def report(pairs: list[tuple[BotResult, BotResult]]) -> int:
                 print(f"  {result.label}: FAILED: {result.error}")
         rates = [r.burst.throughput if r.burst else math.nan for r in (baseline, rapport)]
         costs = [cpu_per_message(r.burst) for r in (baseline, rapport)]
-        ratio, cost_ratio = rates[1] / rates[0], costs[0] / costs[1]
+        speeds, savings = round_ratios(baseline, rapport)
+        ratio, cost_ratio = median(speeds), median(savings)
         for result, rate, cost in zip((baseline, rapport), rates, costs, strict=True):
             tail = f"  {ratio:.2f}, {cost_ratio:.2f}" if result is rapport else ""
             print(
@@ -313,11 +364,17 @@ def report(pairs: list[tuple[BotResult, BotResult]]) -> int:
                 f"{ms(p(result.paced, 99)):>10} {ms(p(result.light, 50)):>9} "
                 f"{ms(p(result.light, 99)):>9}{tail}"
             )
+        if speeds:
+            print(
+                f"  {'':<18} rounds' ratios {min(speeds):.2f}–{max(speeds):.2f} (throughput), "
+                f"{min(savings):.2f}–{max(savings):.2f} (CPU cost)"
+            )
         p99 = p(rapport.paced, 99)
         complete = baseline.complete and rapport.complete
         ok = ok and complete and ratio >= TARGET_RATIO and p99 < TARGET_P99
         backend = rapport.label.split()[-1].strip("()")
-        figures.append(f"{backend} ratio {ratio:.2f} p99 {ms(p99)}")
+        spread = f" ({min(speeds):.2f}–{max(speeds):.2f})" if speeds else ""
+        figures.append(f"{backend} ratio {ratio:.2f}{spread} p99 {ms(p99)}")
     figure = "; ".join(figures) or "nothing measured"
     print(summary("pipeline", figure, f"ratio ≥ {TARGET_RATIO}, p99 < 100 ms", ok))
     return 0
@@ -329,6 +386,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--per-user", type=int, default=None)
     parser.add_argument("--paced", type=int, default=None, help="texts in the paced phase")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="bursts per bot, in turns")
     args = parser.parse_args()
     users = args.users or (100 if args.quick else 200)
     plan = Plan(
@@ -336,7 +394,7 @@ def main() -> None:
         paced=args.paced or (400 if args.quick else 1_000),
         light=100 if args.quick else 300,
     )
-    sys.exit(asyncio.run(run(users, plan)))
+    sys.exit(asyncio.run(run(users, plan, args.rounds)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 SQLite gets WAL, a busy timeout, foreign keys and explicit `BEGIN IMMEDIATE` transactions on every
 connection, so several processes (a bot and the CLI, or two replicas in tests) share one file
-safely and SAVEPOINTs behave as on PostgreSQL.
+safely and SAVEPOINTs behave as on PostgreSQL; one connection per process, through aiosqlite with
+one thread hand-off per statement (`storage.aiosqlite_cursor`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from storage import aiosqlite_cursor
 MIGRATIONS = Path(__file__).parent / "migrations"
 POOL_SIZE = 20
 """Connections per process on a server database (PostgreSQL)."""
+SQLITE_BUSY_SECONDS = 30
+"""How long a SQLite transaction waits for another process's write lock before failing."""
+SQLITE_QUEUE_SECONDS = 300
+"""How long a transaction waits for the process's SQLite connection (updates, the sender and
+the heartbeat queue for it) before failing."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,7 +44,16 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
+        # One connection per process. SQLite has one writer at a time and every transaction
+        # here writes (BEGIN IMMEDIATE), so a second connection would only wait in SQLite's busy
+        # handler, which polls with sleeps of up to 100 ms; transactions queued for the one
+        # connection are handed it the moment it is free, in order. Other processes (the CLI,
+        # a second bot) still meet the busy timeout.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        # In the queue, a transaction may wait for each one ahead of it to meet the busy timeout.
+        kwargs.setdefault("pool_timeout", SQLITE_QUEUE_SECONDS)
         if make_url(url).get_driver_name() == "aiosqlite" and aiosqlite_cursor.available():
             kwargs.setdefault("module", aiosqlite_cursor.dbapi())
         engine = create_async_engine(url, **kwargs)
@@ -52,7 +67,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")

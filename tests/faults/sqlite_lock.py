@@ -49,27 +49,31 @@ class WriteLock:
         self._conn.close()
 
 
-class StatementsUnderway:
-    """Statements an engine has started and not finished. While another program holds the
-    write lock, these are the engine's transactions waiting for it (every transaction's first
-    statement takes the lock), whichever layer does the waiting. A statement that fails is
-    not counted down: a test using this fails on the error anyway."""
+class TransactionsUnderway:
+    """Transactions an engine has asked a connection for and not given it back. While another
+    program holds the write lock, these are the engine's transactions waiting for it, whichever
+    layer does the waiting: the one holding the process's single SQLite connection waits in
+    SQLite (its first statement takes the lock), the others wait for that connection. A
+    request that fails is not counted down: a test using this fails on the error anyway."""
 
     def __init__(self, engine: AsyncEngine, notify: Callable[[], None]) -> None:
-        self._engine = engine.sync_engine
+        self._pool: Any = engine.sync_engine.pool
         self._notify = notify  # wakes condition waits, e.g. the sandbox's change signal
-        self.count = 0
-        event.listen(self._engine, "before_cursor_execute", self._started)
-        event.listen(self._engine, "after_cursor_execute", self._finished)
+        self.count = int(self._pool.checkedout())
+        connect = self._pool.connect
 
-    def _started(self, *_args: Any) -> None:
-        self.count += 1
-        self._notify()
+        def counted() -> Any:
+            self.count += 1
+            self._notify()
+            return connect()
 
-    def _finished(self, *_args: Any) -> None:
+        self._pool.connect = counted
+        event.listen(self._pool, "checkin", self._returned)
+
+    def _returned(self, *_args: Any) -> None:
         self.count -= 1
         self._notify()
 
     def close(self) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._started)
-        event.remove(self._engine, "after_cursor_execute", self._finished)
+        del self._pool.connect  # the class's own method again
+        event.remove(self._pool, "checkin", self._returned)

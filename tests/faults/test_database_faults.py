@@ -17,7 +17,7 @@ from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, answer, button
 from tests.faults.inprocess import settle
 from tests.faults.seed import Member, add_clients, add_therapist, make_due
-from tests.faults.sqlite_lock import StatementsUnderway, WriteLock
+from tests.faults.sqlite_lock import TransactionsUnderway, WriteLock
 from tests.faults.traffic import GUARD, Traffic
 
 Live = tuple[World, Traffic]
@@ -49,7 +49,7 @@ async def test_a_sqlite_write_lock_delays_updates_but_loses_none(
     await make_due(world.rt.sessions, [carol.id], world.clock.now())
 
     lock = WriteLock(sqlite_url)
-    underway = StatementsUnderway(world.rt.engine, world.sandbox.world.notify)
+    underway = TransactionsUnderway(world.rt.engine, world.sandbox.world.notify)
     await lock.acquire()
     try:
         bot = world.sandbox.default_bot

@@ -22,8 +22,8 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    # One pooled connection, so the trips counted are those of the connection the tests use.
-    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+    # One pooled connection (the default), so the trips counted are those the tests cause.
+    engine = create_engine(sqlite_url)
     yield engine
     await engine.dispose()
 
