@@ -201,6 +201,15 @@ class Load:
         return Phase(count, min(count, traffic.received_total), wall, latencies, bot_cpu)
 
 
+def settle_sandbox() -> None:
+    """The sandbox keeps everything said so far, in this process. Left to the collector, the pile
+    the bursts before left behind makes its full passes longer and longer, the users' sending
+    stalls, and the texts reach the bot a few at a time: a bot polling for them then spends
+    more per message. Frozen before each phase, every phase meets the same sandbox."""
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass
 class Bot:
     result: BotResult
@@ -211,11 +220,6 @@ class Bot:
 async def measure_pair(echo: Bot, rapport: Bot, plan: Plan, rounds: int) -> None:
     """Both bots up; bursts in turns, then each bot's paced and light phases."""
     bots = (echo, rapport)
-    # The sandbox keeps everything said so far, in this process: left to the collector, the pile
-    # an earlier run left behind stalls the users' sending. Frozen, every round meets the same
-    # sandbox.
-    gc.collect()
-    gc.freeze()
     try:
         for bot in bots:
             await bot.process.start()
@@ -226,11 +230,19 @@ async def measure_pair(echo: Bot, rapport: Bot, plan: Plan, rounds: int) -> None
                 return
         for n in range(rounds):
             for bot in bots:
+                # Warmed again first: a bot idle through the other's burst has let its HTTP
+                # connections expire, and would pay for that inside the measurement.
+                error = await bot.load.warm_up(bot.process)
+                if error is not None:
+                    bot.result.error = f"{error}; bot log:\n{bot.process.log_tail()}"
+                    return
+                settle_sandbox()
                 phase = await bot.load.burst(plan.per_user, bot.process.pid)
                 bot.result.bursts.append(phase)
                 print(f"  {bot.result.label:<18} burst {n + 1}: {phase.describe()}", flush=True)
         for bot in bots:
             label = bot.result.label
+            settle_sandbox()
             bot.result.paced = await bot.load.paced(plan.paced, PACED_RATE, bot.process.pid)
             print(f"  {label:<18} paced  : {bot.result.paced.describe()}", flush=True)
             bot.result.light = await bot.load.paced(plan.light, LIGHT_RATE, bot.process.pid)
