@@ -42,6 +42,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _sqlite_file(url: str) -> bool:
+    """A database in a file, not in memory (which SQLAlchemy gives a single static connection)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and parsed.query.get("mode") != "memory"
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
@@ -50,10 +57,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # handler, which polls with sleeps of up to 100 ms; transactions queued for the one
         # connection are handed it the moment it is free, in order. Other processes (the CLI,
         # a second bot) still meet the busy timeout.
-        kwargs.setdefault("pool_size", 1)
-        kwargs.setdefault("max_overflow", 0)
-        # In the queue, a transaction may wait for each one ahead of it to meet the busy timeout.
-        kwargs.setdefault("pool_timeout", SQLITE_QUEUE_SECONDS)
+        if _sqlite_file(url) and "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
+            # Queued, a transaction may wait for each one ahead of it to meet the busy timeout.
+            kwargs.setdefault("pool_timeout", SQLITE_QUEUE_SECONDS)
         if make_url(url).get_driver_name() == "aiosqlite" and aiosqlite_cursor.available():
             kwargs.setdefault("module", aiosqlite_cursor.dbapi())
         engine = create_async_engine(url, **kwargs)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage import aiosqlite_cursor
-from storage.db import create_engine, session_factory
+from storage.db import SQLITE_QUEUE_SECONDS, create_engine, session_factory
 from storage.models import ProcessedUpdate
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -141,3 +141,18 @@ def test_aiosqlite_still_has_the_thread_hook() -> None:
     """The installed aiosqlite still offers the hook: without it the bot would run, on the stock
     adapter, about a third slower per update; a new aiosqlite release is checked here first."""
     assert aiosqlite_cursor.available()
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://"])
+async def test_an_in_memory_database_keeps_its_single_static_connection(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with AsyncSession(engine) as s, s.begin():
+            assert await s.scalar(text("SELECT 41 + 1")) == 42
+    finally:
+        await engine.dispose()
+
+
+async def test_a_file_database_has_one_connection_per_process(engine: AsyncEngine) -> None:
+    pool: Any = engine.sync_engine.pool
+    assert (pool.size(), pool._max_overflow, pool.timeout()) == (1, 0, SQLITE_QUEUE_SECONDS)
