@@ -105,9 +105,23 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
         self._idle = False
-        if server_side:
+        if server_side:  # the stock cursor, which knows nothing of a deferred BEGIN
+            self._send_begin()
             return super().cursor(server_side=True)
         return OneTripCursor(self)
+
+    def execute(self, *args: Any, **kw: Any) -> Any:
+        self._idle = False
+        self._send_begin()
+        return super().execute(*args, **kw)
+
+    def _send_begin(self) -> None:
+        begin, self._begin = self._begin, None
+        if begin is not None:
+            try:
+                self.await_(self._connection._execute(self.sqlite.execute, begin))
+            except Exception as error:
+                self._handle_exception(error)
 
     def commit(self) -> None:
         self._begin = None

@@ -156,3 +156,19 @@ async def test_an_in_memory_database_keeps_its_single_static_connection(url: str
 async def test_a_file_database_has_one_connection_per_process(engine: AsyncEngine) -> None:
     pool: Any = engine.sync_engine.pool
     assert (pool.size(), pool._max_overflow, pool.timeout()) == (1, 0, SQLITE_QUEUE_SECONDS)
+
+
+async def test_a_streamed_query_first_in_its_transaction_still_takes_the_lock(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    other = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"), timeout=0)
+    other.isolation_level = None
+    try:
+        async with session_factory(engine)() as s, s.begin():
+            # A server-side cursor is SQLAlchemy's stock one: the deferred BEGIN goes first.
+            rows = await s.stream(select(ProcessedUpdate.update_id))
+            assert [row async for row in rows] == []
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
