@@ -217,32 +217,35 @@ class Bot:
     load: Load
 
 
+async def ready(bot: Bot) -> bool:
+    """A short warm-up of the bot about to be measured, then a settled sandbox. A bot left idle
+    through the other's phase has let its HTTP connections expire, and would pay for that
+    inside the measurement."""
+    error = await bot.load.warm_up(bot.process)
+    if error is not None:
+        bot.result.error = f"{error}; bot log:\n{bot.process.log_tail()}"
+        return False
+    settle_sandbox()
+    return True
+
+
 async def measure_pair(echo: Bot, rapport: Bot, plan: Plan, rounds: int) -> None:
     """Both bots up; bursts in turns, then each bot's paced and light phases."""
     bots = (echo, rapport)
     try:
         for bot in bots:
             await bot.process.start()
-        for bot in bots:
-            error = await bot.load.warm_up(bot.process)
-            if error is not None:
-                bot.result.error = f"{error}; bot log:\n{bot.process.log_tail()}"
-                return
         for n in range(rounds):
             for bot in bots:
-                # Warmed again first: a bot idle through the other's burst has let its HTTP
-                # connections expire, and would pay for that inside the measurement.
-                error = await bot.load.warm_up(bot.process)
-                if error is not None:
-                    bot.result.error = f"{error}; bot log:\n{bot.process.log_tail()}"
+                if not await ready(bot):
                     return
-                settle_sandbox()
                 phase = await bot.load.burst(plan.per_user, bot.process.pid)
                 bot.result.bursts.append(phase)
                 print(f"  {bot.result.label:<18} burst {n + 1}: {phase.describe()}", flush=True)
         for bot in bots:
+            if not await ready(bot):
+                return
             label = bot.result.label
-            settle_sandbox()
             bot.result.paced = await bot.load.paced(plan.paced, PACED_RATE, bot.process.pid)
             print(f"  {label:<18} paced  : {bot.result.paced.describe()}", flush=True)
             bot.result.light = await bot.load.paced(plan.light, LIGHT_RATE, bot.process.pid)
