@@ -4,7 +4,7 @@ hand-off to aiosqlite's thread per statement."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,20 +64,24 @@ async def test_a_transaction_costs_one_trip_per_statement_and_one_to_commit(
     assert trips() == 3, "a transaction that ran nothing costs no trip"
 
 
+@pytest.fixture
+def other(sqlite_url: str) -> Iterator[sqlite3.Connection]:
+    """Another program's connection to the same file, which never waits for a lock."""
+    conn = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"), timeout=0)
+    conn.isolation_level = None
+    yield conn
+    conn.close()
+
+
 async def test_the_write_lock_is_taken_with_the_first_statement(
-    engine: AsyncEngine, sqlite_url: str
+    engine: AsyncEngine, other: sqlite3.Connection
 ) -> None:
-    other = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"), timeout=0)
-    other.isolation_level = None
-    try:
-        async with session_factory(engine)() as s, s.begin():
-            await s.scalar(select(ProcessedUpdate.update_id))  # a read, but IMMEDIATE
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-        other.execute("BEGIN IMMEDIATE")  # free again once committed
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
+    async with session_factory(engine)() as s, s.begin():
+        await s.scalar(select(ProcessedUpdate.update_id))  # a read, but IMMEDIATE
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    other.execute("BEGIN IMMEDIATE")  # free again once committed
+    other.execute("ROLLBACK")
 
 
 async def test_row_counts_keys_and_returned_rows_are_the_drivers(engine: AsyncEngine) -> None:
@@ -159,16 +163,11 @@ async def test_a_file_database_has_one_connection_per_process(engine: AsyncEngin
 
 
 async def test_a_streamed_query_first_in_its_transaction_still_takes_the_lock(
-    engine: AsyncEngine, sqlite_url: str
+    engine: AsyncEngine, other: sqlite3.Connection
 ) -> None:
-    other = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"), timeout=0)
-    other.isolation_level = None
-    try:
-        async with session_factory(engine)() as s, s.begin():
-            # A server-side cursor is SQLAlchemy's stock one: the deferred BEGIN goes first.
-            rows = await s.stream(select(ProcessedUpdate.update_id))
-            assert [row async for row in rows] == []
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-    finally:
-        other.close()
+    async with session_factory(engine)() as s, s.begin():
+        # A server-side cursor is SQLAlchemy's stock one: the deferred BEGIN goes first.
+        rows = await s.stream(select(ProcessedUpdate.update_id))
+        assert [row async for row in rows] == []
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
