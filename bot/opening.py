@@ -39,7 +39,7 @@ from bot.runtime import Runtime
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
 from flows.events import OpenCheckin
-from flows.timing import SessionSlot, defer_out_of_quiet
+from flows.timing import defer_out_of_quiet
 from storage import due, repo
 from storage.models import Checkin, Client, Practice
 
@@ -360,26 +360,9 @@ def _next_checkin(
     work: _Batch,
 ) -> datetime | None:
     """What `replan_client` computes, from the batch's rows (the claim kept the status active)."""
-    if row.timezone is None:
-        return None
-    cadence = cadence_of(row.cadence or practice.cadence)
-    slots = (
-        [SessionSlot(start=x.starts_at, end=x.ends_at) for x in sessions]
-        if uses_sessions(cadence)
-        else []
-    )
     if row.id in work.kept:  # the check-in opened just now is the latest
         last = now if last is None else max(last, now)
-    return plan_next_checkin(
-        cadence,
-        now=now,
-        tz=row.timezone,
-        quiet=client_quiet(row, practice),
-        sessions=slots,
-        paused_until=row.paused_until,
-        anchor=row.cadence_anchor or row.joined_at,
-        last_opened=last,
-    )
+    return plan_next_checkin(row, practice, now=now, sessions=sessions, last_opened=last)
 
 
 async def _apply_slowly(

@@ -50,25 +50,32 @@ def client_quiet(client: Client | Row[Any], practice: Practice) -> QuietHours:
 
 
 def plan_next_checkin(
-    cadence: Cadence,
+    client: Client | Row[Any],
+    practice: Practice,
     *,
     now: datetime,
-    tz: str,
-    quiet: QuietHours,
-    sessions: Sequence[SessionSlot],
-    paused_until: datetime | None,
-    anchor: datetime | None,
+    sessions: Sequence[Any],
     last_opened: datetime | None,
 ) -> datetime | None:
-    """The next check-in of an active client, from plain values: one rule for `replan_client`
-    and for the heartbeat's batches, which load these values for many clients at once."""
+    """The next check-in of an active client: a `Client`, or a row with its columns, with their
+    sessions (anything with `starts_at` and `ends_at`) and their last opening. One rule for
+    `replan_client` and for the heartbeat's batches, which load these for many clients at once.
+    None: no time zone yet, nothing to plan."""
+    if client.timezone is None:
+        return None
+    cadence = cadence_of(client.cadence or practice.cadence)
+    slots = (
+        [SessionSlot(start=x.starts_at, end=x.ends_at) for x in sessions]
+        if uses_sessions(cadence)
+        else []
+    )
     return next_checkin_at(
         cadence,
-        after=max(now, paused_until or now),
-        tz=tz,
-        sessions=sessions,
-        anchor=anchor or now,
-        quiet=quiet,
+        after=max(now, client.paused_until or now),
+        tz=client.timezone,
+        sessions=slots,
+        anchor=client.cadence_anchor or client.joined_at or now,
+        quiet=client_quiet(client, practice),
         previous=last_opened,
     )
 
@@ -80,20 +87,10 @@ async def replan_client(
     if client.status != ACTIVE or client.timezone is None:
         client.next_checkin_at = None
         return None
-    cadence = cadence_of(client.cadence or practice.cadence)
-    sessions = [
-        SessionSlot(start=x.starts_at, end=x.ends_at) for x in await repo.sessions_of(s, client.id)
-    ]
+    sessions = await repo.sessions_of(s, client.id)
     last = await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id))
     client.next_checkin_at = plan_next_checkin(
-        cadence,
-        now=now,
-        tz=client.timezone,
-        quiet=client_quiet(client, practice),
-        sessions=sessions,
-        paused_until=client.paused_until,
-        anchor=client.cadence_anchor or client.joined_at,
-        last_opened=last,
+        client, practice, now=now, sessions=sessions, last_opened=last
     )
     return client.next_checkin_at
 
