@@ -110,11 +110,6 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             return super().cursor(server_side=True)
         return OneTripCursor(self)
 
-    def execute(self, *args: Any, **kw: Any) -> Any:
-        self._idle = False
-        self._send_begin()
-        return super().execute(*args, **kw)
-
     def _send_begin(self) -> None:
         begin, self._begin = self._begin, None
         if begin is not None:
