@@ -14,8 +14,10 @@ is FAILED. The exit status is 0 whatever the figures: benchmarks report, they do
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -109,6 +111,42 @@ def run_one(script: Path, full: bool) -> Outcome:
     return outcome
 
 
+def _reference_work() -> None:
+    records = [{"id": n, "name": f"client {n}", "scores": [n % 11, n % 7]} for n in range(5_000)]
+    for _ in range(6):
+        json.loads(json.dumps(records))
+    total = 0
+    for n in range(800_000):
+        total += n % 7
+
+
+def reference_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python workload (loops, dicts, strings, JSON), the median
+    of five. The targets are absolute and hosts of the same size differ in speed per core; this
+    figure, printed with every run, tells a slower host from a slower Rapport."""
+    times = []
+    for _ in range(5):
+        began = time.process_time()
+        _reference_work()
+        times.append(time.process_time() - began)
+    return statistics.median(times) * 1000
+
+
+def host() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"host: {model}, {os.cpu_count()} cores; reference workload {reference_ms():.0f} ms CPU "
+        "(lower is faster)"
+    )
+
+
 def table(outcomes: list[Outcome]) -> str:
     rows = [("benchmark", "result", "time", "summary")]
     for o in outcomes:
@@ -130,8 +168,12 @@ def main() -> None:
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     began = time.perf_counter()
+    before = host()
+    print(before, flush=True)
     outcomes = [run_one(script, args.full) for script in scripts(only)]
     print("\n=== summary")
+    print(before)
+    print(host().replace("host:", "host after:", 1))
     for o in outcomes:
         named = o.summary.startswith(f"{o.name}:") or o.verdict in ("OK", "MISS")
         print(o.summary if named else f"{o.name}: {o.summary}")
