@@ -9,6 +9,8 @@ comes. Its summary is its last line
 of the form `<name>: <figure> (target <target>) OK|MISS`; for a script that prints its summary in
 another form, its last line is shown as it is, with no verdict. A script that exits with an error
 is FAILED. The exit status is 0 whatever the figures: benchmarks report, they do not gate.
+The `host:` lines before and after give the CPU and a reference workload's time, to compare runs
+made on different (or drifting) hosts.
 """
 
 from __future__ import annotations
