@@ -22,6 +22,7 @@ from telegram.ext import ContextTypes
 from bot import effects, staff
 from bot.runtime import OutboxJob, Runtime
 from bot.updates import event_of, language_of, split_command
+from flows.crisis import detect_crisis
 from flows.events import Command
 from flows.i18n import t
 from storage import repo
@@ -84,6 +85,27 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if after.unhanded or (after.enqueued and not after.handed):
         rt.wake_sender()
     await after.run(context.bot)
+
+
+async def apologise(update: Update, bot: Bot) -> None:
+    """The update's handling failed and nothing of it was stored: its sender hears so instead of
+    silence. Crisis language still gets the emergency advice, since the practice's resources and
+    the therapist's alert are what may have failed."""
+    chat = update.effective_chat
+    if chat is None or chat.type != "private" or update.my_chat_member is not None:
+        return
+    lang = language_of(update)
+    text = t(lang, "chat.error")
+    message = update.message
+    if message is not None and message.text and detect_crisis(message.text):
+        text = f"{text}\n\n{t(lang, 'crisis.default_resources')}"
+    try:
+        if update.callback_query is not None:
+            await bot.answer_callback_query(update.callback_query.id, text=text)
+        else:
+            await bot.send_message(chat.id, text)
+    except TelegramError as exc:
+        log.info("failure notice not delivered: %s", type(exc).__name__)
 
 
 async def handle_update(rt: Runtime, update: Update) -> After:
@@ -176,4 +198,4 @@ async def on_membership(s: AsyncSession, update: Update, now: datetime) -> None:
         await repo.add_event(s, client_id=client.id, kind="unblocked", at=now)
 
 
-__all__ = ["After", "handle_update", "on_update", "split_command"]
+__all__ = ["After", "apologise", "handle_update", "on_update", "split_command"]

@@ -11,6 +11,7 @@ spread the work instead of queueing on the same rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from bot import effects
 from bot.digests import send_digest
 from bot.opening import open_due
 from bot.planning import client_quiet, replan_client
+from bot.quarantine import is_transient
 from bot.runtime import Runtime
 from flows.events import Expire, Nudge
 from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
@@ -27,6 +29,9 @@ from storage import repo
 from storage.models import Checkin, Client, Practice, TherapySession
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[Runtime, int, datetime], Awaitable[bool]]
+"""Handles one due item (by id) in its own transaction; True if it did something."""
 
 BATCH = 200
 """Nudges, expiries, digests and resumptions handled per pass, each; check-ins are opened in
@@ -70,9 +75,26 @@ async def run_pass(rt: Runtime) -> Pass:
     return result
 
 
-async def _due_ids(rt: Runtime, query: Select) -> list[int]:
+async def _each_due(rt: Runtime, now: datetime, kind: str, query: Select, handle: Handler) -> int:
+    """Handle up to `BATCH` due items of `query` (ids), each in its own transaction; how many
+    were done. An item that fails on its own is set aside (`bot.quarantine`) and the rest go on."""
+    quarantine = rt.quarantine
+    held = quarantine.held(kind, now)
+    if held:
+        query = query.where(query.selected_columns[0].notin_(held))
     async with rt.sessions() as s:
-        return list(await s.scalars(query.limit(BATCH)))
+        ids = list(await s.scalars(query.limit(BATCH)))
+    done = 0
+    for item in ids:
+        try:
+            done += await handle(rt, item, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            quarantine.failed(kind, item, now, exc)
+        else:
+            quarantine.cleared(kind, (item,))
+    return done
 
 
 def _morning(client: Client, practice: Practice, now: datetime) -> datetime:
@@ -85,125 +107,113 @@ def _morning(client: Client, practice: Practice, now: datetime) -> datetime:
 
 
 async def _nudge(rt: Runtime, now: datetime) -> int:
-    ids = await _due_ids(
-        rt,
-        select(Checkin.id).where(
-            Checkin.nudge_at <= now, Checkin.nudged_at.is_(None), Checkin.status == "open"
-        ),
+    due = select(Checkin.id).where(
+        Checkin.nudge_at <= now, Checkin.nudged_at.is_(None), Checkin.status == "open"
     )
-    done = 0
-    for checkin_id in ids:
-        async with rt.sessions() as s, s.begin():
-            checkin = await s.get(Checkin, checkin_id)
-            if checkin is None or checkin.nudge_at is None or checkin.nudge_at > now:
-                continue
-            client = await s.get(Client, checkin.client_id)
-            practice = await repo.get_practice(s, now)
-            morning = now if client is None else _morning(client, practice, now)
-            if morning > now:  # due at night: the morning, unless that is too near the expiry
-                expires = checkin.expires_at
-                keep = expires is None or morning <= expires - NUDGE_MIN_BEFORE_EXPIRY
-                await s.execute(
-                    update(Checkin)
-                    .where(
-                        Checkin.id == checkin_id,
-                        Checkin.nudged_at.is_(None),
-                        Checkin.nudge_at == checkin.nudge_at,
-                    )
-                    .values(nudge_at=morning if keep else None)
-                    .execution_options(synchronize_session=False)
-                )
-                continue
-            claimed = await s.execute(
+    return await _each_due(rt, now, "nudge", due, _nudge_one)
+
+
+async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        checkin = await s.get(Checkin, checkin_id)
+        if checkin is None or checkin.nudge_at is None or checkin.nudge_at > now:
+            return False
+        client = await s.get(Client, checkin.client_id)
+        practice = await repo.get_practice(s, now)
+        morning = now if client is None else _morning(client, practice, now)
+        if morning > now:  # due at night: the morning, unless that is too near the expiry
+            expires = checkin.expires_at
+            keep = expires is None or morning <= expires - NUDGE_MIN_BEFORE_EXPIRY
+            await s.execute(
                 update(Checkin)
                 .where(
-                    Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open"
+                    Checkin.id == checkin_id,
+                    Checkin.nudged_at.is_(None),
+                    Checkin.nudge_at == checkin.nudge_at,
                 )
-                .values(nudged_at=now)
+                .values(nudge_at=morning if keep else None)
                 .execution_options(synchronize_session=False)
             )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            if client is None or client.status != "active" or client.unreachable_at is not None:
-                continue  # nobody to remind: stopped, paused, or the bot is blocked
-            await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
-            done += 1
-    return done
+            return False
+        claimed = await s.execute(
+            update(Checkin)
+            .where(Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open")
+            .values(nudged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        if client is None or client.status != "active" or client.unreachable_at is not None:
+            return False  # nobody to remind: stopped, paused, or the bot is blocked
+        await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
+        return True
 
 
 async def _expire(rt: Runtime, now: datetime) -> int:
-    ids = await _due_ids(
-        rt, select(Checkin.id).where(Checkin.expires_at <= now, Checkin.status == "open")
-    )
-    done = 0
-    for checkin_id in ids:
-        async with rt.sessions() as s, s.begin():
-            checkin = await s.get(Checkin, checkin_id)
-            if checkin is None or checkin.status != "open":
-                continue
-            client = await s.get(Client, checkin.client_id)
-            if client is not None:
-                await effects.client_event(s, rt, client, Expire(at=now), None, now, None)
-            # The flow closes the check-in; make sure it is closed even if the flow had lost it.
-            await s.refresh(checkin)
-            if checkin.status == "open":
-                checkin.status = "partial" if checkin.first_answer_at else "missed"
-                checkin.closed_at = now
-            done += 1
-    return done
+    due = select(Checkin.id).where(Checkin.expires_at <= now, Checkin.status == "open")
+    return await _each_due(rt, now, "expiry", due, _expire_one)
+
+
+async def _expire_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        checkin = await s.get(Checkin, checkin_id)
+        if checkin is None or checkin.status != "open":
+            return False
+        client = await s.get(Client, checkin.client_id)
+        if client is not None:
+            await effects.client_event(s, rt, client, Expire(at=now), None, now, None)
+        # The flow closes the check-in; make sure it is closed even if the flow had lost it.
+        await s.refresh(checkin)
+        if checkin.status == "open":
+            checkin.status = "partial" if checkin.first_answer_at else "missed"
+            checkin.closed_at = now
+        return True
 
 
 async def _digests(rt: Runtime, now: datetime) -> int:
-    ids = await _due_ids(
-        rt,
-        select(TherapySession.id).where(
-            TherapySession.digest_at <= now,
-            TherapySession.digest_sent_at.is_(None),
-            TherapySession.cancelled.is_(False),
-        ),
+    due = select(TherapySession.id).where(
+        TherapySession.digest_at <= now,
+        TherapySession.digest_sent_at.is_(None),
+        TherapySession.cancelled.is_(False),
     )
-    done = 0
-    for session_id in ids:
-        async with rt.sessions() as s, s.begin():
-            claimed = await s.execute(
-                update(TherapySession)
-                .where(TherapySession.id == session_id, TherapySession.digest_sent_at.is_(None))
-                .values(digest_sent_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            session = await s.get(TherapySession, session_id)
-            assert session is not None
-            if await send_digest(s, rt, session, now):
-                done += 1
-    return done
+    return await _each_due(rt, now, "digest", due, _digest_one)
+
+
+async def _digest_one(rt: Runtime, session_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        claimed = await s.execute(
+            update(TherapySession)
+            .where(TherapySession.id == session_id, TherapySession.digest_sent_at.is_(None))
+            .values(digest_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        session = await s.get(TherapySession, session_id)
+        assert session is not None
+        return await send_digest(s, rt, session, now)
 
 
 async def _resume_paused(rt: Runtime, now: datetime) -> int:
-    ids = await _due_ids(
-        rt,
-        select(Client.id).where(Client.status == "paused", Client.paused_until <= now),
-    )
-    done = 0
-    for client_id in ids:
-        async with rt.sessions() as s, s.begin():
-            claimed = await s.execute(
-                update(Client)
-                .where(
-                    Client.id == client_id, Client.status == "paused", Client.paused_until <= now
-                )
-                .values(status="active", paused_until=None)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            client = await s.get(Client, client_id)
-            assert client is not None
-            await repo.add_event(s, client_id=client_id, kind="resumed", at=now)
-            await replan_client(s, client, await repo.get_practice(s, now), now)
-            done += 1
-    return done
+    due = select(Client.id).where(Client.status == "paused", Client.paused_until <= now)
+    return await _each_due(rt, now, "resumption", due, _resume_one)
+
+
+async def _resume_one(rt: Runtime, client_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        claimed = await s.execute(
+            update(Client)
+            .where(Client.id == client_id, Client.status == "paused", Client.paused_until <= now)
+            .values(status="active", paused_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        client = await s.get(Client, client_id)
+        assert client is not None
+        await repo.add_event(s, client_id=client_id, kind="resumed", at=now)
+        await replan_client(s, client, await repo.get_practice(s, now), now)
+        return True
 
 
 SENT_KEPT = timedelta(days=1)

@@ -35,6 +35,7 @@ from bot.planning import (
     replan_client,
     uses_sessions,
 )
+from bot.quarantine import is_transient
 from bot.runtime import Runtime
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
@@ -45,6 +46,9 @@ from storage.models import Checkin, Client, Practice
 
 BATCH = 50
 """Clients claimed per transaction: about 25 ms of SQLite's write lock at a time."""
+
+QUARANTINE_KIND = "opening"
+"""How `bot.quarantine` names the clients whose check-in failed to open."""
 
 BUDGET_SECONDS = 5.0
 """Wall time after which a pass stops starting new batches (one heartbeat interval)."""
@@ -66,19 +70,40 @@ class Opening:
 async def open_due(
     rt: Runtime, now: datetime, *, batch: int = BATCH, budget: float = BUDGET_SECONDS
 ) -> Opening:
-    """Open every check-in due at `now`, batch after batch, within `budget` seconds of wall time."""
+    """Open every check-in due at `now`, batch after batch, within `budget` seconds of wall time.
+
+    A batch that fails is rolled back whole; its clients are then opened one per transaction,
+    so the client whose data broke it is found and set aside (`bot.quarantine`) while everyone
+    else gets their check-in in this pass."""
     began = time.monotonic()
     result = Opening()
     aliases: dict[int, str] = {}
+    one_by_one = 0  # clients still to open one per transaction after a batch failed
     while True:
-        async with rt.sessions() as s, s.begin():
-            claimed, opened, deferred = await _open_batch(s, rt, now, batch, aliases)
+        size = 1 if one_by_one else batch
+        rows: list[Row[Any]] = []
+        try:
+            async with rt.sessions() as s, s.begin():
+                skip = rt.quarantine.held(QUARANTINE_KIND, now)
+                rows = await due.claim_due_clients(s, now, size, skip)
+                opened, deferred = await _open_batch(s, rt, rows, now, aliases)
+        except Exception as exc:
+            if not rows or is_transient(exc):
+                raise
+            if len(rows) > 1:
+                one_by_one = len(rows)
+                continue
+            rt.quarantine.failed(QUARANTINE_KIND, rows[0].id, now, exc)
+            opened = deferred = 0
+        else:
+            rt.quarantine.cleared(QUARANTINE_KIND, (row.id for row in rows))
+        one_by_one = max(0, one_by_one - 1)
         result.batches += 1
         result.opened += opened
         result.deferred += deferred
         if opened:
             rt.wake_sender()  # these are committed: sending starts while the next batch runs
-        if claimed < batch:
+        if len(rows) < size:
             return result
         if time.monotonic() - began >= budget:
             result.backlog = True
@@ -119,12 +144,11 @@ class _Batch:
 
 
 async def _open_batch(
-    s: AsyncSession, rt: Runtime, now: datetime, limit: int, aliases: dict[int, str]
-) -> tuple[int, int, int]:
-    """(claimed, opened, deferred) for one batch, inside the caller's transaction."""
-    rows = await due.claim_due_clients(s, now, limit)
+    s: AsyncSession, rt: Runtime, rows: Sequence[Row[Any]], now: datetime, aliases: dict[int, str]
+) -> tuple[int, int]:
+    """(opened, deferred) for the claimed clients, inside the caller's transaction."""
     if not rows:
-        return 0, 0, 0
+        return 0, 0
     practice = await repo.get_practice(s, now)
     planned: list[Row[Any]] = []
     deferred: list[tuple[int, datetime | None]] = []
@@ -140,7 +164,7 @@ async def _open_batch(
         known = await _load(s, rt, planned, reachable, practice, now, aliases)
         work = await _open(s, rt, reachable, known, practice, now, aliases)
         await _write(s, rt, planned, known, work, practice, now)
-    return len(rows), len(reachable), len(deferred)
+    return len(reachable), len(deferred)
 
 
 async def _load(

@@ -56,6 +56,10 @@ def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | 
     )
 
 
+Job = tuple[int, int, str, dict[str, Any]]
+"""A message to send: outbox id, chat, kind, payload in clear."""
+
+
 @dataclass
 class Outcome:
     message_id: int
@@ -165,12 +169,11 @@ class OutboxSender:
             claimed, marked = await self._mark_and_claim()
         room = BATCH - len(self._unmarked) - len(claimed)
         handed = [self._handed.popleft() for _ in range(min(room, len(self._handed)))]
-        cipher = self.rt.cipher
         jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed]
-        jobs += [(m.id, m.chat_id, m.kind, repo.outbox_payload(cipher, m)) for m in claimed]
-        if not jobs:
+        unreadable = self._read_claimed(claimed, jobs)
+        if not jobs and not unreadable:
             return marked > 0
-        outcomes = await asyncio.gather(*(self._send(*job) for job in jobs))
+        outcomes = unreadable + await asyncio.gather(*(self._send(*job) for job in jobs))
         if not self._unmarked:
             self._unmarked_since = time.monotonic()
         self._unmarked.extend(outcomes)
@@ -181,6 +184,20 @@ class OutboxSender:
             or any(o.status != "sent" for o in outcomes)
         )
         return True
+
+    def _read_claimed(self, claimed: list[Any], jobs: list[Job]) -> list[Outcome]:
+        """Add the claimed rows to `jobs`; the outcomes of rows whose payload cannot be read
+        (written under another key, or damaged), which fail for good instead of failing the
+        pass, and with it the messages sent beside them before they were marked."""
+        unreadable = []
+        for m in claimed:
+            try:
+                jobs.append((m.id, m.chat_id, m.kind, repo.outbox_payload(self.rt.cipher, m)))
+            except Exception as exc:
+                unreadable.append(
+                    Outcome(m.id, "failed", error=f"unreadable: {type(exc).__name__}")
+                )
+        return unreadable
 
     async def _mark_and_claim(self) -> tuple[list[Any], int]:
         """Write the unmarked outcomes and (when there is reason to look) claim due rows, in one
@@ -255,6 +272,9 @@ class OutboxSender:
                 return Outcome(message_id, "sent")
             return Outcome(message_id, "failed", error=f"bad request: {exc.message}"[:300])
         except (NetworkError, TelegramError) as exc:  # 5xx, timeouts, connection errors
+            return Outcome(message_id, "retry", error=type(exc).__name__)
+        except Exception as exc:  # e.g. a payload missing a field: retried, then failed
+            log.warning("outbox message %s not sent: %s", message_id, type(exc).__name__)
             return Outcome(message_id, "retry", error=type(exc).__name__)
         return Outcome(message_id, "sent", telegram_message_id=sent_id)
 

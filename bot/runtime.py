@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.quarantine import Quarantine
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
 
@@ -47,6 +48,8 @@ class Runtime:
     outbox_scan: bool = True
     # The sender of this process while it runs; handlers claim their replies for it.
     handoff: Handoff | None = None
+    # Heartbeat items that failed on their own (broken rows), retried later with backoff.
+    quarantine: Quarantine = field(default_factory=Quarantine)
 
     @classmethod
     def create(

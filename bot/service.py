@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot import health, heartbeat
-from bot.dispatch import on_update
+from bot.dispatch import apologise, on_update
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime
 from storage import repo
@@ -45,7 +45,8 @@ def build_application(rt: Runtime) -> Application:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure without the update's content (it may carry a client's words)."""
+    """Log the failure without the update's content (it may carry a client's words), and tell
+    its sender."""
     update_id = update.update_id if isinstance(update, Update) else None
     log.error(
         "update %s failed: %s",
@@ -55,6 +56,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if context.error
         else None,
     )
+    if isinstance(update, Update):
+        await apologise(update, context.bot)
 
 
 @functools.cache

@@ -50,6 +50,9 @@ def _sqlite_file(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # A failed statement's error would otherwise quote its parameters (answers, conversation
+    # state, user ids), and errors end up in logs.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
         # One connection per process. SQLite has one writer at a time and every transaction

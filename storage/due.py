@@ -13,7 +13,19 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Base
@@ -42,10 +54,13 @@ DUE_CLIENT_COLUMNS = (
 )
 
 
-async def claim_due_clients(s: AsyncSession, now: datetime, limit: int) -> list[Row[Any]]:
+async def claim_due_clients(
+    s: AsyncSession, now: datetime, limit: int, skip: Collection[int] = ()
+) -> list[Row[Any]]:
     """Up to `limit` active clients whose check-in is due, earliest first, claimed for this
     transaction: their `next_checkin_at` is cleared with a compare-and-set, so a concurrent pass
-    can no longer see them and a rollback (or a crash) leaves them due.
+    can no longer see them and a rollback (or a crash) leaves them due. Clients in `skip` are
+    left alone (the heartbeat set them aside after a failure).
 
     On PostgreSQL the candidates are read `FOR UPDATE SKIP LOCKED`: replicas take disjoint
     batches instead of queueing on the same rows. SQLite transactions here begin IMMEDIATE, so
@@ -54,7 +69,7 @@ async def claim_due_clients(s: AsyncSession, now: datetime, limit: int) -> list[
     due = and_(_client.c.next_checkin_at <= now, _client.c.status == "active")
     query = (
         select(*(_client.c[name] for name in DUE_CLIENT_COLUMNS))
-        .where(due)
+        .where(due, _client.c.id.notin_(list(skip)) if skip else true())
         .order_by(_client.c.next_checkin_at, _client.c.id)
         .limit(limit)
     )

@@ -1,0 +1,86 @@
+"""Items the heartbeat failed to handle, set aside for a while so one broken row cannot stop the
+practice: a client whose stored zone or cadence no longer parses, a session whose digest cannot
+be rendered. Without this, the same item would fail first in every pass, and everything behind
+it (every other client's check-in, nudge or digest) would wait forever.
+
+A failing item is retried after a minute, then after twice as long each time, up to an hour; it
+is logged by kind and id with the exception's type and where it was raised, never its message
+(which may quote stored data). The holds live in the process: a restart tries everything again.
+A failure that concerns every item alike (the database went away, a lock timed out) is not the
+item's fault: `is_transient` tells the callers to end the pass instead, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=1)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure that any item would meet: not a reason to set one aside."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def where(exc: BaseException) -> str:
+    """The innermost frame of the exception, as `file.py:line in function`."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown place"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
+
+
+@dataclass
+class _Hold:
+    failures: int
+    until: datetime
+
+
+@dataclass
+class Quarantine:
+    first_retry: timedelta = FIRST_RETRY
+    longest_retry: timedelta = LONGEST_RETRY
+    _holds: dict[tuple[str, int], _Hold] = field(default_factory=dict)
+
+    def held(self, kind: str, now: datetime) -> list[int]:
+        """Ids of `kind` not to be tried at `now`."""
+        return [item for (k, item), hold in self._holds.items() if k == kind and hold.until > now]
+
+    def failed(self, kind: str, item: int, now: datetime, exc: BaseException) -> None:
+        previous = self._holds.get((kind, item))
+        failures = 1 if previous is None else previous.failures + 1
+        wait = min(self.first_retry * 2 ** (failures - 1), self.longest_retry)
+        self._holds[(kind, item)] = _Hold(failures, now + wait)
+        log.error(
+            "heartbeat: %s %s failed (%s at %s), failure %d; set aside for %d min",
+            kind,
+            item,
+            type(exc).__name__,
+            where(exc),
+            failures,
+            wait.total_seconds() // 60,
+        )
+
+    def cleared(self, kind: str, items: Iterable[int]) -> None:
+        """These were handled: a later failure starts from the first retry again."""
+        if not self._holds:
+            return
+        for item in items:
+            if self._holds.pop((kind, item), None) is not None:
+                log.info("heartbeat: %s %s handled after earlier failures", kind, item)
+
+    def count(self) -> int:
+        return len(self._holds)
