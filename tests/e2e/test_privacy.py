@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -157,6 +158,18 @@ async def test_logs_never_carry_text_names_or_tokens(world: World) -> None:
     for secret in (COMMENT, "Konstantin", "Smithereens", "Leeward", token, DEFAULT_TOKEN,
                    DEFAULT_TOKEN.split(":")[1], "kill myself"):  # fmt: skip
         assert secret not in logs, secret
+
+
+async def test_a_failed_statement_does_not_quote_its_parameters(world: World) -> None:
+    """Errors reach the logs (the update and heartbeat error handlers log them in full)."""
+    with pytest.raises(DBAPIError) as failure:
+        async with world.rt.sessions() as s, s.begin():
+            await s.execute(
+                text("SELECT * FROM client WHERE no_such_column = :words"),
+                {"words": "I feel hopeless"},
+            )
+    assert "no_such_column" in str(failure.value)  # the statement is there, its values are not
+    assert "hopeless" not in str(failure.value)
 
 
 @pytest.fixture
