@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.planning import plan_digest, replan_client, schedule_session
+from bot.planning import move_client, plan_digest, replan_client, schedule_session
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
@@ -337,7 +337,7 @@ async def client_set(
         if cadence is not None:
             client.cadence = None if cadence == "default" else check_cadence(cadence)
         if timezone is not None:
-            client.timezone = check_timezone(timezone)
+            move_client(client, check_timezone(timezone))
         if language is not None:
             client.language = check_language(language)
         if quiet_hours is not None:

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 
-from bot.planning import plan_checkin_deadlines, replan_client
+from bot.planning import move_client, plan_checkin_deadlines, replan_client
 from bot.runtime import OutboxJob
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
@@ -252,7 +252,7 @@ async def record(
     elif isinstance(intent, I.SetLanguage):
         client.language = intent.code
     elif isinstance(intent, I.SetTimezone):
-        client.timezone = intent.name
+        move_client(client, intent.name)
         if client.status == "active":
             await replan_client(s, client, practice, now)
     elif isinstance(intent, I.Pause):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -20,6 +21,7 @@ from flows.timing import (
     digest_at,
     next_checkin_at,
     parse_quiet_hours,
+    same_local_day,
 )
 from storage import repo
 from storage.models import Checkin, Client, Practice, Therapist, TherapySession
@@ -78,6 +80,16 @@ def plan_next_checkin(
         quiet=client_quiet(client, practice),
         previous=last_opened,
     )
+
+
+def move_client(client: Client, tz: str) -> None:
+    """Set the client's zone, keeping their `every N days` check-ins on the same local days
+    (`flows.timing.same_local_day`). The caller re-plans."""
+    anchor = client.cadence_anchor or client.joined_at
+    if anchor is not None and client.timezone is not None and client.timezone != tz:
+        with contextlib.suppress(ValueError):  # the old zone no longer exists: nothing to keep
+            client.cadence_anchor = same_local_day(anchor, client.timezone, tz)
+    client.timezone = tz
 
 
 async def replan_client(

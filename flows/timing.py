@@ -51,6 +51,7 @@ __all__ = [
     "nudge_at",
     "parse_duration",
     "parse_quiet_hours",
+    "same_local_day",
 ]
 
 MIN_CHECKIN_GAP = timedelta(hours=12)
@@ -119,6 +120,17 @@ def local_wall_time(day: date, at: time, zone: tzinfo) -> datetime:
 
 def _local_date(instant: datetime, zone: tzinfo) -> date:
     return instant.astimezone(zone).date()
+
+
+def same_local_day(instant: datetime, old_tz: str, new_tz: str) -> datetime:
+    """Noon in `new_tz` of the local date `instant` had in `old_tz`.
+
+    `every N days` counts its phase from the local date of the client's anchor; when the client
+    moves to another zone, that date may read as the day before or after there (23:30 in Berlin
+    is 17:30 of the same day in New York, 00:30 is the day before), which would move every
+    check-in by a day. Carried over this way, the anchor keeps its date in both zones."""
+    _require_aware("instant", instant)
+    return local_wall_time(_local_date(instant, get_zone(old_tz)), time(12), get_zone(new_tz))
 
 
 # --- quiet hours ----------------------------------------------------------------------------

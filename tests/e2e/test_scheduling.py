@@ -526,6 +526,26 @@ async def test_a_new_zone_moves_the_next_checkin_without_a_double(make_world: Ma
     assert len(await checkins_of(world, eastward.id)) == 3
 
 
+async def test_a_new_zone_keeps_every_n_days_on_the_same_weekday(make_world: MakeWorld) -> None:
+    """The phase of `every 7 days` is counted from the local date the client joined on. Joined
+    at 00:30 on a Tuesday in Berlin, which is still Monday in New York: after moving there the
+    check-ins stay on Tuesdays."""
+    joined = aware(D(2026, 1, 6, 0, 30), BERLIN)
+    world = await make_world(joined, cadence="every 7 days at 18:00", expire_after="20h")
+    therapist = await unjoined_therapist(world)
+    stays = await join(world, therapist, "Sam Stay", BERLIN)
+    moves = await join(world, therapist, "Max Move", BERLIN)
+    await change_zone(world, moves, NEW_YORK)  # 18:30 on Monday there
+
+    planned = (await client_row(world, moves.id)).next_checkin_at
+    assert planned == aware(D(2026, 1, 6, 18, 0), NEW_YORK)
+    await run_until(world, joined + timedelta(days=15))
+
+    assert stays.checkins_received() == [D(2026, 1, d, 18, 0) for d in (6, 13, 20)]
+    assert moves.checkins_received() == [D(2026, 1, d, 18, 0) for d in (6, 13, 20)]
+    assert {day.weekday() for day in moves.checkins_received()} == {1}  # Tuesdays
+
+
 # --- pausing --------------------------------------------------------------------------------
 
 

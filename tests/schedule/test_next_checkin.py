@@ -5,12 +5,21 @@ Expected instants are written out by hand in UTC; the comments give the local re
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flows.cadence import parse_cadence
-from flows.timing import QuietHours, SessionSlot, next_checkin_at, parse_quiet_hours
+from flows.timing import (
+    QuietHours,
+    SessionSlot,
+    next_checkin_at,
+    parse_quiet_hours,
+    same_local_day,
+)
 
 from .helpers import BERLIN, KOLKATA, NEW_YORK, session, utc
 
@@ -247,3 +256,19 @@ def test_naive_or_unknown_inputs_are_rejected_with_value_error() -> None:
     for zone in ("Mars/Olympus_Mons", "", "../etc/passwd", "Europe", "x" * 300):
         with pytest.raises(ValueError, match="unknown time zone"):
             next_at("every day at 18:00", utc(2026, 1, 5), zone)
+
+
+# Zones from UTC-11 to UTC+14, with and without DST; none skipped a whole day since 2000.
+FAR_APART = (BERLIN, NEW_YORK, KOLKATA, "Pacific/Pago_Pago", "Pacific/Kiritimati",
+             "Pacific/Auckland", "America/St_Johns", "Asia/Kathmandu", "UTC")  # fmt: skip
+
+
+@given(
+    st.datetimes(datetime(2000, 1, 1), datetime(2040, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from(FAR_APART),
+    st.sampled_from(FAR_APART),
+)
+def test_a_carried_anchor_keeps_its_local_date(instant: datetime, old: str, new: str) -> None:
+    carried = same_local_day(instant, old, new)
+    assert carried.astimezone(ZoneInfo(new)).date() == instant.astimezone(ZoneInfo(old)).date()
+    assert carried.astimezone(ZoneInfo(new)).hour == 12
