@@ -23,7 +23,9 @@ from bot.runtime import Runtime
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# The help shows line breaks as written: only the blank lines between paragraphs are kept.
+_HELP = "\n\n".join(" ".join(part.split()) for part in (__doc__ or "").split("\n\n"))
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=_HELP)
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 practice_app = typer.Typer(no_args_is_help=True, help="Practice defaults.")
 therapist_app = typer.Typer(no_args_is_help=True, help="Therapists.")
