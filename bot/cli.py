@@ -518,7 +518,8 @@ def backtest(
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every stored text with the first key in RAPPORT_ENCRYPTION_KEY."""
+    """Re-encrypt every stored text with the first key in RAPPORT_ENCRYPTION_KEY (texts of
+    earlier versions are rewritten in the current form too)."""
     count = with_runtime(admin.rotate_keys)
     typer.echo(f"{count} values re-encrypted with the first key; older keys can now be retired")
 

@@ -1,11 +1,17 @@
-"""Therapist names are decrypted once per process, and the memory of them stays bounded."""
+"""Encryption at rest: the token format (AES-256-GCM, with tokens of the earlier Fernet form still
+readable), rotation, tampering; therapist names decrypted once per process, in bounded memory."""
 
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storage import crypto
 from storage.crypto import Cipher
+
+KEY = Cipher.generate_key()
 
 
 def test_a_name_is_decrypted_once_and_the_same_as_plain_decryption(
@@ -38,3 +44,62 @@ def test_a_name_under_a_foreign_key_is_refused(cipher: Cipher) -> None:
     foreign = Cipher(Cipher.generate_key()).encrypt("Dana Lee")
     with pytest.raises(ValueError, match="cannot be decrypted"):
         cipher.decrypt_name(foreign)
+
+
+# --- the token format -------------------------------------------------------------------------
+
+
+@given(st.text(max_size=3000))
+def test_any_text_comes_back_as_it_went_in(text: str) -> None:
+    cipher = Cipher(KEY)
+    token = cipher.encrypt(text)
+    assert token[:1] == crypto.VERSION
+    assert cipher.decrypt(token) == text
+    if len(text) >= 8:
+        assert text.encode() not in token
+
+
+def test_the_same_text_seals_differently_each_time() -> None:
+    cipher = Cipher(KEY)
+    assert cipher.encrypt("Alice Smith") != cipher.encrypt("Alice Smith")
+
+
+def test_tokens_of_the_earlier_fernet_form_still_decrypt_and_rotation_upgrades_them() -> None:
+    old_token = Fernet(KEY.encode()).encrypt(b"Written by an earlier version")
+    cipher = Cipher(KEY)
+    assert cipher.decrypt(old_token) == "Written by an earlier version"
+    upgraded = cipher.rotate(old_token)
+    assert upgraded[:1] == crypto.VERSION
+    assert cipher.decrypt(upgraded) == "Written by an earlier version"
+
+
+def test_rotation_moves_a_token_to_the_first_key() -> None:
+    new_key = Cipher.generate_key()
+    under_old = Cipher(KEY).encrypt("a comment")
+    both = Cipher(f"{new_key},{KEY}")
+    assert both.decrypt(under_old) == "a comment"
+    rotated = both.rotate(under_old)
+    assert Cipher(new_key).decrypt(rotated) == "a comment"
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        Cipher(KEY).decrypt(rotated)
+
+
+@pytest.mark.parametrize("where", [0, 1, 5, 17, -1])
+def test_a_changed_byte_anywhere_is_refused(where: int) -> None:
+    cipher = Cipher(KEY)
+    token = bytearray(cipher.encrypt("I feel better this week"))
+    token[where] ^= 0x01
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        cipher.decrypt(bytes(token))
+
+
+@pytest.mark.parametrize("token", [b"", b"\x01", b"\x01abcd", b"\x01" + bytes(40), b"gAAAAA"])
+def test_truncated_or_empty_tokens_are_refused(token: bytes) -> None:
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        Cipher(KEY).decrypt(token)
+
+
+@pytest.mark.parametrize("keys", ["", " , ", "short", "x" * 44, f"{KEY},not-a-key"])
+def test_bad_keys_are_refused_at_start(keys: str) -> None:
+    with pytest.raises(crypto.KeyError_):
+        Cipher(keys)
