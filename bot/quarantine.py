@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,11 @@ LONGEST_RETRY = timedelta(hours=1)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A database failure that any item would meet: not a reason to set one aside."""
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
+    """A database failure that any item would meet (the server is down or restarting, a lock
+    timed out): not a reason to set one aside."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def where(exc: BaseException) -> str:

@@ -1,21 +1,27 @@
 """The database misbehaving under the running bot: SQLite locked by another writer until the
-bot's writers are seen waiting for it, and PostgreSQL connections killed by the server. Updates
-wait or reconnect; none is lost, and what the clients gave is what the database holds."""
+bot's writers are seen waiting for it, PostgreSQL connections killed by the server, and a
+PostgreSQL server stopped and started again. Updates wait or reconnect; none is lost, and what
+the clients gave is what the database holds."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot import heartbeat
-from storage.db import create_engine
+from bot.clock import ManualClock
+from bot.quarantine import is_transient
+from flows.i18n import t
+from storage.db import create_engine, upgrade_async
 from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, answer, button
-from tests.faults.inprocess import settle
+from tests.faults.inprocess import running_world, settle
+from tests.faults.pg_cluster import Cluster
 from tests.faults.seed import Member, add_clients, add_therapist, make_due
 from tests.faults.sqlite_lock import TransactionsUnderway, WriteLock
 from tests.faults.traffic import GUARD, Traffic
@@ -130,3 +136,50 @@ async def terminate_backends(url: str) -> int:
             return int(result.scalar_one())
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def restartable_pg() -> AsyncIterator[Cluster]:
+    cluster = Cluster()
+    await cluster.create()
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        await cluster.remove()
+
+
+async def test_a_postgres_restart_under_the_running_bot(
+    restartable_pg: Cluster, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server stops (a fast shutdown: connections terminated, new ones refused) and starts
+    again. While it is down a tap cannot be stored: the client is told so and the question stays
+    open; the heartbeat's pass ends without setting anything aside. Once it is back, the bot
+    reconnects on its own and everything the clients gave is stored."""
+    await upgrade_async(restartable_pg.url)
+    async with running_world(restartable_pg.url, clock) as (world, _):
+        alice, bob = await practice(world, 2)
+        await heartbeat.run_pass(world.rt)
+        ledger = Ledger()
+        qa = await next_with_buttons(alice.user, timeout=GUARD)
+        qb = await next_with_buttons(bob.user, timeout=GUARD)
+        qa = await answer(alice.user, qa, "8", ledger)
+        await settle(world)
+
+        await restartable_pg.stop()
+        query = await bob.user.tap(qb, button(qb, "3"))
+        assert (await bob.user.answer_to(query, timeout=GUARD))["text"] == t("en", "chat.error")
+        with pytest.raises(Exception) as down:
+            await heartbeat.run_pass(world.rt)
+        assert is_transient(down.value), repr(down.value)
+        assert world.rt.quarantine.count() == 0, "nothing is set aside for an outage"
+
+        await restartable_pg.start()
+        errors_before = len(errors(caplog))
+        qb = await answer(bob.user, qb, "3", ledger)  # he taps again, and it counts
+        qa = await answer(alice.user, qa, "7", ledger)
+        qb = await answer(bob.user, qb, "n", ledger)
+        await heartbeat.run_pass(world.rt)
+        await settle(world)
+        await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
+        assert errors(caplog)[errors_before:] == []
