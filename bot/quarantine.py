@@ -57,7 +57,12 @@ class Quarantine:
     _holds: dict[tuple[str, int], _Hold] = field(default_factory=dict)
 
     def held(self, kind: str, now: datetime) -> list[int]:
-        """Ids of `kind` not to be tried at `now`."""
+        """Ids of `kind` not to be tried at `now`. Holds that ran out long ago are forgotten: an
+        item not tried again within the longest wait after its hold is no longer due (erased,
+        closed, or handled by another replica)."""
+        stale = now - self.longest_retry
+        for key in [key for key, hold in self._holds.items() if hold.until < stale]:
+            del self._holds[key]
         return [item for (k, item), hold in self._holds.items() if k == kind and hold.until > now]
 
     def failed(self, kind: str, item: int, now: datetime, exc: BaseException) -> None:
