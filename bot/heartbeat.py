@@ -5,7 +5,8 @@ made it due (e.g. `next_checkin_at = :seen`). If another replica got there first
 no row and this one moves on; if a process dies mid-way its transaction rolls back and the item is
 still due. Check-ins, the bulk of the work, are opened a batch of clients per transaction
 (`bot.opening`), with their candidates read `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas
-spread the work instead of queueing on the same rows.
+spread the work instead of queueing on the same rows. An item that fails on its own (a broken
+row) is set aside for a while (`bot.quarantine`) so that it cannot hold up the rest.
 """
 
 from __future__ import annotations
