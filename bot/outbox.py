@@ -169,8 +169,8 @@ class OutboxSender:
             claimed, marked = await self._mark_and_claim()
         room = BATCH - len(self._unmarked) - len(claimed)
         handed = [self._handed.popleft() for _ in range(min(room, len(self._handed)))]
-        jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed]
-        unreadable = self._read_claimed(claimed, jobs)
+        readable, unreadable = self._read(claimed)
+        jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed] + readable
         if not jobs and not unreadable:
             return marked > 0
         outcomes = unreadable + await asyncio.gather(*(self._send(*job) for job in jobs))
@@ -185,19 +185,19 @@ class OutboxSender:
         )
         return True
 
-    def _read_claimed(self, claimed: list[Any], jobs: list[Job]) -> list[Outcome]:
-        """Add the claimed rows to `jobs`; the outcomes of rows whose payload cannot be read
-        (written under another key, or damaged), which fail for good instead of failing the
+    def _read(self, claimed: list[Any]) -> tuple[list[Job], list[Outcome]]:
+        """The claimed rows to send, and the outcomes of those whose payload cannot be read
+        (written under another key, or damaged): these fail for good instead of failing the
         pass, and with it the messages sent beside them before they were marked."""
-        unreadable = []
+        jobs: list[Job] = []
+        unreadable: list[Outcome] = []
         for m in claimed:
             try:
                 jobs.append((m.id, m.chat_id, m.kind, repo.outbox_payload(self.rt.cipher, m)))
             except Exception as exc:
-                unreadable.append(
-                    Outcome(m.id, "failed", error=f"unreadable: {type(exc).__name__}")
-                )
-        return unreadable
+                error = f"unreadable: {type(exc).__name__}"
+                unreadable.append(Outcome(m.id, "failed", error=error))
+        return jobs, unreadable
 
     async def _mark_and_claim(self) -> tuple[list[Any], int]:
         """Write the unmarked outcomes and (when there is reason to look) claim due rows, in one
