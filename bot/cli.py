@@ -529,12 +529,14 @@ def health(
     max_age: Annotated[float, typer.Option(help="seconds since the last heartbeat")] = 120.0,
 ) -> None:
     """Exit 0 when the database answers and the bot's heartbeat is recent (Docker HEALTHCHECK)."""
-    from bot.health import check
+    from bot.health import check, set_aside
 
     problem = with_runtime(lambda rt: check(rt, max_age))
     if problem:
         fail(problem)
-    typer.echo("ok")
+    held = set_aside()
+    note = f"; {held} item(s) set aside after failures, named in the bot's log" if held else ""
+    typer.echo(f"ok{note}")
 
 
 @app.command("run")

@@ -1,5 +1,7 @@
-"""Liveness for container orchestration: the bot touches a file on every heartbeat pass, and
-`rapport health` checks that file's age and that the database answers."""
+"""Liveness for container orchestration: the bot rewrites a file on every heartbeat pass, and
+`rapport health` checks that file's age and that the database answers. The file also holds how
+many items the heartbeat has set aside after failures (`bot.quarantine`), which `rapport health`
+mentions without failing: the bot is alive and serving everyone else."""
 
 from __future__ import annotations
 
@@ -14,8 +16,16 @@ from bot.runtime import Runtime
 ALIVE_FILE = Path(tempfile.gettempdir()) / "rapport-alive"
 
 
-def beat() -> None:
-    ALIVE_FILE.touch()
+def beat(set_aside: int = 0) -> None:
+    ALIVE_FILE.write_text(f"{set_aside}\n")
+
+
+def set_aside() -> int:
+    """Items set aside at the last pass (0 if unknown)."""
+    try:
+        return int(ALIVE_FILE.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 async def check(rt: Runtime, max_age: float) -> str | None:

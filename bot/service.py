@@ -132,7 +132,7 @@ class BotService:
         async with self._beating:
             try:
                 await heartbeat.run_pass(self.rt)
-                health.beat()
+                health.beat(self.rt.quarantine.count())
             except Exception:
                 log.exception("heartbeat pass failed")
 

@@ -9,17 +9,21 @@ beside it were sent again after their lease), or left the client with no answer 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from typer.testing import CliRunner
 
 from bot import effects, heartbeat
+from bot.cli import app
 from bot.opening import QUARANTINE_KIND
 from flows.i18n import t
 from storage import repo
 from storage.models import Answer, Checkin, Client, OutboxMessage
+from tests.conftest import TEST_KEY
 from tests.e2e.harness import World, has_buttons, next_with_buttons
 from tests.faults.inprocess import settle, until_idle
 from tests.faults.seed import Member, add_clients, add_sessions, add_therapist, make_digests_due
@@ -234,3 +238,26 @@ async def test_a_failed_update_gets_an_apology_and_crisis_words_still_get_help(
     assert has_buttons(question)
     query = await alice.user.tap(question, button_text="7")
     assert (await alice.user.answer_to(query))["text"] == t("en", "chat.error")
+
+
+async def test_rapport_health_says_how_many_items_are_set_aside(
+    live: Live, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Still healthy (exit 0: the bot serves everyone else), with a word for the admin."""
+    world, _ = live
+    _, (broken, _other) = await practice(world, 2)
+    await set_zone(world, broken, NOWHERE)
+    await world.restart()  # a start runs a heartbeat pass at once
+    monkeypatch.setenv("RAPPORT_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("RAPPORT_ENCRYPTION_KEY", TEST_KEY)
+
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["health"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok; 1 item(s) set aside after failures"), result.output
+    await set_zone(world, broken, "Europe/Berlin")  # repaired; tried again after its minute
+    world.clock.advance(timedelta(minutes=2))
+    await world.restart()
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["health"])
+    assert (result.exit_code, result.output.strip()) == (0, "ok")
+    assert await open_checkins(world, broken) == 1
