@@ -526,16 +526,24 @@ async def test_a_new_zone_moves_the_next_checkin_without_a_double(make_world: Ma
     assert len(await checkins_of(world, eastward.id)) == 3
 
 
-async def test_a_new_zone_keeps_every_n_days_on_the_same_weekday(make_world: MakeWorld) -> None:
+@pytest.mark.parametrize("moved_by", ["client", "admin"])
+async def test_a_new_zone_keeps_every_n_days_on_the_same_weekday(
+    make_world: MakeWorld, moved_by: str
+) -> None:
     """The phase of `every 7 days` is counted from the local date the client joined on. Joined
-    at 00:30 on a Tuesday in Berlin, which is still Monday in New York: after moving there the
-    check-ins stay on Tuesdays."""
+    at 00:30 on a Tuesday in Berlin, which is still Monday in New York: after moving there (the
+    client through /timezone, or the admin through `rapport client set`) the check-ins stay on
+    Tuesdays."""
     joined = aware(D(2026, 1, 6, 0, 30), BERLIN)
     world = await make_world(joined, cadence="every 7 days at 18:00", expire_after="20h")
     therapist = await unjoined_therapist(world)
     stays = await join(world, therapist, "Sam Stay", BERLIN)
     moves = await join(world, therapist, "Max Move", BERLIN)
-    await change_zone(world, moves, NEW_YORK)  # 18:30 on Monday there
+    if moved_by == "client":
+        await change_zone(world, moves, NEW_YORK)  # 18:30 on Monday there
+    else:
+        await admin.client_set(world.rt, moves.id, timezone=NEW_YORK)
+        moves.zone = NEW_YORK
 
     planned = (await client_row(world, moves.id)).next_checkin_at
     assert planned == aware(D(2026, 1, 6, 18, 0), NEW_YORK)
