@@ -96,7 +96,7 @@ async def apologise(update: Update, bot: Bot) -> None:
         return
     lang = language_of(update)
     text = t(lang, "chat.error")
-    message = update.message
+    message = update.message or update.edited_message
     if message is not None and message.text and detect_crisis(message.text):
         text = f"{text}\n\n{t(lang, 'crisis.default_resources')}"
     try:

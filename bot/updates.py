@@ -45,7 +45,8 @@ def event_of(update: Update, at: datetime) -> Event | None:
         message_id = query.message.message_id if query.message is not None else 0
         return Tap(at=at, data=query.data or "", message_id=message_id)
     if update.edited_message is not None:
-        return Edited(at=at)
+        edited = update.edited_message
+        return Edited(at=at, text=edited.text or edited.caption or "")
     message = update.message
     if message is None:
         return None

@@ -4,9 +4,9 @@
                                                  # outcome.intents in one transaction
 
 `handle` is pure and never raises for any event in any valid or invalid state; it never mutates
-the state it is given. Crisis language is looked for in every text at every step before anything
-else: the client gets the crisis resources at once, the therapist an alert, and the conversation
-carries on where it was.
+the state it is given. Crisis language is looked for in every text (an edited one too) at every
+step before anything else: the client gets the crisis resources at once, the therapist an alert,
+and the conversation carries on where it was.
 """
 
 from __future__ import annotations
@@ -65,8 +65,11 @@ def _dispatch(turn: Turn, event: Event) -> None:
             commands.run(turn, name, args)
         case Media():
             turn.say(turn.text("chat.media"))
-        case Edited():
-            turn.say(turn.text("chat.edited"))
+        case Edited(text=text):
+            if detect_crisis(text):
+                turn.crisis("text")
+            else:
+                turn.say(turn.text("chat.edited"))
         case OpenCheckin(checkin_id=checkin_id):
             checkin.open_checkin(turn, checkin_id)
         case Nudge():
@@ -123,6 +126,8 @@ def _ended(turn: Turn, event: Event) -> None:
             commands.run_ended(turn, name)
         case OpenCheckin(checkin_id=checkin_id):
             turn.emit(DiscardCheckin(checkin_id, turn.at))
+        case Edited(text=text) if detect_crisis(text):
+            turn.crisis("text")
         case Media() | Edited():
             turn.say(turn.text(f"ended.{turn.state['state']}"))
         case _:
@@ -138,6 +143,6 @@ def _without_state(turn: Turn, event: Event) -> None:
         case Nudge() | Expire():
             pass
         case _:
-            if isinstance(event, Text) and detect_crisis(event.text):
+            if isinstance(event, Text | Edited) and detect_crisis(event.text):
                 turn.crisis("text")
             onboarding.start(turn)

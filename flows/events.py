@@ -48,9 +48,11 @@ class Media:
 
 @dataclass(frozen=True, slots=True)
 class Edited:
-    """The client edited an earlier message; flows act only on originals."""
+    """The client edited an earlier message; flows act only on originals, except that crisis
+    language in the new text is answered like any other."""
 
     at: datetime
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -686,6 +686,23 @@ async def test_crisis_language_mid_item_and_in_a_comment(world: World) -> None:
     assert urgent == 2
 
 
+async def test_crisis_words_added_by_an_edit_are_answered_at_once(world: World) -> None:
+    dana = await world.join_therapist(THERAPIST)
+    alice = await join_client(world, dana, "Alice Smith")
+    user = alice.user
+    sent = await user.send("I'm fine, see you Tuesday")
+    assert await said(user) == en("chat.idle_text")
+
+    await user.edit(sent, "I'm not fine, I want to kill myself")
+    assert await said(user) == en("crisis.reply", resources=CRISIS)
+    assert await therapist_heard(world, dana) == [
+        t("en", "therapist.alert_crisis_text", client="A.S.")
+    ]
+    await user.edit(sent, "I'm fine, see you on Tuesday")  # any other edit: the usual note
+    assert await said(user) == en("chat.edited")
+    assert (await event_kinds(world, alice.id)).count("crisis") == 1
+
+
 async def answer_all_but_comment(world: World, user: SandboxUser, question: dict[str, Any]) -> None:
     while not button_data(question)[-1].endswith(":s"):
         await tap(world, user, question, "5" if has_value(question, "5") else "0")

@@ -92,8 +92,8 @@ class Client:
     def media(self, kind: str = "sticker") -> list[Intent]:
         return self.send(Media(self.tick(), kind))
 
-    def edited(self) -> list[Intent]:
-        return self.send(Edited(self.tick()))
+    def edited(self, text: str = "") -> list[Intent]:
+        return self.send(Edited(self.tick(), text))
 
 
 def idle_client(ctx: ClientContext | None = None) -> Client:

@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flows_testkit import RESOURCES, Client, idle_client, last_keyboard_data, make_ctx, of_type
+from flows_testkit import (
+    RESOURCES,
+    Client,
+    idle_client,
+    last_keyboard_data,
+    make_ctx,
+    of_type,
+    replies,
+)
 
+from flows.i18n import t
 from flows.intents import CrisisAlert, DiscardCheckin, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +77,30 @@ def test_the_benchmark_runs_complete_check_ins() -> None:
     spec.loader.exec_module(bench)
     count, cpu, wall = bench.run(3)
     assert count == 27 and cpu >= 0 and wall > 0
+
+
+def test_crisis_language_in_an_edited_message_is_answered_wherever_the_client_is() -> None:
+    """Flows act only on original messages, but crisis words added by an edit are still words
+    the client wrote: resources at once and an alert, in any state; other edits get the note."""
+    idle = idle_client()
+    assert replies(idle.edited("see you tuesday"))[0].text == t("en", "chat.edited")
+    for client in (idle, mid_checkin(), stopped(), Client(make_ctx(timezone=None))):
+        before = client.state["machine"] if client.stored is not None else "onboarding"
+        intents = client.edited("actually I want to kill myself")
+        assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)], before
+        assert RESOURCES in replies(intents)[0].text
+        assert client.state["machine"] == before
+
+
+def mid_checkin() -> Client:
+    client = idle_client()
+    client.open(1)
+    return client
+
+
+def stopped() -> Client:
+    client = idle_client()
+    client.command("stop")
+    client.tap("d:stop:y")
+    assert client.state["machine"] == "ended", client.state
+    return client

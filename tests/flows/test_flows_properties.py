@@ -153,7 +153,7 @@ def events(
     if kind == "media":
         return Media(at, data.draw(st.sampled_from(["sticker", "photo", "voice"])))
     if kind == "edited":
-        return Edited(at)
+        return Edited(at, data.draw(st.one_of(st.sampled_from(TEXTS), st.text(max_size=30))))
     if kind == "open":
         return OpenCheckin(at, data.draw(st.integers(1, 6)))
     if kind == "nudge":
@@ -237,8 +237,8 @@ def test_random_event_sequences(
                 assert isinstance(event, Tap)
             elif isinstance(intent, CrisisAlert):
                 if intent.source == "text":
-                    assert isinstance(event, Text) and detect_crisis(event.text)
+                    assert isinstance(event, Text | Edited) and detect_crisis(event.text)
                 else:
                     assert isinstance(event, Tap | Text)
-        if isinstance(event, Text) and detect_crisis(event.text):
+        if isinstance(event, Text | Edited) and detect_crisis(event.text):
             assert any(isinstance(i, CrisisAlert) for i in intents)
