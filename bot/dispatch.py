@@ -97,7 +97,8 @@ async def apologise(update: Update, bot: Bot) -> None:
     lang = language_of(update)
     text = t(lang, "chat.error")
     message = update.message or update.edited_message
-    if message is not None and message.text and detect_crisis(message.text):
+    words = message and (message.text or message.caption)
+    if words and detect_crisis(words):
         text = f"{text}\n\n{t(lang, 'crisis.default_resources')}"
     try:
         if update.callback_query is not None:

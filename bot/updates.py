@@ -57,5 +57,5 @@ def event_of(update: Update, at: datetime) -> Event | None:
         return Text(at=at, text=message.text)
     for kind in MEDIA_KINDS:
         if getattr(message, kind, None):
-            return Media(at=at, kind=kind)
-    return Media(at=at, kind="other")
+            return Media(at=at, kind=kind, text=message.caption or "")
+    return Media(at=at, kind="other", text=message.caption or "")

@@ -4,9 +4,9 @@
                                                  # outcome.intents in one transaction
 
 `handle` is pure and never raises for any event in any valid or invalid state; it never mutates
-the state it is given. Crisis language is looked for in every text (an edited one too) at every
-step before anything else: the client gets the crisis resources at once, the therapist an alert,
-and the conversation carries on where it was.
+the state it is given. Crisis language is looked for in every text (an edited one, a caption too)
+at every step before anything else: the client gets the crisis resources at once, the therapist
+an alert, and the conversation carries on where it was.
 """
 
 from __future__ import annotations
@@ -63,13 +63,12 @@ def _dispatch(turn: Turn, event: Event) -> None:
             _tap(turn, data)
         case Command(name=name, args=args):
             commands.run(turn, name, args)
+        case Edited(text=text) | Media(text=text) if detect_crisis(text):
+            turn.crisis("text")
         case Media():
             turn.say(turn.text("chat.media"))
-        case Edited(text=text):
-            if detect_crisis(text):
-                turn.crisis("text")
-            else:
-                turn.say(turn.text("chat.edited"))
+        case Edited():
+            turn.say(turn.text("chat.edited"))
         case OpenCheckin(checkin_id=checkin_id):
             checkin.open_checkin(turn, checkin_id)
         case Nudge():
@@ -126,7 +125,7 @@ def _ended(turn: Turn, event: Event) -> None:
             commands.run_ended(turn, name)
         case OpenCheckin(checkin_id=checkin_id):
             turn.emit(DiscardCheckin(checkin_id, turn.at))
-        case Edited(text=text) if detect_crisis(text):
+        case Edited(text=text) | Media(text=text) if detect_crisis(text):
             turn.crisis("text")
         case Media() | Edited():
             turn.say(turn.text(f"ended.{turn.state['state']}"))
@@ -143,6 +142,6 @@ def _without_state(turn: Turn, event: Event) -> None:
         case Nudge() | Expire():
             pass
         case _:
-            if isinstance(event, Text | Edited) and detect_crisis(event.text):
+            if isinstance(event, Text | Edited | Media) and detect_crisis(event.text):
                 turn.crisis("text")
             onboarding.start(turn)

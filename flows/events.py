@@ -40,10 +40,12 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """Anything that is neither text nor a button: a sticker, photo, voice note, file..."""
+    """Anything that is neither text nor a button: a sticker, photo, voice note, file... Only its
+    caption is read, and only for crisis language."""
 
     at: datetime
     kind: str
+    text: str = ""  # the caption
 
 
 @dataclass(frozen=True, slots=True)

@@ -686,7 +686,7 @@ async def test_crisis_language_mid_item_and_in_a_comment(world: World) -> None:
     assert urgent == 2
 
 
-async def test_crisis_words_added_by_an_edit_are_answered_at_once(world: World) -> None:
+async def test_crisis_words_in_an_edit_or_a_caption_are_answered_at_once(world: World) -> None:
     dana = await world.join_therapist(THERAPIST)
     alice = await join_client(world, dana, "Alice Smith")
     user = alice.user
@@ -700,7 +700,12 @@ async def test_crisis_words_added_by_an_edit_are_answered_at_once(world: World) 
     ]
     await user.edit(sent, "I'm fine, see you on Tuesday")  # any other edit: the usual note
     assert await said(user) == en("chat.edited")
-    assert (await event_kinds(world, alice.id)).count("crisis") == 1
+
+    await user.send_photo(caption="this is where I want to end my life")  # a caption, too
+    assert await said(user) == en("crisis.reply", resources=CRISIS)
+    await user.send_photo(caption="the view from our walk")
+    assert await said(user) == en("chat.media")
+    assert (await event_kinds(world, alice.id)).count("crisis") == 2
 
 
 async def answer_all_but_comment(world: World, user: SandboxUser, question: dict[str, Any]) -> None:

@@ -89,8 +89,8 @@ class Client:
     def expire(self) -> list[Intent]:
         return self.send(Expire(self.tick()))
 
-    def media(self, kind: str = "sticker") -> list[Intent]:
-        return self.send(Media(self.tick(), kind))
+    def media(self, kind: str = "sticker", caption: str = "") -> list[Intent]:
+        return self.send(Media(self.tick(), kind, caption))
 
     def edited(self, text: str = "") -> list[Intent]:
         return self.send(Edited(self.tick(), text))

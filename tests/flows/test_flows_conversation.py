@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flows_testkit import (
     RESOURCES,
     Client,
@@ -19,7 +20,7 @@ from flows_testkit import (
 )
 
 from flows.i18n import t
-from flows.intents import CrisisAlert, DiscardCheckin, Reply
+from flows.intents import CrisisAlert, DiscardCheckin, Intent, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,14 +80,23 @@ def test_the_benchmark_runs_complete_check_ins() -> None:
     assert count == 27 and cpu >= 0 and wall > 0
 
 
-def test_crisis_language_in_an_edited_message_is_answered_wherever_the_client_is() -> None:
-    """Flows act only on original messages, but crisis words added by an edit are still words
-    the client wrote: resources at once and an alert, in any state; other edits get the note."""
+@pytest.mark.parametrize("how", ["edited", "caption"])
+def test_crisis_language_in_an_edit_or_a_caption_is_answered_wherever_the_client_is(
+    how: str,
+) -> None:
+    """Flows act only on original texts, but crisis words added by an edit, or written under a
+    photo, are still words the client wrote: resources at once and an alert, in any state.
+    Other edits and media get the usual note."""
+
+    def send(client: Client, words: str) -> list[Intent]:
+        return client.edited(words) if how == "edited" else client.media("photo", words)
+
     idle = idle_client()
-    assert replies(idle.edited("see you tuesday"))[0].text == t("en", "chat.edited")
+    usual = t("en", "chat.edited" if how == "edited" else "chat.media")
+    assert replies(send(idle, "see you tuesday"))[0].text == usual
     for client in (idle, mid_checkin(), stopped(), Client(make_ctx(timezone=None))):
         before = client.state["machine"] if client.stored is not None else "onboarding"
-        intents = client.edited("actually I want to kill myself")
+        intents = send(client, "actually I want to kill myself")
         assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)], before
         assert RESOURCES in replies(intents)[0].text
         assert client.state["machine"] == before

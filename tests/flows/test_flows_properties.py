@@ -151,7 +151,8 @@ def events(
     if kind == "command":
         return Command(at, data.draw(st.sampled_from(COMMANDS)), data.draw(st.sampled_from(ARGS)))
     if kind == "media":
-        return Media(at, data.draw(st.sampled_from(["sticker", "photo", "voice"])))
+        kind = data.draw(st.sampled_from(["sticker", "photo", "voice"]))
+        return Media(at, kind, data.draw(st.one_of(st.just(""), st.sampled_from(TEXTS))))
     if kind == "edited":
         return Edited(at, data.draw(st.one_of(st.sampled_from(TEXTS), st.text(max_size=30))))
     if kind == "open":
@@ -237,8 +238,8 @@ def test_random_event_sequences(
                 assert isinstance(event, Tap)
             elif isinstance(intent, CrisisAlert):
                 if intent.source == "text":
-                    assert isinstance(event, Text | Edited) and detect_crisis(event.text)
+                    assert isinstance(event, Text | Edited | Media) and detect_crisis(event.text)
                 else:
                     assert isinstance(event, Tap | Text)
-        if isinstance(event, Text | Edited) and detect_crisis(event.text):
+        if isinstance(event, Text | Edited | Media) and detect_crisis(event.text):
             assert any(isinstance(i, CrisisAlert) for i in intents)
