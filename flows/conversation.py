@@ -4,9 +4,9 @@
                                                  # outcome.intents in one transaction
 
 `handle` is pure and never raises for any event in any valid or invalid state; it never mutates
-the state it is given. Crisis language is looked for in every text (an edited one, a caption too)
-at every step before anything else: the client gets the crisis resources at once, the therapist
-an alert, and the conversation carries on where it was.
+the state it is given. Crisis language is looked for in everything the client writes (texts,
+edits, captions, a command's arguments) at every step before anything else: the client gets the
+crisis resources at once, the therapist an alert, and the conversation carries on where it was.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from flows.keyboards import CHECKIN, DIALOG, ONBOARDING, split_data
 from flows.state import State, load, new_state
 from flows.turn import Turn
 
-__all__ = ["ClientContext", "Outcome", "handle", "start_onboarding"]
+__all__ = ["ClientContext", "Outcome", "handle", "start_onboarding", "words"]
 
 
 @dataclass
@@ -62,6 +62,8 @@ def _dispatch(turn: Turn, event: Event) -> None:
         case Tap(data=data):
             _tap(turn, data)
         case Command(name=name, args=args):
+            if detect_crisis(args):
+                turn.crisis("text")
             commands.run(turn, name, args)
         case Edited(text=text) | Media(text=text) if detect_crisis(text):
             turn.crisis("text")
@@ -121,7 +123,9 @@ def _ended(turn: Turn, event: Event) -> None:
                 dialogs.on_tap(turn, parts)
             else:
                 turn.notice("chat.button_inactive")
-        case Command(name=name):
+        case Command(name=name, args=args):
+            if detect_crisis(args):
+                turn.crisis("text")
             commands.run_ended(turn, name)
         case OpenCheckin(checkin_id=checkin_id):
             turn.emit(DiscardCheckin(checkin_id, turn.at))
@@ -142,6 +146,16 @@ def _without_state(turn: Turn, event: Event) -> None:
         case Nudge() | Expire():
             pass
         case _:
-            if isinstance(event, Text | Edited | Media) and detect_crisis(event.text):
+            if detect_crisis(words(event)):
                 turn.crisis("text")
             onboarding.start(turn)
+
+
+def words(event: Event) -> str:
+    """What the client wrote in an event (a text, an edit, a caption, a command's arguments)."""
+    match event:
+        case Text(text=text) | Edited(text=text) | Media(text=text):
+            return text
+        case Command(args=args):
+            return args
+    return ""

@@ -80,6 +80,15 @@ def test_the_benchmark_runs_complete_check_ins() -> None:
     assert count == 27 and cpu >= 0 and wall > 0
 
 
+def test_crisis_language_after_a_command_is_answered_and_the_command_still_runs() -> None:
+    for client in (idle_client(), mid_checkin(), stopped(), Client(make_ctx(timezone=None))):
+        intents = client.command("help", "I want to kill myself")
+        assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
+        first, *rest = replies(intents)
+        assert RESOURCES in first.text and rest, "the command's own answer follows"
+    assert of_type(idle_client().command("pause", "3"), CrisisAlert) == []
+
+
 @pytest.mark.parametrize("how", ["edited", "caption"])
 def test_crisis_language_in_an_edit_or_a_caption_is_answered_wherever_the_client_is(
     how: str,
