@@ -2,7 +2,8 @@
 state, answers, events and outgoing messages in one transaction. Nothing is sent before the commit.
 
 Strangers get a polite reply sent directly (never through the outbox) and nothing is stored about
-them. Each user's updates are handled one at a time so their conversation state never races.
+them; one who writes crisis language gets the practice's crisis resources instead. Each user's
+updates are handled one at a time so their conversation state never races.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from telegram.ext import ContextTypes
 from bot import effects, staff
 from bot.runtime import OutboxJob, Runtime
 from bot.updates import event_of, language_of, split_command
+from flows.conversation import words
 from flows.crisis import detect_crisis
 from flows.events import Command
 from flows.i18n import t
@@ -148,10 +150,15 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
     if therapist is not None:
         await staff.therapist_event(s, rt, therapist, event, now, after)
         return
-    if update.callback_query is None:
-        after.direct.append((chat.id, t(lang, "chat.stranger")))
-    else:
+    if update.callback_query is not None:
         after.callback_text = t(lang, "chat.stranger")
+    elif detect_crisis(words(event)):
+        # Nobody to alert and nothing stored, but someone in crisis is not turned away.
+        practice = await repo.get_practice(s, now)
+        resources = practice.crisis_resources.get(lang) or t(lang, "crisis.default_resources")
+        after.direct.append((chat.id, t(lang, "chat.stranger_crisis", resources=resources)))
+    else:
+        after.direct.append((chat.id, t(lang, "chat.stranger")))
 
 
 async def join(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
+from bot import admin
 from flows.i18n import t
 from storage.models import Client, ClientEvent, OutboxMessage
 from tests.e2e.harness import World, button_labels
@@ -84,6 +85,20 @@ async def test_strangers_and_groups_get_a_polite_reply_and_leave_no_trace(world:
     assert (await stranger.next_message())["text"] == t("es", "chat.stranger")
     await stranger.send_sticker()
     assert (await stranger.next_message())["text"] == t("es", "chat.stranger")
+    # Someone in crisis is not turned away: the practice's resources (or the default advice).
+    await stranger.send("ya no quiero vivir")
+    resources = t("es", "crisis.default_resources")
+    assert (await stranger.next_message())["text"] == t(
+        "es", "chat.stranger_crisis", resources=resources
+    )
+    await admin.practice_set(world.rt, crisis_resources=("es", "Llama al 024."))
+    english = world.sandbox.user("Kim", language_code="en")
+    await english.send("I want to kill myself")
+    assert (await english.next_message())["text"] == t(
+        "en", "chat.stranger_crisis", resources=t("en", "crisis.default_resources")
+    )
+    await stranger.send("quiero morir")
+    assert "Llama al 024." in (await stranger.next_message())["text"]
 
     group = world.sandbox.group("Team", members=[stranger])
     await group.send(stranger, "/help")
