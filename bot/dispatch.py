@@ -99,8 +99,8 @@ async def apologise(update: Update, bot: Bot) -> None:
     lang = language_of(update)
     text = t(lang, "chat.error")
     message = update.message or update.edited_message
-    words = message and (message.text or message.caption)
-    if words and detect_crisis(words):
+    written = message and (message.text or message.caption)
+    if written and detect_crisis(written):
         text = f"{text}\n\n{t(lang, 'crisis.default_resources')}"
     try:
         if update.callback_query is not None:
