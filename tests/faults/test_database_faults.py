@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -35,6 +36,17 @@ async def practice(world: World, clients: int) -> list[Member]:
     return await add_clients(
         world.rt.sessions, world.rt.cipher, world.sandbox, therapist, clients, now, due=now
     )
+
+
+async def asked_twice(world: World, ledger: Ledger) -> list[tuple[Member, dict[str, Any]]]:
+    """Alice and Bob with their check-ins open; Alice has answered the first question. Each with
+    the question now before them."""
+    alice, bob = await practice(world, 2)
+    await heartbeat.run_pass(world.rt)
+    qa = await next_with_buttons(alice.user, timeout=GUARD)
+    qb = await next_with_buttons(bob.user, timeout=GUARD)
+    qa = await answer(alice.user, qa, "8", ledger)
+    return [(alice, qa), (bob, qb)]
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -98,12 +110,8 @@ async def test_killed_postgres_connections_are_replaced_and_nothing_is_lost(
     live_pg: Live, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     world, _ = live_pg
-    alice, bob = await practice(world, 2)
-    await heartbeat.run_pass(world.rt)
     ledger = Ledger()
-    qa = await next_with_buttons(alice.user, timeout=GUARD)
-    qb = await next_with_buttons(bob.user, timeout=GUARD)
-    qa = await answer(alice.user, qa, "8", ledger)
+    (alice, qa), (bob, qb) = await asked_twice(world, ledger)
     qb = await answer(bob.user, qb, "3", ledger)
     await settle(world)
 
@@ -158,12 +166,8 @@ async def test_a_postgres_restart_under_the_running_bot(
     reconnects on its own and everything the clients gave is stored."""
     await upgrade_async(restartable_pg.url)
     async with running_world(restartable_pg.url, clock) as (world, _):
-        alice, bob = await practice(world, 2)
-        await heartbeat.run_pass(world.rt)
         ledger = Ledger()
-        qa = await next_with_buttons(alice.user, timeout=GUARD)
-        qb = await next_with_buttons(bob.user, timeout=GUARD)
-        qa = await answer(alice.user, qa, "8", ledger)
+        (alice, qa), (bob, qb) = await asked_twice(world, ledger)
         await settle(world)
 
         await restartable_pg.stop()
