@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     UniqueConstraint,
 )
@@ -192,6 +193,12 @@ class OutboxMessage(Base):
         ForeignKey("client.id", ondelete="CASCADE"), index=True
     )
     therapist_id: Mapped[int | None] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    # The client a message to someone else (a digest, an alert) is about: erased with them.
+    about_client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    # 0 goes first (urgent alerts), then 1 (everything else).
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     kind: Mapped[str] = mapped_column(String(16))  # text | photo | edit | urgent
     payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
     # pending -> sent | failed
@@ -222,3 +229,27 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class KeyCanary(Base):
+    """Which keys the database holds data under: one short known text sealed with each key that
+    has written here, never the key. A key set that cannot open every canary cannot read all the
+    data, and is refused before it writes anything."""
+
+    __tablename__ = "key_canary"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # hex of the token's key id
+    canary_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class BotInstance(Base):
+    """A running bot process, as it last reported itself: which key ids it can read, so that a
+    key rotation never re-encrypts data under a key that a live bot does not have."""
+
+    __tablename__ = "bot_instance"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_ids: Mapped[str] = mapped_column(String(400))  # comma-separated hex key ids, first encrypts
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime] = mapped_column(index=True)
