@@ -34,6 +34,12 @@ command = st.builds(
     st.sampled_from(COMMANDS),
     st.one_of(st.just(""), st.text(characters, max_size=30)),
 )
+staff_command = st.builds(
+    lambda name, alias, rest: f"/{name} {alias} {rest}".rstrip(),
+    st.sampled_from(("digest", "pause", "resume", "session", "clients", "alerts", "invite")),
+    st.sampled_from(("K000", "K001", "k001", "Z000", "O.N.", "")),
+    st.sampled_from(("", "tue 15:00", "2d", "tomorrow 9:00", "x")),
+)
 well_formed_forgery = st.builds(
     lambda checkin, index, value: f"c:{checkin}:{index}:{value}",
     st.one_of(st.integers(0, 10**6), st.sampled_from(["-1", "x", "", "01"])),
@@ -52,7 +58,7 @@ class Move:
     """One thing one person does. `who` indexes the people of the example (a stranger last)."""
 
     who: int
-    kind: str  # text | sticker | photo | voice | edit | tap | forge | group
+    kind: str  # text | sticker | photo | voice | edit | tap | tap_last | forge | group
     text: str = ""
     pick: int = 0
 
@@ -67,8 +73,9 @@ def moves(people: int) -> st.SearchStrategy[Move]:
     return st.one_of(
         st.builds(Move, who, st.just("text"), typed_answer, pick),
         st.builds(Move, who, st.just("text"), st.one_of(free_text, command), pick),
+        st.builds(Move, who, st.just("text"), staff_command, pick),
         st.builds(Move, who, st.just("tap"), st.just(""), pick),
-        st.builds(Move, who, st.just("tap"), st.just(""), pick),
+        st.builds(Move, who, st.just("tap_last"), st.just(""), pick),
         st.builds(Move, who, st.just("forge"), forged_data, pick),
         st.builds(Move, who, st.sampled_from(["sticker", "photo", "voice"]), st.just(""), pick),
         st.builds(Move, who, st.just("edit"), free_text, pick),

@@ -8,13 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from flows.checkin import COMMENT_LIMIT
+from flows.i18n import LANGUAGES, t
 from flows.instruments import Item, load_instrument
 from flows.parsing import typed_number, yes_or_no
 from flows.state import State, load
-from storage.models import Answer, Checkin, Client
+from storage.models import (
+    Answer,
+    Checkin,
+    Client,
+    ClientEvent,
+    Invite,
+    OutboxMessage,
+    Therapist,
+    TherapySession,
+)
 from tests.e2e.harness import World
 
 ITEMS: dict[str, Item] = {item.id: item for item in load_instrument("rapport-brief").flat_items()}
@@ -148,3 +158,57 @@ def check_consistent(snap: Snapshot, label: str) -> None:
         assert stored == checkin["answers"], f"{label}: state and answers disagree"
     else:
         assert snap.open_checkins == frozenset(), f"{label}: a check-in open with none asked"
+
+
+# --- people who are not clients mid-check-in ------------------------------------------------
+
+STRANGER_KEYS = (
+    "chat.stranger",
+    "chat.stranger_crisis",
+    "chat.group",
+    "chat.invite_invalid",
+    "chat.invite_used",
+    "chat.error",
+)
+
+
+def stranger_may_read(text: str) -> bool:
+    """A stranger is told only that the bot is for invited people (or where to turn in a
+    crisis, or that an invite is not valid): every such reply begins like one of those texts."""
+    return any(
+        text.startswith(t(lang, key).split("{", 1)[0][:40])
+        for lang in LANGUAGES
+        for key in STRANGER_KEYS
+    )
+
+
+async def rows_about(world: World, client_id: int) -> dict[str, int]:
+    """Rows anywhere in the database that name this client (audit rows keep the bare id)."""
+    checkins = select(Checkin.id).where(Checkin.client_id == client_id)
+    queries = {
+        "client": select(func.count()).select_from(Client).where(Client.id == client_id),
+        "checkin": select(func.count()).where(Checkin.client_id == client_id),
+        "answer": select(func.count()).where(Answer.checkin_id.in_(checkins)),
+        "event": select(func.count()).where(ClientEvent.client_id == client_id),
+        "session": select(func.count()).where(TherapySession.client_id == client_id),
+        "invite": select(func.count()).where(Invite.client_id == client_id),
+        "outbox": select(func.count()).where(
+            or_(OutboxMessage.client_id == client_id, OutboxMessage.about_client_id == client_id)
+        ),
+    }
+    async with world.rt.sessions() as s:
+        counts = {name: int(await s.scalar(query) or 0) for name, query in queries.items()}
+    return {name: n for name, n in counts.items() if n}
+
+
+async def bound_to(world: World, user_id: int, chat_id: int) -> list[str]:
+    """What the database binds to, or queues for, a Telegram account."""
+    async with world.rt.sessions() as s:
+        found = []
+        if await s.scalar(select(Client.id).where(Client.telegram_user_id == user_id)):
+            found.append("a client")
+        if await s.scalar(select(Therapist.id).where(Therapist.telegram_user_id == user_id)):
+            found.append("a therapist")
+        if await s.scalar(select(OutboxMessage.id).where(OutboxMessage.chat_id == chat_id)):
+            found.append("an outbox row")
+    return found

@@ -1,16 +1,21 @@
 """Random Telegram updates through the real handlers: two clients mid-check-in, one mid-
-onboarding, a stranger and a group, doing whatever hypothesis makes them do, interleaved. The bot
-never crashes or logs an error, stores only answers the clients really gave for the item being
-asked, loses none, and its stored conversations stay consistent with the check-in rows."""
+onboarding, a stranger, the therapist and a group, doing whatever hypothesis makes them do,
+interleaved. The bot never crashes or logs an error, stores only answers the clients really gave
+for the item being asked, loses none, and its stored conversations stay consistent with the
+check-in rows. After every move, for everyone: nobody's move changes another client's answers; a
+client who erased themselves leaves no row behind; a stranger is bound to nothing, has nothing
+queued and is told nothing but that the bot is for invited people (or where to turn in a crisis);
+the therapist never hears of another therapist's client."""
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -23,20 +28,26 @@ from tests.faults.seed import add_clients, add_therapist
 from tests.faults.traffic import GUARD, Traffic
 from tests.fuzz.moves import Move, moves
 from tests.fuzz.oracle import (
+    bound_to,
     check_consistent,
     check_move,
     expected_from_tap,
     expected_from_text,
+    rows_about,
     snapshot,
+    stranger_may_read,
 )
 
-PEOPLE = 4  # 0: mid-onboarding, 1 and 2: mid-check-in, 3: a stranger
+PEOPLE = 5  # 0: mid-onboarding, 1 and 2: mid-check-in, 3: a stranger, 4: the therapist
+STRANGER, THERAPIST = 3, 4
+OTHER_ALIAS = "Z000"  # a client of another therapist
+EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "40"))
 
 
 @dataclass
 class Person:
     user: SandboxUser
-    client_id: int | None  # None: a stranger
+    client_id: int | None  # None: a stranger or the therapist
     texts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -102,11 +113,19 @@ async def cast(world: World, onboarding_taps_language: bool) -> tuple[list[Perso
     await heartbeat.run_pass(world.rt)
     for member in answering:
         await next_with_buttons(member.user, timeout=GUARD)
+    other = await add_therapist(
+        world.rt.sessions, world.rt.cipher, world.sandbox, now, name="Rita Moss"
+    )
+    others = await add_clients(
+        world.rt.sessions, world.rt.cipher, world.sandbox, other, 1, now, prefix="Z"
+    )
+    assert others[0].alias == OTHER_ALIAS
     stranger = world.sandbox.user("Mallory", language_code="de")
     group = world.sandbox.group("Book club", [stranger, newcomer])
     people = [Person(newcomer, int(invited["id"]))]
     people += [Person(m.user, m.id) for m in answering]
     people.append(Person(stranger, None))
+    people.append(Person(therapist.user, None))
     return people, group
 
 
@@ -134,6 +153,12 @@ async def perform(person: Person, move: Move, group: SandboxGroup) -> tuple[str,
         elif move.kind == "group":
             group.add_member(user)
             await group.send(user, text)
+        elif move.kind == "tap_last":
+            asked = [m for m in user.inbox if callback_data_of(m)]
+            if asked:
+                data = callback_data_of(asked[-1])[move.pick % len(callback_data_of(asked[-1]))]
+                await user.tap(asked[-1], data)
+                return "tap", data
         elif move.kind == "tap":
             shown = [(m, d) for m in user.inbox for d in callback_data_of(m)]
             if shown:
@@ -150,13 +175,23 @@ async def perform(person: Person, move: Move, group: SandboxGroup) -> tuple[str,
 
 
 @settings(
-    max_examples=15,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     script=st.lists(moves(PEOPLE), min_size=3, max_size=12),
     onboarding_taps_language=st.booleans(),
+)
+@example(  # a client erases themselves mid-check-in, then writes again; a stranger in crisis
+    script=[
+        Move(1, "text", "/delete"),
+        Move(1, "tap_last", "", 0),
+        Move(1, "text", "7"),
+        Move(3, "text", "I want to kill myself"),
+        Move(4, "text", "/digest K000"),
+    ],
+    onboarding_taps_language=False,
 )
 async def test_random_updates_never_break_the_bot(
     live: tuple[World, Traffic],
@@ -170,23 +205,32 @@ async def test_random_updates_never_break_the_bot(
     people, group = await cast(world, onboarding_taps_language)
     await settled(world, traffic, updates)
 
+    clients = [p.client_id for p in people if p.client_id is not None]
     for step, move in enumerate(script):
         person = people[move.who]
-        before = await snapshot(world, person.client_id) if person.client_id else None
+        before = {c: await snapshot(world, c) for c in clients}
         what, payload = await perform(person, move, group)
         await settled(world, traffic, updates)
-        if person.client_id is None or before is None:
-            continue
-        after = await snapshot(world, person.client_id)
-        must: dict[Any, Any] = {}
-        may: dict[Any, Any] = {}
-        if what == "tap":
-            must = expected_from_tap(before, payload)
-        elif what == "text":
-            must, may = expected_from_text(before, payload)
         label = f"step {step} {move!r}"
-        check_move(before, after, must, may, label)
-        check_consistent(after, label)
+        for client_id, was in before.items():
+            after = await snapshot(world, client_id)
+            must: dict[Any, Any] = {}
+            may: dict[Any, Any] = {}
+            if client_id == person.client_id and what == "tap":
+                must = expected_from_tap(was, payload)
+            elif client_id == person.client_id and what == "text":
+                must, may = expected_from_text(was, payload)
+            check_move(was, after, must, may, f"{label}, client {client_id}")
+            check_consistent(after, f"{label}, client {client_id}")
+            if not after.exists:
+                assert await rows_about(world, client_id) == {}, f"{label}: erased, yet kept"
+        stranger = people[STRANGER].user
+        assert await bound_to(world, stranger.id, stranger.chat_id) == [], label
+        told = [m.get("text", "") for m in stranger.inbox]
+        assert all(stranger_may_read(text) for text in told), f"{label}: a stranger read {told}"
+        inbox = people[THERAPIST].user.inbox
+        heard = " ".join(m.get("text") or m.get("caption") or "" for m in inbox)
+        assert OTHER_ALIAS not in heard, f"{label}: told about another therapist's client"
 
     for index, person in enumerate(people):
         if person.client_id is not None:
