@@ -381,6 +381,57 @@ async def redeem_invite(
     return Redemption(True, "ok", therapist=therapist)
 
 
+async def unbind_client(s: AsyncSession, client: Client, *, now: datetime) -> int:
+    """End the client's binding to their Telegram account, keeping their data and history: the
+    next account starts from an invite (onboarding and consent again). An open check-in is voided
+    if nothing was answered, else closed as partial; unused links are revoked; messages still
+    waiting for the old chat are cancelled (their number is returned)."""
+    old_chat = client.chat_id
+    client.telegram_user_id = client.chat_id = None
+    client.status, client.conversation = "invited", None
+    client.next_checkin_at = client.paused_until = client.unreachable_at = None
+    client.consent_at, client.consent_version = None, None
+    await s.execute(
+        delete(Checkin).where(
+            Checkin.client_id == client.id,
+            Checkin.status == "open",
+            Checkin.first_answer_at.is_(None),
+        )
+    )
+    await s.execute(
+        update(Checkin)
+        .where(Checkin.client_id == client.id, Checkin.status == "open")
+        .values(status="partial", closed_at=now)
+    )
+    await revoke_invites(s, now=now, client_id=client.id)
+    await s.flush()
+    return await _cancel_pending(s, old_chat)
+
+
+async def unbind_therapist(s: AsyncSession, therapist: Therapist, *, now: datetime) -> int:
+    """`unbind_client` for a therapist: unused links revoked, the old chat's messages cancelled."""
+    old_chat = therapist.chat_id
+    therapist.telegram_user_id = therapist.chat_id = None
+    await revoke_invites(s, now=now, therapist_id=therapist.id)
+    await s.flush()
+    return await _cancel_pending(s, old_chat)
+
+
+MOVED_ERROR = "cancelled: the account was moved"
+
+
+async def _cancel_pending(s: AsyncSession, chat_id: int | None) -> int:
+    """Messages not yet sent to a chat that no longer belongs to anyone of ours: never sent."""
+    if chat_id is None:
+        return 0
+    result = await s.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == "pending")
+        .values(status="failed", error=MOVED_ERROR, claimed_at=None, claimed_by=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 # --- sessions (appointments) ------------------------------------------------------------------
 
 
