@@ -21,9 +21,11 @@ from tests.e2e.harness import (
     World,
     button_data,
     button_labels,
+    data_for,
     join_client,
     next_with_buttons,
     onboard,
+    open_checkin_now,
     stored,
     token_of,
 )
@@ -330,3 +332,84 @@ async def test_two_accounts_opening_one_link_at_once_on_postgres(pg_world: World
         async with world.rt.sessions() as s:
             client = await s.get(Client, client_id)
             assert client is not None and client.telegram_user_id == winner.id, f"trial {trial}"
+
+
+# --- moving to another account is explicit ----------------------------------------------------
+
+
+async def test_moving_a_client_ends_the_old_binding_and_keeps_their_data(world: World) -> None:
+    therapist = await world.join_therapist()
+    alice = await join_client(world, therapist, "Alice Smith")
+    await answer_checkin(world, alice)
+    question = await open_checkin_now(world, alice)  # a check-in left half done
+    await alice.user.tap(question, data_for(question, "7"))
+    await next_with_buttons(alice.user)
+    async with world.rt.sessions() as s, s.begin():  # a message still waiting for the old chat
+        await repo.enqueue(
+            s,
+            world.rt.cipher,
+            chat_id=alice.user.chat_id,
+            kind="text",
+            payload={"text": "later"},
+            now=world.clock.now(),
+            client_id=alice.id,
+            not_before=world.clock.now() + timedelta(hours=2),
+        )
+    older = await world.invite_client(
+        therapist, "Nobody Else"
+    )  # another client's link is untouched
+
+    moved = await admin.move_client_account(world.rt, alice.id)
+    assert moved["cancelled_messages"] == 1
+    seen = len(alice.user.inbox)
+    await world.advance(hours=3)
+    assert len(alice.user.inbox) == seen  # the cancelled message never went out
+    await alice.user.send("/mydata")  # the old account is nobody now
+    assert (await alice.next_message())["text"] == t("en", "chat.stranger")
+
+    after = await stored(world, alice.id)
+    assert after.status == "invited" and after.conversation is None
+    assert [c[1] for c in after.checkins] == ["answered", "partial"]  # kept, the open one closed
+    async with world.rt.sessions() as s:
+        audit = [(e.actor, e.action, e.client_id, e.detail) for e in await repo.audit_log(s)]
+        kinds = [e.kind for e in await repo.events_of(s, alice.id)]
+    assert ("cli", "client_moved", alice.id, None) in audit
+    assert kinds[-1] == "moved"
+
+    phone = world.sandbox.user("Alice", language_code="en")  # her new account
+    await onboard(world, phone, token_of(moved["invite_link"]))  # consent again
+    person = Person(alice.id, phone)
+    await still_served(world, person)  # her earlier answers are hers on the new account
+    bob = world.sandbox.user("Bob", language_code="en")
+    await bob.send(f"/start {token_of(moved['invite_link'])}")
+    assert (await bob.next_message())["text"] == t("en", "chat.invite_used")
+    await bob.send(f"/start {older[1]}")  # still valid: it is another client's
+    assert "Rapport" in (await bob.next_message())["text"]
+
+
+async def test_moving_a_therapist_to_a_new_account(world: World) -> None:
+    dana = await world.join_therapist()
+    alice = await join_client(world, dana, "Alice Smith")
+    with pytest.raises(admin.AdminError, match=f"rapport therapist move {dana.id}"):
+        await admin.new_invite(world.rt, therapist_id=dana.id)
+    moved = await admin.move_therapist_account(world.rt, dana.id)
+    dana.user.skip_to_end()
+    await dana.user.send("/clients")
+    assert (await dana.next_message())["text"] == t("en", "chat.stranger")
+    laptop = world.sandbox.user("Dana", language_code="en")
+    await laptop.send(f"/start {token_of(moved['invite_link'])}")
+    assert (await laptop.next_message())["text"] == t("en", "therapist.welcome")
+    await laptop.send("/clients")
+    assert "A.S." in (await laptop.next_message())["text"]
+    async with world.rt.sessions() as s:
+        audit = [(e.actor, e.action, e.detail) for e in await repo.audit_log(s)]
+    assert ("cli", "therapist_moved", {"therapist": dana.id}) in audit
+    waiting, _ = await world.invite_client(dana, "Carol White")
+    with pytest.raises(admin.AdminError, match=f"rapport invite --client {waiting}"):
+        await admin.move_client_account(world.rt, waiting)  # nobody to move from
+    await still_client(world, alice)
+
+
+async def still_client(world: World, person: Person) -> None:
+    await person.user.send("/mydata")
+    assert (await person.next_message())["text"].startswith(t("en", "mydata.title")[:10])
