@@ -413,3 +413,34 @@ async def test_moving_a_therapist_to_a_new_account(world: World) -> None:
 async def still_client(world: World, person: Person) -> None:
     await person.user.send("/mydata")
     assert (await person.next_message())["text"].startswith(t("en", "mydata.title")[:10])
+
+
+async def test_a_therapist_renews_a_link_or_moves_a_client_from_telegram(world: World) -> None:
+    dana = await world.join_therapist()
+    alice = await join_client(world, dana, "Alice Smith")
+    dana.user.skip_to_end()
+    await dana.user.send("/invite Carol White")
+    first = (await dana.next_message())["text"]
+    await dana.user.send("/invite c.w.")
+    renewed = (await dana.next_message())["text"]
+    assert renewed.startswith(t("en", "staff.invite_renewed", alias="C.W.", days=14, link="")[:30])
+    carol = world.sandbox.user("Carol", language_code="en")
+    await carol.send(f"/start {token_of(first.split()[-1])}")
+    assert (await carol.next_message())["text"] == t("en", "chat.invite_invalid")
+    await onboard(world, carol, token_of(renewed.split()[-1]))
+
+    dana.user.skip_to_end()
+    await dana.user.send("/invite A.S.")
+    assert (await dana.next_message())["text"] == t("en", "staff.invite_joined", alias="A.S.")
+    await dana.user.send("/move A.S.")
+    moved = (await dana.next_message())["text"]
+    assert moved.startswith(t("en", "staff.moved", alias="A.S.", days=14, link="")[:40])
+    await alice.user.send("/mydata")
+    assert (await alice.next_message())["text"] == t("en", "chat.stranger")
+    phone = world.sandbox.user("Alice", language_code="en")
+    await onboard(world, phone, token_of(moved.split()[-1]))
+    async with world.rt.sessions() as s:
+        client = await s.get(Client, alice.id)
+        assert client is not None and client.telegram_user_id == phone.id
+        audit = [(e.actor, e.action) for e in await repo.audit_log(s, alice.id)]
+    assert (f"therapist:{dana.id}", "client_moved") in audit
