@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
 from storage import due, repo
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
-from storage.models import Client, OutboxMessage
+from storage.models import Client, Invite, OutboxMessage
 
 
 @pytest.fixture
@@ -178,6 +178,50 @@ async def test_two_accounts_opening_one_link_at_once_bind_one(sessions, cipher, 
         async with sessions() as s:
             bound = await s.scalar(select(Client.telegram_user_id).where(Client.id == client_id))
         assert bound == (first if won[0] else second), f"trial {trial}"
+
+
+async def test_two_links_for_one_client_opened_at_once_bind_one(sessions, cipher, clock) -> None:
+    """Two live links for one client (as made before a new link revoked the older ones), opened
+    by two accounts at once: each claims its own link, and only one of them is bound; the
+    loser's link is left unspent."""
+    therapist_id, _ = await make_client(sessions, cipher, clock)
+    for trial in range(RACE_TRIALS):
+        async with sessions() as s, s.begin():
+            client = await repo.add_client(
+                s, cipher, therapist_id=therapist_id, name=f"Twin {trial}", now=clock.now()
+            )
+            links = [repo.new_token(), repo.new_token()]
+            for token in links:
+                s.add(
+                    Invite(
+                        token_hash=repo.hash_token(token),
+                        client_id=client.id,
+                        expires_at=clock.now() + timedelta(days=1),
+                        created_at=clock.now(),
+                    )
+                )
+            client_id = client.id
+
+        async def open_link(user_id: int, token: str) -> str:
+            async with sessions() as s, s.begin():
+                redeemed = await repo.redeem_invite(
+                    s, token, user_id=user_id, chat_id=user_id, now=clock.now()
+                )
+                return redeemed.reason
+
+        users = (2000 + 2 * trial, 2001 + 2 * trial)
+        reasons = await asyncio.gather(
+            *(open_link(u, tok) for u, tok in zip(users, links, strict=True))
+        )
+        assert sorted(reasons) == ["ok", "taken"], f"trial {trial}: {reasons}"
+        async with sessions() as s:
+            bound = await s.scalar(select(Client.telegram_user_id).where(Client.id == client_id))
+            spent = await s.scalar(
+                select(func.count()).where(
+                    Invite.client_id == client_id, Invite.used_at.is_not(None)
+                )
+            )
+        assert bound == users[reasons.index("ok")] and spent == 1, f"trial {trial}"
 
 
 async def test_answers_are_kept_once(sessions, cipher, clock) -> None:
