@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import invites
 from bot.planning import move_client, plan_digest, replan_client, schedule_session
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
@@ -164,15 +165,75 @@ async def add_client(
 async def new_invite(
     rt: Runtime, *, client_id: int | None = None, therapist_id: int | None = None
 ) -> dict[str, Any]:
+    """A fresh link (older unused ones stop working); refused for someone who has joined, since
+    a link must never move an account: that is `move_client_account`."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        if client_id is not None and await s.get(Client, client_id) is None:
-            raise AdminError(f"no client with id {client_id}")
-        if therapist_id is not None and await s.get(Therapist, therapist_id) is None:
-            raise AdminError(f"no therapist with id {therapist_id}")
+        if client_id is not None:
+            client = await s.get(Client, client_id)
+            if client is None:
+                raise AdminError(f"no client with id {client_id}")
+            if invites.client_has_joined(client):
+                raise AdminError(
+                    f"client {client_id} has joined on Telegram already; to move them to "
+                    f"another Telegram account: rapport client move {client_id}"
+                )
+        if therapist_id is not None:
+            therapist = await s.get(Therapist, therapist_id)
+            if therapist is None:
+                raise AdminError(f"no therapist with id {therapist_id}")
+            if invites.therapist_has_joined(therapist):
+                raise AdminError(
+                    f"therapist {therapist_id} has joined on Telegram already; to move them to "
+                    f"another Telegram account: rapport therapist move {therapist_id}"
+                )
         token = await repo.create_invite(s, now=now, client_id=client_id, therapist_id=therapist_id)
         expires = now + repo.INVITE_TTL
     return {"invite_link": await link(rt, token), "expires_at": expires.isoformat()}
+
+
+async def move_client_account(rt: Runtime, client_id: int, actor: str = "cli") -> dict[str, Any]:
+    """Disconnect the client's Telegram account and give a link for their new one (audited)."""
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        client = await s.get(Client, client_id)
+        if client is None:
+            raise AdminError(f"no client with id {client_id}")
+        if client.telegram_user_id is None:
+            raise AdminError(
+                f"client {client_id} has no Telegram account to move from; "
+                f"for a new link: rapport invite --client {client_id}"
+            )
+        token, cancelled = await invites.move_client(s, client, actor=actor, now=now)
+    return {
+        "client": client_id,
+        "invite_link": await link(rt, token),
+        "expires_at": (now + repo.INVITE_TTL).isoformat(),
+        "cancelled_messages": cancelled,
+    }
+
+
+async def move_therapist_account(
+    rt: Runtime, therapist_id: int, actor: str = "cli"
+) -> dict[str, Any]:
+    """`move_client_account` for a therapist."""
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        therapist = await s.get(Therapist, therapist_id)
+        if therapist is None:
+            raise AdminError(f"no therapist with id {therapist_id}")
+        if therapist.telegram_user_id is None:
+            raise AdminError(
+                f"therapist {therapist_id} has no Telegram account to move from; "
+                f"for a new link: rapport invite --therapist {therapist_id}"
+            )
+        token, cancelled = await invites.move_therapist(s, therapist, actor=actor, now=now)
+    return {
+        "therapist": therapist_id,
+        "invite_link": await link(rt, token),
+        "expires_at": (now + repo.INVITE_TTL).isoformat(),
+        "cancelled_messages": cancelled,
+    }
 
 
 async def list_therapists(rt: Runtime) -> list[dict[str, Any]]:

@@ -198,6 +198,31 @@ def therapist_add(
     show(data, as_json, lambda d: f"therapist {d['id']} added\ninvite link: {d['invite_link']}")
 
 
+@therapist_app.command("move")
+def therapist_move(
+    therapist_id: Annotated[int, typer.Argument(help="the therapist's id")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a therapist to another Telegram account: the old one is disconnected now (messages
+    still waiting for it are cancelled) and a link for the new one is printed. Audited."""
+    if not yes and not typer.confirm(
+        f"Disconnect therapist {therapist_id}'s current Telegram account?"
+    ):
+        raise typer.Exit(1)
+    data = with_runtime(lambda rt: admin.move_therapist_account(rt, therapist_id))
+    show(data, as_json, moved_text)
+
+
+def moved_text(d: dict[str, Any]) -> str:
+    who = f"client {d['client']}" if "client" in d else f"therapist {d['therapist']}"
+    return (
+        f"{who}: the old Telegram account is disconnected "
+        f"({d['cancelled_messages']} unsent message(s) cancelled)\n"
+        f"invite link for the new account: {d['invite_link']}\nexpires: {d['expires_at']}"
+    )
+
+
 @therapist_app.command("list")
 def therapist_list(as_json: JsonOpt = False) -> None:
     """List therapists."""
@@ -242,6 +267,21 @@ def client_list(
     show(with_runtime(lambda rt: admin.list_clients(rt, therapist)), as_json)
 
 
+@client_app.command("move")
+def client_move(
+    client_id: Annotated[int, typer.Argument(help="the client's id")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a client to another Telegram account: the old one is disconnected now (messages
+    still waiting for it are cancelled; data and history are kept) and a link for the new one
+    is printed. The new account goes through onboarding and consent again. Audited."""
+    if not yes and not typer.confirm(f"Disconnect client {client_id}'s current Telegram account?"):
+        raise typer.Exit(1)
+    data = with_runtime(lambda rt: admin.move_client_account(rt, client_id))
+    show(data, as_json, moved_text)
+
+
 @client_app.command("erase")
 def client_erase(
     client_id: Annotated[int, typer.Argument(help="the client's id")],
@@ -264,7 +304,8 @@ def invite(
     therapist: Annotated[int | None, typer.Option(help="a therapist's id")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A fresh single-use invite link for a client or a therapist."""
+    """A fresh single-use invite link for a client or a therapist; older unused links stop
+    working. Refused for someone who has joined: `rapport client move` / `therapist move`."""
     if (client is None) == (therapist is None):
         fail("give exactly one of --client or --therapist")
     data = with_runtime(lambda rt: admin.new_invite(rt, client_id=client, therapist_id=therapist))

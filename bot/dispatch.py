@@ -164,7 +164,10 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
 async def join(
     s: AsyncSession, rt: Runtime, update: Update, token: str, now: datetime, after: After, lang: str
 ) -> None:
-    """`/start <token>`: bind the account through an invite, or refuse with nothing stored."""
+    """`/start <token>`: bind the account through an invite, or refuse with nothing stored (a
+    bound person is never rebound, and nobody changes role: see `bot.invites`)."""
+    from bot.invites import refusal_key
+
     assert update.effective_user is not None and update.effective_chat is not None
     chat_id = update.effective_chat.id
     if len(token) > 64:
@@ -175,8 +178,7 @@ async def join(
     )
     if not result.ok:
         log.info("invite refused: %s", result.reason)
-        key = "chat.invite_used" if result.reason == "used" else "chat.invite_invalid"
-        after.direct.append((chat_id, t(lang, key)))
+        after.direct.append((chat_id, t(lang, refusal_key(result.reason))))
         return
     if result.therapist is not None:
         result.therapist.language = lang

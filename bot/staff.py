@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import invites
 from bot.digests import enqueue_digest
 from bot.history import client_history
 from bot.planning import replan_client, schedule_session
@@ -182,9 +183,14 @@ async def cmd_session(
 async def cmd_invite(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str:
+    """`/invite <name>` adds a client and gives their link; `/invite <alias>` of one of the
+    therapist's clients who has not joined gives a new link (the earlier one stops working)."""
     name = " ".join(args.split())[:100]
     if not name:
         raise Reply("staff.invite_usage")
+    existing = await repo.client_by_alias(s, therapist.id, name)
+    if existing is not None:
+        return await renew_invite(s, rt, therapist, existing, now)
     client = await repo.add_client(s, rt.cipher, therapist_id=therapist.id, name=name, now=now)
     token = await repo.create_invite(s, now=now, client_id=client.id)
     await repo.audit(
@@ -193,6 +199,41 @@ async def cmd_invite(
     return t(
         therapist.language,
         "staff.invite_created",
+        alias=client.alias,
+        link=rt.invite_link(token),
+        days=repo.INVITE_TTL.days,
+    )
+
+
+async def renew_invite(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, client: Client, now: datetime
+) -> str:
+    if invites.client_has_joined(client):
+        raise Reply("staff.invite_joined", alias=client.alias)
+    token = await repo.create_invite(s, now=now, client_id=client.id)
+    await repo.audit(
+        s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
+    )
+    return t(
+        therapist.language,
+        "staff.invite_renewed",
+        alias=client.alias,
+        link=rt.invite_link(token),
+        days=repo.INVITE_TTL.days,
+    )
+
+
+async def cmd_move(
+    s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str:
+    """`/move <client>`: the client now uses another Telegram account (`invites.move_client`)."""
+    client, _ = await own_client(s, therapist, args)
+    if client.telegram_user_id is None:
+        raise Reply("staff.move_not_joined", alias=client.alias)
+    token, _ = await invites.move_client(s, client, actor=f"therapist:{therapist.id}", now=now)
+    return t(
+        therapist.language,
+        "staff.moved",
         alias=client.alias,
         link=rt.invite_link(token),
         days=repo.INVITE_TTL.days,
@@ -321,6 +362,7 @@ COMMANDS = {
     "digest": cmd_digest,
     "session": cmd_session,
     "invite": cmd_invite,
+    "move": cmd_move,
     "pause": cmd_pause,
     "resume": cmd_resume,
     "cadence": cmd_cadence,

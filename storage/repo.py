@@ -233,9 +233,11 @@ async def create_invite(
     therapist_id: int | None = None,
     ttl: timedelta = INVITE_TTL,
 ) -> str:
-    """Create a single-use invite and return its token; only the hash is stored."""
+    """Create a single-use invite and return its token; only the hash is stored. Every older
+    unused invite for the same person is revoked (expires now): one live link per person."""
     if (client_id is None) == (therapist_id is None):
         raise ValueError("an invite is for exactly one client or one therapist")
+    await revoke_invites(s, now=now, client_id=client_id, therapist_id=therapist_id)
     token = new_token()
     s.add(
         Invite(
@@ -250,45 +252,184 @@ async def create_invite(
     return token
 
 
+async def revoke_invites(
+    s: AsyncSession, *, now: datetime, client_id: int | None = None, therapist_id: int | None = None
+) -> int:
+    """End every unused invite of one person; a revoked link reads as expired."""
+    owner = Invite.client_id == client_id if client_id is not None else None
+    if owner is None:
+        owner = Invite.therapist_id == therapist_id
+    result = await s.execute(
+        update(Invite)
+        .where(owner, Invite.used_at.is_(None), Invite.expires_at > now)
+        .values(expires_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Redemption:
     ok: bool
-    reason: str  # "ok" | "invalid" | "used" | "expired" | "already_bound"
+    # "ok"; refused: "invalid" (no such link) | "used" | "expired" (or revoked) | "taken" (the
+    # person is bound to another account) | "already_joined" (this account is that person) |
+    # "already_bound" (this account is someone else of the same role) | "therapist_account" (a
+    # client link opened by a therapist) | "client_account" (a therapist link opened by a client)
+    reason: str
     client: Client | None = None
     therapist: Therapist | None = None
+
+
+# A person may be bound through a link only while no account is bound to them; a client who
+# stopped may rejoin through a new link from the same account.
+_BIND_CLIENT = (
+    update(Client)
+    .where(
+        Client.id == bindparam("person"),
+        or_(
+            Client.telegram_user_id.is_(None),
+            and_(Client.telegram_user_id == bindparam("user_id"), Client.status == "stopped"),
+        ),
+    )
+    .values(
+        telegram_user_id=bindparam("user_id"), chat_id=bindparam("chat_id"), status="onboarding"
+    )
+)
+_BIND_THERAPIST = (
+    update(Therapist)
+    .where(Therapist.id == bindparam("person"), Therapist.telegram_user_id.is_(None))
+    .values(telegram_user_id=bindparam("user_id"), chat_id=bindparam("chat_id"))
+)
 
 
 async def redeem_invite(
     s: AsyncSession, token: str, *, user_id: int, chat_id: int, now: datetime
 ) -> Redemption:
-    """Bind a Telegram account through an invite. Nothing is written unless it succeeds."""
-    invite = await s.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+    """Bind a Telegram account through an invite. Nothing is written unless it succeeds.
+
+    The reads only choose the refusal's wording; the decision is two conditional UPDATEs whose
+    row counts are checked: claim the invite (unused and unexpired), then bind the person (no
+    account bound). On PostgreSQL (READ COMMITTED) a second transaction's UPDATE waits for the
+    first and re-checks its condition, and SQLite runs one writer at a time, so two accounts
+    opening one link at once can never both win."""
+    invite = (
+        await s.execute(
+            select(
+                Invite.id, Invite.client_id, Invite.therapist_id, Invite.used_at, Invite.expires_at
+            ).where(Invite.token_hash == hash_token(token))
+        )
+    ).first()
     if invite is None:
         return Redemption(False, "invalid")
+    is_client = invite.client_id is not None
+    person: Row[Any] | None
+    if is_client:
+        person = (
+            await s.execute(
+                select(Client.telegram_user_id, Client.status).where(Client.id == invite.client_id)
+            )
+        ).first()
+    else:
+        person = (
+            await s.execute(
+                select(Therapist.telegram_user_id, null()).where(
+                    Therapist.id == invite.therapist_id
+                )
+            )
+        ).first()
+    if person is None:
+        return Redemption(False, "invalid")
+    bound, status = person
+    if bound == user_id:
+        if status != "stopped" or invite.used_at is not None:
+            return Redemption(False, "already_joined")
+    else:
+        as_client = await s.scalar(select(Client.id).where(Client.telegram_user_id == user_id))
+        as_therapist = await s.scalar(
+            select(Therapist.id).where(Therapist.telegram_user_id == user_id)
+        )
+        if is_client and as_therapist is not None:
+            return Redemption(False, "therapist_account")
+        if not is_client and as_client is not None:
+            return Redemption(False, "client_account")
+        if (as_client if is_client else as_therapist) is not None:
+            return Redemption(False, "already_bound")
     if invite.used_at is not None:
         return Redemption(False, "used")
     if invite.expires_at <= now:
         return Redemption(False, "expired")
-    if invite.client_id is not None:
-        client = await s.get(Client, invite.client_id)
-        if client is None:
-            return Redemption(False, "invalid")
-        other = await client_by_user(s, user_id)
-        if other is not None and other.id != client.id:
-            return Redemption(False, "already_bound")
-        client.telegram_user_id, client.chat_id = user_id, chat_id
-        client.status = "onboarding"
-        invite.used_at = now
+    if bound is not None and bound != user_id:
+        return Redemption(False, "taken")
+    claimed = await s.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.expires_at > now)
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return Redemption(False, "used")  # another account's claim committed first
+    person_id = invite.client_id if is_client else invite.therapist_id
+    binding = _BIND_CLIENT if is_client else _BIND_THERAPIST
+    params = {"person": person_id, "user_id": user_id, "chat_id": chat_id}
+    bound_now = await s.execute(binding, params)
+    if bound_now.rowcount != 1:  # type: ignore[attr-defined]
+        # Someone was bound through another link meanwhile: this link stays unspent.
+        await s.execute(update(Invite).where(Invite.id == invite.id).values(used_at=None))
+        return Redemption(False, "taken")
+    if is_client:
+        client = await s.get(Client, person_id, populate_existing=True)
         return Redemption(True, "ok", client=client)
-    therapist = await s.get(Therapist, invite.therapist_id)
-    if therapist is None:
-        return Redemption(False, "invalid")
-    other_t = await therapist_by_user(s, user_id)
-    if other_t is not None and other_t.id != therapist.id:
-        return Redemption(False, "already_bound")
-    therapist.telegram_user_id, therapist.chat_id = user_id, chat_id
-    invite.used_at = now
+    therapist = await s.get(Therapist, person_id, populate_existing=True)
     return Redemption(True, "ok", therapist=therapist)
+
+
+async def unbind_client(s: AsyncSession, client: Client, *, now: datetime) -> int:
+    """End the client's binding to their Telegram account, keeping their data and history: the
+    next account starts from an invite (onboarding and consent again). An open check-in is voided
+    if nothing was answered, else closed as partial; unused links are revoked; messages still
+    waiting for the old chat are cancelled (their number is returned)."""
+    old_chat = client.chat_id
+    client.telegram_user_id = client.chat_id = None
+    client.status, client.conversation = "invited", None
+    client.next_checkin_at = client.paused_until = client.unreachable_at = None
+    client.consent_at, client.consent_version = None, None
+    await s.execute(
+        delete(Checkin).where(
+            Checkin.client_id == client.id,
+            Checkin.status == "open",
+            Checkin.first_answer_at.is_(None),
+        )
+    )
+    await s.execute(
+        update(Checkin)
+        .where(Checkin.client_id == client.id, Checkin.status == "open")
+        .values(status="partial", closed_at=now)
+    )
+    await revoke_invites(s, now=now, client_id=client.id)
+    await s.flush()
+    return await _cancel_pending(s, old_chat)
+
+
+async def unbind_therapist(s: AsyncSession, therapist: Therapist, *, now: datetime) -> int:
+    """`unbind_client` for a therapist: unused links revoked, the old chat's messages cancelled."""
+    old_chat = therapist.chat_id
+    therapist.telegram_user_id = therapist.chat_id = None
+    await revoke_invites(s, now=now, therapist_id=therapist.id)
+    await s.flush()
+    return await _cancel_pending(s, old_chat)
+
+
+MOVED_ERROR = "cancelled: the account was moved"
+
+
+async def _cancel_pending(s: AsyncSession, chat_id: int | None) -> int:
+    """Messages not yet sent to a chat that no longer belongs to anyone of ours: never sent."""
+    if chat_id is None:
+        return 0
+    result = await s.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == "pending")
+        .values(status="failed", error=MOVED_ERROR, claimed_at=None, claimed_by=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- sessions (appointments) ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -126,3 +127,51 @@ def test_backtest_prints_signals_and_a_summary(rapport, tmp_path: Path) -> None:
     assert {"client", "signals", "first_alert_at"} <= set(lines[0])
     summary = rapport("backtest", str(data), "--summary")
     assert set(json.loads(summary)["summary"]) >= {"rapport", "baseline"}
+
+
+def bind(db_url: str, table: str, person_id: int, user_id: int) -> None:
+    """Bind a Telegram account as joining would (straight in the database)."""
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    async def go() -> None:
+        engine = create_engine(db_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(f"UPDATE {table} SET telegram_user_id = :u, chat_id = :u WHERE id = :id"),
+                {"u": user_id, "id": person_id},
+            )
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_no_invite_for_someone_who_joined_and_moving_them(  # type: ignore[no-untyped-def]
+    rapport, sqlite_url: str
+) -> None:
+    therapist = json.loads(rapport("therapist", "add", "--name", "Dana Lee", "--json"))
+    client = json.loads(
+        rapport("client", "add", "--therapist", str(therapist["id"]), "--name", "Al Bo", "--json")
+    )
+    cid, tid = str(client["id"]), str(therapist["id"])
+    out = rapport("client", "move", cid, "--yes", code=1)  # nobody to move from yet
+    assert out.count("\n") == 1 and f"rapport invite --client {cid}" in out
+    bind(sqlite_url, "client", client["id"], 501)
+    bind(sqlite_url, "therapist", therapist["id"], 502)
+    out = rapport("invite", "--client", cid, code=1)
+    assert out.count("\n") == 1 and out.startswith(f"rapport: client {cid} has joined")
+    assert f"rapport client move {cid}" in out
+    out = rapport("invite", "--therapist", tid, code=1)
+    assert out.count("\n") == 1 and f"rapport therapist move {tid}" in out
+
+    rapport("client", "move", cid, code=1)  # asked to confirm; the answer is no
+    moved = rapport("client", "move", cid, "--yes")
+    assert "old Telegram account is disconnected" in moved and "https://t.me/" in moved
+    assert json.loads(rapport("client", "list", "--json"))[0]["status"] == "invited"
+    moved_t = json.loads(rapport("therapist", "move", tid, "--yes", "--json"))
+    assert moved_t["invite_link"].startswith("https://t.me/")
+    assert json.loads(rapport("therapist", "list", "--json"))[0]["joined"] is False
+    actions = [(e["actor"], e["action"]) for e in json.loads(rapport("audit", "--json"))]
+    assert actions == [("cli", "client_moved"), ("cli", "therapist_moved")]
+    assert "has joined" not in rapport("invite", "--client", cid)  # unbound again: a link

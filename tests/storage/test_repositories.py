@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
 from storage import due, repo
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
-from storage.models import Client, OutboxMessage
+from storage.models import Client, Invite, OutboxMessage
 
 
 @pytest.fixture
@@ -57,11 +57,14 @@ async def test_people_and_aliases(sessions, cipher, clock) -> None:
 
 
 async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None:
-    _, client_id = await make_client(sessions, cipher, clock)
+    therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
         token = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        other = await repo.add_client(
+            s, cipher, therapist_id=therapist_id, name="Ben Ode", now=clock.now()
+        )
         stale = await repo.create_invite(
-            s, now=clock.now(), client_id=client_id, ttl=timedelta(hours=1)
+            s, now=clock.now(), client_id=other.id, ttl=timedelta(hours=1)
         )
     assert 40 <= len(token) <= 64
     async with sessions() as s, s.begin():
@@ -76,8 +79,149 @@ async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None
         again = await repo.redeem_invite(s, token, user_id=43, chat_id=43, now=clock.now())
         assert again.reason == "used"
         clock.advance(timedelta(hours=2))
-        late = await repo.redeem_invite(s, stale, user_id=42, chat_id=42, now=clock.now())
+        late = await repo.redeem_invite(s, stale, user_id=44, chat_id=44, now=clock.now())
         assert late.reason == "expired"
+
+
+async def test_a_new_invite_revokes_the_older_unused_ones(sessions, cipher, clock) -> None:
+    therapist_id, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        first = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        for_therapist = await repo.create_invite(s, now=clock.now(), therapist_id=therapist_id)
+        second = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+    async with sessions() as s, s.begin():
+        old = await repo.redeem_invite(s, first, user_id=7, chat_id=7, now=clock.now())
+        assert (old.ok, old.reason) == (False, "expired")
+        # A client's new invite leaves their therapist's alone.
+        assert (
+            await repo.redeem_invite(s, for_therapist, user_id=8, chat_id=8, now=clock.now())
+        ).ok
+        assert (await repo.redeem_invite(s, second, user_id=7, chat_id=7, now=clock.now())).ok
+
+
+async def test_a_bound_client_is_never_rebound_by_a_link(sessions, cipher, clock) -> None:
+    _, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        token = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+    async with sessions() as s, s.begin():
+        assert (await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())).ok
+    async with sessions() as s, s.begin():
+        # A link issued after joining (as the old `rapport invite` did), opened by a stranger.
+        later = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+    async with sessions() as s, s.begin():
+        taken = await repo.redeem_invite(s, later, user_id=43, chat_id=43, now=clock.now())
+        assert (taken.ok, taken.reason) == (False, "taken")
+        own = await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
+        assert (own.ok, own.reason) == (False, "already_joined")
+    async with sessions() as s:
+        client = await s.get(Client, client_id)
+        assert client is not None and (client.telegram_user_id, client.chat_id) == (42, 42)
+        used = await s.scalar(text("SELECT count(*) FROM invite WHERE used_at IS NOT NULL"))
+        assert used == 1  # the refused link was not spent either
+
+
+async def test_a_link_of_the_other_role_is_refused(sessions, cipher, clock) -> None:
+    therapist_id, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        for_therapist = await repo.create_invite(s, now=clock.now(), therapist_id=therapist_id)
+        for_client = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+    async with sessions() as s, s.begin():
+        assert (
+            await repo.redeem_invite(s, for_therapist, user_id=1, chat_id=1, now=clock.now())
+        ).ok
+    async with sessions() as s, s.begin():
+        refused = await repo.redeem_invite(s, for_client, user_id=1, chat_id=1, now=clock.now())
+        assert (refused.ok, refused.reason) == (False, "therapist_account")
+    async with sessions() as s, s.begin():
+        other = await repo.add_therapist(
+            s, cipher, name="Lee Park", timezone="UTC", now=clock.now()
+        )
+        second = await repo.create_invite(s, now=clock.now(), therapist_id=other.id)
+    async with sessions() as s, s.begin():
+        assert (await repo.redeem_invite(s, for_client, user_id=2, chat_id=2, now=clock.now())).ok
+    async with sessions() as s, s.begin():
+        refused = await repo.redeem_invite(s, second, user_id=2, chat_id=2, now=clock.now())
+        assert (refused.ok, refused.reason) == (False, "client_account")
+    async with sessions() as s:
+        client = await s.get(Client, client_id)
+        assert client is not None and client.telegram_user_id == 2
+        assert await repo.therapist_by_user(s, 2) is None
+        assert (await repo.therapist_by_user(s, 1)) is not None
+        assert await repo.client_by_user(s, 1) is None
+
+
+RACE_TRIALS = 30
+
+
+async def test_two_accounts_opening_one_link_at_once_bind_one(sessions, cipher, clock) -> None:
+    """Two accounts open the same link at the same moment, each on its own connection and
+    transaction: exactly one of them is bound, every time."""
+    therapist_id, _ = await make_client(sessions, cipher, clock)
+    for trial in range(RACE_TRIALS):
+        async with sessions() as s, s.begin():
+            client = await repo.add_client(
+                s, cipher, therapist_id=therapist_id, name=f"Race {trial}", now=clock.now()
+            )
+            token = await repo.create_invite(s, now=clock.now(), client_id=client.id)
+            client_id = client.id
+
+        async def open_link(user_id: int, token: str = token) -> bool:
+            async with sessions() as s, s.begin():
+                redeemed = await repo.redeem_invite(
+                    s, token, user_id=user_id, chat_id=user_id, now=clock.now()
+                )
+                return redeemed.ok
+
+        first, second = 1000 + 2 * trial, 1001 + 2 * trial
+        won = await asyncio.gather(open_link(first), open_link(second))
+        assert sorted(won) == [False, True], f"trial {trial}: {won}"
+        async with sessions() as s:
+            bound = await s.scalar(select(Client.telegram_user_id).where(Client.id == client_id))
+        assert bound == (first if won[0] else second), f"trial {trial}"
+
+
+async def test_two_links_for_one_client_opened_at_once_bind_one(sessions, cipher, clock) -> None:
+    """Two live links for one client (as made before a new link revoked the older ones), opened
+    by two accounts at once: each claims its own link, and only one of them is bound; the
+    loser's link is left unspent."""
+    therapist_id, _ = await make_client(sessions, cipher, clock)
+    for trial in range(RACE_TRIALS):
+        async with sessions() as s, s.begin():
+            client = await repo.add_client(
+                s, cipher, therapist_id=therapist_id, name=f"Twin {trial}", now=clock.now()
+            )
+            links = [repo.new_token(), repo.new_token()]
+            for token in links:
+                s.add(
+                    Invite(
+                        token_hash=repo.hash_token(token),
+                        client_id=client.id,
+                        expires_at=clock.now() + timedelta(days=1),
+                        created_at=clock.now(),
+                    )
+                )
+            client_id = client.id
+
+        async def open_link(user_id: int, token: str) -> str:
+            async with sessions() as s, s.begin():
+                redeemed = await repo.redeem_invite(
+                    s, token, user_id=user_id, chat_id=user_id, now=clock.now()
+                )
+                return redeemed.reason
+
+        users = (2000 + 2 * trial, 2001 + 2 * trial)
+        reasons = await asyncio.gather(
+            *(open_link(u, tok) for u, tok in zip(users, links, strict=True))
+        )
+        assert sorted(reasons) == ["ok", "taken"], f"trial {trial}: {reasons}"
+        async with sessions() as s:
+            bound = await s.scalar(select(Client.telegram_user_id).where(Client.id == client_id))
+            spent = await s.scalar(
+                select(func.count()).where(
+                    Invite.client_id == client_id, Invite.used_at.is_not(None)
+                )
+            )
+        assert bound == users[reasons.index("ok")] and spent == 1, f"trial {trial}"
 
 
 async def test_answers_are_kept_once(sessions, cipher, clock) -> None:

@@ -1,0 +1,65 @@
+"""Who may hold a link: the refusals a person hears when opening one, and the admin's side of
+binding (no link for someone who has joined; moving them to another account is explicit).
+
+The binding itself is decided in `storage.repo.redeem_invite`; this module words its answers
+and carries out a move, so that the CLI and the therapists' commands share one rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import repo
+from storage.models import Client, Therapist
+
+# What someone opening a refused link is told, by `repo.Redemption.reason`.
+REFUSALS = {
+    "invalid": "chat.invite_invalid",
+    "expired": "chat.invite_invalid",  # revoked links read as expired
+    "used": "chat.invite_used",
+    "taken": "chat.invite_taken",
+    "already_joined": "chat.already_joined",
+    "already_bound": "chat.invite_other_account",
+    "therapist_account": "chat.invite_therapist_account",
+    "client_account": "chat.invite_client_account",
+}
+
+
+def refusal_key(reason: str) -> str:
+    return REFUSALS.get(reason, "chat.invite_invalid")
+
+
+def client_has_joined(client: Client) -> bool:
+    """A bound client gets no new link: one would rebind them. A client who stopped may get one,
+    which only their own account can use (to start again)."""
+    return client.telegram_user_id is not None and client.status != "stopped"
+
+
+def therapist_has_joined(therapist: Therapist) -> bool:
+    return therapist.telegram_user_id is not None
+
+
+async def move_client(
+    s: AsyncSession, client: Client, *, actor: str, now: datetime
+) -> tuple[str, int]:
+    """End the client's binding to their Telegram account and issue a link for a new one.
+    Returns the token and how many messages for the old chat were cancelled."""
+    cancelled = await repo.unbind_client(s, client, now=now)
+    await repo.add_event(s, client_id=client.id, kind="moved", at=now, data={"by": actor})
+    await repo.audit(s, actor=actor, action="client_moved", now=now, client_id=client.id)
+    token = await repo.create_invite(s, now=now, client_id=client.id)
+    return token, cancelled
+
+
+async def move_therapist(
+    s: AsyncSession, therapist: Therapist, *, actor: str, now: datetime
+) -> tuple[str, int]:
+    """`move_client` for a therapist: their digests and alerts wait for the new account."""
+    cancelled = await repo.unbind_therapist(s, therapist, now=now)
+    await repo.audit(
+        s, actor=actor, action="therapist_moved", now=now, detail={"therapist": therapist.id}
+    )
+    token = await repo.create_invite(s, now=now, therapist_id=therapist.id)
+    return token, cancelled
