@@ -15,6 +15,7 @@ import re
 import shutil
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,35 +224,47 @@ async def restart_with(world: World, keys: str) -> None:
     await world.start_bot()
 
 
+@pytest.fixture
+async def served(db_url: str, clock: ManualClock) -> AsyncIterator[tuple[World, str]]:
+    """A running bot on each backend, and its database's URL for the CLI."""
+    world = await World.start(db_url, clock, TEST_KEY)
+    try:
+        yield world, db_url
+    finally:
+        await world.stop()
+
+
 async def test_keys_rotate_refuses_while_a_bot_cannot_read_the_new_key(
-    world: World, sqlite_url: str
+    served: tuple[World, str],
 ) -> None:
+    world, db = served
     dana, alice = await practice_in_telegram(world)
     new = Cipher.generate_key()
 
     # The README's old advice, followed while the bot runs with the old key alone.
-    ran = await acli(sqlite_url, f"{new},{TEST_KEY}", "keys", "rotate")
+    ran = await acli(db, f"{new},{TEST_KEY}", "keys", "rotate")
     line = one_line_refusal(ran, "RAPPORT_ENCRYPTION_KEY: ")
     assert "running bot" in line and key_id(new) in line, line
     await still_serving(world, dana, alice)
 
     # Nor may any other command write under a key the running bot cannot read.
-    ran = await acli(sqlite_url, f"{new},{TEST_KEY}", "therapist", "add", "--name", "Sam Roe")
+    ran = await acli(db, f"{new},{TEST_KEY}", "therapist", "add", "--name", "Sam Roe")
     one_line_refusal(ran, "RAPPORT_ENCRYPTION_KEY: ")
-    ok(await acli(sqlite_url, f"{new},{TEST_KEY}", "client", "list"))  # reading is fine
+    ok(await acli(db, f"{new},{TEST_KEY}", "client", "list"))  # reading is fine
     await still_serving(world, dana, alice)
 
 
 async def test_the_readme_rotation_procedure_never_fails_an_update(
-    world: World, sqlite_url: str
+    served: tuple[World, str],
 ) -> None:
+    world, db = served
     dana, alice = await practice_in_telegram(world)
     old, new = TEST_KEY, Cipher.generate_key()
 
     # 1. The new key second: the bot reads it but does not write with it yet.
     await restart_with(world, f"{old},{new}")
     await still_serving(world, dana, alice)
-    ran = await acli(sqlite_url, f"{new},{old}", "keys", "rotate")  # too early: step 2 first
+    ran = await acli(db, f"{new},{old}", "keys", "rotate")  # too early: step 2 first
     assert key_id(old) in one_line_refusal(ran, "RAPPORT_ENCRYPTION_KEY: ")
     await still_serving(world, dana, alice)
 
@@ -260,16 +273,16 @@ async def test_the_readme_rotation_procedure_never_fails_an_update(
     await still_serving(world, dana, alice)
 
     # 3. Rotate: everything is rewritten under the new key while the bot serves.
-    rotated = ok(await acli(sqlite_url, f"{new},{old}", "keys", "rotate"))
+    rotated = ok(await acli(db, f"{new},{old}", "keys", "rotate"))
     assert "re-encrypted" in rotated and key_id(old) in rotated, rotated
     await still_serving(world, dana, alice)
 
     # 4. The old key dropped.
     await restart_with(world, new)
     await still_serving(world, dana, alice)
-    listed = json.loads(ok(await acli(sqlite_url, new, "client", "list", "--json")))
+    listed = json.loads(ok(await acli(db, new, "client", "list", "--json")))
     assert [c["name"] for c in listed] == ["Alice Smith"]
-    line = one_line_refusal(await acli(sqlite_url, old, "client", "list"), "RAPPORT_ENCRYPTION")
+    line = one_line_refusal(await acli(db, old, "client", "list"), "RAPPORT_ENCRYPTION")
     assert key_id(new) in line
 
 
@@ -301,5 +314,5 @@ async def test_health_of_a_stopped_bot_is_not_ok_while_another_database_has_one(
 @pytest.fixture(autouse=True)
 def _no_operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("RAPPORT_"):
+        if name.startswith("RAPPORT_") and not name.startswith("RAPPORT_TEST_"):
             monkeypatch.delenv(name)
