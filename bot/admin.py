@@ -359,6 +359,32 @@ async def audit_log(rt: Runtime, client_id: int | None = None) -> list[dict[str,
         ]
 
 
+async def key_status(rt: Runtime) -> dict[str, Any]:
+    """Key ids only (never a key, nothing decrypted but the canaries): which keys are configured,
+    which the database holds data under, and which bots run with which, for the rotation steps."""
+    from bot.instances import exited, wall_now
+
+    now = wall_now()
+    async with rt.sessions() as s:
+        held = await keyring.canaries(s)
+        bots = await keyring.instances(s)
+    alive = {b.id for b in keyring.live(bots, now, {b.id for b in bots if exited(b.id)})}
+    return {
+        "configured": list(rt.cipher.key_ids),
+        "held": sorted(held),
+        "unreadable": keyring.unreadable(held, rt.cipher),
+        "bots": [
+            {
+                "id": b.id,
+                "keys": list(b.key_ids),
+                "seen_seconds_ago": round((now - b.seen_at).total_seconds()),
+                "alive": b.id in alive,
+            }
+            for b in bots
+        ],
+    }
+
+
 async def rotate_keys(rt: Runtime) -> dict[str, Any]:
     """Re-encrypt every encrypted column with the first configured key, in one transaction that
     first checks that every running bot already encrypts with that key (`storage.keyring`), and

@@ -552,6 +552,33 @@ def keys_rotate() -> None:
     typer.echo(f"{done['count']} values re-encrypted with key {done['key']}{then}")
 
 
+def key_status_text(d: dict[str, Any]) -> str:
+    configured = ", ".join(
+        f"{k} (encrypts)" if n == 0 else k for n, k in enumerate(d["configured"])
+    )
+    lines = [
+        f"configured keys: {configured}",
+        f"data held under: {', '.join(d['held']) or '(nothing yet)'}",
+    ]
+    if d["unreadable"]:
+        lines.append(f"NOT readable with these keys: {', '.join(d['unreadable'])}")
+    for b in d["bots"]:
+        state = "running" if b["alive"] else "not running"
+        lines.append(
+            f"bot {b['id']}: keys {','.join(b['keys'])}, seen {b['seen_seconds_ago']} s ago "
+            f"({state})"
+        )
+    if not d["bots"]:
+        lines.append("no bot has registered on this database")
+    return "\n".join(lines)
+
+
+@keys_app.command("show")
+def keys_show(as_json: JsonOpt = False) -> None:
+    """Key ids (never keys): configured here, holding data in the database, and each bot's."""
+    show(with_runtime(admin.key_status, None), as_json, key_status_text)
+
+
 @app.command("health")
 def health(
     max_age: Annotated[float, typer.Option(help="seconds since the last heartbeat")] = 120.0,

@@ -167,6 +167,11 @@ def test_cli_commands_with_a_wrong_key_say_one_line_and_write_nothing(sqlite_url
         line = one_line_refusal(cli(sqlite_url, wrong, *args), "RAPPORT_ENCRYPTION_KEY: ")
         assert key_id(TEST_KEY) in line and wrong not in line, (args, line)
     assert dump(sqlite_url) == before
+    # What to do about it: `keys show` names the ids (never a key) and reads no data.
+    shown = json.loads(ok(cli(sqlite_url, wrong, "keys", "show", "--json")))
+    assert shown["unreadable"] == shown["held"] == [key_id(TEST_KEY)]
+    assert shown["configured"] == [key_id(wrong)]
+    assert dump(sqlite_url) == before
     listed = json.loads(ok(cli(sqlite_url, TEST_KEY, "client", "list", "--json")))
     assert [c["name"] for c in listed] == ["Alice Smith"]
     # The right key with a new one second is the same key set for reading: admitted.
@@ -271,6 +276,9 @@ async def test_the_readme_rotation_procedure_never_fails_an_update(
     # 2. The new key first.
     await restart_with(world, f"{new},{old}")
     await still_serving(world, dana, alice)
+    shown = json.loads(ok(await acli(db, f"{new},{old}", "keys", "show", "--json")))
+    assert [(b["keys"], b["alive"]) for b in shown["bots"]] == [([key_id(new), key_id(old)], True)]
+    assert shown["held"] == sorted([key_id(new), key_id(old)]) and shown["unreadable"] == []
 
     # 3. Rotate: everything is rewritten under the new key while the bot serves.
     rotated = ok(await acli(db, f"{new},{old}", "keys", "rotate"))
@@ -280,6 +288,7 @@ async def test_the_readme_rotation_procedure_never_fails_an_update(
     # 4. The old key dropped.
     await restart_with(world, new)
     await still_serving(world, dana, alice)
+    assert json.loads(ok(await acli(db, new, "keys", "show", "--json")))["held"] == [key_id(new)]
     listed = json.loads(ok(await acli(db, new, "client", "list", "--json")))
     assert [c["name"] for c in listed] == ["Alice Smith"]
     line = one_line_refusal(await acli(db, old, "client", "list"), "RAPPORT_ENCRYPTION")
