@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from datetime import UTC, datetime
 
 from bot.runtime import Runtime
@@ -62,17 +63,29 @@ async def register(rt: Runtime, instance_id: str) -> None:
         )
 
 
+REFRESH_EVERY = 5.0
+"""Wall seconds between two refreshes of a bot's row, however fast a time-lapse heartbeat runs
+(far inside `keyring.LIVE_FOR`)."""
+_refreshed: dict[str, float] = {}
+
+
 async def refresh(rt: Runtime, instance_id: str) -> None:
-    """The bot is still alive (every heartbeat interval, even while a long pass runs)."""
+    """The bot is still alive (at heartbeat intervals, even while a long pass runs)."""
+    last = _refreshed.get(instance_id)
+    if last is not None and time.monotonic() - last < REFRESH_EVERY:
+        return
     try:
         async with rt.sessions() as s, s.begin():
             await keyring.seen(s, instance_id, rt.cipher, wall_now())
     except Exception as exc:  # the next interval tries again; the pass itself reports failures
         log.warning("could not record the bot as alive: %s", type(exc).__name__)
+    else:
+        _refreshed[instance_id] = time.monotonic()
 
 
 async def forget(rt: Runtime, instance_id: str) -> None:
     """A clean stop: the bot no longer counts as running (a crash leaves its row to age out)."""
+    _refreshed.pop(instance_id, None)
     try:
         async with rt.sessions() as s, s.begin():
             await keyring.forget(s, instance_id)

@@ -17,18 +17,20 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
+from bot import instances
 from bot.cli import app
 from bot.clock import ManualClock
 from bot.sandbox import DEFAULT_TOKEN, Sandbox
 from flows.i18n import t
 from storage.crypto import Cipher
-from storage.models import KeyCanary
+from storage.models import BotInstance, KeyCanary
 from tests.conftest import START, TEST_KEY
 from tests.e2e.harness import Person, World, join_client
 from tests.faults.traffic import GUARD, Traffic
@@ -325,3 +327,19 @@ def _no_operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("RAPPORT_") and not name.startswith("RAPPORT_TEST_"):
             monkeypatch.delenv(name)
+
+
+async def test_a_bot_stays_alive_by_its_heartbeat_and_a_silent_one_is_not(
+    world: World, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world.rt.sessions() as s, s.begin():  # as if it had hung for ten minutes
+        await s.execute(
+            update(BotInstance).values(seen_at=datetime.now(UTC) - timedelta(minutes=10))
+        )
+    ran = await acli(sqlite_url, TEST_KEY, "health")
+    assert ran.code == 1 and "last heartbeat 600 s ago" in ran.err, ran
+
+    monkeypatch.setattr(instances, "REFRESH_EVERY", 0.0)
+    (beat,) = world.service.app.job_queue.get_jobs_by_name("heartbeat")  # type: ignore[union-attr]
+    await beat.run(world.service.app)
+    assert ok(await acli(sqlite_url, TEST_KEY, "health")).strip() == "ok"
