@@ -219,7 +219,8 @@ async def still_serving(world: World, dana: Person, alice: Person) -> None:
     heard = len(dana.user.inbox)
     await alice.user.send("I want to kill myself")
     reply = await alice.user.next_message()
-    assert reply["text"] != SORRY and CRISIS in reply["text"], reply["text"]
+    # Not the failure path's apology (which carries the emergency advice too).
+    assert not reply["text"].startswith(SORRY) and CRISIS in reply["text"], reply["text"]
     await world.drain()
     assert [m["text"] for m in dana.user.inbox[heard:]] == [ALERT]
 
