@@ -181,6 +181,18 @@ def test_cli_commands_with_a_wrong_key_say_one_line_and_write_nothing(sqlite_url
     assert json.loads(ok(cli(sqlite_url, both, "export", "--format", "json")))
 
 
+def test_one_value_under_a_foreign_key_is_one_line_too(sqlite_url: str) -> None:
+    """A database forked before the canaries: the keys open every canary, not every row."""
+    practice_with_data(sqlite_url, TEST_KEY)
+    foreign = Cipher(Cipher.generate_key()).encrypt("Sam Roe")
+    with contextlib.closing(sqlite3.connect(file_of(sqlite_url))) as conn:
+        conn.execute("UPDATE therapist SET name_enc = ?", (foreign,))
+        conn.commit()
+    ran = cli(sqlite_url, TEST_KEY, "therapist", "list")
+    assert ran.code == 2 and ran.crashed is None and ran.err.count("\n") == 1, ran
+    assert ran.err.startswith("rapport: RAPPORT_ENCRYPTION_KEY: a stored text cannot be"), ran
+
+
 def test_a_database_from_before_the_canaries_adopts_a_key_set_that_reads_it(
     sqlite_url: str,
 ) -> None:
