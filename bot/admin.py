@@ -18,7 +18,7 @@ from bot.runtime import Runtime
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
 from flows.timing import parse_duration, parse_quiet_hours
-from storage import repo
+from storage import keyring, repo
 from storage.models import Client, Practice, Therapist, TherapySession
 
 LANGUAGES = ("en", "es", "ru")
@@ -420,22 +420,47 @@ async def audit_log(rt: Runtime, client_id: int | None = None) -> list[dict[str,
         ]
 
 
-async def rotate_keys(rt: Runtime) -> int:
-    """Re-encrypt every encrypted column with the first configured key."""
-    from storage.models import Answer, OutboxMessage
+async def key_status(rt: Runtime) -> dict[str, Any]:
+    """Key ids only (never a key, nothing decrypted but the canaries): which keys are configured,
+    which the database holds data under, and which bots run with which, for the rotation steps."""
+    from bot.instances import exited, wall_now
 
-    columns = (
-        (Therapist, "name_enc"),
-        (Client, "name_enc"),
-        (Answer, "text_enc"),
-        (OutboxMessage, "payload_enc"),
-    )
+    now = wall_now()
+    async with rt.sessions() as s:
+        held = await keyring.canaries(s)
+        bots = await keyring.instances(s)
+    alive = {b.id for b in keyring.live(bots, now, {b.id for b in bots if exited(b.id)})}
+    return {
+        "configured": list(rt.cipher.key_ids),
+        "held": sorted(held),
+        "unreadable": keyring.unreadable(held, rt.cipher),
+        "bots": [
+            {
+                "id": b.id,
+                "keys": list(b.key_ids),
+                "seen_seconds_ago": round((now - b.seen_at).total_seconds()),
+                "alive": b.id in alive,
+            }
+            for b in bots
+        ],
+    }
+
+
+async def rotate_keys(rt: Runtime) -> dict[str, Any]:
+    """Re-encrypt every encrypted column with the first configured key, in one transaction that
+    first checks that every running bot already encrypts with that key (`storage.keyring`), and
+    then drops the canaries of the keys that no longer seal anything."""
+    from bot.instances import exited, wall_now
+
     count = 0
     async with rt.sessions() as s, s.begin():
-        for model, column in columns:
+        await keyring.admit(s, rt.cipher, now=wall_now(), mode="rotate", exited=exited)
+        for _order, column in keyring.SEALED:
+            model = column.class_
             for row in await s.scalars(select(model)):
-                value = getattr(row, column)
+                value = getattr(row, column.key)
                 if value is not None:
-                    setattr(row, column, rt.cipher.rotate(value))
+                    setattr(row, column.key, rt.cipher.rotate(value))
                     count += 1
-    return count
+        retired = await keyring.retire(s, rt.cipher)
+    return {"count": count, "key": rt.cipher.key_ids[0], "retired": retired}

@@ -17,9 +17,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import admin
+from bot import admin, instances
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime
+from storage import keyring
+from storage.crypto import undecryptable
 
 T = TypeVar("T")
 
@@ -58,13 +60,19 @@ def settings() -> Settings:
         raise  # unreachable
 
 
-def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run one coroutine against the configured database, turning operator errors into one line."""
+def with_runtime(work: Callable[[Runtime], Awaitable[T]], mode: keyring.Mode | None = "write") -> T:
+    """Run one coroutine against the configured database, turning operator errors into one line.
+
+    First the keys are checked against the database (`storage.keyring`): `mode` "read" for
+    commands that only read, "write" (the default) for the rest; None for a command that checks
+    them itself. A refused key set ends here, in one line, before anything is written."""
     conf = settings()
 
     async def go() -> T:
         rt = Runtime.create(conf)
         try:
+            if mode is not None:
+                await instances.gate(rt, mode)
             return await work(rt)
         finally:
             await rt.close()
@@ -73,8 +81,20 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
         return asyncio.run(go())
     except ConfigError as exc:
         fail(str(exc), 2)
+    except keyring.KeysCannotRead as exc:
+        fail(str(exc), 2)
+    except keyring.KeyRefused as exc:
+        fail(str(exc))
     except admin.AdminError as exc:
         fail(str(exc))
+    except ValueError as exc:
+        if not undecryptable(exc):
+            raise
+        fail(
+            "RAPPORT_ENCRYPTION_KEY: a stored text cannot be decrypted with the configured "
+            "keys (was it written with another key?)",
+            2,
+        )
     except (OSError, SQLAlchemyError) as exc:
         fail(database_problem(exc), 2)
     raise AssertionError("unreachable")
@@ -181,7 +201,7 @@ def practice_set(
 @practice_app.command("show")
 def practice_show(as_json: JsonOpt = False) -> None:
     """Show practice defaults."""
-    show(with_runtime(admin.practice_show), as_json)
+    show(with_runtime(admin.practice_show, "read"), as_json)
 
 
 # --- therapists -------------------------------------------------------------------------------
@@ -226,7 +246,7 @@ def moved_text(d: dict[str, Any]) -> str:
 @therapist_app.command("list")
 def therapist_list(as_json: JsonOpt = False) -> None:
     """List therapists."""
-    show(with_runtime(admin.list_therapists), as_json)
+    show(with_runtime(admin.list_therapists, "read"), as_json)
 
 
 # --- clients ----------------------------------------------------------------------------------
@@ -264,7 +284,7 @@ def client_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List clients."""
-    show(with_runtime(lambda rt: admin.list_clients(rt, therapist)), as_json)
+    show(with_runtime(lambda rt: admin.list_clients(rt, therapist), "read"), as_json)
 
 
 @client_app.command("move")
@@ -339,7 +359,7 @@ def session_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List sessions."""
-    show(with_runtime(lambda rt: admin.list_sessions(rt, client)), as_json)
+    show(with_runtime(lambda rt: admin.list_sessions(rt, client), "read"), as_json)
 
 
 def import_text(report: dict[str, Any]) -> str:
@@ -488,7 +508,7 @@ def digest(
         fail("--format must be text, json or png")
     if format == "png" and out is None:
         fail("--format png needs --out FILE.png")
-    result = with_runtime(lambda rt: digest_now(rt, client))
+    result = with_runtime(lambda rt: digest_now(rt, client), "read")
     if format == "json":
         typer.echo(json.dumps(result.as_json, ensure_ascii=False, indent=2, default=str))
     elif format == "png":
@@ -513,7 +533,7 @@ def export(
 
     if format not in ("csv", "json"):
         fail("--format must be csv or json")
-    records = with_runtime(lambda rt: run_export(rt, client))
+    records = with_runtime(lambda rt: run_export(rt, client), "read")
     text = (
         json.dumps(records, ensure_ascii=False, indent=2) if format == "json" else to_csv(records)
     )
@@ -530,7 +550,7 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Who read which client's data, and when."""
-    show(with_runtime(lambda rt: admin.audit_log(rt, client)), as_json)
+    show(with_runtime(lambda rt: admin.audit_log(rt, client), "read"), as_json)
 
 
 @app.command("backtest")
@@ -560,9 +580,44 @@ def backtest(
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt every stored text with the first key in RAPPORT_ENCRYPTION_KEY (texts of
-    earlier versions are rewritten in the current form too)."""
-    count = with_runtime(admin.rotate_keys)
-    typer.echo(f"{count} values re-encrypted with the first key; older keys can now be retired")
+    earlier versions are rewritten in the current form too). Refused while a running bot does
+    not yet encrypt with that key: see the README's key rotation steps."""
+    done = with_runtime(admin.rotate_keys, None)
+    retired = ", ".join(done["retired"])
+    then = (
+        f"; key id(s) {retired} no longer hold data here: remove them from "
+        "RAPPORT_ENCRYPTION_KEY and restart the bot"
+        if retired
+        else ""
+    )
+    typer.echo(f"{done['count']} values re-encrypted with key {done['key']}{then}")
+
+
+def key_status_text(d: dict[str, Any]) -> str:
+    configured = ", ".join(
+        f"{k} (encrypts)" if n == 0 else k for n, k in enumerate(d["configured"])
+    )
+    lines = [
+        f"configured keys: {configured}",
+        f"data held under: {', '.join(d['held']) or '(nothing yet)'}",
+    ]
+    if d["unreadable"]:
+        lines.append(f"NOT readable with these keys: {', '.join(d['unreadable'])}")
+    for b in d["bots"]:
+        state = "running" if b["alive"] else "not running"
+        lines.append(
+            f"bot {b['id']}: keys {','.join(b['keys'])}, seen {b['seen_seconds_ago']} s ago "
+            f"({state})"
+        )
+    if not d["bots"]:
+        lines.append("no bot has registered on this database")
+    return "\n".join(lines)
+
+
+@keys_app.command("show")
+def keys_show(as_json: JsonOpt = False) -> None:
+    """Key ids (never keys): configured here, holding data in the database, and each bot's."""
+    show(with_runtime(admin.key_status, None), as_json, key_status_text)
 
 
 @app.command("health")
@@ -572,10 +627,10 @@ def health(
     """Exit 0 when the database answers and the bot's heartbeat is recent (Docker HEALTHCHECK)."""
     from bot.health import check, set_aside
 
-    problem = with_runtime(lambda rt: check(rt, max_age))
+    problem = with_runtime(lambda rt: check(rt, max_age), None)
     if problem:
         fail(problem)
-    held = set_aside()
+    held = set_aside(settings().database_url, max_age)
     note = f"; {held} item(s) set aside after failures, named in the bot's log" if held else ""
     typer.echo(f"ok{note}")
 
@@ -601,6 +656,10 @@ def run(
         asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen, polling=polling))
     except ConfigError as exc:
         fail(str(exc), 2)
+    except keyring.KeysCannotRead as exc:
+        fail(str(exc), 2)
+    except keyring.KeyRefused as exc:
+        fail(str(exc))
     except (OSError, SQLAlchemyError) as exc:
         fail(database_problem(exc), 2)
     except KeyboardInterrupt:

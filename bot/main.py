@@ -37,15 +37,21 @@ async def run_bot(
         raise ConfigError("--webhook-url: Telegram only delivers to https:// URLs")
     await upgrade_async(settings.database_url)
     rt = Runtime.create(settings)
-    service = BotService(rt)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await service.start(webhook_url=webhook_url, listen=address, polling=polling)
-    mode = "webhook" if webhook_url else "long polling" if polling else "heartbeat and outbox only"
-    log.info("bot running (%s)", mode)
-    await stop.wait()
-    log.info("stopping")
-    await service.stop()
-    await rt.close()
+    try:
+        service = BotService(rt)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        # The keys are checked first: a key set that cannot read this database, or one that a
+        # running bot cannot read, raises `storage.keyring.KeyRefused` before anything is written.
+        await service.start(webhook_url=webhook_url, listen=address, polling=polling)
+        mode = (
+            "webhook" if webhook_url else "long polling" if polling else "heartbeat and outbox only"
+        )
+        log.info("bot running (%s)", mode)
+        await stop.wait()
+        log.info("stopping")
+        await service.stop()
+    finally:
+        await rt.close()

@@ -12,7 +12,7 @@ import logging
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot import health, heartbeat
+from bot import health, heartbeat, instances
 from bot.dispatch import apologise, on_update
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime
@@ -78,6 +78,7 @@ class BotService:
         self.heartbeat_interval = heartbeat_interval or heartbeat.interval_seconds(rt.clock.speed)
         self._sender_task: asyncio.Task[None] | None = None
         self._beating = asyncio.Lock()
+        self.instance_id = instances.new_id()
 
     async def start(
         self,
@@ -86,6 +87,7 @@ class BotService:
         webhook_url: str | None = None,
         listen: tuple[str, int] = ("0.0.0.0", 8443),
     ) -> None:
+        await instances.register(self.rt, self.instance_id)  # refuses keys that cannot read
         await self.app.initialize()
         await self._remember_username()
         await self.app.start()
@@ -127,12 +129,13 @@ class BotService:
             practice.bot_username = username
 
     async def _beat(self, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        await instances.refresh(self.rt, self.instance_id)
         if self._beating.locked():
             return  # the previous pass is still running
         async with self._beating:
             try:
                 await heartbeat.run_pass(self.rt)
-                health.beat(self.rt.quarantine.count())
+                health.beat(self.rt.settings.database_url, self.rt.quarantine.count())
             except Exception:
                 log.exception("heartbeat pass failed")
 
@@ -153,3 +156,4 @@ class BotService:
             if self._sender_task is not None:
                 await self._sender_task
         await self.app.shutdown()
+        await instances.forget(self.rt, self.instance_id)

@@ -43,6 +43,12 @@ class KeyError_(ValueError):
     """A key in the configured list is not a valid key."""
 
 
+def undecryptable(exc: BaseException) -> bool:
+    """Whether `exc` is `Cipher.decrypt`'s: a stored text none of the configured keys opens.
+    (It stays a plain ValueError: logs and outbox rows name failures by that type.)"""
+    return isinstance(exc, ValueError) and isinstance(exc.__cause__, (InvalidTag, InvalidToken))
+
+
 @dataclass(frozen=True)
 class _Key:
     id: bytes  # 4 bytes in each token: which configured key sealed it
@@ -61,7 +67,8 @@ class Cipher:
         if not items:
             raise KeyError_("no encryption key given")
         try:
-            self._legacy = MultiFernet([Fernet(k.encode()) for k in items])
+            self._fernets = [Fernet(k.encode()) for k in items]
+            self._legacy = MultiFernet(self._fernets)
             raws = [base64.urlsafe_b64decode(k.encode()) for k in items]
         except (ValueError, TypeError, binascii.Error) as exc:
             raise KeyError_("each key must be 32 url-safe base64-encoded bytes") from exc
@@ -74,8 +81,43 @@ class Cipher:
     def generate_key() -> str:
         return Fernet.generate_key().decode()
 
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The configured keys' ids (hex), first the one that encrypts: what the database and
+        messages name a key by. An id is a hash of the derived secret, never the key."""
+        return tuple(dict.fromkeys(key.id.hex() for key in self._keys))
+
     def encrypt(self, text: str) -> bytes:
-        key = self._keys[0]
+        return self._seal(self._keys[0], text)
+
+    def encrypt_with(self, key_id: str, text: str) -> bytes:
+        """Seal with the configured key of that id (a key canary for each key)."""
+        return self._seal(self._by_id[bytes.fromhex(key_id)], text)
+
+    @staticmethod
+    def sealed_by(token: bytes) -> str | None:
+        """The id of the key a current token names in its header; None for an older token."""
+        data = bytes(token)
+        return data[1:_HEADER].hex() if data[:1] == VERSION and len(data) > _HEADER else None
+
+    def opener(self, token: bytes) -> str | None:
+        """The id of the configured key that opens the token, or None if none does."""
+        data = bytes(token)
+        try:
+            if data[:1] == VERSION:
+                self._open(data)
+                return data[1:_HEADER].hex()
+        except InvalidTag:
+            return None
+        for key, fernet in zip(self._keys, self._fernets, strict=True):
+            try:
+                fernet.decrypt(data)
+            except InvalidToken:
+                continue
+            return key.id.hex()
+        return None
+
+    def _seal(self, key: _Key, text: str) -> bytes:
         header = VERSION + key.id
         nonce = os.urandom(_NONCE)
         return header + nonce + key.aead.encrypt(nonce, text.encode("utf-8"), header)

@@ -35,7 +35,7 @@ import yaml
 
 from bot.cli import app as cli_app
 from bot.config import Settings
-from bot.health import ALIVE_FILE
+from bot.health import alive_file
 from bot.sandbox import DEFAULT_TOKEN, Sandbox
 from flows.i18n import t
 from storage.crypto import Cipher
@@ -288,7 +288,8 @@ async def test_a_practice_goes_live_by_following_the_readme(tmp_path: Path) -> N
                 await bot.start(sandbox)
                 continue
             if argv[:2] == ["rapport", "health"]:
-                await wait_for_file(tmp / ALIVE_FILE.name, START_TIMEOUT, "heartbeat")
+                beat = alive_file(env["RAPPORT_DATABASE_URL"]).name  # in the bot's TMPDIR
+                await wait_for_file(tmp / beat, START_TIMEOUT, "heartbeat")
             done = await run_process(argv, env, practice)
             assert done.code == 0, done.explain()
             assert "Traceback" not in done.err, done.explain()
