@@ -25,13 +25,17 @@ T = TypeVar("T")
 
 # The help shows line breaks as written: only the blank lines between paragraphs are kept.
 _HELP = "\n\n".join(" ".join(part.split()) for part in (__doc__ or "").split("\n\n"))
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=_HELP)
-db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
-practice_app = typer.Typer(no_args_is_help=True, help="Practice defaults.")
-therapist_app = typer.Typer(no_args_is_help=True, help="Therapists.")
-client_app = typer.Typer(no_args_is_help=True, help="Clients.")
-session_app = typer.Typer(no_args_is_help=True, help="Therapy sessions (appointments).")
-keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
+# A crash's traceback never shows local variables: they hold names, comments, keys and tokens.
+NO_LOCALS: dict[str, Any] = {"pretty_exceptions_show_locals": False}
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=_HELP, **NO_LOCALS)
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.", **NO_LOCALS)
+practice_app = typer.Typer(no_args_is_help=True, help="Practice defaults.", **NO_LOCALS)
+therapist_app = typer.Typer(no_args_is_help=True, help="Therapists.", **NO_LOCALS)
+client_app = typer.Typer(no_args_is_help=True, help="Clients.", **NO_LOCALS)
+session_app = typer.Typer(
+    no_args_is_help=True, help="Therapy sessions (appointments).", **NO_LOCALS
+)
+keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.", **NO_LOCALS)
 for sub, name in (
     (db_app, "db"),
     (practice_app, "practice"),
@@ -572,7 +576,7 @@ def sandbox(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
 ) -> None:
     """Run the local Bot API stand-in alone (for trying Rapport without Telegram)."""
-    from bot.sandbox.__main__ import main as sandbox_main
+    from bot.sandbox.standalone import main as sandbox_main
 
     sandbox_main(["--host", host, "--port", str(port)])
 
