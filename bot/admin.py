@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.planning import move_client, plan_digest, replan_client, schedule_session
+from bot.planning import (
+    SessionExists,
+    move_client,
+    plan_digest,
+    replan_client,
+    schedule_session,
+)
 from bot.runtime import Runtime
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
@@ -209,7 +215,13 @@ async def add_session(
             raise AdminError(f"no client with id {client_id}")
         if at <= now:
             raise AdminError(f"{at.isoformat()} has already passed: give a future time")
-        session = await schedule_session(s, client, at, minutes, now, source_uid)
+        try:
+            session = await schedule_session(s, client, at, minutes, now, source_uid)
+        except SessionExists as exc:
+            raise AdminError(
+                f"client {client_id} already has session {exc.session.id} at "
+                f"{exc.session.starts_at.isoformat()}: nothing added"
+            ) from None
         return session_view(session)
 
 

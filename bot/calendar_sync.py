@@ -125,7 +125,7 @@ class _Import:
     dry_run: bool
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ("created", "moved", "unchanged", "cancelled", "restored"), 0
+            ("created", "moved", "unchanged", "cancelled", "restored", "merged"), 0
         )
     )
     changes: list[dict[str, Any]] = field(default_factory=list)
@@ -187,6 +187,13 @@ class _Import:
             self.record("unchanged", mine, client_id, mine.starts_at)
 
     async def create(self, event: CalendarEvent, client_id: int, key: str) -> None:
+        same = await repo.live_session_at(self.s, client_id, event.start)
+        if same is not None:  # added by hand, or a second event at the same time: one session
+            if same.source_uid is None:
+                same.source_uid = key  # from now on it follows this event
+                self.stored.setdefault(key, []).append(same)
+            self.record("merged", same, client_id, same.starts_at)
+            return
         minutes = max(1, round((event.end - event.start).total_seconds() / 60))
         session = await repo.add_session(
             self.s,

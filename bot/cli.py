@@ -310,6 +310,11 @@ def import_text(report: dict[str, Any]) -> str:
         f"{report[k]} {k}" for k in ("created", "moved", "cancelled", "restored", "unchanged")
     )
     lines = [f"sessions: {counts}" + ("  (dry run: nothing written)" if report["dry_run"] else "")]
+    if report.get("merged"):
+        lines.append(
+            f"{report['merged']} event(s) at the time of a session the client already has: "
+            "kept as that one session (no second digest)"
+        )
     for change in report["changes"]:
         session = f"session {change['session']}" if change["session"] else "new session"
         lines.append(

@@ -157,6 +157,15 @@ def plan_digest(
     )
 
 
+class SessionExists(ValueError):
+    """The client already has a session (not cancelled) starting then: the same appointment
+    twice would send the therapist every digest twice."""
+
+    def __init__(self, session: TherapySession) -> None:
+        super().__init__(f"session {session.id} already starts then")
+        self.session = session
+
+
 async def schedule_session(
     s: AsyncSession,
     client: Client,
@@ -165,7 +174,11 @@ async def schedule_session(
     now: datetime,
     source_uid: str | None = None,
 ) -> TherapySession:
-    """Store a session, plan its digest and re-plan the client's check-ins around it."""
+    """Store a session, plan its digest and re-plan the client's check-ins around it; raises
+    `SessionExists` when the client already has one starting at that instant."""
+    existing = await repo.live_session_at(s, client.id, starts_at)
+    if existing is not None:
+        raise SessionExists(existing)
     session = await repo.add_session(
         s, client_id=client.id, starts_at=starts_at, minutes=minutes, now=now, source_uid=source_uid
     )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.digests import enqueue_digest
 from bot.history import client_history
-from bot.planning import replan_client, schedule_session
+from bot.planning import SessionExists, replan_client, schedule_session
 from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
@@ -167,7 +167,15 @@ async def cmd_session(
         raise Reply("staff.session_bad_time", reason=str(exc)) from None
     if when <= now:
         raise Reply("staff.session_in_past", when=local(when, therapist.timezone))
-    session = await schedule_session(s, client, when, 50, now)
+    try:
+        session = await schedule_session(s, client, when, 50, now)
+    except SessionExists:
+        raise Reply(
+            "staff.session_exists",
+            alias=client.alias,
+            when=local(when, therapist.timezone),
+            zone=therapist.timezone,
+        ) from None
     digest = local(session.digest_at, therapist.timezone) if session.digest_at else "-"
     return t(
         therapist.language,
