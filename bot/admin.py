@@ -5,7 +5,7 @@ Each function runs one transaction and returns plain data (dicts) that both fron
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,9 +20,10 @@ from bot.planning import (
     schedule_session,
 )
 from bot.runtime import Runtime
+from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
-from flows.timing import parse_duration, parse_quiet_hours
+from flows.timing import parse_quiet_hours
 from storage import repo
 from storage.models import Client, Practice, Therapist, TherapySession
 
@@ -122,6 +123,7 @@ def client_view(rt: Runtime, c: Client, *, with_name: bool = True) -> dict[str, 
 
 
 async def add_therapist(rt: Runtime, name: str, timezone: str = "UTC") -> dict[str, Any]:
+    name = checked_name("--name", name)
     check_timezone(timezone)
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
@@ -141,11 +143,13 @@ async def add_client(
     language: str | None = None,
     alias: str | None = None,
 ) -> dict[str, Any]:
-    if timezone:
+    name = checked_name("--name", name)
+    alias = None if alias is None else checked_name("--alias", alias)
+    if timezone is not None:
         check_timezone(timezone)
-    if language:
+    if language is not None:
         check_language(language)
-    cadence = check_cadence(cadence) if cadence else None
+    cadence = check_cadence(cadence) if cadence is not None else None
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         try:
@@ -252,16 +256,16 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                 check_language(value)
             elif field == "instrument":
                 check_instrument(value)
-            elif field in ("digest_lead", "nudge_after", "expire_after", "retention"):
-                try:
-                    delta = parse_duration(value)
-                except ValueError as exc:
-                    raise AdminError(f"{field.replace('_', ' ')}: {exc}") from None
-                field, value = _duration_field(field, delta)
+            elif field in _STORED_AS:
+                field, value = _STORED_AS[field], _checked(field, value)
             elif field == "crisis_resources":
                 lang, text = value
                 value = {**practice.crisis_resources, check_language(lang): text}
             setattr(practice, field, value)
+        try:
+            rules.nudge_before_expiry(practice.nudge_after_hours, practice.expire_after_hours)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None  # the transaction rolls back: nothing stored
         await _replan_for_practice(s, practice, changes, now)
         return practice_view(practice)
 
@@ -294,14 +298,36 @@ async def _replan_for_practice(
             plan_digest(session, therapist, practice, now)
 
 
-def _duration_field(field: str, delta: timedelta) -> tuple[str, int]:
-    minutes = int(delta.total_seconds() // 60)
-    return {
-        "digest_lead": ("digest_lead_minutes", minutes),
-        "nudge_after": ("nudge_after_hours", minutes // 60),
-        "expire_after": ("expire_after_hours", minutes // 60),
-        "retention": ("retention_days", minutes // (60 * 24)),
-    }[field]
+_STORED_AS = {
+    "digest_lead": "digest_lead_minutes",
+    "nudge_after": "nudge_after_hours",
+    "expire_after": "expire_after_hours",
+    "retention": "retention_days",
+    "name": "name",
+}
+"""Practice settings written as text and stored in another form (see `flows.settings_rules`)."""
+
+
+def _checked(field: str, value: str) -> int | str:
+    """A setting in its stored form, or one line naming the option (`flows.settings_rules`)."""
+    try:
+        if field == "digest_lead":
+            return rules.digest_lead_minutes(value)
+        if field in ("nudge_after", "expire_after"):
+            return rules.whole_hours("--" + field.replace("_", "-"), value)
+        if field == "retention":
+            return rules.retention_days(value)
+        return rules.display_name("--name", value)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+
+
+def checked_name(option: str, value: str) -> str:
+    """A person's name or alias as it will be shown, or one line naming the option."""
+    try:
+        return rules.display_name(option, value)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def practice_view(p: Any) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from bot.planning import SessionExists, replan_client, schedule_session
 from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
+from flows.settings_rules import MAX_NAME
 from flows.timing import parse_quiet_hours
+from flows.visible import visible_text
 from flows.when import parse_when
 from insights.signals import detect, rank_and_merge
 from insights.thresholds import Thresholds
@@ -190,7 +192,7 @@ async def cmd_session(
 async def cmd_invite(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str:
-    name = " ".join(args.split())[:100]
+    name = " ".join(visible_text(args).split())[:MAX_NAME]  # an invisible-only name is none
     if not name:
         raise Reply("staff.invite_usage")
     client = await repo.add_client(s, rt.cipher, therapist_id=therapist.id, name=name, now=now)

