@@ -326,6 +326,9 @@ def import_text(report: dict[str, Any]) -> str:
             "put the client's code (#RC-XXXX) in the event:"
         )
         lines += [f"  {u['start']}  {u['reason']}  uid {u['uid']}" for u in report["unmatched"]]
+    if report.get("problems"):
+        lines.append(f"could not be read ({len(report['problems'])}), fix them in the calendar:")
+        lines += [f"  {problem}" for problem in report["problems"]]
     if report["missing"]:
         lines.append("no longer in the calendar (kept; `rapport session cancel ID` if deleted):")
         lines += [
@@ -350,8 +353,11 @@ def session_import(
     from datetime import timedelta
 
     from bot.calendar_sync import import_calendar
+    from bot.ics_import import MAX_ICS_BYTES
 
     try:
+        if file.stat().st_size > MAX_ICS_BYTES:  # refused before it is read into memory
+            fail(f"{file}: larger than 10 MiB, not a calendar export this can read")
         ics = file.read_bytes()
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}")
