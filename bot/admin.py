@@ -66,14 +66,29 @@ def check_cadence(spec: str) -> str:
         raise AdminError(f"cadence: {exc}") from None
 
 
-async def link(rt: Runtime, token: str) -> str:
-    """A deep link to the practice's bot; its username is learnt from Telegram once."""
+def no_username(who: str, ident: int) -> str:
+    """Why there is no invite link, and what to do (the README's "Going live", step 5)."""
+    return (
+        "no invite link: the bot's Telegram username is not known yet; start the bot once "
+        f"(`rapport run` learns it from Telegram), then `rapport invite --{who} {ident}`"
+    )
+
+
+async def bot_username(rt: Runtime) -> str | None:
+    """The practice's bot, as Telegram named it: stored once the bot has started, or asked of
+    Telegram (getMe) when a token is configured. None when neither: a link to a guessed
+    username would hand the client's single-use token to somebody else's bot."""
     async with rt.sessions() as s, s.begin():
         practice = await repo.get_practice(s, rt.clock.now())
         if practice.bot_username is None:
             practice.bot_username = await ask_bot_username(rt)
-        username = practice.bot_username or rt.bot_username
-    return f"https://t.me/{username}?start={token}"
+        return practice.bot_username or rt.bot_username
+
+
+async def link(rt: Runtime, token: str) -> str | None:
+    """A deep link to the practice's bot, or None while its username is not known."""
+    username = await bot_username(rt)
+    return None if username is None else f"https://t.me/{username}?start={token}"
 
 
 async def ask_bot_username(rt: Runtime) -> str | None:
@@ -174,6 +189,9 @@ async def add_client(
 async def new_invite(
     rt: Runtime, *, client_id: int | None = None, therapist_id: int | None = None
 ) -> dict[str, Any]:
+    if await bot_username(rt) is None:  # refused: a link to a guessed bot is worse than none
+        who, ident = ("client", client_id) if client_id is not None else ("therapist", therapist_id)
+        raise AdminError(no_username(who, ident or 0))
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None and await s.get(Client, client_id) is None:

@@ -105,6 +105,23 @@ def show(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> 
             typer.echo(f"{key}: {value}")
 
 
+def invite_line(d: dict[str, Any]) -> str:
+    return f"\ninvite link: {d['invite_link']}" if d["invite_link"] else ""
+
+
+def without_link_warned(d: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """Said loudly when no link could be made: the person is stored, but cannot join yet. On
+    standard error for people; as a `warning` field for `--json` readers."""
+    if d["invite_link"]:
+        return d
+    who = "client" if "code" in d else "therapist"
+    warning = admin.no_username(who, d["id"])
+    if as_json:
+        return {**d, "warning": warning}
+    typer.echo(f"rapport: warning: {warning}", err=True)
+    return d
+
+
 # --- db ---------------------------------------------------------------------------------------
 
 
@@ -199,7 +216,8 @@ def therapist_add(
 ) -> None:
     """Add a therapist; prints the id and an invite link to open in Telegram."""
     data = with_runtime(lambda rt: admin.add_therapist(rt, name, timezone))
-    show(data, as_json, lambda d: f"therapist {d['id']} added\ninvite link: {d['invite_link']}")
+    data = without_link_warned(data, as_json)
+    show(data, as_json, lambda d: f"therapist {d['id']} added" + invite_line(d))
 
 
 @therapist_app.command("list")
@@ -227,12 +245,12 @@ def client_add(
             rt, therapist, name, timezone=timezone, cadence=cadence, language=language, alias=alias
         )
     )
+    data = without_link_warned(data, as_json)
     show(
         data,
         as_json,
         lambda d: (
-            f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})\n"
-            f"invite link: {d['invite_link']}"
+            f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})" + invite_line(d)
         ),
     )
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from tests.e2e.test_cli import rapport as rapport  # the fixture
+from tests.e2e.test_cli import rapport as rapport  # the fixtures
+from tests.e2e.test_cli import rapport_before_start as rapport_before_start
 
 DEFAULTS = {
     "retention_days": 730,

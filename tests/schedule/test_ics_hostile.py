@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.ics_import import MAX_ICS_BYTES, parse_sessions
-from tests.e2e.test_cli import rapport as rapport  # the fixture
+from tests.e2e.test_cli import rapport as rapport  # the fixtures
+from tests.e2e.test_cli import rapport_before_start as rapport_before_start
 
 from .helpers import utc
 from .test_ics_import import calendar
