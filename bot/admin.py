@@ -331,8 +331,10 @@ def _checked(field: str, value: str) -> int | str:
     try:
         if field == "digest_lead":
             return rules.digest_lead_minutes(value)
-        if field in ("nudge_after", "expire_after"):
-            return rules.whole_hours("--" + field.replace("_", "-"), value)
+        if field == "nudge_after":
+            return rules.nudge_hours(value)
+        if field == "expire_after":
+            return rules.whole_hours("--expire-after", value)
         if field == "retention":
             return rules.retention_days(value)
         return rules.display_name("--name", value)

@@ -157,7 +157,7 @@ def practice_set(
     cadence: Annotated[str | None, typer.Option(help="e.g. 'every 7 days at 18:00'")] = None,
     quiet_hours: Annotated[str | None, typer.Option(help="e.g. 21:00-09:00")] = None,
     digest_lead: Annotated[str | None, typer.Option(help="e.g. 3h")] = None,
-    nudge_after: Annotated[str | None, typer.Option(help="e.g. 2d")] = None,
+    nudge_after: Annotated[str | None, typer.Option(help="e.g. 2d, or off")] = None,
     expire_after: Annotated[str | None, typer.Option(help="e.g. 4d")] = None,
     language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
     instrument: Annotated[str | None, typer.Option(help="instrument id")] = None,

@@ -135,7 +135,9 @@ def deadlines_for(
         tz=tz,
         quiet=quiet,
         next_session_start=next_session_start,
-        nudge_after=timedelta(hours=practice.nudge_after_hours),
+        nudge_after=timedelta(hours=practice.nudge_after_hours)
+        if practice.nudge_after_hours
+        else None,  # 0: `--nudge-after off`
         expire_after=timedelta(hours=practice.expire_after_hours),
     )
 

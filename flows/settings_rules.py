@@ -43,6 +43,17 @@ def retention_days(text: str) -> int:
     return value // _DAY
 
 
+NO_NUDGE = 0
+"""`nudge_after_hours` of a practice that sends no nudge (`--nudge-after off`)."""
+
+
+def nudge_hours(text: str) -> int:
+    """`--nudge-after`: whole hours, or `off` for no nudge at all."""
+    if text.strip().lower() == "off":
+        return NO_NUDGE
+    return whole_hours("--nudge-after", text)
+
+
 def whole_hours(option: str, text: str) -> int:
     """`--nudge-after` / `--expire-after`: whole hours, at least one."""
     value = _duration(option, text)
@@ -52,13 +63,13 @@ def whole_hours(option: str, text: str) -> int:
 
 
 def nudge_before_expiry(nudge_hours: int, expire_hours: int) -> None:
-    """The one nudge must come while the check-in is still open."""
-    if nudge_hours >= expire_hours:
+    """The one nudge must come while the check-in is still open (or be off)."""
+    if nudge_hours != NO_NUDGE and nudge_hours >= expire_hours:
         nudge = format_duration(timedelta(hours=nudge_hours))
         expire = format_duration(timedelta(hours=expire_hours))
         raise ValueError(
             f"--nudge-after: {nudge} is not before --expire-after {expire}; "
-            "the nudge must come while the check-in is open"
+            "the nudge must come while the check-in is open (or: --nudge-after off)"
         )
 
 

@@ -126,3 +126,9 @@ def test_names_are_stored_as_they_will_be_seen(rapport) -> None:  # type: ignore
         "Alice Smith",
         "A.S.",
     )
+
+
+def test_no_nudge_is_said_explicitly(rapport) -> None:  # type: ignore[no-untyped-def]
+    rapport("practice", "set", "--nudge-after", "off", "--expire-after", "20h")
+    assert practice(rapport)["nudge_after_hours"] == 0
+    assert practice(rapport)["expire_after_hours"] == 20
