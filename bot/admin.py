@@ -5,7 +5,7 @@ Each function runs one transaction and returns plain data (dicts) that both fron
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,11 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import invites
-from bot.planning import move_client, plan_digest, replan_client, schedule_session
+from bot.planning import (
+    SessionExists,
+    move_client,
+    plan_digest,
+    replan_client,
+    schedule_session,
+)
 from bot.runtime import Runtime
+from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
-from flows.timing import parse_duration, parse_quiet_hours
+from flows.timing import parse_quiet_hours
 from storage import keyring, repo
 from storage.models import Client, Practice, Therapist, TherapySession
 
@@ -60,14 +67,29 @@ def check_cadence(spec: str) -> str:
         raise AdminError(f"cadence: {exc}") from None
 
 
-async def link(rt: Runtime, token: str) -> str:
-    """A deep link to the practice's bot; its username is learnt from Telegram once."""
+def no_username(who: str, ident: int) -> str:
+    """Why there is no invite link, and what to do (the README's "Going live", step 5)."""
+    return (
+        "no invite link: the bot's Telegram username is not known yet; start the bot once "
+        f"(`rapport run` learns it from Telegram), then `rapport invite --{who} {ident}`"
+    )
+
+
+async def bot_username(rt: Runtime) -> str | None:
+    """The practice's bot, as Telegram named it: stored once the bot has started, or asked of
+    Telegram (getMe) when a token is configured. None when neither: a link to a guessed
+    username would hand the client's single-use token to somebody else's bot."""
     async with rt.sessions() as s, s.begin():
         practice = await repo.get_practice(s, rt.clock.now())
         if practice.bot_username is None:
             practice.bot_username = await ask_bot_username(rt)
-        username = practice.bot_username or rt.bot_username
-    return f"https://t.me/{username}?start={token}"
+        return practice.bot_username or rt.bot_username
+
+
+async def link(rt: Runtime, token: str) -> str | None:
+    """A deep link to the practice's bot, or None while its username is not known."""
+    username = await bot_username(rt)
+    return None if username is None else f"https://t.me/{username}?start={token}"
 
 
 async def ask_bot_username(rt: Runtime) -> str | None:
@@ -117,6 +139,7 @@ def client_view(rt: Runtime, c: Client, *, with_name: bool = True) -> dict[str, 
 
 
 async def add_therapist(rt: Runtime, name: str, timezone: str = "UTC") -> dict[str, Any]:
+    name = checked_name("--name", name)
     check_timezone(timezone)
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
@@ -136,11 +159,13 @@ async def add_client(
     language: str | None = None,
     alias: str | None = None,
 ) -> dict[str, Any]:
-    if timezone:
+    name = checked_name("--name", name)
+    alias = None if alias is None else checked_name("--alias", alias)
+    if timezone is not None:
         check_timezone(timezone)
-    if language:
+    if language is not None:
         check_language(language)
-    cadence = check_cadence(cadence) if cadence else None
+    cadence = check_cadence(cadence) if cadence is not None else None
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         try:
@@ -167,6 +192,9 @@ async def new_invite(
 ) -> dict[str, Any]:
     """A fresh link (older unused ones stop working); refused for someone who has joined, since
     a link must never move an account: that is `move_client_account`."""
+    if await bot_username(rt) is None:  # refused: a link to a guessed bot is worse than none
+        who, ident = ("client", client_id) if client_id is not None else ("therapist", therapist_id)
+        raise AdminError(no_username(who, ident or 0))
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None:
@@ -270,7 +298,13 @@ async def add_session(
             raise AdminError(f"no client with id {client_id}")
         if at <= now:
             raise AdminError(f"{at.isoformat()} has already passed: give a future time")
-        session = await schedule_session(s, client, at, minutes, now, source_uid)
+        try:
+            session = await schedule_session(s, client, at, minutes, now, source_uid)
+        except SessionExists as exc:
+            raise AdminError(
+                f"client {client_id} already has session {exc.session.id} at "
+                f"{exc.session.starts_at.isoformat()}: nothing added"
+            ) from None
         return session_view(session)
 
 
@@ -301,16 +335,16 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                 check_language(value)
             elif field == "instrument":
                 check_instrument(value)
-            elif field in ("digest_lead", "nudge_after", "expire_after", "retention"):
-                try:
-                    delta = parse_duration(value)
-                except ValueError as exc:
-                    raise AdminError(f"{field.replace('_', ' ')}: {exc}") from None
-                field, value = _duration_field(field, delta)
+            elif field in _STORED_AS:
+                field, value = _STORED_AS[field], _checked(field, value)
             elif field == "crisis_resources":
                 lang, text = value
                 value = {**practice.crisis_resources, check_language(lang): text}
             setattr(practice, field, value)
+        try:
+            rules.nudge_before_expiry(practice.nudge_after_hours, practice.expire_after_hours)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None  # the transaction rolls back: nothing stored
         await _replan_for_practice(s, practice, changes, now)
         return practice_view(practice)
 
@@ -343,14 +377,38 @@ async def _replan_for_practice(
             plan_digest(session, therapist, practice, now)
 
 
-def _duration_field(field: str, delta: timedelta) -> tuple[str, int]:
-    minutes = int(delta.total_seconds() // 60)
-    return {
-        "digest_lead": ("digest_lead_minutes", minutes),
-        "nudge_after": ("nudge_after_hours", minutes // 60),
-        "expire_after": ("expire_after_hours", minutes // 60),
-        "retention": ("retention_days", minutes // (60 * 24)),
-    }[field]
+_STORED_AS = {
+    "digest_lead": "digest_lead_minutes",
+    "nudge_after": "nudge_after_hours",
+    "expire_after": "expire_after_hours",
+    "retention": "retention_days",
+    "name": "name",
+}
+"""Practice settings written as text and stored in another form (see `flows.settings_rules`)."""
+
+
+def _checked(field: str, value: str) -> int | str:
+    """A setting in its stored form, or one line naming the option (`flows.settings_rules`)."""
+    try:
+        if field == "digest_lead":
+            return rules.digest_lead_minutes(value)
+        if field == "nudge_after":
+            return rules.nudge_hours(value)
+        if field == "expire_after":
+            return rules.whole_hours("--expire-after", value)
+        if field == "retention":
+            return rules.retention_days(value)
+        return rules.display_name("--name", value)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+
+
+def checked_name(option: str, value: str) -> str:
+    """A person's name or alias as it will be shown, or one line naming the option."""
+    try:
+        return rules.display_name(option, value)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def practice_view(p: Any) -> dict[str, Any]:

@@ -125,7 +125,7 @@ class _Import:
     dry_run: bool
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ("created", "moved", "unchanged", "cancelled", "restored"), 0
+            ("created", "moved", "unchanged", "cancelled", "restored", "merged"), 0
         )
     )
     changes: list[dict[str, Any]] = field(default_factory=list)
@@ -187,6 +187,13 @@ class _Import:
             self.record("unchanged", mine, client_id, mine.starts_at)
 
     async def create(self, event: CalendarEvent, client_id: int, key: str) -> None:
+        same = await repo.live_session_at(self.s, client_id, event.start)
+        if same is not None:  # added by hand, or a second event at the same time: one session
+            if same.source_uid is None:
+                same.source_uid = key  # from now on it follows this event
+                self.stored.setdefault(key, []).append(same)
+            self.record("merged", same, client_id, same.starts_at)
+            return
         minutes = max(1, round((event.end - event.start).total_seconds() / 60))
         session = await repo.add_session(
             self.s,
@@ -285,7 +292,8 @@ async def import_calendar(
     the report says what would have happened. Returns counts (`created`, `moved`, `unchanged`,
     `cancelled`, `restored`), `unmatched` events (uid, start, reason; never their text),
     `missing` sessions whose one-off event is gone from the file (left as they are), and
-    `changes`, one line per session touched.
+    `changes`, one line per session touched, and `problems`: events skipped or properties
+    ignored because they could not be read (by position and UID, never their text).
     """
     _require_aware("window_start", window_start)
     _require_aware("window_end", window_end)
@@ -297,6 +305,7 @@ async def import_calendar(
         therapist = await s.get(Therapist, therapist_id)
         if therapist is None:
             raise AdminError(f"no therapist with id {therapist_id}")
+        problems: list[str] = []
         try:
             events = parse_sessions(
                 ics,
@@ -304,6 +313,7 @@ async def import_calendar(
                 window_end=window[1] + REACH,
                 default_minutes=default_minutes,
                 default_tz=therapist.timezone,
+                problems=problems,
             )
         except ValueError as exc:
             raise AdminError(f"calendar: {exc}") from None
@@ -320,7 +330,7 @@ async def import_calendar(
         codes = {c.code: c.id for c in clients.values()}
         try:
             await _apply(work, _distinct(events), codes, window)
-            report = work.report(window)
+            report = {**work.report(window), "problems": problems}
             if dry_run:
                 await s.rollback()
             else:
@@ -332,7 +342,7 @@ async def import_calendar(
             ) from None
     log.info(
         "calendar import for therapist %s%s: %s created, %s moved, %s cancelled, %s restored, "
-        "%s unchanged, %s unmatched, %s missing",
+        "%s unchanged, %s merged, %s unmatched, %s missing, %s unreadable",
         therapist_id,
         " (dry run)" if dry_run else "",
         report["created"],
@@ -340,8 +350,10 @@ async def import_calendar(
         report["cancelled"],
         report["restored"],
         report["unchanged"],
+        report["merged"],
         len(report["unmatched"]),
         len(report["missing"]),
+        len(problems),
     )
     return report
 

@@ -27,13 +27,17 @@ T = TypeVar("T")
 
 # The help shows line breaks as written: only the blank lines between paragraphs are kept.
 _HELP = "\n\n".join(" ".join(part.split()) for part in (__doc__ or "").split("\n\n"))
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=_HELP)
-db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
-practice_app = typer.Typer(no_args_is_help=True, help="Practice defaults.")
-therapist_app = typer.Typer(no_args_is_help=True, help="Therapists.")
-client_app = typer.Typer(no_args_is_help=True, help="Clients.")
-session_app = typer.Typer(no_args_is_help=True, help="Therapy sessions (appointments).")
-keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.")
+# A crash's traceback never shows local variables: they hold names, comments, keys and tokens.
+NO_LOCALS: dict[str, Any] = {"pretty_exceptions_show_locals": False}
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=_HELP, **NO_LOCALS)
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.", **NO_LOCALS)
+practice_app = typer.Typer(no_args_is_help=True, help="Practice defaults.", **NO_LOCALS)
+therapist_app = typer.Typer(no_args_is_help=True, help="Therapists.", **NO_LOCALS)
+client_app = typer.Typer(no_args_is_help=True, help="Clients.", **NO_LOCALS)
+session_app = typer.Typer(
+    no_args_is_help=True, help="Therapy sessions (appointments).", **NO_LOCALS
+)
+keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.", **NO_LOCALS)
 for sub, name in (
     (db_app, "db"),
     (practice_app, "practice"),
@@ -121,6 +125,23 @@ def show(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> 
             typer.echo(f"{key}: {value}")
 
 
+def invite_line(d: dict[str, Any]) -> str:
+    return f"\ninvite link: {d['invite_link']}" if d["invite_link"] else ""
+
+
+def without_link_warned(d: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """Said loudly when no link could be made: the person is stored, but cannot join yet. On
+    standard error for people; as a `warning` field for `--json` readers."""
+    if d["invite_link"]:
+        return d
+    who = "client" if "code" in d else "therapist"
+    warning = admin.no_username(who, d["id"])
+    if as_json:
+        return {**d, "warning": warning}
+    typer.echo(f"rapport: warning: {warning}", err=True)
+    return d
+
+
 # --- db ---------------------------------------------------------------------------------------
 
 
@@ -156,7 +177,7 @@ def practice_set(
     cadence: Annotated[str | None, typer.Option(help="e.g. 'every 7 days at 18:00'")] = None,
     quiet_hours: Annotated[str | None, typer.Option(help="e.g. 21:00-09:00")] = None,
     digest_lead: Annotated[str | None, typer.Option(help="e.g. 3h")] = None,
-    nudge_after: Annotated[str | None, typer.Option(help="e.g. 2d")] = None,
+    nudge_after: Annotated[str | None, typer.Option(help="e.g. 2d, or off")] = None,
     expire_after: Annotated[str | None, typer.Option(help="e.g. 4d")] = None,
     language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
     instrument: Annotated[str | None, typer.Option(help="instrument id")] = None,
@@ -215,7 +236,8 @@ def therapist_add(
 ) -> None:
     """Add a therapist; prints the id and an invite link to open in Telegram."""
     data = with_runtime(lambda rt: admin.add_therapist(rt, name, timezone))
-    show(data, as_json, lambda d: f"therapist {d['id']} added\ninvite link: {d['invite_link']}")
+    data = without_link_warned(data, as_json)
+    show(data, as_json, lambda d: f"therapist {d['id']} added" + invite_line(d))
 
 
 @therapist_app.command("move")
@@ -268,12 +290,12 @@ def client_add(
             rt, therapist, name, timezone=timezone, cadence=cadence, language=language, alias=alias
         )
     )
+    data = without_link_warned(data, as_json)
     show(
         data,
         as_json,
         lambda d: (
-            f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})\n"
-            f"invite link: {d['invite_link']}"
+            f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})" + invite_line(d)
         ),
     )
 
@@ -367,6 +389,11 @@ def import_text(report: dict[str, Any]) -> str:
         f"{report[k]} {k}" for k in ("created", "moved", "cancelled", "restored", "unchanged")
     )
     lines = [f"sessions: {counts}" + ("  (dry run: nothing written)" if report["dry_run"] else "")]
+    if report.get("merged"):
+        lines.append(
+            f"{report['merged']} event(s) at the time of a session the client already has: "
+            "kept as that one session (no second digest)"
+        )
     for change in report["changes"]:
         session = f"session {change['session']}" if change["session"] else "new session"
         lines.append(
@@ -378,6 +405,9 @@ def import_text(report: dict[str, Any]) -> str:
             "put the client's code (#RC-XXXX) in the event:"
         )
         lines += [f"  {u['start']}  {u['reason']}  uid {u['uid']}" for u in report["unmatched"]]
+    if report.get("problems"):
+        lines.append(f"could not be read ({len(report['problems'])}), fix them in the calendar:")
+        lines += [f"  {problem}" for problem in report["problems"]]
     if report["missing"]:
         lines.append("no longer in the calendar (kept; `rapport session cancel ID` if deleted):")
         lines += [
@@ -402,8 +432,11 @@ def session_import(
     from datetime import timedelta
 
     from bot.calendar_sync import import_calendar
+    from bot.ics_import import MAX_ICS_BYTES
 
     try:
+        if file.stat().st_size > MAX_ICS_BYTES:  # refused before it is read into memory
+            fail(f"{file}: larger than 10 MiB, not a calendar export this can read")
         ics = file.read_bytes()
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}")
@@ -672,7 +705,7 @@ def sandbox(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
 ) -> None:
     """Run the local Bot API stand-in alone (for trying Rapport without Telegram)."""
-    from bot.sandbox.__main__ import main as sandbox_main
+    from bot.sandbox.standalone import main as sandbox_main
 
     sandbox_main(["--host", host, "--port", str(port)])
 

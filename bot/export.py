@@ -1,6 +1,9 @@
 """Data rights for the practice: a complete, readable export of one client or all, as JSON or CSV.
 
 Exports decrypt names and comments (that is their purpose), so each one is written to the audit log.
+Every text is shown as a person saw it (`flows.visible`: no bidi overrides or zero widths, old rows
+too); the CSV also neutralises cells a spreadsheet would run as a formula (`spreadsheet_safe`), the
+JSON keeps the text exactly as the client wrote it otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import io
 from typing import Any
 
 from bot.runtime import Runtime
+from flows.visible import visible_text
 from storage import repo
 from storage.models import Client
 
@@ -22,7 +26,7 @@ async def client_record(rt: Runtime, client: Client, s: Any) -> dict[str, Any]:
             {
                 "item": a.item,
                 "value": a.value,
-                "text": cipher.decrypt(a.text_enc) if a.text_enc is not None else None,
+                "text": None if a.text_enc is None else visible_text(cipher.decrypt(a.text_enc)),
                 "answered_at": a.answered_at.isoformat(),
             }
             for a in await repo.answers_of(s, checkin.id)
@@ -39,8 +43,8 @@ async def client_record(rt: Runtime, client: Client, s: Any) -> dict[str, Any]:
         )
     return {
         "id": client.id,
-        "name": cipher.decrypt(client.name_enc),
-        "alias": client.alias,
+        "name": visible_text(cipher.decrypt(client.name_enc)),
+        "alias": visible_text(client.alias),
         "therapist": client.therapist_id,
         "status": client.status,
         "language": client.language,
@@ -97,10 +101,25 @@ CSV_COLUMNS = (
 )
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes Excel, LibreOffice or Google Sheets read a cell as a formula (OWASP: CSV injection)"""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: invisible characters removed, and one starting
+    like a formula (`=HYPERLINK(...)`, `+1`, `-2`, `@SUM`, tab, CR) prefixed with a single quote,
+    as OWASP recommends. Numbers and empty cells pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    seen = visible_text(value)
+    return "'" + seen if seen.startswith(FORMULA_STARTS) else seen
+
+
 def to_csv(records: list[dict[str, Any]]) -> str:
-    """One row per answer; a client with no answers still gets one row."""
+    """One row per answer; a client with no answers still gets one row. Every text cell is made
+    spreadsheet-safe, whatever its column."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+    writer = _SafeWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for record in records:
         base = {"client_id": record["id"], "alias": record["alias"]}
@@ -120,3 +139,10 @@ def to_csv(records: list[dict[str, Any]]) -> str:
                     {**row, **{k: answer[k] for k in ("item", "value", "text", "answered_at")}}
                 )
     return out.getvalue()
+
+
+class _SafeWriter(csv.DictWriter):
+    """A DictWriter that makes every cell spreadsheet-safe on its way out."""
+
+    def writerow(self, rowdict: Any) -> Any:
+        return super().writerow({k: spreadsheet_safe(v) for k, v in rowdict.items()})

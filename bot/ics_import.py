@@ -36,6 +36,11 @@ __all__ = [
 
 _MAX_OCCURRENCES = 50_000
 """Occurrences walked per series before giving up: guards against minutely rules from 1970."""
+MAX_ICS_BYTES = 10 * 1024 * 1024
+"""The largest file read: years of a busy practice's calendar fit in a few megabytes."""
+MAX_NESTING = 8
+"""Components inside components (VCALENDAR > VEVENT > VALARM is 3): deeper is not an export,
+and the parser would recurse once per level."""
 
 _CODE_TOKEN = re.compile(r"#([A-Za-z0-9][A-Za-z0-9_-]*)|\[\s*([A-Za-z0-9][A-Za-z0-9_-]*)\s*\]")
 
@@ -68,11 +73,30 @@ class CalendarEvent:
 # --- reading components ---------------------------------------------------------------------
 
 
+def _check_shape(ics_bytes: bytes) -> None:
+    """Refuse, before parsing, what a calendar export never is: too big, or nested too deep."""
+    if len(ics_bytes) > MAX_ICS_BYTES:
+        size = len(ics_bytes) / (1024 * 1024)
+        raise ValueError(f"the file has {size:.0f} MiB; calendars up to 10 MiB are read")
+    depth = 0
+    for line in ics_bytes.splitlines():
+        if line[:6].upper() == b"BEGIN:":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ValueError(
+                    f"components are nested more than {MAX_NESTING} deep: not a calendar export"
+                )
+        elif line[:4].upper() == b"END:":
+            depth -= 1
+
+
 def _read_calendar(ics_bytes: bytes) -> icalendar.Calendar:
+    _check_shape(ics_bytes)
     try:
         calendar = icalendar.Calendar.from_ical(ics_bytes)
     except Exception as exc:  # icalendar raises several types for malformed input
-        raise ValueError(f"not a readable iCalendar file: {exc}") from exc
+        reason = " ".join(str(exc).split())[:120]  # one line, and never the whole file
+        raise ValueError(f"not a readable iCalendar file: {reason}") from exc
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise ValueError("not an iCalendar file: expected BEGIN:VCALENDAR at the top")
     return calendar
@@ -114,6 +138,35 @@ def _start(component: icalendar.cal.Component, floating: tzinfo) -> datetime | N
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=floating)
+
+
+def _start_problem(component: icalendar.cal.Component) -> str | None:
+    """Why an event's start cannot be read as a session's (None: it can, or it is all-day)."""
+    prop = component.get("DTSTART")
+    if prop is None:
+        broken = [str(m) for name, m in getattr(component, "errors", []) if name == "DTSTART"]
+        detail = f" ({' '.join(broken[0].split())[:60]})" if broken else ""
+        return f"DTSTART is not a date-time{detail}"
+    value = prop.dt
+    zone = prop.params.get("TZID") if hasattr(prop, "params") else None
+    if isinstance(value, datetime) and value.tzinfo is None and zone:
+        return f"unknown time zone {str(zone)[:60]!r} (not guessed)"
+    return None
+
+
+def _other_problems(component: icalendar.cal.Component) -> list[str]:
+    """Properties the parser could not read (and so ignored), DTSTART apart."""
+    return [
+        f"{name} could not be read and was ignored"
+        for name, _ in getattr(component, "errors", [])
+        if name != "DTSTART"
+    ]
+
+
+def _where(position: int, uid: str) -> str:
+    """An event as the report names it: its place in the file and its UID, never its text."""
+    shown = uid if len(uid) <= 60 else uid[:57] + "..."
+    return f"event {position} (UID {shown})"
 
 
 def _duration(component: icalendar.cal.Component, start: datetime, default: timedelta) -> timedelta:
@@ -210,14 +263,42 @@ def parse_sessions(
     window_end: datetime,
     default_minutes: int = 50,
     default_tz: str = "UTC",
+    problems: list[str] | None = None,
 ) -> list[CalendarEvent]:
     """Session occurrences starting in [window_start, window_end), sorted by start.
 
     `default_minutes` is the length of an event with neither DTEND nor DURATION; `default_tz`
     reads floating (zone-less) times. Cancelled events and instances are returned with
     `cancelled=True` so the caller can remove sessions it imported before; EXDATE'd instances do
-    not appear at all. Raises ValueError for a file that is not iCalendar.
+    not appear at all. An event whose start is not a date-time or names an unknown time zone is
+    skipped, and a property that cannot be read is ignored: each is appended to `problems`, one
+    line naming the event by position and UID. Raises ValueError, with one line, for anything
+    that is not a calendar this can read (too big, nested too deep, binary, truncated...).
     """
+    try:
+        return _parse_sessions(
+            ics_bytes,
+            window_start=window_start,
+            window_end=window_end,
+            default_minutes=default_minutes,
+            default_tz=default_tz,
+            problems=problems if problems is not None else [],
+        )
+    except ValueError:
+        raise
+    except Exception as exc:  # hostile input: whatever breaks inside the parser, one line out
+        raise ValueError(f"the calendar could not be read ({type(exc).__name__})") from exc
+
+
+def _parse_sessions(
+    ics_bytes: bytes,
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    default_minutes: int,
+    default_tz: str,
+    problems: list[str],
+) -> list[CalendarEvent]:
     for name, bound in (("window_start", window_start), ("window_end", window_end)):
         if bound.tzinfo is None:
             raise ValueError(f"{name} must be timezone-aware")
@@ -231,8 +312,14 @@ def parse_sessions(
 
     masters: dict[str, icalendar.cal.Component] = {}
     overrides: dict[str, list[icalendar.cal.Component]] = {}
-    for component in calendar.walk("VEVENT"):
+    for position, component in enumerate(calendar.walk("VEVENT"), start=1):
         uid = _uid(component)
+        where = _where(position, uid)
+        problems.extend(f"{where}: {problem}" for problem in _other_problems(component))
+        problem = _start_problem(component)
+        if problem is not None:
+            problems.append(f"{where}: {problem}; skipped")
+            continue
         if component.get("RECURRENCE-ID") is not None:
             overrides.setdefault(uid, []).append(component)
         elif uid not in masters or _sequence(component) >= _sequence(masters[uid]):

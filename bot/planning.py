@@ -135,7 +135,9 @@ def deadlines_for(
         tz=tz,
         quiet=quiet,
         next_session_start=next_session_start,
-        nudge_after=timedelta(hours=practice.nudge_after_hours),
+        nudge_after=timedelta(hours=practice.nudge_after_hours)
+        if practice.nudge_after_hours
+        else None,  # 0: `--nudge-after off`
         expire_after=timedelta(hours=practice.expire_after_hours),
     )
 
@@ -157,6 +159,15 @@ def plan_digest(
     )
 
 
+class SessionExists(ValueError):
+    """The client already has a session (not cancelled) starting then: the same appointment
+    twice would send the therapist every digest twice."""
+
+    def __init__(self, session: TherapySession) -> None:
+        super().__init__(f"session {session.id} already starts then")
+        self.session = session
+
+
 async def schedule_session(
     s: AsyncSession,
     client: Client,
@@ -165,7 +176,11 @@ async def schedule_session(
     now: datetime,
     source_uid: str | None = None,
 ) -> TherapySession:
-    """Store a session, plan its digest and re-plan the client's check-ins around it."""
+    """Store a session, plan its digest and re-plan the client's check-ins around it; raises
+    `SessionExists` when the client already has one starting at that instant."""
+    existing = await repo.live_session_at(s, client.id, starts_at)
+    if existing is not None:
+        raise SessionExists(existing)
     session = await repo.add_session(
         s, client_id=client.id, starts_at=starts_at, minutes=minutes, now=now, source_uid=source_uid
     )

@@ -42,7 +42,8 @@ class Runtime:
     cipher: Cipher
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    bot_username: str = "rapport_bot"
+    # Learnt from Telegram when the bot starts; None before (invite links are then refused).
+    bot_username: str | None = None
     sender_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by `wake_sender`: the sender looks in the outbox at its next pass.
     outbox_scan: bool = True
@@ -77,6 +78,9 @@ class Runtime:
             self.wake_sender()
 
     def invite_link(self, token: str) -> str:
+        """A link for the running bot (which learnt its username on start)."""
+        if self.bot_username is None:
+            raise RuntimeError("the bot's username is not known before it starts")
         return f"https://t.me/{self.bot_username}?start={token}"
 
     async def close(self) -> None:

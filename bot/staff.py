@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import invites
 from bot.digests import enqueue_digest
 from bot.history import client_history
-from bot.planning import replan_client, schedule_session
+from bot.planning import SessionExists, replan_client, schedule_session
 from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
+from flows.settings_rules import MAX_NAME
 from flows.timing import parse_quiet_hours
+from flows.visible import visible_text
 from flows.when import parse_when
 from insights.signals import detect, rank_and_merge
 from insights.thresholds import Thresholds
@@ -168,7 +170,15 @@ async def cmd_session(
         raise Reply("staff.session_bad_time", reason=str(exc)) from None
     if when <= now:
         raise Reply("staff.session_in_past", when=local(when, therapist.timezone))
-    session = await schedule_session(s, client, when, 50, now)
+    try:
+        session = await schedule_session(s, client, when, 50, now)
+    except SessionExists:
+        raise Reply(
+            "staff.session_exists",
+            alias=client.alias,
+            when=local(when, therapist.timezone),
+            zone=therapist.timezone,
+        ) from None
     digest = local(session.digest_at, therapist.timezone) if session.digest_at else "-"
     return t(
         therapist.language,
@@ -185,7 +195,7 @@ async def cmd_invite(
 ) -> str:
     """`/invite <name>` adds a client and gives their link; `/invite <alias>` of one of the
     therapist's clients who has not joined gives a new link (the earlier one stops working)."""
-    name = " ".join(args.split())[:100]
+    name = " ".join(visible_text(args).split())[:MAX_NAME]  # an invisible-only name is none
     if not name:
         raise Reply("staff.invite_usage")
     existing = await repo.client_by_alias(s, therapist.id, name)

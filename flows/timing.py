@@ -429,11 +429,14 @@ def checkin_deadlines(
     tz: str,
     quiet: QuietHours | None,
     next_session_start: datetime | None,
-    nudge_after: timedelta = timedelta(days=2),
+    nudge_after: timedelta | None = timedelta(days=2),
     expire_after: timedelta = timedelta(days=4),
 ) -> CheckinDeadlines:
-    """Nudge and expiry of a check-in opened at `opened_at`, consistent with each other."""
+    """Nudge and expiry of a check-in opened at `opened_at`, consistent with each other;
+    `nudge_after=None`: the practice sends no nudge."""
     expiry = expires_at(opened_at, next_session_start, expire_after)
+    if nudge_after is None:
+        return CheckinDeadlines(None, expiry)
     return CheckinDeadlines(nudge_at(opened_at, tz, quiet, nudge_after, expires=expiry), expiry)
 
 

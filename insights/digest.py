@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Final
 
+from flows.visible import visible_text
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, zone_or_utc
 from insights.signals import Signal, detect, rank_and_merge
@@ -119,11 +120,13 @@ def build_digest(
     )
     comments: tuple[tuple[datetime, str], ...] = ()
     if include_comments:
+        # What the client wrote, as they saw it: invisible characters (bidi overrides, zero
+        # widths) could reorder or hide words in the therapist's chat, in old rows too.
         commented = [
-            (c.answered_at, c.comment.strip())
+            (c.answered_at, seen)
             for c in period
             if c.comment
-            and c.comment.strip()
+            and (seen := visible_text(c.comment).strip())
             and c.answered_at is not None
             and c.answered_at <= now
         ]
@@ -132,7 +135,7 @@ def build_digest(
     too_little = not serious and len(complete) < th.baseline_min
     return Digest(
         client=history.client,
-        alias=history.alias,
+        alias=visible_text(history.alias),
         timezone=history.timezone,
         now=now,
         session_at=session_at,
@@ -243,9 +246,13 @@ def _headline(digest: Digest) -> list[str]:
     if digest.too_little_data:
         return [text(lang, "digest.too_little", answered=digest.answered_total)]
     if digest.all_well:
-        answered, sent = (digest.answered, digest.sent) if digest.sent else (
-            digest.answered_total,
-            digest.answered_total,
+        answered, sent = (
+            (digest.answered, digest.sent)
+            if digest.sent
+            else (
+                digest.answered_total,
+                digest.answered_total,
+            )
         )
         if digest.latest_total is None:
             return [text(lang, "digest.all_well.no_total", answered=answered, sent=sent)]

@@ -9,6 +9,8 @@ one thread hand-off per statement (`storage.aiosqlite_cursor`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -49,11 +51,35 @@ def _sqlite_file(url: str) -> bool:
     return database not in ("", ":memory:") and parsed.query.get("mode") != "memory"
 
 
+PRIVATE_FILE = 0o600
+"""Mode of the SQLite file and its -wal/-shm companions: names and answers, even encrypted, are
+nobody else's business on the host."""
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner alone before SQLite does (SQLite would use
+    0644 less the umask), and take group and world access off an existing one. The -wal and -shm
+    files SQLite makes later copy the database file's mode; existing ones are tightened here."""
+    if not _sqlite_file(url):
+        return
+    database = make_url(url).database or ""
+    if database.startswith("file:"):
+        return  # a URI filename: SQLite opens it, with its own options
+    path = Path(database)
+    if not path.exists() and path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # not ours: leave it
+            if each.stat().st_mode & 0o077:
+                each.chmod(PRIVATE_FILE)
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # A failed statement's error would otherwise quote its parameters (answers, conversation
     # state, user ids), and errors end up in logs.
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
+        private_sqlite_file(url)
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
         # One connection per process. SQLite has one writer at a time and every transaction
         # here writes (BEGIN IMMEDIATE), so a second connection would only wait in SQLite's busy

@@ -456,6 +456,22 @@ async def add_session(
     return session
 
 
+async def live_session_at(
+    s: AsyncSession, client_id: int, starts_at: datetime
+) -> TherapySession | None:
+    """The client's session (not cancelled) starting at that instant, if there is one."""
+    return await s.scalar(
+        select(TherapySession)
+        .where(
+            TherapySession.client_id == client_id,
+            TherapySession.starts_at == starts_at,
+            TherapySession.cancelled.is_(False),
+        )
+        .order_by(TherapySession.id)
+        .limit(1)
+    )
+
+
 async def sessions_of(s: AsyncSession, client_id: int) -> Sequence[TherapySession]:
     return (
         await s.scalars(

@@ -2,4 +2,5 @@
 
 from bot.sandbox.standalone import main
 
-main()
+if __name__ == "__main__":  # importing this module must not parse anyone's command line
+    main()

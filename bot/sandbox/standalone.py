@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from bot.clock import Clock, parse_clock
 from bot.sandbox.control import Sandbox
@@ -75,13 +77,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         clock = parse_clock(args.clock)
     except ValueError as exc:
         raise SystemExit(f"--clock: {exc}") from exc
+    serving = serve_forever(
+        args.host,
+        args.port,
+        tokens=args.tokens or (DEFAULT_TOKEN,),
+        username=args.username,
+        clock=clock,
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve_forever(
-                args.host,
-                args.port,
-                tokens=args.tokens or (DEFAULT_TOKEN,),
-                username=args.username,
-                clock=clock,
-            )
-        )
+        asyncio.run(_until_terminated(serving))
+
+
+async def _until_terminated(serving: Coroutine[Any, Any, None]) -> None:
+    """Serve until done or SIGTERM (a service manager's stop, `kill`): then close, exit 0."""
+    task = asyncio.ensure_future(serving)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,11 +15,22 @@ from bot.cli import app
 from storage.crypto import Cipher
 from tests.conftest import TEST_KEY
 
+BOT_USERNAME = "rapport_test_bot"
+
+
+def bot_has_started(run, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    """What the bot's first start leaves behind: the username Telegram gave it, stored."""
+    run("practice", "show")
+    with contextlib.closing(sqlite3.connect(sqlite_url.split("///", 1)[1])) as db, db:
+        db.execute("UPDATE practice SET bot_username = ?", (BOT_USERNAME,))
+
 
 @pytest.fixture
-def rapport(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def rapport_before_start(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The CLI on a database whose bot has never started (no Telegram token configured)."""
     monkeypatch.setenv("RAPPORT_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("RAPPORT_ENCRYPTION_KEY", TEST_KEY)
+    monkeypatch.delenv("RAPPORT_TELEGRAM_TOKEN", raising=False)
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> str:
@@ -28,9 +41,16 @@ def rapport(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
     return run
 
 
+@pytest.fixture
+def rapport(rapport_before_start, sqlite_url: str):  # type: ignore[no-untyped-def]
+    """The CLI as a practice uses it once the bot has run (README, "Going live")."""
+    bot_has_started(rapport_before_start, sqlite_url)
+    return rapport_before_start
+
+
 def test_people_sessions_and_listings(rapport) -> None:  # type: ignore[no-untyped-def]
     therapist = json.loads(rapport("therapist", "add", "--name", "Dana Lee", "--json"))
-    assert therapist["invite_link"].startswith("https://t.me/")
+    assert therapist["invite_link"].startswith(f"https://t.me/{BOT_USERNAME}?start=")
     client = json.loads(
         rapport(
             "client",

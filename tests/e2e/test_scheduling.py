@@ -332,7 +332,7 @@ async def test_each_cadence_form_asks_at_the_clients_local_times(
     expected: dict[str, list[datetime]],
 ) -> None:
     practice = {"cadence": spec} if via == "practice" else {}
-    world = await make_world(MONDAY, expire_after="1d", **practice)
+    world = await make_world(MONDAY, nudge_after="off", expire_after="1d", **practice)
     therapist = await unjoined_therapist(world)
     per_client = {"cadence": spec} if via == "client" else {}
     joined = await asyncio.gather(
@@ -368,7 +368,9 @@ async def test_a_daily_checkin_keeps_its_local_hour_across_a_dst_change(
     make_world: MakeWorld, zone: str, change: date, odd_gap: timedelta
 ) -> None:
     start = datetime.combine(change - timedelta(days=3), time(12, 0), tzinfo=UTC)
-    world = await make_world(start, cadence="every day at 18:00", expire_after="20h")
+    world = await make_world(
+        start, cadence="every day at 18:00", nudge_after="off", expire_after="20h"
+    )
     therapist = await unjoined_therapist(world)
     member = await join(world, therapist, "Robin Client", zone)
 
@@ -389,7 +391,9 @@ async def test_a_daily_checkin_keeps_its_local_hour_across_a_dst_change(
 
 
 async def test_a_late_evening_cadence_waits_for_the_morning(make_world: MakeWorld) -> None:
-    world = await make_world(MONDAY, cadence="every day at 22:30", expire_after="20h")
+    world = await make_world(
+        MONDAY, cadence="every day at 22:30", nudge_after="off", expire_after="20h"
+    )
     therapist = await unjoined_therapist(world)
     members = await asyncio.gather(*(join(world, therapist, f"{CITY[z]} Client", z) for z in ZONES))
     for member in members:
@@ -491,7 +495,9 @@ async def test_one_nudge_out_of_quiet_hours_then_expiry_closes_the_checkin(
 
 
 async def test_a_new_zone_moves_the_next_checkin_without_a_double(make_world: MakeWorld) -> None:
-    world = await make_world(MONDAY, cadence="every day at 18:00", expire_after="20h")
+    world = await make_world(
+        MONDAY, cadence="every day at 18:00", nudge_after="off", expire_after="20h"
+    )
     therapist = await unjoined_therapist(world)
     westward = await join(world, therapist, "Alex West", BERLIN)
     eastward = await join(world, therapist, "Eve East", NEW_YORK)
@@ -535,7 +541,9 @@ async def test_a_new_zone_keeps_every_n_days_on_the_same_weekday(
     client through /timezone, or the admin through `rapport client set`) the check-ins stay on
     Tuesdays."""
     joined = aware(D(2026, 1, 6, 0, 30), BERLIN)
-    world = await make_world(joined, cadence="every 7 days at 18:00", expire_after="20h")
+    world = await make_world(
+        joined, cadence="every 7 days at 18:00", nudge_after="off", expire_after="20h"
+    )
     therapist = await unjoined_therapist(world)
     stays = await join(world, therapist, "Sam Stay", BERLIN)
     moves = await join(world, therapist, "Max Move", BERLIN)
@@ -560,7 +568,9 @@ async def test_a_new_zone_keeps_every_n_days_on_the_same_weekday(
 async def test_pause_for_three_days_holds_checkins_and_resumes_by_itself(
     make_world: MakeWorld,
 ) -> None:
-    world = await make_world(MONDAY, cadence="every day at 18:00", expire_after="20h")
+    world = await make_world(
+        MONDAY, cadence="every day at 18:00", nudge_after="off", expire_after="20h"
+    )
     therapist = await world.join_therapist()
     member = await join(world, therapist, "Kim Pause", BERLIN)
     paused_at = MONDAY + timedelta(hours=1)  # 16:00 in Berlin, before the day's check-in
@@ -646,7 +656,9 @@ async def test_after_a_heartbeat_outage_due_items_wait_for_the_morning(
 async def test_practice_changes_take_effect_for_clients_already_planned(
     make_world: MakeWorld,
 ) -> None:
-    world = await make_world(MONDAY, cadence="weekdays fri at 18:00", expire_after="20h")
+    world = await make_world(
+        MONDAY, cadence="weekdays fri at 18:00", nudge_after="off", expire_after="20h"
+    )
     therapist = await unjoined_therapist(world)
     default = await join(world, therapist, "Dee Fault", BERLIN)
     owl = await join(world, therapist, "Olly Owl", BERLIN, cadence="every day at 21:30")

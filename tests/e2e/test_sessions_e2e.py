@@ -112,7 +112,7 @@ async def test_the_digest_comes_3h_before_each_session_exactly_once(make_world: 
 async def test_moving_a_session_moves_its_digest_and_checkin_and_cancelling_drops_them(
     make_world: MakeWorld,
 ) -> None:
-    world = await make_world(MONDAY, expire_after="1d")
+    world = await make_world(MONDAY, nudge_after="off", expire_after="1d")
     dana = await world.join_therapist("Dana Lee", BERLIN)
     carol = await join(world, dana, "Carol White", BERLIN, cadence="after-session 24h")
     moved = await admin.add_session(world.rt, carol.id, aware(D(2026, 1, 7, 15, 0), BERLIN))
