@@ -67,6 +67,10 @@ Job = tuple[int, int, str, dict[str, Any]]
 """A message to send: outbox id, chat, kind, payload in clear."""
 
 
+class _Unsure(Exception):
+    """The database could not say whether a row is still to be sent."""
+
+
 class PendingCheck:
     """Whether outbox rows are still there and pending, asked just before each send; the sends
     that are ready at the same moment share one query."""
@@ -390,19 +394,13 @@ class OutboxSender:
     ) -> Outcome:
         await self.limiter.acquire(chat_id, urgent=urgent)
         try:
-            # Erased while it waited (or sent by another replica whose claim outlived ours):
-            # asked now, when nothing but the wire is left between it and the chat.
-            if not await self._still_pending(message_id):
-                return Outcome(message_id, "dropped")
-        except Exception as exc:  # the database cannot say: keep it for later, unsent
-            log.info("outbox message %s held back: %s", message_id, type(exc).__name__)
-            return Outcome(message_id, "paused")
-        try:
             async with contextlib.nullcontext() if urgent else self._wire:
                 await self.limiter.wait_unpaused()  # a 429 may have come while this waited
-                if message_id in self._dropped:
+                if not await self._wanted(message_id):
                     return Outcome(message_id, "dropped")
                 sent_id = await self._call(chat_id, kind, p)
+        except _Unsure:
+            return Outcome(message_id, "paused")  # kept for later, unsent
         except RetryAfter as exc:
             seconds = exc.retry_after
             wait = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
@@ -421,6 +419,18 @@ class OutboxSender:
             log.warning("outbox message %s not sent: %s", message_id, type(exc).__name__)
             return Outcome(message_id, "retry", error=type(exc).__name__)
         return Outcome(message_id, "sent", telegram_message_id=sent_id)
+
+    async def _wanted(self, message_id: int) -> bool:
+        """Whether the row is still to be sent, asked when nothing but the wire is left between
+        it and the chat: erased meanwhile (here, or by another process such as the CLI), or
+        sent by another replica whose claim outlived ours, it must not go out."""
+        if message_id in self._dropped:
+            return False
+        try:
+            return await self._still_pending(message_id)
+        except Exception as exc:
+            log.info("outbox message %s held back: %s", message_id, type(exc).__name__)
+            raise _Unsure from exc
 
     async def _call(self, chat_id: int, kind: str, p: dict[str, Any]) -> int | None:
         markup = keyboard(p.get("buttons"))
