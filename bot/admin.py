@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import invites
+from bot import erasure, invites
 from bot.planning import (
     SessionExists,
     move_client,
@@ -435,7 +435,7 @@ async def practice_show(rt: Runtime) -> dict[str, Any]:
 
 async def erase_client(rt: Runtime, client_id: int, actor: str = "cli") -> bool:
     async with rt.sessions() as s, s.begin():
-        return await repo.erase_client(s, client_id, rt.clock.now(), actor)
+        return await erasure.erase_client(s, rt, client_id, rt.clock.now(), actor)
 
 
 async def client_set(

@@ -67,7 +67,13 @@ async def enqueue_digest(
         s, rt, client, practice, now, session_at, lang=therapist.language or "en"
     )
     chunks = render_text(digest, therapist.timezone)
-    common = {"chat_id": therapist.chat_id, "now": now, "therapist_id": therapist.id}
+    # Every row quotes the client (chart, comments): erased with them, even if not yet sent.
+    common = {
+        "chat_id": therapist.chat_id,
+        "now": now,
+        "therapist_id": therapist.id,
+        "about_client_id": client.id,
+    }
     if history.checkins:
         # Drawing takes a tenth of a second or more: off the event loop, so updates keep flowing.
         # matplotlib is imported on the first digest, not at start-up (a third of a second

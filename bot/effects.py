@@ -12,10 +12,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 
+from bot import erasure
 from bot.planning import move_client, plan_checkin_deadlines, replan_client
 from bot.runtime import OutboxJob
 from flows import intents as I
@@ -111,14 +112,22 @@ async def apply(
         (i for i in outcome.intents if isinstance(i, I.EraseAll | I.DeclineConsent)), None
     )
     owner = None if leaving is not None else client.id
+    # Crisis resources go out ahead of anything else waiting for the client.
+    crisis = any(isinstance(i, I.CrisisAlert) for i in outcome.intents)
+    priority = repo.URGENT if crisis else repo.NORMAL
     for intent in outcome.intents:
         if isinstance(intent, I.Reply):
-            await reply(s, rt, client, intent, event, now, after, owner)
+            await reply(s, rt, client, intent, event, now, after, owner, priority)
         elif isinstance(intent, I.Notice):
             if after is not None and after.callback_id is not None:
                 after.callback_text = intent.text
             else:
-                await send(s, rt, client, intent.text, now, after, owner=owner)
+                await send(s, rt, client, intent.text, now, after, owner=owner, priority=priority)
+        elif isinstance(intent, I.TellTherapist) and isinstance(leaving, I.EraseAll):
+            # The notice that the client erased their data is the one message about them that
+            # outlives the erasure: it carries only the alias, and nothing of theirs is stored.
+            key = f"therapist.client_{intent.kind}"
+            await tell_therapist(s, rt, client, key, now, about=False)
         elif not isinstance(intent, I.EraseAll | I.DeclineConsent):
             await record(s, rt, client, practice, intent, now)
     if (
@@ -132,7 +141,7 @@ async def apply(
         await replan_client(s, client, practice, now)
         await tell_therapist(s, rt, client, "therapist.client_joined", now)
     if isinstance(leaving, I.EraseAll):
-        await repo.erase_client(s, client.id, now, actor="client")
+        await erasure.erase_client(s, rt, client.id, now, actor="client")
     elif isinstance(leaving, I.DeclineConsent):
         client.status, client.telegram_user_id, client.chat_id = "declined", None, None
         client.conversation, client.next_checkin_at = None, None
@@ -154,6 +163,7 @@ async def send(
     *,
     buttons: list[list[dict[str, str]]] | None = None,
     owner: int | bool | None = True,
+    priority: int = repo.NORMAL,
 ) -> None:
     """Queue a message to the client; `owner` False/None queues it as nobody's (see `apply`)."""
     assert client.chat_id is not None
@@ -161,7 +171,7 @@ async def send(
     if buttons:
         payload["buttons"] = buttons
     client_id = client.id if owner is True or owner == client.id else None
-    await queue(s, rt, after, client.chat_id, "text", payload, now, client_id)
+    await queue(s, rt, after, client.chat_id, "text", payload, now, client_id, priority)
     if after is not None:
         after.enqueued = True
 
@@ -175,6 +185,7 @@ async def queue(
     payload: dict[str, Any],
     now: datetime,
     client_id: int | None,
+    priority: int = repo.NORMAL,
 ) -> None:
     """Queue a message of an update's answer. While this process's sender runs, the row claims
     itself for it (if it heads its chat's queue) and goes to the sender once the update's
@@ -190,9 +201,13 @@ async def queue(
         now=now,
         client_id=client_id,
         claim_by=worker,
+        priority=priority,
     )
+    if priority == repo.URGENT:
+        urgent_after_commit(s, rt)
     if after is not None:
-        after.queued(chat_id, OutboxJob(message_id, chat_id, kind, payload) if claimed else None)
+        job = OutboxJob(message_id, chat_id, kind, payload, priority=priority) if claimed else None
+        after.queued(chat_id, job)
 
 
 async def reply(
@@ -204,14 +219,17 @@ async def reply(
     now: datetime,
     after: After | None,
     owner: int | None,
+    priority: int = repo.NORMAL,
 ) -> None:
     buttons = buttons_payload(intent.buttons)
     if intent.edit and isinstance(event, Tap) and event.message_id:
         assert client.chat_id is not None
         payload = {"message_id": event.message_id, "text": intent.text, "buttons": buttons}
-        await queue(s, rt, after, client.chat_id, "edit", payload, now, owner)
+        await queue(s, rt, after, client.chat_id, "edit", payload, now, owner, priority)
         return
-    await send(s, rt, client, intent.text, now, after, buttons=buttons, owner=owner)
+    await send(
+        s, rt, client, intent.text, now, after, buttons=buttons, owner=owner, priority=priority
+    )
 
 
 async def record(
@@ -305,9 +323,12 @@ async def tell_therapist(
     now: datetime,
     *,
     urgent: bool = False,
+    about: bool = True,
     **params: str,
 ) -> None:
-    """A short note to the client's therapist, naming the client by alias only."""
+    """A short note to the client's therapist, naming the client by alias only. It is about the
+    client (erased with them) unless `about` is False; an urgent one goes before everything
+    else in the outbox."""
     therapist = await s.get(Therapist, client.therapist_id)
     if therapist is None or therapist.chat_id is None:
         log.warning(
@@ -323,8 +344,18 @@ async def tell_therapist(
         payload={"text": text},
         now=now,
         therapist_id=therapist.id,
+        about_client_id=client.id if about else None,
     )
+    if urgent:
+        urgent_after_commit(s, rt)
     rt.wake_sender()
+
+
+def urgent_after_commit(s: AsyncSession, rt: Runtime) -> None:
+    """Once this transaction commits, wake the sender's urgent lane: an urgent message must not
+    wait for the messages already on their way to go out (`OutboxSender`). (A transaction that
+    rolls back wakes nobody; its session is not used again.)"""
+    event.listen(s.sync_session, "after_commit", lambda _session: rt.wake_urgent(), once=True)
 
 
 async def open_checkin(

@@ -22,7 +22,7 @@ from bot import effects
 from bot.digests import send_digest
 from bot.opening import open_due
 from bot.planning import client_quiet, replan_client
-from bot.quarantine import is_transient
+from bot.quarantine import DIGEST, EXPIRY, NUDGE, RESUMPTION, is_transient
 from bot.runtime import Runtime
 from flows.events import Expire, Nudge
 from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
@@ -111,7 +111,7 @@ async def _nudge(rt: Runtime, now: datetime) -> int:
     due = select(Checkin.id).where(
         Checkin.nudge_at <= now, Checkin.nudged_at.is_(None), Checkin.status == "open"
     )
-    return await _each_due(rt, now, "nudge", due, _nudge_one)
+    return await _each_due(rt, now, NUDGE, due, _nudge_one)
 
 
 async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
@@ -152,7 +152,7 @@ async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
 
 async def _expire(rt: Runtime, now: datetime) -> int:
     due = select(Checkin.id).where(Checkin.expires_at <= now, Checkin.status == "open")
-    return await _each_due(rt, now, "expiry", due, _expire_one)
+    return await _each_due(rt, now, EXPIRY, due, _expire_one)
 
 
 async def _expire_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
@@ -177,7 +177,7 @@ async def _digests(rt: Runtime, now: datetime) -> int:
         TherapySession.digest_sent_at.is_(None),
         TherapySession.cancelled.is_(False),
     )
-    return await _each_due(rt, now, "digest", due, _digest_one)
+    return await _each_due(rt, now, DIGEST, due, _digest_one)
 
 
 async def _digest_one(rt: Runtime, session_id: int, now: datetime) -> bool:
@@ -197,7 +197,7 @@ async def _digest_one(rt: Runtime, session_id: int, now: datetime) -> bool:
 
 async def _resume_paused(rt: Runtime, now: datetime) -> int:
     due = select(Client.id).where(Client.status == "paused", Client.paused_until <= now)
-    return await _each_due(rt, now, "resumption", due, _resume_one)
+    return await _each_due(rt, now, RESUMPTION, due, _resume_one)
 
 
 async def _resume_one(rt: Runtime, client_id: int, now: datetime) -> bool:

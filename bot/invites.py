@@ -58,8 +58,7 @@ async def move_therapist(
 ) -> tuple[str, int]:
     """`move_client` for a therapist: their digests and alerts wait for the new account."""
     cancelled = await repo.unbind_therapist(s, therapist, now=now)
-    await repo.audit(
-        s, actor=actor, action="therapist_moved", now=now, detail={"therapist": therapist.id}
-    )
+    # The audit trail takes no detail (see `repo.audit`): which therapist goes in the action.
+    await repo.audit(s, actor=actor, action=f"therapist_moved:{therapist.id}", now=now)
     token = await repo.create_invite(s, now=now, therapist_id=therapist.id)
     return token, cancelled

@@ -35,7 +35,7 @@ from bot.planning import (
     replan_client,
     uses_sessions,
 )
-from bot.quarantine import is_transient
+from bot.quarantine import OPENING, is_transient
 from bot.runtime import Runtime
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
@@ -47,7 +47,7 @@ from storage.models import Checkin, Client, Practice
 BATCH = 50
 """Clients claimed per transaction: about 25 ms of SQLite's write lock at a time."""
 
-QUARANTINE_KIND = "opening"
+QUARANTINE_KIND = OPENING
 """How `bot.quarantine` names the clients whose check-in failed to open."""
 
 BUDGET_SECONDS = 5.0

@@ -4,6 +4,12 @@ Only the head of each chat's queue can be claimed, so one chat's messages go out
 several replicas. A 429 pauses all sending for `retry_after`; 5xx and timeouts are retried with
 capped backoff; `Forbidden` marks the client unreachable (evidence for the signals). A message that
 finally fails is kept with its error and reported in the log by id, never dropped silently.
+
+Urgent messages (crisis alerts, crisis resources) go first: claims take them first, and an urgent
+lane sends one committed while other messages are on their way at once, ahead of those waiting
+for the rate limits. Every message is checked against the database just before it goes out: one
+erased meanwhile (the client's `/delete`, `rapport client erase` from another process) is not
+sent.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from bot.ratelimit import SendLimiter
 from bot.runtime import OutboxJob, Runtime
 from storage import repo
 from storage.models import Client, OutboxMessage
+from storage.repo import NORMAL
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +67,48 @@ Job = tuple[int, int, str, dict[str, Any]]
 """A message to send: outbox id, chat, kind, payload in clear."""
 
 
+class _Unsure(Exception):
+    """The database could not say whether a row is still to be sent."""
+
+
+class PendingCheck:
+    """Whether outbox rows are still there and pending, asked just before each send; the sends
+    that are ready at the same moment share one query."""
+
+    def __init__(self, sessions: Any) -> None:
+        self._sessions = sessions
+        self._asked: dict[int, asyncio.Future[bool]] = {}
+        self._answering = False
+
+    async def __call__(self, message_id: int) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asked[message_id] = future
+        if not self._answering:
+            self._answering = True
+            asyncio.get_running_loop().create_task(self._answer())
+        return await future
+
+    async def _answer(self) -> None:
+        await asyncio.sleep(0)  # the other sends of this moment ask too
+        asked, self._asked = self._asked, {}
+        self._answering = False
+        try:
+            async with self._sessions() as s:
+                alive = await repo.outbox_still_pending(s, list(asked))
+        except Exception as exc:
+            for future in asked.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for message_id, future in asked.items():
+            if not future.done():
+                future.set_result(message_id in alive)
+
+
 @dataclass
 class Outcome:
     message_id: int
-    status: str  # sent | retry | failed | paused
+    status: str  # sent | retry | failed | paused | dropped (erased, or no longer pending)
     telegram_message_id: int | None = None
     error: str | None = None
     retry_in: float = 0.0  # wall seconds
@@ -90,6 +135,10 @@ class OutboxSender:
         self.sent_count = 0
         self.failed_count = 0
         self._handed: deque[OutboxJob] = deque()
+        self._handed_urgent: deque[OutboxJob] = deque()
+        self._dropped: set[int] = set()  # erased while being sent
+        self._sending: set[int] = set()
+        self._still_pending = PendingCheck(rt.sessions)
         self._unmarked: list[Outcome] = []  # sent (or refused) but not yet written down
         self._unmarked_since = 0.0  # monotonic time the oldest of them was added
         self._mark_soon = False  # something unmarked holds up more of its chat, or went wrong
@@ -100,12 +149,33 @@ class OutboxSender:
         return timedelta(seconds=wall_seconds * self.rt.clock.speed)
 
     def take(self, jobs: list[OutboxJob]) -> None:
-        """Committed rows claimed for this sender by an update's transaction (`Runtime.handoff`)."""
-        self._handed.extend(jobs)
+        """Committed rows claimed for this sender by an update's transaction (`Runtime.handoff`).
+        Urgent ones go ahead of the rest, through the urgent lane."""
+        for job in jobs:
+            (self._handed_urgent if job.priority < NORMAL else self._handed).append(job)
+        if self._handed_urgent:
+            self.rt.urgent_wakeup.set()
         self.rt.sender_wakeup.set()
+
+    def drop(self, ids: set[int]) -> None:
+        """These rows were erased: what is handed over is forgotten, and what is being sent does
+        not go out (`Runtime.handoff`)."""
+        for queue in (self._handed, self._handed_urgent):
+            kept = [job for job in queue if job.id not in ids]
+            queue.clear()
+            queue.extend(kept)
+        self._dropped |= ids & self._sending
+
+    def _pop_handed(self, room: int) -> list[OutboxJob]:
+        taken: list[OutboxJob] = []
+        for queue in (self._handed_urgent, self._handed):
+            while queue and len(taken) < room:
+                taken.append(queue.popleft())
+        return taken
 
     async def run(self) -> None:
         self.rt.handoff = self
+        lane = asyncio.get_running_loop().create_task(self._urgent_lane())
         try:
             while not self._stopping.is_set():
                 # Cleared before the pass, not after: a wake-up that comes while the pass runs
@@ -120,8 +190,56 @@ class OutboxSender:
         finally:
             if self.rt.handoff is self:
                 self.rt.handoff = None
+            self._stopping.set()
+            self.rt.urgent_wakeup.set()  # the lane sees the stop, once its sends are done
+            with contextlib.suppress(Exception):
+                await lane
             with contextlib.suppress(Exception):  # what was sent last is marked before stopping
                 await self.flush()
+
+    async def _urgent_lane(self) -> None:
+        """Sends urgent messages as soon as they are committed (`Runtime.wake_urgent`) or handed
+        over, even while a pass is busy sending others: they claim no wire slot and take their
+        turn of the rate limits ahead of every waiting message. Outcomes are marked with the
+        main loop's."""
+        wakeup = self.rt.urgent_wakeup
+        while not self._stopping.is_set():
+            await wakeup.wait()
+            wakeup.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                await self._send_urgent()
+            except Exception as exc:
+                log.warning("urgent lane pass failed: %s", type(exc).__name__)
+                self.rt.outbox_scan = True  # the main loop claims them instead
+                self.rt.sender_wakeup.set()
+
+    async def _send_urgent(self) -> None:
+        async with self.rt.sessions() as s, s.begin():
+            claimed = await repo.claim_outbox_rows(
+                s,
+                now=self.rt.clock.now(),
+                lease=self._sim(LEASE_WALL_SECONDS),
+                worker=self.worker,
+                limit=BATCH,
+                urgent_only=True,
+            )
+        handed = list(self._handed_urgent)
+        self._handed_urgent.clear()
+        readable, unreadable = self._read(claimed)
+        jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed]
+        jobs += [job for _, job in readable]
+        outcomes = unreadable + await asyncio.gather(
+            *(self._send(*job, urgent=True) for job in jobs)
+        )
+        if not outcomes:
+            return
+        if not self._unmarked:
+            self._unmarked_since = time.monotonic()
+        self._unmarked.extend(outcomes)
+        self._mark_soon = True  # the chats may hold more behind them; mark without delay
+        self.rt.sender_wakeup.set()
 
     async def _after_failure(self, exc: Exception) -> bool:
         """A pass failed; True to go again at once."""
@@ -168,12 +286,17 @@ class OutboxSender:
         if transact:
             claimed, marked = await self._mark_and_claim()
         room = BATCH - len(self._unmarked) - len(claimed)
-        handed = [self._handed.popleft() for _ in range(min(room, len(self._handed)))]
+        handed = self._pop_handed(room)
         readable, unreadable = self._read(claimed)
-        jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed] + readable
-        if not jobs and not unreadable:
+        # Urgent first (the order in which they meet the rate limits); a stable sort keeps the
+        # rest in order.
+        ranked = [(j.priority, (j.id, j.chat_id, j.kind, j.payload)) for j in handed] + readable
+        ranked.sort(key=lambda pair: pair[0])
+        if not ranked and not unreadable:
             return marked > 0
-        outcomes = unreadable + await asyncio.gather(*(self._send(*job) for job in jobs))
+        outcomes = unreadable + await asyncio.gather(
+            *(self._send(*job, urgent=priority < NORMAL) for priority, job in ranked)
+        )
         if not self._unmarked:
             self._unmarked_since = time.monotonic()
         self._unmarked.extend(outcomes)
@@ -185,15 +308,17 @@ class OutboxSender:
         )
         return True
 
-    def _read(self, claimed: list[Any]) -> tuple[list[Job], list[Outcome]]:
-        """The claimed rows to send, and the outcomes of those whose payload cannot be read
-        (written under another key, or damaged): these fail for good instead of failing the
-        pass, and with it the messages sent beside them before they were marked."""
-        jobs: list[Job] = []
+    def _read(self, claimed: list[Any]) -> tuple[list[tuple[int, Job]], list[Outcome]]:
+        """The claimed rows to send, with their priority, and the outcomes of those whose
+        payload cannot be read (written under another key, or damaged): these fail for good
+        instead of failing the pass, and with it the messages sent beside them before they were
+        marked."""
+        jobs: list[tuple[int, Job]] = []
         unreadable: list[Outcome] = []
         for m in claimed:
             try:
-                jobs.append((m.id, m.chat_id, m.kind, repo.outbox_payload(self.rt.cipher, m)))
+                payload = repo.outbox_payload(self.rt.cipher, m)
+                jobs.append((m.priority, (m.id, m.chat_id, m.kind, payload)))
             except Exception as exc:
                 error = f"unreadable: {type(exc).__name__}"
                 unreadable.append(Outcome(m.id, "failed", error=error))
@@ -240,8 +365,9 @@ class OutboxSender:
         """Mark outcomes not yet marked, and give back handed rows not sent (a restart sends
         them at once instead of after the lease)."""
         outcomes, self._unmarked = self._unmarked, []
-        left = [job.id for job in self._handed]
+        left = [job.id for job in (*self._handed_urgent, *self._handed)]
         self._handed.clear()
+        self._handed_urgent.clear()
         if not outcomes and not left:
             return
         try:
@@ -253,12 +379,28 @@ class OutboxSender:
             raise
         self._count(outcomes, failed)
 
-    async def _send(self, message_id: int, chat_id: int, kind: str, p: dict[str, Any]) -> Outcome:
-        await self.limiter.acquire(chat_id)
+    async def _send(
+        self, message_id: int, chat_id: int, kind: str, p: dict[str, Any], urgent: bool = False
+    ) -> Outcome:
+        self._sending.add(message_id)
         try:
-            async with self._wire:
+            return await self._send_one(message_id, chat_id, kind, p, urgent)
+        finally:
+            self._sending.discard(message_id)
+            self._dropped.discard(message_id)
+
+    async def _send_one(
+        self, message_id: int, chat_id: int, kind: str, p: dict[str, Any], urgent: bool
+    ) -> Outcome:
+        await self.limiter.acquire(chat_id, urgent=urgent)
+        try:
+            async with contextlib.nullcontext() if urgent else self._wire:
                 await self.limiter.wait_unpaused()  # a 429 may have come while this waited
+                if not await self._wanted(message_id):
+                    return Outcome(message_id, "dropped")
                 sent_id = await self._call(chat_id, kind, p)
+        except _Unsure:
+            return Outcome(message_id, "paused")  # kept for later, unsent
         except RetryAfter as exc:
             seconds = exc.retry_after
             wait = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
@@ -277,6 +419,18 @@ class OutboxSender:
             log.warning("outbox message %s not sent: %s", message_id, type(exc).__name__)
             return Outcome(message_id, "retry", error=type(exc).__name__)
         return Outcome(message_id, "sent", telegram_message_id=sent_id)
+
+    async def _wanted(self, message_id: int) -> bool:
+        """Whether the row is still to be sent, asked when nothing but the wire is left between
+        it and the chat: erased meanwhile (here, or by another process such as the CLI), or
+        sent by another replica whose claim outlived ours, it must not go out."""
+        if message_id in self._dropped:
+            return False
+        try:
+            return await self._still_pending(message_id)
+        except Exception as exc:
+            log.info("outbox message %s held back: %s", message_id, type(exc).__name__)
+            raise _Unsure from exc
 
     async def _call(self, chat_id: int, kind: str, p: dict[str, Any]) -> int | None:
         markup = keyboard(p.get("buttons"))
@@ -314,7 +468,7 @@ class OutboxSender:
             s, [o.message_id for o in outcomes if o.status == "paused"]
         )
         for o in outcomes:
-            if o.status in ("sent", "paused"):
+            if o.status in ("sent", "paused", "dropped"):
                 continue
             row = await s.get(OutboxMessage, o.message_id)
             if row is None:  # erased meanwhile

@@ -23,6 +23,11 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 
 log = logging.getLogger(__name__)
 
+# What each kind of item is, by id: a client, a check-in or a session.
+OPENING, RESUMPTION = "opening", "resumption"  # client ids
+NUDGE, EXPIRY = "nudge", "expiry"  # check-in ids
+DIGEST = "digest"  # therapy session ids
+
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
 
@@ -87,6 +92,11 @@ class Quarantine:
         for item in items:
             if self._holds.pop((kind, item), None) is not None:
                 log.info("heartbeat: %s %s handled after earlier failures", kind, item)
+
+    def forget(self, kind: str, items: Iterable[int]) -> None:
+        """These no longer exist (the client was erased): drop their holds without a word."""
+        for item in items:
+            self._holds.pop((kind, item), None)
 
     def count(self) -> int:
         return len(self._holds)

@@ -41,10 +41,20 @@ class TokenBucket:
             return
         async with self._lock:
             self._refill()
-            if self._tokens < 1:
+            # A loop, not one sleep: `reserve` may take tokens while this waits.
+            while self._tokens < 1:
                 await asyncio.sleep((1 - self._tokens) / self.rate)
                 self._refill()
             self._tokens -= 1
+
+    def reserve(self) -> float:
+        """Take a token at once, ahead of every waiter (for urgent messages); seconds to wait
+        before using it. Taken in advance, it delays the waiters instead: the rate holds."""
+        if self.rate <= 0:
+            return 0.0
+        self._refill()
+        self._tokens -= 1
+        return max(0.0, -self._tokens / self.rate)
 
 
 class SendLimiter:
@@ -82,8 +92,13 @@ class SendLimiter:
         while (wait := self.paused_for) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
-    async def acquire(self, chat_id: int) -> None:
+    async def acquire(self, chat_id: int, *, urgent: bool = False) -> None:
+        """Wait for a turn to send to `chat_id`; an urgent message goes ahead of every message
+        waiting for one, within the same rates."""
         await self.wait_unpaused()
-        await self._chat(chat_id).acquire()
-        await self._bot.acquire()
+        if urgent:
+            await asyncio.sleep(max(self._chat(chat_id).reserve(), self._bot.reserve()))
+        else:
+            await self._chat(chat_id).acquire()
+            await self._bot.acquire()
         await self.wait_unpaused()

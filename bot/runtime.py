@@ -25,6 +25,7 @@ class OutboxJob:
     kind: str
     payload: dict[str, Any]
     follow_up: bool = False  # the same transaction queued more for this chat, behind this one
+    priority: int = 1  # 0: urgent, sent before everything else (`repo.URGENT`)
 
 
 class Handoff(Protocol):
@@ -33,6 +34,8 @@ class Handoff(Protocol):
     worker: str
 
     def take(self, jobs: list[OutboxJob]) -> None: ...
+
+    def drop(self, ids: set[int]) -> None: ...
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Runtime:
     # Learnt from Telegram when the bot starts; None before (invite links are then refused).
     bot_username: str | None = None
     sender_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once an urgent message is committed: the sender sends it even while busy with others.
+    urgent_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by `wake_sender`: the sender looks in the outbox at its next pass.
     outbox_scan: bool = True
     # The sender of this process while it runs; handlers claim their replies for it.
@@ -69,6 +74,11 @@ class Runtime:
         """Something was committed to the outbox: the sender should look for it now."""
         self.outbox_scan = True
         self.sender_wakeup.set()
+
+    def wake_urgent(self) -> None:
+        """An urgent message was committed: it goes out now, ahead of what the sender holds."""
+        self.urgent_wakeup.set()
+        self.wake_sender()
 
     def hand_over(self, jobs: list[OutboxJob]) -> None:
         """Committed rows claimed for this process's sender: it sends them without looking."""

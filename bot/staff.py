@@ -7,6 +7,7 @@ answer as one that does not exist. Every read of client data is written to the a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -37,15 +38,31 @@ MAX_PAUSE_DAYS = 365
 
 
 class Reply(Exception):
-    """Ends a command early with one message for the therapist."""
+    """Ends a command early with one message for the therapist; `about` names the client it
+    describes, if any (see `About`)."""
 
-    def __init__(self, key: str, **params: object) -> None:
+    def __init__(self, key: str, *, about: int | None = None, **params: object) -> None:
         super().__init__(key)
-        self.key, self.params = key, params
+        self.key, self.params, self.about = key, params, about
+
+
+@dataclass(frozen=True)
+class About:
+    """A reply that quotes or describes one client: its outbox row is erased with the client,
+    sent or not."""
+
+    text: str
+    client_id: int
 
 
 async def say(
-    s: AsyncSession, rt: Runtime, therapist: Therapist, text: str, now: datetime, after: After
+    s: AsyncSession,
+    rt: Runtime,
+    therapist: Therapist,
+    text: str,
+    now: datetime,
+    after: After,
+    about: int | None = None,
 ) -> None:
     assert therapist.chat_id is not None
     await repo.enqueue(
@@ -56,6 +73,7 @@ async def say(
         payload={"text": text},
         now=now,
         therapist_id=therapist.id,
+        about_client_id=about,
     )
     after.enqueued = True
 
@@ -83,11 +101,14 @@ async def therapist_event(
         await say(s, rt, therapist, t(lang, "help.therapist"), now, after)
         return
     try:
-        text = await handler(s, rt, therapist, event.args.strip(), now, after)
+        answer = await handler(s, rt, therapist, event.args.strip(), now, after)
     except Reply as reply:
-        text = t(lang, reply.key, **reply.params)
+        answer = t(lang, reply.key, **reply.params)
+        if reply.about is not None:
+            answer = About(answer, reply.about)
+    text, about = (answer.text, answer.client_id) if isinstance(answer, About) else (answer, None)
     if text:
-        await say(s, rt, therapist, text, now, after)
+        await say(s, rt, therapist, text, now, after, about)
 
 
 async def own_client(s: AsyncSession, therapist: Therapist, args: str) -> tuple[Client, str]:
@@ -107,13 +128,13 @@ def local(instant: datetime, tz: str) -> str:
 
 async def cmd_help(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     return t(therapist.language, "help.therapist")
 
 
 async def cmd_clients(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     lang = therapist.language
     clients = await repo.list_clients(s, therapist.id)
     if not clients:
@@ -144,7 +165,7 @@ async def cmd_clients(
 
 async def cmd_digest(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     client, _ = await own_client(s, therapist, args)
     upcoming = await repo.next_session(s, client.id, now)
     await enqueue_digest(
@@ -162,25 +183,26 @@ async def cmd_digest(
 
 async def cmd_session(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     client, when_text = await own_client(s, therapist, args)
     try:
         when = parse_when(when_text, now=now, tz=therapist.timezone)
     except ValueError as exc:
-        raise Reply("staff.session_bad_time", reason=str(exc)) from None
+        raise Reply("staff.session_bad_time", about=client.id, reason=str(exc)) from None
     if when <= now:
-        raise Reply("staff.session_in_past", when=local(when, therapist.timezone))
+        raise Reply("staff.session_in_past", about=client.id, when=local(when, therapist.timezone))
     try:
         session = await schedule_session(s, client, when, 50, now)
     except SessionExists:
         raise Reply(
             "staff.session_exists",
+            about=client.id,
             alias=client.alias,
             when=local(when, therapist.timezone),
             zone=therapist.timezone,
         ) from None
     digest = local(session.digest_at, therapist.timezone) if session.digest_at else "-"
-    return t(
+    text = t(
         therapist.language,
         "staff.session_added",
         alias=client.alias,
@@ -188,11 +210,12 @@ async def cmd_session(
         zone=therapist.timezone,
         digest=digest,
     )
+    return About(text, client.id)
 
 
 async def cmd_invite(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     """`/invite <name>` adds a client and gives their link; `/invite <alias>` of one of the
     therapist's clients who has not joined gives a new link (the earlier one stops working)."""
     name = " ".join(visible_text(args).split())[:MAX_NAME]  # an invisible-only name is none
@@ -206,64 +229,68 @@ async def cmd_invite(
     await repo.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
-    return t(
+    text = t(
         therapist.language,
         "staff.invite_created",
         alias=client.alias,
         link=rt.invite_link(token),
         days=repo.INVITE_TTL.days,
     )
+    return About(text, client.id)
 
 
 async def renew_invite(
     s: AsyncSession, rt: Runtime, therapist: Therapist, client: Client, now: datetime
-) -> str:
+) -> About:
     if invites.client_has_joined(client):
-        raise Reply("staff.invite_joined", alias=client.alias)
+        raise Reply("staff.invite_joined", about=client.id, alias=client.alias)
     token = await repo.create_invite(s, now=now, client_id=client.id)
     await repo.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
-    return t(
+    text = t(
         therapist.language,
         "staff.invite_renewed",
         alias=client.alias,
         link=rt.invite_link(token),
         days=repo.INVITE_TTL.days,
     )
+    return About(text, client.id)
 
 
 async def cmd_move(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> About:
     """`/move <client>`: the client now uses another Telegram account (`invites.move_client`)."""
     client, _ = await own_client(s, therapist, args)
     if client.telegram_user_id is None:
-        raise Reply("staff.move_not_joined", alias=client.alias)
+        raise Reply("staff.move_not_joined", about=client.id, alias=client.alias)
     token, _ = await invites.move_client(s, client, actor=f"therapist:{therapist.id}", now=now)
-    return t(
+    text = t(
         therapist.language,
         "staff.moved",
         alias=client.alias,
         link=rt.invite_link(token),
         days=repo.INVITE_TTL.days,
     )
+    return About(text, client.id)
 
 
 async def cmd_pause(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     client, rest = await own_client(s, therapist, args)
     if client.status not in ("active", "paused"):
         raise Reply(
             "staff.not_active",
+            about=client.id,
             alias=client.alias,
             status=t(therapist.language, f"status.{client.status}"),
         )
     until = None
     if rest:
         if not rest.isdigit() or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
-            raise Reply("staff.pause_usage", max=MAX_PAUSE_DAYS)
+            raise Reply("staff.pause_usage", about=client.id, max=MAX_PAUSE_DAYS)
         until = now + timedelta(days=int(rest))
     client.status, client.paused_until, client.next_checkin_at = "paused", until, None
     await repo.add_event(s, client_id=client.id, kind="paused", at=now, data={"by": "therapist"})
@@ -280,35 +307,39 @@ async def cmd_pause(
             client_id=client.id,
         )
     if until is None:
-        return t(therapist.language, "staff.paused_open", alias=client.alias)
-    return t(
+        return About(t(therapist.language, "staff.paused_open", alias=client.alias), client.id)
+    text = t(
         therapist.language,
         "staff.paused",
         alias=client.alias,
         date=local(until, therapist.timezone)[:15],
     )
+    return About(text, client.id)
 
 
 async def cmd_resume(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     client, _ = await own_client(s, therapist, args)
     if client.status != "paused":
-        raise Reply("staff.not_paused", alias=client.alias)
+        raise Reply("staff.not_paused", about=client.id, alias=client.alias)
     client.status, client.paused_until = "active", None
     await repo.add_event(s, client_id=client.id, kind="resumed", at=now, data={"by": "therapist"})
     await replan_client(s, client, await repo.get_practice(s, now), now)
-    return t(therapist.language, "staff.resumed", alias=client.alias)
+    return About(t(therapist.language, "staff.resumed", alias=client.alias), client.id)
 
 
 async def cmd_cadence(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     client, spec = await own_client(s, therapist, args)
     practice = await repo.get_practice(s, now)
     if not spec:
         raise Reply(
-            "staff.cadence_show", alias=client.alias, cadence=client.cadence or practice.cadence
+            "staff.cadence_show",
+            about=client.id,
+            alias=client.alias,
+            cadence=client.cadence or practice.cadence,
         )
     if spec.lower() == "default":
         client.cadence = None
@@ -316,21 +347,22 @@ async def cmd_cadence(
         try:
             client.cadence = str(parse_cadence(spec))
         except ValueError as exc:
-            raise Reply("staff.cadence_bad", reason=str(exc)) from None
+            raise Reply("staff.cadence_bad", about=client.id, reason=str(exc)) from None
     await replan_client(s, client, practice, now)
     upcoming = client.next_checkin_at
-    return t(
+    text = t(
         therapist.language,
         "staff.cadence_set",
         alias=client.alias,
         cadence=client.cadence or practice.cadence,
         next=local(upcoming, client.timezone or "UTC") if upcoming else "-",
     )
+    return About(text, client.id)
 
 
 async def cmd_timezone(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     from bot.admin import AdminError, check_timezone
 
     if not args:
@@ -349,7 +381,7 @@ async def cmd_timezone(
 
 async def cmd_quiet(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
-) -> str:
+) -> str | About:
     practice = await repo.get_practice(s, now)
     if not args:
         return t(

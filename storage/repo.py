@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Row,
+    SmallInteger,
     String,
     Table,
     and_,
@@ -619,12 +620,19 @@ async def forget_sent_messages(s: AsyncSession, before: datetime) -> int:
 
 
 async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
-    """Delete check-ins (with their answers), events and sessions older than `before`."""
+    """Delete check-ins (with their answers), events, sessions, and messages that failed for
+    good, older than `before`. Pending messages are never dropped; sent ones go sooner
+    (`forget_sent_messages`)."""
     old = select(Checkin.id).where(Checkin.opened_at < before)
     answers = await s.execute(delete(Answer).where(Answer.checkin_id.in_(old)))
     checkins = await s.execute(delete(Checkin).where(Checkin.opened_at < before))
     events = await s.execute(delete(ClientEvent).where(ClientEvent.at < before))
     sessions = await s.execute(delete(TherapySession).where(TherapySession.ends_at < before))
+    failed = await s.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status == "failed", OutboxMessage.created_at < before
+        )
+    )
     return {
         name: int(result.rowcount or 0)  # type: ignore[attr-defined]
         for name, result in (
@@ -632,6 +640,7 @@ async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
             ("checkins", checkins),
             ("events", events),
             ("sessions", sessions),
+            ("failed_messages", failed),
         )
     }
 
@@ -639,6 +648,16 @@ async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
 # --- outbox -----------------------------------------------------------------------------------
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+
+URGENT = 0
+"""Outbox priority of what must not wait (crisis alerts, crisis resources): sent before
+everything else, ahead of rows queued earlier for the same chat."""
+NORMAL = 1
+
+
+def urgent(kind: str) -> int:
+    """The priority a row of `kind` gets unless its caller says otherwise."""
+    return URGENT if kind == "urgent" else NORMAL
 
 
 def _outbox_values(
@@ -651,11 +670,15 @@ def _outbox_values(
     client_id: int | None,
     therapist_id: int | None,
     not_before: datetime | None,
+    about_client_id: int | None = None,
+    priority: int = NORMAL,
 ) -> dict[str, Any]:
     return {
         "chat_id": chat_id,
         "client_id": client_id,
         "therapist_id": therapist_id,
+        "about_client_id": about_client_id,
+        "priority": priority,
         "kind": kind,
         "payload_enc": cipher.encrypt(json.dumps(payload, ensure_ascii=False)),
         "status": "pending",
@@ -676,6 +699,8 @@ async def enqueue(
     client_id: int | None = None,
     therapist_id: int | None = None,
     not_before: datetime | None = None,
+    about_client_id: int | None = None,
+    priority: int | None = None,
 ) -> OutboxMessage:
     """`queue_message` for callers that go on to use the row (tests, the digest and staff
     replies, none of them on a hot path)."""
@@ -689,6 +714,8 @@ async def enqueue(
         client_id=client_id,
         therapist_id=therapist_id,
         not_before=not_before,
+        about_client_id=about_client_id,
+        priority=priority,
     )
     message = await s.get(OutboxMessage, message_id)
     assert message is not None
@@ -706,20 +733,35 @@ def _count_queued(s: AsyncSession) -> None:
 
 def _queue_statement() -> Any:
     """The INSERT of `queue_message`: the row claims itself for `claim_by` when it is the head
-    of its chat's queue (no pending row before it) and due, exactly as `claim_outbox_rows` would
-    claim it, in the same transaction that creates it."""
+    of its chat's queue (no pending row ahead of it, see `_ahead`) and due, exactly as
+    `claim_outbox_rows` would claim it, in the same transaction that creates it."""
     earlier = _OUTBOX.alias("earlier")
     chat_id: Any = bindparam("chat_id", type_=BigInteger())
+    priority: Any = bindparam("priority", type_=SmallInteger())
     due = bindparam("due", type_=Boolean())
+    # Every existing row of the chat has a smaller id than the new one.
     head = and_(
         due,
-        ~exists().where(earlier.c.chat_id == chat_id, earlier.c.status == "pending"),
+        ~exists().where(
+            earlier.c.chat_id == chat_id,
+            earlier.c.status == "pending",
+            earlier.c.priority <= priority,
+        ),
     )
-    columns = ("client_id", "therapist_id", "kind", "payload_enc", "status", "attempts")
+    columns = (
+        "client_id",
+        "therapist_id",
+        "about_client_id",
+        "kind",
+        "payload_enc",
+        "status",
+        "attempts",
+    )
     return (
         insert(_OUTBOX)
         .values(
             chat_id=chat_id,
+            priority=priority,
             not_before=bindparam("not_before"),
             created_at=bindparam("created_at"),
             claimed_at=case((head, bindparam("claim_at", type_=UTCDateTime())), else_=null()),
@@ -745,10 +787,16 @@ async def queue_message(
     therapist_id: int | None = None,
     not_before: datetime | None = None,
     claim_by: str | None = None,
+    about_client_id: int | None = None,
+    priority: int | None = None,
 ) -> tuple[int, bool]:
     """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
     for `claim_by` (given a worker, a due head of its chat's queue claims itself, so that
-    worker can send it once this transaction commits without claiming it again)."""
+    worker can send it once this transaction commits without claiming it again).
+
+    `client_id` is the client a message goes to; `about_client_id` the client a message to
+    someone else (their therapist) is about or quotes. Erasing a client deletes both. Priority
+    defaults by kind (`urgent`)."""
     values = _outbox_values(
         cipher,
         chat_id=chat_id,
@@ -758,6 +806,8 @@ async def queue_message(
         client_id=client_id,
         therapist_id=therapist_id,
         not_before=not_before,
+        about_client_id=about_client_id,
+        priority=urgent(kind) if priority is None else priority,
     )
     values.update(due=claim_by is not None and values["not_before"] <= now)
     values.update(claim_at=now, claim_by=claim_by)
@@ -771,11 +821,22 @@ def outbox_payload(cipher: Cipher, message: OutboxMessage | Row[Any]) -> dict[st
     return payload
 
 
+def _ahead(earlier: Any, row: Any) -> Any:
+    """`earlier` comes before `row` in their chat's queue: a more urgent row, or one as urgent
+    queued before it."""
+    return or_(
+        earlier.c.priority < row.c.priority,
+        and_(earlier.c.priority == row.c.priority, earlier.c.id < row.c.id),
+    )
+
+
 def _claim_statement(skip_locked: bool) -> Any:
     """One UPDATE that claims the due heads of chat queues and returns what sending needs.
 
-    Only the head of each chat's queue is eligible, so a chat's messages keep their order. The
-    UPDATE re-checks the claim condition on every row, so two senders never get the same row on
+    Only the head of each chat's queue is eligible, so a chat's messages keep their order; a
+    chat's queue runs by priority, then id (`_ahead`), so an urgent row overtakes the chat's
+    non-urgent rows, and claims across chats go by priority, then due time. The UPDATE
+    re-checks the claim condition on every row, so two senders never get the same row on
     either backend; on PostgreSQL the candidates are also locked with SKIP LOCKED, so replicas
     spread the work instead of waiting on each other.
     """
@@ -787,15 +848,16 @@ def _claim_statement(skip_locked: bool) -> Any:
         select(candidate.c.id)
         .where(
             candidate.c.status == "pending",
+            candidate.c.priority <= bindparam("claim_priority"),
             candidate.c.not_before <= now,
             or_(candidate.c.claimed_at.is_(None), candidate.c.claimed_at < stale),
             ~exists().where(
                 earlier.c.chat_id == candidate.c.chat_id,
                 earlier.c.status == "pending",
-                earlier.c.id < candidate.c.id,
+                _ahead(earlier, candidate),
             ),
         )
-        .order_by(candidate.c.not_before, candidate.c.id)
+        .order_by(candidate.c.priority, candidate.c.not_before, candidate.c.id)
         .limit(bindparam("claim_limit"))
     )
     if skip_locked:
@@ -815,6 +877,7 @@ def _claim_statement(skip_locked: bool) -> Any:
             _OUTBOX.c.kind,
             _OUTBOX.c.payload_enc,
             _OUTBOX.c.not_before,
+            _OUTBOX.c.priority,
         )
     )
 
@@ -823,23 +886,31 @@ _CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
 
 
 async def claim_outbox_rows(
-    s: AsyncSession, *, now: datetime, lease: timedelta, worker: str, limit: int
+    s: AsyncSession,
+    *,
+    now: datetime,
+    lease: timedelta,
+    worker: str,
+    limit: int,
+    urgent_only: bool = False,
 ) -> list[Row[Any]]:
     """Claim up to `limit` due messages for this worker; a claim older than `lease` is taken over.
 
-    Rows (id, chat_id, client_id, kind, payload_enc, not_before) in sending order. See
-    `_claim_statement` for why a chat's order holds and no row is claimed twice.
+    Rows (id, chat_id, client_id, kind, payload_enc, not_before, priority) in sending order:
+    urgent first; `urgent_only`: only urgent rows. See `_claim_statement` for why a chat's
+    order holds and no row is claimed twice.
     """
     statement = _CLAIM[s.get_bind().dialect.name == "postgresql"]
     params = {
         "claim_now": now,
         "claim_stale": now - lease,
         "claim_limit": limit,
+        "claim_priority": URGENT if urgent_only else 32767,  # smallint: any priority
         "claim_at": now,
         "claim_worker": worker,
     }
     rows = list((await s.execute(statement, params)).all())
-    rows.sort(key=lambda row: (row.not_before, row.id))
+    rows.sort(key=lambda row: (row.priority, row.not_before, row.id))
     return rows
 
 
@@ -888,6 +959,18 @@ async def release_outbox_claims(s: AsyncSession, ids: Sequence[int]) -> None:
         await s.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(list(ids))).values(claimed_at=None))
 
 
+async def outbox_still_pending(s: AsyncSession, ids: Sequence[int]) -> set[int]:
+    """Which of these rows are still there and pending: the sender asks just before sending,
+    since a row erased (or sent by another replica) after it was claimed must not go out."""
+    if not ids:
+        return set()
+    return set(
+        await s.scalars(
+            select(_OUTBOX.c.id).where(_OUTBOX.c.id.in_(list(ids)), _OUTBOX.c.status == "pending")
+        )
+    )
+
+
 async def pending_outbox_count(s: AsyncSession) -> int:
     return int(
         await s.scalar(
@@ -897,7 +980,7 @@ async def pending_outbox_count(s: AsyncSession) -> int:
     )
 
 
-# --- audit ------------------------------------------------------------------------------------
+# --- audit ---------------------------------------------------------------------------------
 
 
 async def audit(
@@ -907,9 +990,11 @@ async def audit(
     action: str,
     now: datetime,
     client_id: int | None = None,
-    detail: dict[str, Any] | None = None,
 ) -> None:
-    s.add(AuditEvent(at=now, actor=actor, action=action, client_id=client_id, detail=detail))
+    """Record who did what to whose data, and when. Only the bare client id is kept, never
+    their name, alias or words, so the row can outlive the client's erasure. (`detail` stays
+    in the schema, unused: nothing in it could be trusted to be free of client data.)"""
+    s.add(AuditEvent(at=now, actor=actor, action=action, client_id=client_id, detail=None))
 
 
 async def audit_log(s: AsyncSession, client_id: int | None = None) -> Sequence[AuditEvent]:
@@ -922,17 +1007,42 @@ async def audit_log(s: AsyncSession, client_id: int | None = None) -> Sequence[A
 # --- erasure ----------------------------------------------------------------------------------
 
 
-async def erase_client(s: AsyncSession, client_id: int, now: datetime, actor: str) -> bool:
-    """Hard-delete every row about the client; an audit row keeps only the bare id and the fact."""
+@dataclass(frozen=True)
+class Erased:
+    """What an erasure removed that a running process may still hold in memory by id."""
+
+    client_id: int
+    checkin_ids: tuple[int, ...]
+    session_ids: tuple[int, ...]
+    outbox_ids: tuple[int, ...]
+
+
+async def erase_client(s: AsyncSession, client_id: int, now: datetime, actor: str) -> Erased | None:
+    """Hard-delete every row derived from the client: the client, their check-ins and answers,
+    events, sessions, invites, and every outbox row to them or about them (pending, failed or
+    sent: undelivered digests and alerts are cancelled). The audit trail stays, reduced to
+    actor, action, time and the bare id, and records the erasure itself. None if no such
+    client."""
     client = await s.get(Client, client_id)
     if client is None:
-        return False
-    checkin_ids = select(Checkin.id).where(Checkin.client_id == client_id)
-    await s.execute(delete(Answer).where(Answer.checkin_id.in_(checkin_ids)))
-    for model in (Checkin, ClientEvent, TherapySession, OutboxMessage, Invite):
+        return None
+    checkin_ids = tuple(await s.scalars(select(Checkin.id).where(Checkin.client_id == client_id)))
+    session_ids = tuple(
+        await s.scalars(select(TherapySession.id).where(TherapySession.client_id == client_id))
+    )
+    theirs = or_(OutboxMessage.client_id == client_id, OutboxMessage.about_client_id == client_id)
+    outbox_ids = tuple(await s.scalars(select(OutboxMessage.id).where(theirs)))
+    await s.execute(
+        delete(Answer).where(
+            Answer.checkin_id.in_(select(Checkin.id).where(Checkin.client_id == client_id))
+        )
+    )
+    for model in (Checkin, ClientEvent, TherapySession, Invite):
         await s.execute(delete(model).where(model.client_id == client_id))
-    await s.execute(delete(AuditEvent).where(AuditEvent.client_id == client_id))
+    await s.execute(delete(OutboxMessage).where(theirs))
+    # Audit rows hold no client data by construction (`audit`); clear any older detail anyway.
+    await s.execute(update(AuditEvent).where(AuditEvent.client_id == client_id).values(detail=None))
     await s.delete(client)
     await s.flush()
     await audit(s, actor=actor, action="client_erased", now=now, client_id=client_id)
-    return True
+    return Erased(client_id, checkin_ids, session_ids, outbox_ids)

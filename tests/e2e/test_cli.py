@@ -193,5 +193,5 @@ def test_no_invite_for_someone_who_joined_and_moving_them(  # type: ignore[no-un
     assert moved_t["invite_link"].startswith("https://t.me/")
     assert json.loads(rapport("therapist", "list", "--json"))[0]["joined"] is False
     actions = [(e["actor"], e["action"]) for e in json.loads(rapport("audit", "--json"))]
-    assert actions == [("cli", "client_moved"), ("cli", "therapist_moved")]
+    assert actions == [("cli", "client_moved"), ("cli", f"therapist_moved:{tid}")]
     assert "has joined" not in rapport("invite", "--client", cid)  # unbound again: a link

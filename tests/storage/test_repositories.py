@@ -339,8 +339,8 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
         for table in ("answer", "checkin", "client_event", "therapy_session", "invite", "outbox"):
             assert await s.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
         assert await s.scalar(select(Client).where(Client.id == client_id)) is None
-        log = await repo.audit_log(s, client_id)
-        assert [(e.action, e.detail) for e in log] == [("client_erased", None)]
+        log = await repo.audit_log(s, client_id)  # the read stays on record, bare
+        assert [(e.action, e.detail) for e in log] == [("digest", None), ("client_erased", None)]
         assert await s.scalar(select(OutboxMessage)) is None
         assert len(await repo.list_clients(s, therapist_id)) == 0
 
@@ -376,7 +376,13 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
         recent = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
         assert await repo.forget_sent_messages(s, clock.now() - timedelta(days=1)) == 1
         removed = await repo.apply_retention(s, clock.now() - timedelta(days=30))
-    assert removed == {"answers": 1, "checkins": 1, "events": 1, "sessions": 0}
+    assert removed == {
+        "answers": 1,
+        "checkins": 1,
+        "events": 1,
+        "sessions": 0,
+        "failed_messages": 0,
+    }
     async with sessions() as s:
         assert [c.id for c in await repo.checkins_of(s, client_id)] == [recent.id]
         assert await repo.pending_outbox_count(s) == 1  # unsent messages are never dropped
