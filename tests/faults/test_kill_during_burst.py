@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,11 +100,7 @@ async def test_kills_during_a_burst_of_typed_answers_lose_nothing(stage: Stage) 
     shortest = min(len(texts) for texts in typed.values())
     cuts = sorted(rng.sample(range(1, shortest), KILLS - 1))
     for start, end in zip([0, *cuts], [*cuts, None], strict=True):
-        wave = [
-            (client, text)
-            for client in clients
-            for text in typed[client.id][start:end]
-        ]
+        wave = [(client, text) for client in clients for text in typed[client.id][start:end]]
         order = list(range(len(clients)))
         rng.shuffle(order)
         by_client: dict[int, list[str]] = {}
