@@ -180,8 +180,10 @@ async def test_a_postgres_restart_under_the_running_bot(
         query = await bob.user.tap(qb, button(qb, "3"))
         ledger.tapped(button(qb, "3"))
         await world.sandbox.wait_until(
-            lambda: len(queue.updates.delivered_ids) > received
-            and traffic.arrived("getUpdates") >= polls + 1,
+            lambda: (
+                len(queue.updates.delivered_ids) > received
+                and traffic.arrived("getUpdates") >= polls + 1
+            ),
             timeout=GUARD,
             what="the tap received, and getUpdates called again since",
         )
