@@ -19,6 +19,7 @@ from bot.clock import ManualClock
 from bot.quarantine import is_transient
 from flows.i18n import t
 from storage.db import create_engine, upgrade_async
+from tests.conftest import TEST_KEY
 from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, answer, button
 from tests.faults.inprocess import running_world, settle
@@ -204,3 +205,37 @@ async def test_a_postgres_restart_under_the_running_bot(
         await settle(world)
         await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
         assert errors(caplog)[errors_before:] == []
+
+
+async def test_a_webhook_update_is_refused_while_postgres_is_down_and_redelivered(
+    restartable_pg: Cluster, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Webhook mode: while the server is down the receiver answers 503, so Telegram keeps the
+    tap and delivers it again; once the server is back it is stored."""
+    await upgrade_async(restartable_pg.url)
+    world = await World.start(restartable_pg.url, clock, TEST_KEY, webhook=True)
+    try:
+        ledger = Ledger()
+        (_alice, _qa), (bob, qb) = await asked_twice(world, ledger)
+        await settle(world)
+        queue = world.sandbox.default_bot
+        stats = world.sandbox.world.stats
+        failures = stats.webhook_failures
+
+        await restartable_pg.stop()
+        bob.user.skip_to_end()
+        await bob.user.tap(qb, button(qb, "3"))
+        ledger.tapped(button(qb, "3"))
+        await world.sandbox.wait_until(
+            lambda: stats.webhook_failures >= failures + 2, timeout=GUARD, what="two refusals"
+        )
+        assert queue.pending_update_count == 1
+        assert queue.webhook is not None and "503" in (queue.webhook.last_error_message or "")
+
+        await restartable_pg.start()
+        await next_with_buttons(bob.user, timeout=GUARD)
+        await settle(world)
+        await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
+        assert queue.pending_update_count == 0
+    finally:
+        await world.stop()
