@@ -46,6 +46,8 @@ CONCURRENCY = 32
 """Updates handled at once (each user's one at a time whatever this is)."""
 FIRST_RETRY_SECONDS = 0.25
 LONGEST_RETRY_SECONDS = 15.0
+ROOM_WAIT_SECONDS = 1.0
+"""The longest the next getUpdates waits for an update in flight to settle."""
 STOP_GRACE_SECONDS = 10.0
 """How long a stop waits for the updates in flight before giving up on them (unconfirmed)."""
 
@@ -59,6 +61,7 @@ class Intake:
         # Per intake, not per module: an asyncio lock belongs to one event loop, and a process
         # may run the bot more than once (tests, the demo), each time on a new loop.
         self.locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         # Received and not yet confirmed: the task handling it, or None once it settled.
         self._pending: dict[int, asyncio.Task[bool] | None] = {}
@@ -175,8 +178,9 @@ class Intake:
                 delay = min(delay * 2, LONGEST_RETRY_SECONDS)
                 continue
             delay = FIRST_RETRY_SECONDS
-            if batch and not self._receive(batch):
-                await self._one_settles()
+            if batch:
+                self._receive(batch)
+                await self._room()
 
     async def _get_updates(self, offset: int | None, timeout: int, limit: int = 100) -> list[Any]:
         kwargs: dict[str, Any] = {
@@ -199,9 +203,8 @@ class Intake:
                 del self._pending[uid]
         return result if isinstance(result, list) else []
 
-    def _receive(self, batch: list[Any]) -> int:
-        """Start a task for each update not seen before, in update order; how many."""
-        started = 0
+    def _receive(self, batch: list[Any]) -> None:
+        """Start a task for each update not seen before, in update order."""
         for data in batch:
             uid = data.get("update_id") if isinstance(data, dict) else None
             if not isinstance(uid, int) or uid in self._pending:
@@ -209,7 +212,6 @@ class Intake:
             if self._sent is not None and uid < self._sent:
                 continue
             self._next = uid + 1 if self._next is None else max(self._next, uid + 1)
-            started += 1
             update = self._read(data)
             if update is None:
                 self._pending[uid] = None
@@ -217,7 +219,6 @@ class Intake:
             task = asyncio.create_task(self._handle(update), name=f"update-{uid}")
             task.add_done_callback(functools.partial(self._finished, uid))
             self._pending[uid] = task
-        return started
 
     def _finished(self, uid: int, task: asyncio.Task[bool]) -> None:
         if task.cancelled() or task.exception() is not None:
@@ -230,14 +231,24 @@ class Intake:
     def _in_flight(self) -> list[asyncio.Task[bool]]:
         return [task for task in self._pending.values() if task is not None and not task.done()]
 
-    async def _one_settles(self) -> None:
-        """Telegram had nothing new: wait until an update in flight is done (or the stop)."""
+    async def _room(self) -> None:
+        """After a batch, wait until an update in flight is done and fewer than the concurrency
+        are in flight (or the stop). Until then the next call would only bring back what is in
+        flight (Telegram returns every unconfirmed update) and what could not start anyway. An
+        update retried for long (the database away) holds the next call back a second at most,
+        so the others' updates still come in."""
         tasks = self._in_flight()
         if not tasks:
             return
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
+            while tasks and not stop.done():
+                done, _ = await asyncio.wait(
+                    [*tasks, stop], timeout=ROOM_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                tasks = self._in_flight()
+                if not done or len(tasks) < self._concurrency:
+                    return
         finally:
             stop.cancel()
 
