@@ -2,15 +2,14 @@
 state, answers, events and outgoing messages in one transaction. Nothing is sent before the commit.
 
 Strangers get a polite reply sent directly (never through the outbox) and nothing is stored about
-them; one who writes crisis language gets the practice's crisis resources instead. Each user's
-updates are handled one at a time so their conversation state never races.
+them; one who writes crisis language gets the practice's crisis resources instead. `bot.intake`
+receives the updates: it handles each user's one at a time, so their conversation state never
+races, and confirms each to Telegram only once it is committed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -18,7 +17,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot import effects, staff
 from bot.runtime import OutboxJob, Runtime
@@ -31,8 +29,6 @@ from storage import repo
 from storage.models import Client
 
 log = logging.getLogger(__name__)
-
-UserLocks = defaultdict[int, asyncio.Lock]
 
 
 @dataclass
@@ -66,27 +62,26 @@ class After:
             log.info("post-commit reply not delivered: %s", type(exc).__name__)
 
 
-async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt: Runtime = context.bot_data["rt"]
-    user = update.effective_user
-    # Per application, not per module: an asyncio lock belongs to one event loop, and a process
-    # may run the bot more than once (tests, the demo), each time on a new loop.
-    locks: UserLocks = context.bot_data.setdefault("user_locks", defaultdict(asyncio.Lock))
-    async with locks[user.id if user else 0]:
-        try:
-            after = await handle_update(rt, update)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # The connection died under the transaction, which therefore did not happen (or
-            # did, and then the processed mark makes this a duplicate): once more, on a new one.
-            log.info("database connection lost; update %s handled again", update.update_id)
-            after = await handle_update(rt, update)
+async def commit_update(rt: Runtime, update: Update) -> After:
+    """`handle_update`, once more on a new connection if the old one died under it."""
+    try:
+        return await handle_update(rt, update)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # The connection died under the transaction, which therefore did not happen (or did,
+        # and then the processed mark makes this a duplicate): once more, on a new one.
+        log.info("database connection lost; update %s handled again", update.update_id)
+        return await handle_update(rt, update)
+
+
+async def deliver(rt: Runtime, bot: Bot, after: After) -> None:
+    """What a committed update leaves to do: its outbox rows to the sender, direct replies."""
     if after.handed:
         rt.hand_over(after.handed)
     if after.unhanded or (after.enqueued and not after.handed):
         rt.wake_sender()
-    await after.run(context.bot)
+    await after.run(bot)
 
 
 async def apologise(update: Update, bot: Bot) -> None:
@@ -208,4 +203,4 @@ async def on_membership(s: AsyncSession, update: Update, now: datetime) -> None:
         await repo.add_event(s, client_id=client.id, kind="unblocked", at=now)
 
 
-__all__ = ["After", "apologise", "handle_update", "on_update", "split_command"]
+__all__ = ["After", "apologise", "commit_update", "deliver", "handle_update", "split_command"]

@@ -1,13 +1,18 @@
 """Logging set-up: plain or JSON lines. Log records carry ids and counts, never message text,
-names, comments, invite tokens or the bot token; `RedactTokens` is a second line of defence for
-third-party libraries that log request URLs (which contain the bot token)."""
+names, comments, invite tokens or the bot token. Our own records are written that way; the
+records of third-party libraries (PTB, httpx, uvicorn, ...) are not ours to word, so
+`LibraryRecords` keeps their wording and drops their values, and `RedactTokens` is a second line
+of defence for request URLs (which contain the bot token)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from bot.quarantine import where
 
 _TOKEN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,80}")
 
@@ -17,6 +22,50 @@ class RedactTokens(logging.Filter):
         message = record.getMessage()
         if _TOKEN.search(message):
             record.msg, record.args = _TOKEN.sub("<token>", message), None
+        return True
+
+
+# Loggers whose records may quote an update, a request or a reply (PTB logs an update it cannot
+# parse whole, at CRITICAL): everything that is not ours and talks to Telegram or the web.
+LIBRARY_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "aiohttp",
+    "uvicorn",
+    "starlette",
+    "tornado",
+    "asyncio",
+)
+
+
+def _scrubbed(value: Any) -> Any:
+    """Numbers (status codes, counts, ids) stay; anything else becomes its type's name."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+class LibraryRecords(logging.Filter):
+    """A third-party record keeps its message template (constant text in the library) and its
+    numbers; its other arguments (an update, a URL, a request body) and its exception's message
+    are dropped, the exception named by type and place instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(LIBRARY_LOGGERS):
+            return True
+        if not isinstance(record.msg, str | BaseException):  # an object logged as the message
+            record.msg = _scrubbed(record.msg)
+        if isinstance(record.args, Mapping):
+            record.args = {key: _scrubbed(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_scrubbed(value) for value in record.args)
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.msg} [{type(exc).__name__} at {where(exc)}]"
+            record.exc_info, record.exc_text = None, None
+        record.stack_info = None
         return True
 
 
@@ -41,8 +90,8 @@ QUIET_LIBRARIES = {
     "aiosqlite": logging.INFO,
     "asyncio": logging.INFO,
     "apscheduler": logging.WARNING,
-    "tornado.access": logging.WARNING,
     "aiohttp.access": logging.WARNING,
+    "uvicorn.access": logging.WARNING,
     "matplotlib": logging.WARNING,
     "transitions": logging.WARNING,  # a line per callback of every conversation step
 }
@@ -50,6 +99,7 @@ QUIET_LIBRARIES = {
 
 def setup_logging(level: str = "INFO", fmt: str = "plain", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream)
+    handler.addFilter(LibraryRecords())
     handler.addFilter(RedactTokens())
     handler.setFormatter(
         JsonFormatter()

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +40,11 @@ LONGEST_RETRY = timedelta(hours=1)
 
 def is_transient(exc: BaseException) -> bool:
     """A database failure that any item would meet (the server is down or restarting, a lock
-    timed out): not a reason to set one aside."""
-    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | OSError):
+    timed out, no pooled connection came free): not a reason to set one aside, nor to give up
+    on an update (`bot.intake` leaves it unconfirmed until the database is back)."""
+    if isinstance(
+        exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout | OSError
+    ):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 

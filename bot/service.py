@@ -1,5 +1,7 @@
-"""The running bot: PTB Application (long polling or webhook), the heartbeat on PTB's JobQueue,
-and the outbox sender, started and stopped together."""
+"""The running bot: the intake (long polling or webhook, `bot.intake`), the heartbeat on PTB's
+JobQueue and the outbox sender, started and stopped together. PTB's Application gives the Bot
+and the JobQueue; it receives nothing itself (its Updater confirms updates before they are
+handled)."""
 
 from __future__ import annotations
 
@@ -9,18 +11,16 @@ import gc
 import hashlib
 import logging
 
-from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import health, heartbeat, instances
-from bot.dispatch import apologise, on_update
+from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime
+from bot.webhook import WebServer, webhook_app
 from storage import repo
 
 log = logging.getLogger(__name__)
-
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 
 def webhook_secret(token: str) -> str:
@@ -34,30 +34,11 @@ def build_application(rt: Runtime) -> Application:
         .token(rt.settings.token())
         .base_url(rt.settings.telegram_api_url)
         .base_file_url(rt.settings.api_file_url)
-        .concurrent_updates(32)
-        .get_updates_read_timeout(40)
+        .updater(None)
         .build()
     )
     app.bot_data["rt"] = rt
-    app.add_handler(TypeHandler(Update, on_update))
-    app.add_error_handler(on_error)
     return app
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure without the update's content (it may carry a client's words), and tell
-    its sender."""
-    update_id = update.update_id if isinstance(update, Update) else None
-    log.error(
-        "update %s failed: %s",
-        update_id,
-        type(context.error).__name__,
-        exc_info=(type(context.error), context.error, context.error.__traceback__)
-        if context.error
-        else None,
-    )
-    if isinstance(update, Update):
-        await apologise(update, context.bot)
 
 
 @functools.cache
@@ -75,6 +56,8 @@ class BotService:
         self.rt = rt
         self.app = build_application(rt)
         self.sender = OutboxSender(rt, self.app.bot)
+        self.intake = Intake(rt, self.app.bot)
+        self._web: WebServer | None = None
         self.heartbeat_interval = heartbeat_interval or heartbeat.interval_seconds(rt.clock.speed)
         self._sender_task: asyncio.Task[None] | None = None
         self._beating = asyncio.Lock()
@@ -91,22 +74,15 @@ class BotService:
         await self.app.initialize()
         await self._remember_username()
         await self.app.start()
-        updater = self.app.updater
-        assert updater is not None
         if webhook_url:
             secret = webhook_secret(self.rt.settings.token())
-            await updater.start_webhook(
-                listen=listen[0],
-                port=listen[1],
-                url_path="telegram",
-                webhook_url=webhook_url,
-                secret_token=secret,
-                allowed_updates=ALLOWED_UPDATES,
+            self._web = WebServer(webhook_app(self.intake, secret), *listen)
+            await self._web.start()
+            await self.app.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
             )
         elif polling:
-            await updater.start_polling(
-                poll_interval=0, timeout=10, allowed_updates=ALLOWED_UPDATES
-            )
+            await self.intake.start_polling()
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         job_queue = self.app.job_queue
         assert job_queue is not None
@@ -146,9 +122,10 @@ class BotService:
         # Updates first: a handler that finishes meanwhile still hands its answer to a running
         # sender, which then marks what it sent and gives back what it did not.
         try:
-            updater = self.app.updater
-            if updater is not None and updater.running:
-                await updater.stop()
+            self.intake.stopping()
+            if self._web is not None:
+                await self._web.stop()
+            await self.intake.stop()
             if self.app.running:
                 await self.app.stop()
         finally:

@@ -37,15 +37,14 @@ async def running_world(db_url: str, clock: ManualClock) -> AsyncIterator[tuple[
 
 
 async def until_idle(world: World, timeout: float = GUARD) -> None:
-    """Until every update queued for the bot has been fetched and handled to the end, the
-    replies sent after the commit included. The sandbox forgets updates once the bot's next
-    getUpdates confirms them, which PTB sends only after queueing the batch it got; PTB marks a
-    queued update done only when its handler has returned."""
+    """Until every update queued for the bot has been handled to the end, the replies sent
+    after the commit included. The sandbox forgets updates once the bot's getUpdates offset
+    confirms them, which the intake sends only once they settled."""
     bot = world.sandbox.default_bot
     await world.sandbox.wait_until(
-        lambda: bot.pending_update_count == 0, timeout, what="every update fetched"
+        lambda: bot.pending_update_count == 0, timeout, what="every update confirmed"
     )
-    await asyncio.wait_for(world.service.app.update_queue.join(), timeout)
+    await asyncio.wait_for(world.service.intake.idle(), timeout)
 
 
 async def settle(world: World, timeout: float = GUARD) -> None:

@@ -19,6 +19,7 @@ from bot.clock import ManualClock
 from bot.quarantine import is_transient
 from flows.i18n import t
 from storage.db import create_engine, upgrade_async
+from tests.conftest import TEST_KEY
 from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, answer, button
 from tests.faults.inprocess import running_world, settle
@@ -89,6 +90,7 @@ async def test_a_sqlite_write_lock_delays_updates_but_loses_none(
             lambda: underway.count >= 3 or beat.done(), timeout=GUARD, what="writers waiting"
         )
         assert lock.count("answer") == 1, "nothing can be written while locked"
+        assert bot.pending_update_count == 2, "the taps are not confirmed before their commit"
         assert not beat.done(), "the heartbeat waits for the lock"
         assert alice.user.inbox[-1]["message_id"] == qa["message_id"], "nothing sent meanwhile"
     finally:
@@ -161,29 +163,79 @@ async def test_a_postgres_restart_under_the_running_bot(
     restartable_pg: Cluster, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The server stops (a fast shutdown: connections terminated, new ones refused) and starts
-    again. While it is down a tap cannot be stored: the client is told so and the question stays
-    open; the heartbeat's pass ends without setting anything aside. Once it is back, the bot
-    reconnects on its own and everything the clients gave is stored."""
+    again. While it is down a tap cannot be stored: it stays unconfirmed at Telegram's side (and
+    unanswered: no apology, it is not lost); the heartbeat's pass ends without setting anything
+    aside. Once it is back, the bot reconnects on its own, the waiting tap is stored without
+    the client tapping again, and so is everything the clients gave next."""
     await upgrade_async(restartable_pg.url)
-    async with running_world(restartable_pg.url, clock) as (world, _):
+    async with running_world(restartable_pg.url, clock) as (world, traffic):
         ledger = Ledger()
         (alice, qa), (bob, qb) = await asked_twice(world, ledger)
         await settle(world)
+        queue = world.sandbox.default_bot
 
         await restartable_pg.stop()
+        polls = traffic.arrived("getUpdates")
+        received = len(queue.updates.delivered_ids)
+        bob.user.skip_to_end()
         query = await bob.user.tap(qb, button(qb, "3"))
-        assert (await bob.user.answer_to(query, timeout=GUARD))["text"] == t("en", "chat.error")
+        ledger.tapped(button(qb, "3"))
+        await world.sandbox.wait_until(
+            lambda: (
+                len(queue.updates.delivered_ids) > received
+                and traffic.arrived("getUpdates") >= polls + 1
+            ),
+            timeout=GUARD,
+            what="the tap received, and getUpdates called again since",
+        )
+        assert queue.pending_update_count == 1, "confirmed while the database was down"
         with pytest.raises(Exception) as down:
             await heartbeat.run_pass(world.rt)
         assert is_transient(down.value), repr(down.value)
         assert world.rt.quarantine.count() == 0, "nothing is set aside for an outage"
+        assert queue.pending_update_count == 1, "confirmed while the database was down"
 
         await restartable_pg.start()
         errors_before = len(errors(caplog))
-        qb = await answer(bob.user, qb, "3", ledger)  # he taps again, and it counts
+        assert (await bob.user.answer_to(query, timeout=GUARD))["text"] != t("en", "chat.error")
+        qb = await next_with_buttons(bob.user, timeout=GUARD)  # his tap counted
         qa = await answer(alice.user, qa, "7", ledger)
         qb = await answer(bob.user, qb, "n", ledger)
         await heartbeat.run_pass(world.rt)
         await settle(world)
         await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
         assert errors(caplog)[errors_before:] == []
+
+
+async def test_a_webhook_update_is_refused_while_postgres_is_down_and_redelivered(
+    restartable_pg: Cluster, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Webhook mode: while the server is down the receiver answers 503, so Telegram keeps the
+    tap and delivers it again; once the server is back it is stored."""
+    await upgrade_async(restartable_pg.url)
+    world = await World.start(restartable_pg.url, clock, TEST_KEY, webhook=True)
+    try:
+        ledger = Ledger()
+        (_alice, _qa), (bob, qb) = await asked_twice(world, ledger)
+        await settle(world)
+        queue = world.sandbox.default_bot
+        stats = world.sandbox.world.stats
+        failures = stats.webhook_failures
+
+        await restartable_pg.stop()
+        bob.user.skip_to_end()
+        await bob.user.tap(qb, button(qb, "3"))
+        ledger.tapped(button(qb, "3"))
+        await world.sandbox.wait_until(
+            lambda: stats.webhook_failures >= failures + 2, timeout=GUARD, what="two refusals"
+        )
+        assert queue.pending_update_count == 1
+        assert queue.webhook is not None and "503" in (queue.webhook.last_error_message or "")
+
+        await restartable_pg.start()
+        await next_with_buttons(bob.user, timeout=GUARD)
+        await settle(world)
+        await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
+        assert queue.pending_update_count == 0
+    finally:
+        await world.stop()

@@ -1,6 +1,8 @@
 """An update whose handling died half-way (a crash, a failed query) is handled in full when it
 is delivered again: the "already processed" mark must commit with the update's effects, never
-before them, or the redelivered update would be dropped as a duplicate and the answer lost."""
+before them, or the redelivered update would be dropped as a duplicate and the answer lost. And
+it is delivered again only if it was not confirmed to Telegram before its commit: a real bot
+process killed between receiving an update and committing it leaves it to the next process."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ from sqlalchemy import func, select
 from telegram import Update
 
 from bot import dispatch, effects, heartbeat
+from flows.i18n import t
 from storage.models import Answer, ProcessedUpdate
 from tests.e2e.harness import World, next_with_buttons
 from tests.faults.answers import Ledger, button
 from tests.faults.seed import add_clients, add_therapist
+from tests.faults.sqlite_lock import WriteLock
+from tests.faults.stage import Stage
 from tests.faults.traffic import GUARD, Traffic
 
 
@@ -72,3 +77,52 @@ def tap_update(
     update = Update.de_json(raw, world.service.app.bot)
     assert update is not None
     return update
+
+
+async def test_an_update_received_but_not_committed_when_killed_is_handled_after_restart(
+    stage: Stage, sqlite_url: str
+) -> None:
+    """A real bot process receives a tap, cannot commit it (another program holds SQLite's
+    write lock) and is SIGKILLed after its next getUpdates: that call must not have confirmed
+    the tap, so Telegram still holds it and the next process stores it."""
+    now = stage.now()
+    therapist = await add_therapist(stage.sessions, stage.cipher, stage.sandbox, now)
+    (alice,) = await add_clients(
+        stage.sessions, stage.cipher, stage.sandbox, therapist, 1, now, due=now
+    )
+    bot = stage.bot()
+    await bot.start()
+    question = await next_with_buttons(alice.user, timeout=GUARD)
+    await stage.until_outbox_settled()
+    queue = stage.sandbox.default_bot
+
+    lock = WriteLock(sqlite_url)
+    await lock.acquire()
+    try:
+        polls = stage.traffic.arrived("getUpdates")
+        received = len(queue.updates.delivered_ids)
+        query = await alice.user.tap(question, button(question, "7"))
+        ledger = Ledger()
+        ledger.tapped(button(question, "7"))
+        await stage.traffic.until(
+            lambda: (
+                len(queue.updates.delivered_ids) > received
+                and stage.traffic.arrived("getUpdates") >= polls + 1
+            ),
+            timeout=GUARD,
+            what="the tap received and getUpdates called again",
+        )
+        await bot.kill()
+        assert lock.count("answer") == 0, "nothing was committed"
+        assert queue.pending_update_count == 1, "the tap was confirmed before it was committed"
+    finally:
+        lock.release()
+        lock.close()
+
+    stage.outage_past_lease()
+    await bot.start()
+    assert (await alice.user.answer_to(query, timeout=GUARD))["text"] != t("en", "chat.error")
+    await next_with_buttons(alice.user, timeout=GUARD)
+    await stage.until_outbox_settled()
+    await ledger.assert_stored(stage.sessions, stage.cipher)
+    assert bot.error_lines() == [], bot.log_tail()

@@ -64,15 +64,11 @@ async def test_duplicate_deliveries_store_each_answer_once(
     await settle(world)
 
     await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
-    updates = set(world.sandbox.default_bot.updates.delivered_ids)
-    dropped = Counter(
-        r.args[0]
-        for r in caplog.records
-        if r.name == "bot.dispatch" and r.getMessage().startswith("duplicate update")
-        and isinstance(r.args, tuple)
-    )  # fmt: skip
-    assert len(updates) == 5 + 5 + 3 + 2, "every tap and text of the two clients"
-    assert dropped == Counter(dict.fromkeys(updates, 1)), "each delivered twice, dropped once"
+    delivered = Counter(world.sandbox.default_bot.updates.delivered_ids)
+    assert len(delivered) == 5 + 5 + 3 + 2, "every tap and text of the two clients"
+    # Each arrives twice in one batch: the intake handles the first copy and skips the second
+    # (a copy arriving after a restart is dropped by the processed-update mark instead).
+    assert all(n >= 2 for n in delivered.values()), "each delivered twice"
     for member, asked in ((alice, 8), (bob, 7)):
         questions = [m for m in member.user.inbox if has_buttons(m) or "?" in m.get("text", "")]
         texts = [m["text"] for m in member.user.inbox]
