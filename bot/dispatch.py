@@ -9,6 +9,7 @@ races, and confirms each to Telegram only once it is committed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
-from bot import effects, staff
+from bot import direct, effects, staff
 from bot.runtime import OutboxJob, Runtime
-from bot.updates import event_of, language_of, split_command
+from bot.updates import event_of, language_of, split_command, written
 from flows.conversation import words
 from flows.crisis import detect_crisis
 from flows.events import Command
@@ -38,6 +39,7 @@ class After:
     callback_id: str | None = None
     callback_text: str | None = None
     direct: list[tuple[int, str]] = field(default_factory=list)
+    urgent: bool = False  # the direct replies carry crisis resources: ahead of the rest
     enqueued: bool = False
     handed: list[OutboxJob] = field(default_factory=list)  # claimed for this process's sender
     unhanded: int = 0  # outbox rows of the transaction left for the sender to find
@@ -52,14 +54,19 @@ class After:
             replace(j, follow_up=True) if j.chat_id == chat_id else j for j in self.handed
         ]
 
-    async def run(self, bot: Bot) -> None:
+    async def run(self, rt: Runtime, bot: Bot) -> None:
+        """The tap's answer at once (it stops the button's spinner; Telegram does not count it
+        as a message); direct replies within the send limits, queued while the bot runs."""
         try:
             if self.callback_id is not None:
                 await bot.answer_callback_query(self.callback_id, text=self.callback_text)
-            for chat_id, text in self.direct:
-                await bot.send_message(chat_id, text)
-        except TelegramError as exc:  # a stale query or a blocked stranger is not our failure
+        except TelegramError as exc:  # a stale query is not our failure
             log.info("post-commit reply not delivered: %s", type(exc).__name__)
+        for chat_id, text in self.direct:
+            if rt.direct is not None:
+                rt.direct.put(chat_id, text, urgent=self.urgent)
+            else:
+                await direct.send(bot, rt.limiter, chat_id, text, urgent=self.urgent)
 
 
 async def commit_update(rt: Runtime, update: Update) -> After:
@@ -81,7 +88,20 @@ async def deliver(rt: Runtime, bot: Bot, after: After) -> None:
         rt.hand_over(after.handed)
     if after.unhanded or (after.enqueued and not after.handed):
         rt.wake_sender()
-    await after.run(bot)
+    await after.run(rt, bot)
+
+
+def reply_directly(rt: Runtime, bot: Bot, chat_id: int, text: str) -> None:
+    """A reply outside any transaction, within the send limits, without waiting for it."""
+    if rt.direct is not None:
+        rt.direct.put(chat_id, text)
+    else:  # not running as a service (tests driving the handler)
+        task = asyncio.create_task(direct.send(bot, rt.limiter, chat_id, text, urgent=False))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
 
 
 async def apologise(update: Update, bot: Bot) -> None:
@@ -93,9 +113,7 @@ async def apologise(update: Update, bot: Bot) -> None:
         return
     lang = language_of(update)
     text = t(lang, "chat.error")
-    message = update.message or update.edited_message
-    written = message and (message.text or message.caption)
-    if written and detect_crisis(written):
+    if detect_crisis(written(update)):
         text = f"{text}\n\n{t(lang, 'crisis.default_resources')}"
     try:
         if update.callback_query is not None:
@@ -152,7 +170,8 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
         practice = await repo.get_practice(s, now)
         resources = practice.crisis_resources.get(lang) or t(lang, "crisis.default_resources")
         after.direct.append((chat.id, t(lang, "chat.stranger_crisis", resources=resources)))
-    else:
+        after.urgent = True
+    elif rt.strangers_told.first(user.id):  # once a while, however often they write
         after.direct.append((chat.id, t(lang, "chat.stranger")))
 
 

@@ -9,7 +9,9 @@ full. A person typing or tapping through a check-in never comes near the limit (
 about six answers), so nothing a client means to give is lost.
 
 Like the send limits, this runs on wall time (a monotonic clock, injectable for tests), never on
-the simulated clock: it models how fast messages really arrive.
+the simulated clock: it models how fast messages really arrive. A bot on a simulated clock (the
+demo, end-to-end tests), whose people act days apart in simulated time but milliseconds apart on
+the wall, gets an open door and tells strangers every time; tests of the door inject their own.
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ class InboundThrottle:
         self._buckets: OrderedDict[int, _Bucket] = OrderedDict()
         self.dropped = 0
 
+    @classmethod
+    def open(cls) -> InboundThrottle:
+        """A door that lets everything in: for simulated clocks (the demo, tests), where people
+        act weeks apart in simulated time but within milliseconds of wall time."""
+        return cls(burst=float("inf"))
+
     def admit(self, sender: int, *, urgent: bool = False) -> Verdict:
         """Whether to handle an update from `sender`; `urgent` (crisis language) always is."""
         now = self._clock()
@@ -85,3 +93,36 @@ class InboundThrottle:
             bucket.noticed_at = now
             return Verdict.NOTICE
         return Verdict.DROP
+
+
+STRANGER_WINDOW = 600.0
+"""Seconds during which a stranger is not told again that the bot is for invited people."""
+
+
+class Recently:
+    """Who was told something within the last `window` seconds (bounded, wall time): a stranger
+    who writes twenty times hears the polite reply once, not twenty times."""
+
+    def __init__(
+        self,
+        window: float = STRANGER_WINDOW,
+        *,
+        kept: int = KEPT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = window
+        self.kept = kept
+        self._clock = clock
+        self._told: OrderedDict[int, float] = OrderedDict()
+
+    def first(self, key: int) -> bool:
+        """True (and remembered) unless `key` was told within the window."""
+        now = self._clock()
+        told = self._told.get(key)
+        if told is not None and now - told < self.window:
+            return False
+        self._told[key] = now
+        self._told.move_to_end(key)
+        if len(self._told) > self.kept:
+            self._told.popitem(last=False)
+        return True

@@ -32,8 +32,12 @@ from telegram import Bot, Update
 from telegram.error import RetryAfter, TelegramError
 
 from bot import dispatch
+from bot.flood import Verdict
 from bot.quarantine import is_transient
 from bot.runtime import Runtime
+from bot.updates import language_of, written
+from flows.crisis import detect_crisis
+from flows.i18n import t
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class Intake:
         self._sent: int | None = None  # the offset of the last getUpdates that came back
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._notices: set[asyncio.Task[None]] = set()
 
     # --- one update ------------------------------------------------------------------------
 
@@ -77,6 +82,8 @@ class Intake:
         database could not take it (or the bot is stopping) and Telegram must deliver it again."""
         if self._stopping.is_set():
             return False
+        if not self._admitted(update):
+            return True
         async with self._lock_of(update), self._slots:
             return await self._attempt(update)
 
@@ -96,6 +103,36 @@ class Intake:
                 type(exc).__name__,
             )
             return None
+
+    def _admitted(self, update: Update) -> bool:
+        """The door (`bot.flood`): False for an update of a flood, which is settled unhandled,
+        without touching the database; the flood's first such update gets one notice. Crisis
+        language and blocks or unblocks of the bot always come in."""
+        user = update.effective_user
+        if user is None or update.my_chat_member is not None:
+            return True
+        verdict = self.rt.door.admit(user.id, urgent=detect_crisis(written(update)))
+        if verdict is Verdict.HANDLE:
+            return True
+        chat = update.effective_chat
+        if verdict is Verdict.NOTICE and chat is not None and chat.type == "private":
+            text = t(language_of(update), "chat.flood")
+            if update.callback_query is not None:  # a tap waits for its answer
+                self._answer_later(update.callback_query.id, text)
+            else:
+                dispatch.reply_directly(self.rt, self.bot, chat.id, text)
+        return False
+
+    def _answer_later(self, query_id: str, text: str) -> None:
+        async def answer() -> None:
+            try:
+                await self.bot.answer_callback_query(query_id, text=text)
+            except TelegramError as exc:
+                log.info("flood notice not delivered: %s", type(exc).__name__)
+
+        task = asyncio.create_task(answer())
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
 
     def _lock_of(self, update: Update) -> asyncio.Lock:
         user = update.effective_user
@@ -129,6 +166,8 @@ class Intake:
     async def _handle(self, update: Update) -> bool:
         """Until the update settles, with backoff while the database is away; False only if
         the bot stops first."""
+        if not self._admitted(update):
+            return True
         async with self._lock_of(update):
             delay, attempts = FIRST_RETRY_SECONDS, 0
             while True:

@@ -15,6 +15,7 @@ from storage.models import Client
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+
 async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datetime) -> list[str]:
     lang = client.language or "en"
     lines = [

@@ -33,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.ratelimit import SendLimiter
 from bot.runtime import OutboxJob, Runtime
 from storage import repo
 from storage.models import Client, OutboxMessage
@@ -129,7 +128,7 @@ class OutboxSender:
     def __init__(self, rt: Runtime, bot: Bot) -> None:
         self.rt = rt
         self.bot = bot
-        self.limiter = SendLimiter(rt.settings.send_rate, rt.settings.chat_send_rate)
+        self.limiter = rt.limiter
         self.worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._stopping = asyncio.Event()
         self.sent_count = 0

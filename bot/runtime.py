@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.flood import InboundThrottle, Recently
 from bot.quarantine import Quarantine
+from bot.ratelimit import SendLimiter
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
+
+if TYPE_CHECKING:
+    from bot.direct import DirectReplies
 
 
 @dataclass(frozen=True)
@@ -56,15 +61,30 @@ class Runtime:
     handoff: Handoff | None = None
     # Heartbeat items that failed on their own (broken rows), retried later with backoff.
     quarantine: Quarantine = field(default_factory=Quarantine)
+    # Floods stopped at the door, per sender, before they reach the database.
+    door: InboundThrottle = field(default_factory=InboundThrottle)
+    # Strangers told recently that the bot is for invited people: not told again for a while.
+    strangers_told: Recently = field(default_factory=Recently)
+    # Telegram's sending limits, shared by the outbox sender and replies sent directly.
+    limiter: SendLimiter = field(init=False)
+    # The queue of replies sent directly (strangers, groups, refusals), while the bot runs.
+    direct: DirectReplies | None = None
+
+    def __post_init__(self) -> None:
+        self.limiter = SendLimiter(self.settings.send_rate, self.settings.chat_send_rate)
 
     @classmethod
     def create(
         cls, settings: Settings, clock: Clock | None = None, cipher: Cipher | None = None
     ) -> Runtime:
         engine = create_engine(settings.database_url)
+        clock = clock or settings.make_clock()
+        real = isinstance(clock, SystemClock)  # see `bot.flood` for why simulated time is open
         return cls(
+            door=InboundThrottle() if real else InboundThrottle.open(),
+            strangers_told=Recently() if real else Recently(window=0.0),
             settings=settings,
-            clock=clock or settings.make_clock(),
+            clock=clock,
             cipher=cipher or settings.cipher(),
             engine=engine,
             sessions=session_factory(engine),

@@ -14,6 +14,7 @@ import logging
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot import health, heartbeat, instances
+from bot.direct import DirectReplies
 from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
 from bot.runtime import Runtime
@@ -57,6 +58,7 @@ class BotService:
         self.app = build_application(rt)
         self.sender = OutboxSender(rt, self.app.bot)
         self.intake = Intake(rt, self.app.bot)
+        self.direct = DirectReplies(self.app.bot, rt.limiter)
         self._web: WebServer | None = None
         self.heartbeat_interval = heartbeat_interval or heartbeat.interval_seconds(rt.clock.speed)
         self._sender_task: asyncio.Task[None] | None = None
@@ -84,6 +86,8 @@ class BotService:
         elif polling:
             await self.intake.start_polling()
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
+        self.direct.start()
+        self.rt.direct = self.direct
         job_queue = self.app.job_queue
         assert job_queue is not None
         beat = job_queue.run_repeating(
@@ -132,5 +136,8 @@ class BotService:
             self.sender.stop()
             if self._sender_task is not None:
                 await self._sender_task
+            if self.rt.direct is self.direct:
+                self.rt.direct = None
+            await self.direct.stop()
         await self.app.shutdown()
         await instances.forget(self.rt, self.instance_id)

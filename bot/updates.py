@@ -59,3 +59,10 @@ def event_of(update: Update, at: datetime) -> Event | None:
         if getattr(message, kind, None):
             return Media(at=at, kind=kind, text=message.caption or "")
     return Media(at=at, kind="other", text=message.caption or "")
+
+
+def written(update: Update) -> str:
+    """The words of a message or an edited one (its text or caption), before any parsing: what
+    crisis language is looked for in when the update is not handled in full."""
+    message = update.message or update.edited_message
+    return (message.text or message.caption or "") if message is not None else ""

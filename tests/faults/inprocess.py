@@ -45,6 +45,7 @@ async def until_idle(world: World, timeout: float = GUARD) -> None:
         lambda: bot.pending_update_count == 0, timeout, what="every update confirmed"
     )
     await asyncio.wait_for(world.service.intake.idle(), timeout)
+    await asyncio.wait_for(world.service.direct.idle(), timeout)
 
 
 async def settle(world: World, timeout: float = GUARD) -> None:
