@@ -43,6 +43,7 @@ class Sandbox:
         webhook_retry_delay: float = 0.05,
         webhook_retry_max: float = 2.0,
         webhook_timeout: float = 10.0,
+        webhook_parallel: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -54,6 +55,7 @@ class Sandbox:
             retry_delay=webhook_retry_delay,
             retry_max=webhook_retry_max,
             request_timeout=webhook_timeout,
+            parallel=webhook_parallel,
         )
         self.users: dict[int, SandboxUser] = {}
         self._runner: web.AppRunner | None = None

@@ -71,6 +71,14 @@ class UpdateQueue:
         if self._entries:
             self._entries.popleft()
 
+    def remove(self, update: dict[str, Any]) -> None:
+        """Drop one queued copy of `update` (the very object) after a successful delivery that
+        was not of the head: webhook deliveries in parallel succeed in any order."""
+        for index, entry in enumerate(self._entries):
+            if entry is update:
+                del self._entries[index]
+                return
+
     def clear(self) -> None:
         self._entries.clear()
 

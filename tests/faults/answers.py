@@ -61,6 +61,14 @@ class Ledger:
         assert item not in self.given[checkin_id], f"{item} answered twice by the test itself"
         self.given[checkin_id][item] = None if raw == "n" else int(raw)
 
+    def typed(self, question: dict[str, Any], value: int) -> None:
+        """A number typed in answer to `question` (a scale item) instead of a tap."""
+        found = parse_answer(button_data(question)[0])
+        assert found is not None
+        checkin_id, item, _ = found
+        assert item not in self.given[checkin_id], f"{item} answered twice by the test itself"
+        self.given[checkin_id][item] = value
+
     def wrote(self, checkin_id: int, comment: str) -> None:
         self.given[checkin_id]["comment"] = comment
 
@@ -95,6 +103,16 @@ async def answer(
     user.skip_to_end()  # only what the tap brings counts as the next question
     await user.tap(question, data)
     ledger.tapped(data)
+    return await next_with_buttons(user, timeout=timeout)
+
+
+async def type_number(
+    user: SandboxUser, question: dict[str, Any], value: int, ledger: Ledger, timeout: float = GUARD
+) -> dict[str, Any]:
+    """Type `value` in answer to `question`, note it, and return the next question."""
+    user.skip_to_end()
+    await user.send(str(value))
+    ledger.typed(question, value)
     return await next_with_buttons(user, timeout=timeout)
 
 

@@ -29,7 +29,10 @@ class BotProcess:
         key: str,
         workdir: Path,
         polling: bool = True,
+        webhook: tuple[str, str] | None = None,
     ) -> None:
+        """`webhook`: (URL, HOST:PORT) for webhook mode, the URL the sandbox is to POST to and
+        the address this process listens on (they differ behind a load balancer)."""
         self.name = name
         self.database_url = database_url
         self.sandbox = sandbox
@@ -38,6 +41,7 @@ class BotProcess:
         self.key = key
         self.workdir = workdir
         self.polling = polling
+        self.webhook = webhook
         self.log_path = workdir / f"{name}.log"
         self.starts = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -71,8 +75,11 @@ class BotProcess:
         assert not self.running, f"{self.name} is already running"
         self.starts += 1
         ready_method = "getUpdates" if self.polling else "getMe"
-        seen = self.traffic.arrived(ready_method)
         args = ["--no-polling"] if not self.polling else []
+        if self.webhook is not None:  # set last, once the receiver listens
+            ready_method = "setWebhook"
+            args = ["--webhook-url", self.webhook[0], "--listen", self.webhook[1]]
+        seen = self.traffic.arrived(ready_method)
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
             log.flush()

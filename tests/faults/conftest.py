@@ -18,8 +18,10 @@ from tests.faults.traffic import Traffic
 
 
 @asynccontextmanager
-async def opened_stage(db_url: str, tmp_path: Path) -> AsyncIterator[Stage]:
-    box = Stage(db_url, TEST_KEY, tmp_path, speed=1.0)
+async def opened_stage(
+    db_url: str, tmp_path: Path, *, webhook_parallel: bool = False
+) -> AsyncIterator[Stage]:
+    box = Stage(db_url, TEST_KEY, tmp_path, speed=1.0, webhook_parallel=webhook_parallel)
     await box.open()
     try:
         yield box

@@ -27,13 +27,15 @@ BOT_USERNAME = "rapport_fault_bot"
 
 
 class Stage:
-    def __init__(self, db_url: str, key: str, workdir: Path, speed: float) -> None:
+    def __init__(
+        self, db_url: str, key: str, workdir: Path, speed: float, *, webhook_parallel: bool = False
+    ) -> None:
         self.db_url = db_url
         self.key = key
         self.cipher = Cipher(key)
         self.workdir = workdir
         self.clock = OutageClock(STAGE_START, speed)
-        self.sandbox = Sandbox(clock=self.clock)
+        self.sandbox = Sandbox(clock=self.clock, webhook_parallel=webhook_parallel)
         self.traffic = Traffic(self.sandbox)
         self.engine = create_engine(db_url)
         self.sessions = session_factory(self.engine)
@@ -53,7 +55,13 @@ class Stage:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def bot(self, name: str = "bot", *, polling: bool = True) -> BotProcess:
+    def bot(
+        self,
+        name: str = "bot",
+        *,
+        polling: bool = True,
+        webhook: tuple[str, str] | None = None,
+    ) -> BotProcess:
         process = BotProcess(
             name,
             database_url=self.db_url,
@@ -63,6 +71,7 @@ class Stage:
             key=self.key,
             workdir=self.workdir,
             polling=polling,
+            webhook=webhook,
         )
         self.processes.append(process)
         return process

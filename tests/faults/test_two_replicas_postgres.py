@@ -1,6 +1,7 @@
 """Two bot processes on one PostgreSQL database, as a platform runs them behind a load balancer:
 both run the heartbeat and the outbox sender, one receives updates (one token allows one poller,
-exactly as on Telegram). 300 check-ins and 50 digests fall due at once; each goes out once."""
+exactly as on Telegram). 300 check-ins and 50 digests fall due at once; each goes out once.
+Replicas that both receive updates (webhook mode) are in `test_two_webhook_replicas_postgres`."""
 
 from __future__ import annotations
 

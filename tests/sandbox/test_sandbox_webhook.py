@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ import telegram
 from aiohttp import web
 from telegram.error import Conflict
 
-from bot.sandbox import Sandbox
+from bot.clock import ManualClock
+from bot.sandbox import DEFAULT_TOKEN, Sandbox
 
 SECRET = "s3cret_Token-42"
 
@@ -130,3 +132,51 @@ async def test_duplicate_delivery_posts_each_update_twice(
     await sandbox.wait_until(lambda: len(receiver.accepted) == 2)
     assert receiver.accepted[0]["update_id"] == receiver.accepted[1]["update_id"]
     await sandbox.wait_until(lambda: sandbox.default_bot.pending_update_count == 0)
+
+
+class Holding:
+    """A webhook endpoint that answers nothing until released, counting the POSTs under way."""
+
+    def __init__(self) -> None:
+        self.under_way = 0
+        self.release = asyncio.Event()
+        self.accepted: list[int] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.under_way += 1
+        try:
+            await self.release.wait()
+        finally:
+            self.under_way -= 1
+        self.accepted.append(json.loads(await request.read())["update_id"])
+        return web.Response(text="ok")
+
+
+async def test_parallel_delivery_has_several_updates_under_way(clock: ManualClock) -> None:
+    """As on Telegram (up to `max_connections`): a receiver slow on one update still gets the
+    next ones, so two updates of one chat can be handled at the same time."""
+    box = Sandbox(clock=clock, webhook_parallel=True)
+    await box.start()
+    box.add_bot(DEFAULT_TOKEN, username="rapport_demo_bot", first_name="Rapport")
+    endpoint = Holding()
+    app = web.Application()
+    app.router.add_post("/hook", endpoint.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        async with telegram.Bot(DEFAULT_TOKEN, base_url=box.api_url) as bot:
+            assert await bot.set_webhook(url, max_connections=3)
+        alice = box.user()
+        for text in ("one", "two", "three", "four"):
+            await alice.send(text)
+        await box.wait_until(lambda: endpoint.under_way == 3, what="three POSTs under way")
+        assert box.default_bot.pending_update_count == 4  # none accepted yet
+        endpoint.release.set()
+        await box.wait_until(lambda: box.default_bot.pending_update_count == 0)
+        assert sorted(endpoint.accepted) == sorted(box.default_bot.updates.delivered_ids)
+        assert len(set(endpoint.accepted)) == 4
+    finally:
+        await runner.cleanup()
+        await box.stop()
