@@ -32,6 +32,7 @@ from flows.parsing import typed_number, yes_or_no
 from flows.plan import Plan, answer_label, plan_for, plan_items
 from flows.state import CheckinData
 from flows.turn import Turn
+from flows.visible import visible_text
 
 COMMENT_LIMIT = 2000
 
@@ -127,7 +128,8 @@ class CheckinModel:
         turn, checkin, item = self.turn, self.checkin, self.current_item()
         tapped = bool(event.kwargs.get("tapped"))
         if item is not None and item.kind == "text":
-            comment = str(event.kwargs.get("comment") or "").strip()
+            # Stored as a person may see it: no bidi overrides or zero-width characters.
+            comment = visible_text(str(event.kwargs.get("comment") or "")).strip()
             if tapped:
                 turn.ack(
                     question_text(turn, self.plan, checkin["index"]), turn.text("checkin.skipped")

@@ -23,11 +23,15 @@ _DROPPED = re.compile("[\u00ad\u200c\u200d\u2060\ufeff\u0300-\u036f]")  # invisi
 _WORD = re.compile(r"\w+")
 
 
-def normalise(text: str) -> str:
-    """Lower-case, accent-free, single-spaced text; ё->е and й->и fold with the accents."""
+def normalise(text: str, *, zero_width_space: str = " ") -> str:
+    """Lower-case, accent-free, single-spaced text; ё->е and й->и fold with the accents.
+    Invisible format characters (bidi overrides, zero-width marks) are dropped, so they cannot
+    hide a word; a zero-width space becomes `zero_width_space`."""
     text = text.casefold()
     if not text.isascii():
-        text = unicodedata.normalize("NFKD", _APOSTROPHES.sub("'", text).replace("\u200b", " "))
+        text = _APOSTROPHES.sub("'", text).replace("\u200b", zero_width_space)
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+        text = unicodedata.normalize("NFKD", text)
         text = _DROPPED.sub("", text)
     return " ".join(text.split())
 
@@ -379,7 +383,13 @@ def match_crisis(text: str) -> CrisisMatch | None:
     """The first crisis statement found in `text`, or None."""
     if not text:
         return None
-    folded = normalise(text)
+    found = _match(normalise(text))
+    if found is None and "\u200b" in text:  # "ki\u200bll": one word to the eye
+        found = _match(normalise(text, zero_width_space=""))
+    return found
+
+
+def _match(folded: str) -> CrisisMatch | None:
     candidates = _candidates(folded)
     return _first_match(folded, candidates) if candidates else None
 
@@ -387,7 +397,12 @@ def match_crisis(text: str) -> CrisisMatch | None:
 def match_crisis_exhaustively(text: str) -> CrisisMatch | None:
     """Like `match_crisis` but trying every rule, stems or not: the reference the fast path is
     tested against."""
-    return _first_match(normalise(text), range(len(_RULES))) if text else None
+    if not text:
+        return None
+    found = _first_match(normalise(text), range(len(_RULES)))
+    if found is None and "\u200b" in text:
+        found = _first_match(normalise(text, zero_width_space=""), range(len(_RULES)))
+    return found
 
 
 def detect_crisis(text: str) -> bool:

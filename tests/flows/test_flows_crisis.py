@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.crisis import (
     CATEGORIES,
@@ -103,3 +105,22 @@ def test_normalisation() -> None:
     assert normalise("  ÉL  Ñandú\tЁЛКА  ") == "el nandu елка"
     assert normalise("I’m") == "i'm"
     assert normalise("wo\u200brds") == "wo rds"
+
+
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202e\u202a\u2066\u200e\u200f\u061c"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.sampled_from(GENUINE),
+    inserts=st.lists(st.tuples(st.integers(0, 200), st.sampled_from(INVISIBLE)), max_size=6),
+)
+def test_invisible_characters_cannot_hide_crisis_words(
+    text: str, inserts: list[tuple[int, str]]
+) -> None:
+    """A zero-width or bidi character inside a word leaves it the same word to the eye."""
+    hidden = text
+    for position, char in inserts:
+        at = position % (len(hidden) + 1)
+        hidden = hidden[:at] + char + hidden[at:]
+    assert detect_crisis(hidden), repr(hidden)

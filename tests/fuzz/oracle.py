@@ -15,6 +15,7 @@ from flows.i18n import LANGUAGES, t
 from flows.instruments import Item, load_instrument
 from flows.parsing import typed_number, yes_or_no
 from flows.state import State, load
+from flows.visible import visible_text
 from storage.models import (
     Answer,
     Checkin,
@@ -111,7 +112,7 @@ def expected_from_text(before: Snapshot, text: str) -> tuple[dict[Key, Value], d
     checkin_id, _, item = current
     value: Value = None
     if item.kind == "text":
-        comment = text.strip()
+        comment = visible_text(text).strip()
         value = comment[:COMMENT_LIMIT] if comment else None
     elif item.kind == "yesno":
         answer = yes_or_no(before.language, text)
