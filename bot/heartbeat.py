@@ -227,8 +227,23 @@ async def housekeeping(rt: Runtime) -> dict[str, int]:
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         practice = await repo.get_practice(s, now)
-        return {
+        done = {
             "update_ids": await repo.forget_processed_updates(s, now - UPDATE_IDS_KEPT),
             "sent_messages": await repo.forget_sent_messages(s, now - SENT_KEPT),
+        }
+        if practice.retention_days < MIN_RETENTION_DAYS:
+            # Stored by an older version that rounded `--retention 1h` down to 0 days: deleting
+            # every answer is never what was meant. Nothing is deleted until it is set again.
+            log.error(
+                "retention of %d days kept nothing: skipped; set it with rapport practice set "
+                "--retention",
+                practice.retention_days,
+            )
+            return done
+        return {
+            **done,
             **await repo.apply_retention(s, now - timedelta(days=practice.retention_days)),
         }
+
+
+MIN_RETENTION_DAYS = 1

@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot import heartbeat
@@ -16,7 +17,7 @@ from bot.digests import enqueue_digest
 from bot.outbox import SEND_CONCURRENCY
 from flows.i18n import t
 from storage import repo
-from storage.models import Client, OutboxMessage, Therapist
+from storage.models import Answer, Client, OutboxMessage, Therapist
 from tests.e2e.harness import World, join_client, next_with_buttons
 from tests.e2e.test_privacy import COMMENT, answer_checkin, cli
 from tests.storage.leftovers import bare_audit, leftovers
@@ -185,3 +186,22 @@ async def test_housekeeping_removes_a_failed_message_older_than_retention(world:
     assert removed["failed_messages"] == 1
     async with world.rt.sessions() as s:
         assert await s.scalar(failed) == 0
+
+
+async def test_a_retention_of_zero_days_stored_by_an_old_version_deletes_nothing(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--retention 1h` was once stored as 0 days, and housekeeping then deleted every answer,
+    check-in and event within the minute. Such a value now deletes nothing, and says so."""
+    dana = await world.join_therapist("Dana Lee")
+    alice = await join_client(world, dana, "Alice Smith")
+    await answer_checkin(world, alice, COMMENT)
+    async with world.rt.sessions() as s, s.begin():
+        practice = await repo.get_practice(s, world.clock.now())
+        practice.retention_days = 0
+    world.clock.advance(timedelta(hours=1))
+    removed = await heartbeat.housekeeping(world.rt)
+    assert "answers" not in removed
+    async with world.rt.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Answer)) > 0
+    assert any("retention of 0 days" in r.getMessage() for r in caplog.records)
