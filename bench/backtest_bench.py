@@ -102,19 +102,27 @@ def main() -> int:
     per_client = cpu / max(lines, 1)
     idle_wall = per_client * TARGET_CLIENTS / TARGET_CORES
     print(f"backtest: {lines} clients with {args.workers} worker(s)")
-    print(f"  wall {wall:.1f} s ({lines / wall:,.0f} clients/s); "
-          f"load average before {load_before}, after {_load()}")
-    print(f"  CPU {cpu:.1f} s (this process {own_cpu:.1f} s, workers {children_cpu:.1f} s): "
-          f"{per_client * 1e6:.0f} µs per client")
+    print(
+        f"  wall {wall:.1f} s ({lines / wall:,.0f} clients/s); "
+        f"load average before {load_before}, after {_load()}"
+    )
+    print(
+        f"  CPU {cpu:.1f} s (this process {own_cpu:.1f} s, workers {children_cpu:.1f} s): "
+        f"{per_client * 1e6:.0f} µs per client"
+    )
     print(f"  {TARGET_CLIENTS} clients on {TARGET_CORES} idle cores: about {idle_wall:.1f} s")
     for method, figures in summary.items():
         print(f"  {method:12s} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
-    figure = (f"{per_client * 1e6:.0f} µs CPU per client, {idle_wall:.1f} s for "
-              f"{TARGET_CLIENTS} on {TARGET_CORES} idle cores ({wall:.1f} s wall for {lines} "
-              f"at load {load_before.split()[0]})")
+    figure = (
+        f"{per_client * 1e6:.0f} µs CPU per client, {idle_wall:.1f} s for "
+        f"{TARGET_CLIENTS} on {TARGET_CORES} idle cores ({wall:.1f} s wall for {lines} "
+        f"at load {load_before.split()[0]})"
+    )
     ok = idle_wall < TARGET_SECONDS
-    print(f"backtest: {figure} (target {TARGET_SECONDS:.0f} s for {TARGET_CLIENTS} on "
-          f"{TARGET_CORES} cores) {'OK' if ok else 'MISS'}")
+    print(
+        f"backtest: {figure} (target {TARGET_SECONDS:.0f} s for {TARGET_CLIENTS} on "
+        f"{TARGET_CORES} cores) {'OK' if ok else 'MISS'}"
+    )
     return 0
 
 

@@ -79,22 +79,32 @@ def main() -> int:
     texts = [r[3] for r in results]
     per_digest = statistics.fmean(total_cpu)
     idle_wall = per_digest * TARGET_DIGESTS / TARGET_CORES
-    print(f"{len(results)} digests with charts in {wall:.1f} s wall ({args.workers} worker(s)); "
-          f"load average before {load_before}, after {_load()}")
-    print(f"  CPU per digest: mean {per_digest * 1e3:.1f} ms "
-          f"(text {statistics.fmean(text_cpu) * 1e3:.1f} ms, "
-          f"chart {statistics.fmean(chart_cpu) * 1e3:.1f} ms), "
-          f"p95 {sorted(total_cpu)[int(0.95 * len(total_cpu)) - 1] * 1e3:.1f} ms")
+    print(
+        f"{len(results)} digests with charts in {wall:.1f} s wall ({args.workers} worker(s)); "
+        f"load average before {load_before}, after {_load()}"
+    )
+    print(
+        f"  CPU per digest: mean {per_digest * 1e3:.1f} ms "
+        f"(text {statistics.fmean(text_cpu) * 1e3:.1f} ms, "
+        f"chart {statistics.fmean(chart_cpu) * 1e3:.1f} ms), "
+        f"p95 {sorted(total_cpu)[int(0.95 * len(total_cpu)) - 1] * 1e3:.1f} ms"
+    )
     print(f"  {TARGET_DIGESTS} digests on {TARGET_CORES} idle cores: about {idle_wall:.1f} s")
-    print(f"  chart PNG: median {statistics.median(sizes) / 1e3:.0f} KB, "
-          f"min {min(sizes) / 1e3:.0f} KB, max {max(sizes) / 1e3:.0f} KB")
+    print(
+        f"  chart PNG: median {statistics.median(sizes) / 1e3:.0f} KB, "
+        f"min {min(sizes) / 1e3:.0f} KB, max {max(sizes) / 1e3:.0f} KB"
+    )
     print(f"  text: median {statistics.median(texts):.0f} characters")
-    figure = (f"{per_digest * 1e3:.1f} ms CPU per digest, {idle_wall:.1f} s for "
-              f"{TARGET_DIGESTS} on {TARGET_CORES} idle cores ({wall:.1f} s wall for "
-              f"{len(results)} at load {load_before.split()[0]})")
+    figure = (
+        f"{per_digest * 1e3:.1f} ms CPU per digest, {idle_wall:.1f} s for "
+        f"{TARGET_DIGESTS} on {TARGET_CORES} idle cores ({wall:.1f} s wall for "
+        f"{len(results)} at load {load_before.split()[0]})"
+    )
     ok = idle_wall < TARGET_SECONDS
-    print(f"digest: {figure} (target {TARGET_SECONDS:.0f} s for {TARGET_DIGESTS} on "
-          f"{TARGET_CORES} cores) {'OK' if ok else 'MISS'}")
+    print(
+        f"digest: {figure} (target {TARGET_SECONDS:.0f} s for {TARGET_DIGESTS} on "
+        f"{TARGET_CORES} cores) {'OK' if ok else 'MISS'}"
+    )
     return 0
 
 

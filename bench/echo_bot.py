@@ -23,7 +23,9 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--api-url", required=True, help="Bot API base, e.g. http://127.0.0.1:8081/bot")
+    parser.add_argument(
+        "--api-url", required=True, help="Bot API base, e.g. http://127.0.0.1:8081/bot"
+    )
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     app = (

@@ -138,8 +138,9 @@ async def run(checkins: int, backend: str, *, preopen: bool, send_rate: float | 
         async with database(backend) as url:
             rt = make_runtime(url, ManualClock(START))
             try:
-                await populate(rt, checkins, now=START, due=checkins,
-                               chat_ids=[u.id for u in users])
+                await populate(
+                    rt, checkins, now=START, due=checkins, chat_ids=[u.id for u in users]
+                )
                 if preopen:
                     took = await open_all(rt)
                     print(f"  opened {checkins:,} check-ins in {took:.1f} s before the bot started")
@@ -187,14 +188,19 @@ def report(
     if error:
         print(f"  FAILED: {error}")
     print(f"  check-ins opened   : {final.checkins}/{checkins}")
-    print(f"  outbox rows        : sent {final.sent}, pending {final.pending}, "
-          f"failed {final.failed}")
+    print(
+        f"  outbox rows        : sent {final.sent}, pending {final.pending}, failed {final.failed}"
+    )
     print(f"  sandbox deliveries : {delivered} (lost {lost}, duplicated {extra})")
-    print(f"  rate               : {steady:.1f} msg/s first to last delivery "
-          f"({steady / TELEGRAM_RATE:.0%} of {TELEGRAM_RATE:.0f}); "
-          f"{overall:.1f} msg/s from bot start")
-    print(f"  429s seen          : {seen_429} ({'all' if not unhandled else 'NOT all'} handled: "
-          f"{unhandled} rows unsent at the end)")
+    print(
+        f"  rate               : {steady:.1f} msg/s first to last delivery "
+        f"({steady / TELEGRAM_RATE:.0%} of {TELEGRAM_RATE:.0f}); "
+        f"{overall:.1f} msg/s from bot start"
+    )
+    print(
+        f"  429s seen          : {seen_429} ({'all' if not unhandled else 'NOT all'} handled: "
+        f"{unhandled} rows unsent at the end)"
+    )
     print(f"  bot process CPU    : {bot_cpu:.1f} s; exit code {code}")
     ok = (
         error is None

@@ -93,8 +93,10 @@ async def runtime(backend: str, users: list[SandboxUser], stock: bool) -> AsyncI
     async with database(backend) as url:
         await prepare_clients(url, "http://127.0.0.1:9/bot", users)
         # The stock adapter is what the engine falls back to without aiosqlite's thread hook.
-        with mock.patch.object(aiosqlite_cursor, "available", lambda: False) if stock else (
-            contextlib.nullcontext()
+        with (
+            mock.patch.object(aiosqlite_cursor, "available", lambda: False)
+            if stock
+            else (contextlib.nullcontext())
         ):
             rt = make_runtime(url)
         try:

@@ -238,19 +238,24 @@ def describe(t: Timing) -> str:
 
 def print_size(r: SizeResult) -> None:
     print(f"  {r.backend:<8} {r.size:>7,} clients (inserted in {r.populate_seconds:.1f} s)")
-    print(f"    idle pass      : {describe(r.idle[-1])} "
-          f"(median of {len(r.idle)}: {ms(median([t.wall for t in r.idle]))})")
+    print(
+        f"    idle pass      : {describe(r.idle[-1])} "
+        f"(median of {len(r.idle)}: {ms(median([t.wall for t in r.idle]))})"
+    )
     for n, t in enumerate(r.same_due):
         print(f"    {SAME_DUE} due #{n + 1}      : {describe(t)}")
-    print(f"    {SAME_DUE} due        : best {ms(r.same_due_best)}, "
-          f"median {ms(r.same_due_median)}")
+    print(f"    {SAME_DUE} due        : best {ms(r.same_due_best)}, median {ms(r.same_due_median)}")
     if r.first is not None:
-        print(f"    1% due ({r.one_percent_due:,}) : first pass {describe(r.first)}"
-              f"; {r.first.done.open_batches} batches of at most {opening.BATCH} clients"
-              f"{'; time budget spent, the rest left due' if r.first.done.backlog else ''}")
+        print(
+            f"    1% due ({r.one_percent_due:,}) : first pass {describe(r.first)}"
+            f"; {r.first.done.open_batches} batches of at most {opening.BATCH} clients"
+            f"{'; time budget spent, the rest left due' if r.first.done.backlog else ''}"
+        )
     if r.all_passes > 1 or r.all_opened >= r.one_percent_due:
-        print(f"    1% due, all    : {r.all_opened} opened in {r.all_passes} passes, "
-              f"{r.all_seconds:.2f} s of pass time")
+        print(
+            f"    1% due, all    : {r.all_opened} opened in {r.all_passes} passes, "
+            f"{r.all_seconds:.2f} s of pass time"
+        )
     per_checkin = r.outbox_rows / r.checkins if r.checkins else math.nan
     print(f"    check-ins {r.checkins}, outbox rows {r.outbox_rows} ({per_checkin:.1f} each)")
 
@@ -338,8 +343,17 @@ async def rss_child(url: str, api_url: str) -> None:
         await service.stop()
         await rt.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rss_start_mb": rss_start / 1024, "maxrss_mb": peak / 1024,
-                      "passes": RSS_PASSES, "opened": opened}), flush=True)
+    print(
+        json.dumps(
+            {
+                "rss_start_mb": rss_start / 1024,
+                "maxrss_mb": peak / 1024,
+                "passes": RSS_PASSES,
+                "opened": opened,
+            }
+        ),
+        flush=True,
+    )
 
 
 async def _drain(rt: Runtime, timeout: float = 60.0) -> None:
@@ -364,8 +378,10 @@ async def run(sizes: list[int], profile: bool, rss: bool, *, quick: bool) -> int
     results: list[SizeResult] = []
     rss_report: dict[str, float] | None = None
     rss_error: str | None = None
-    print(f"heartbeat: sizes {', '.join(f'{n:,}' for n in sizes)}; backends {backends()}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"heartbeat: sizes {', '.join(f'{n:,}' for n in sizes)}; backends {backends()}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for backend in backends():
         for size in sizes:
             async with database(backend) as url:

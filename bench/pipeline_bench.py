@@ -320,8 +320,11 @@ async def run(users_count: int, plan: Plan, rounds: int) -> int:
                         clock=timelapse_clock(),
                     )
                     await measure_pair(
-                        Bot(baseline, BotProcess.echo(sandbox.api_url, ECHO_TOKEN, CONCURRENCY),
-                            echo_load),
+                        Bot(
+                            baseline,
+                            BotProcess.echo(sandbox.api_url, ECHO_TOKEN, CONCURRENCY),
+                            echo_load,
+                        ),
                         Bot(rapport, BotProcess.rapport(env), rapport_load),
                         plan,
                         rounds,

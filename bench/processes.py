@@ -61,7 +61,11 @@ class BotProcess:
         try:
             # The working folder is empty: no stray rapport.toml is picked up.
             self._process = await asyncio.create_subprocess_exec(
-                *self.argv, cwd=self.folder, env=self.env, stdout=log, stderr=log,
+                *self.argv,
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=log,
                 stdin=asyncio.subprocess.DEVNULL,
             )
         finally:

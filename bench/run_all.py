@@ -67,7 +67,10 @@ def accepts_quick(script: Path) -> bool:
     """Whether the script has a --quick option (each owner decides; none is assumed)."""
     try:
         shown = subprocess.run(
-            [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60,
+            [sys.executable, str(script), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
             cwd=HERE.parent,
         )
     except subprocess.TimeoutExpired:
@@ -84,7 +87,11 @@ def run_one(script: Path, full: bool) -> Outcome:
     summary: re.Match[str] | None = None
     last_line = ""
     with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE.parent,
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=HERE.parent,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     ) as process:
         assert process.stdout is not None

@@ -81,23 +81,27 @@ STREAM_RULES: Final[dict[str, StreamRule]] = {
 """The comparison rules by the name they carry in the backtest summary."""
 
 
-def first_alert(name: str, history: ClientHistory, thresholds: Thresholds | None = None
-                ) -> datetime | None:
+def first_alert(
+    name: str, history: ClientHistory, thresholds: Thresholds | None = None
+) -> datetime | None:
     """When the simple rule `name` would first have alerted on this history (None: never)."""
     t = STREAM_RULES[name](observations(history), thresholds or Thresholds())
     return datetime.fromtimestamp(t, UTC) if t is not None else None
 
 
-def baseline_alert_at(history: ClientHistory, thresholds: Thresholds | None = None
-                      ) -> datetime | None:
+def baseline_alert_at(
+    history: ClientHistory, thresholds: Thresholds | None = None
+) -> datetime | None:
     return first_alert("baseline", history, thresholds)
 
 
-def cutoff_alert_at(history: ClientHistory, thresholds: Thresholds | None = None
-                    ) -> datetime | None:
+def cutoff_alert_at(
+    history: ClientHistory, thresholds: Thresholds | None = None
+) -> datetime | None:
     return first_alert("cutoff_only", history, thresholds)
 
 
-def two_missed_alert_at(history: ClientHistory, thresholds: Thresholds | None = None
-                        ) -> datetime | None:
+def two_missed_alert_at(
+    history: ClientHistory, thresholds: Thresholds | None = None
+) -> datetime | None:
     return first_alert("two_missed", history, thresholds)

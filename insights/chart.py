@@ -74,32 +74,63 @@ class _Template:
         self.bottom = bottom
         self.title = figure.suptitle("", fontsize=_FONT + 3, x=0.08, ha="left")
         self.total = _line(top, color=_BLUE, linewidth=3, marker="o", markersize=8)
-        self.unfinished = _line(top, linestyle="none", marker="o", markersize=10,
-                                markerfacecolor="none", markeredgecolor=_BLUE,
-                                markeredgewidth=2)
-        self.missed = _line(top, linestyle="none", marker="x", markersize=12, color=_RED,
-                            markeredgewidth=3)
+        self.unfinished = _line(
+            top,
+            linestyle="none",
+            marker="o",
+            markersize=10,
+            markerfacecolor="none",
+            markeredgecolor=_BLUE,
+            markeredgewidth=2,
+        )
+        self.missed = _line(
+            top, linestyle="none", marker="x", markersize=12, color=_RED, markeredgewidth=3
+        )
         self.cutoff = top.axhline(config.CUTOFF, color=_RED, linestyle="--", linewidth=2)
-        self.cutoff_label = top.text(0.005, 0, "", transform=top.get_yaxis_transform(),
-                                     va="bottom", fontsize=_FONT - 3, color=_RED)
-        self.notes = top.text(1.01, 0.05, "", transform=top.transAxes, va="bottom",
-                              fontsize=_FONT - 3, color=_RED)
-        self.empty = top.text(0.5, 0.5, "", transform=top.transAxes, ha="center",
-                              va="center", fontsize=_FONT + 2, color="#666666")
+        self.cutoff_label = top.text(
+            0.005,
+            0,
+            "",
+            transform=top.get_yaxis_transform(),
+            va="bottom",
+            fontsize=_FONT - 3,
+            color=_RED,
+        )
+        self.notes = top.text(
+            1.01, 0.05, "", transform=top.transAxes, va="bottom", fontsize=_FONT - 3, color=_RED
+        )
+        self.empty = top.text(
+            0.5,
+            0.5,
+            "",
+            transform=top.transAxes,
+            ha="center",
+            va="center",
+            fontsize=_FONT + 2,
+            color="#666666",
+        )
         self.items = {
             item: _line(bottom, color=colour, linewidth=2, marker="o", markersize=5)
             for item, colour in _ITEM_COLOURS.items()
         }
         self.item_names = {
-            item: bottom.text(1.02, 0.95 - 0.22 * row, "", transform=bottom.transAxes,
-                              va="top", fontsize=_FONT - 3, color=colour)
+            item: bottom.text(
+                1.02,
+                0.95 - 0.22 * row,
+                "",
+                transform=bottom.transAxes,
+                va="top",
+                fontsize=_FONT - 3,
+                color=colour,
+            )
             for row, (item, colour) in enumerate(_ITEM_COLOURS.items())
         }
         self.flag = bottom.axhline(config.ITEM_FLAG, color=_RED, linestyle=":", linewidth=1.5)
         self.sessions: list[LineCollection] = []
         for axis in (top, bottom):
-            collection = LineCollection([], colors="#bbbbbb", linewidths=0.8, zorder=0,
-                                        transform=axis.get_xaxis_transform())
+            collection = LineCollection(
+                [], colors="#bbbbbb", linewidths=0.8, zorder=0, transform=axis.get_xaxis_transform()
+            )
             axis.add_collection(collection)
             self.sessions.append(collection)
         self.total_label = top.set_ylabel("", fontsize=_FONT)
@@ -144,28 +175,40 @@ class _Template:
         missed = [c for c in shown if _missed_by(c, now)]
         self.title.set_text(text(lang, "chart.title", alias=history.alias))
 
-        points = [(_num(c.answered_at), t) for c in answered
-                  if c.answered_at is not None and (t := _total(c)) is not None]
+        points = [
+            (_num(c.answered_at), t)
+            for c in answered
+            if c.answered_at is not None and (t := _total(c)) is not None
+        ]
         lowest = min((t for _, t in points), default=config.TOTAL_MAX)
         floor = max(0, min(20, int(lowest) - 4))
         self.total.set_data([p[0] for p in points], [p[1] for p in points])
-        unfinished = [_num(c.answered_at) for c in answered
-                      if c.status == "partial" and c.answered_at is not None]
+        unfinished = [
+            _num(c.answered_at)
+            for c in answered
+            if c.status == "partial" and c.answered_at is not None
+        ]
         self.unfinished.set_data(unfinished, [floor + 1.5] * len(unfinished))
         self.missed.set_data([_num(c.sent_at) for c in missed], [floor + 1.5] * len(missed))
         self.cutoff.set_ydata([cutoff, cutoff])
         self.cutoff_label.set_text(text(lang, "chart.cutoff", cutoff=decimal(f"{cutoff:g}", lang)))
         self.cutoff_label.set_y(cutoff + 0.4)
         self.flag.set_ydata([item_flag, item_flag])
-        notes = [text(lang, key) for key, present in
-                 (("chart.missed", missed), ("chart.unfinished", unfinished)) if present]
+        notes = [
+            text(lang, key)
+            for key, present in (("chart.missed", missed), ("chart.unfinished", unfinished))
+            if present
+        ]
         self.notes.set_text("\n".join(notes))
         self.empty.set_text("" if shown else text(lang, "chart.empty"))
         self.top.set_ylim(floor, config.TOTAL_MAX + 1)
         self.top.set_yticks(range(floor + (-floor % 10), config.TOTAL_MAX + 1, 10))
         for item, line in self.items.items():
-            values = [(_num(c.answered_at), v) for c in answered
-                      if c.answered_at is not None and (v := c.scores.get(item)) is not None]
+            values = [
+                (_num(c.answered_at), v)
+                for c in answered
+                if c.answered_at is not None and (v := c.scores.get(item)) is not None
+            ]
             line.set_data([p[0] for p in values], [p[1] for p in values])
         sessions = [_num(s) for s in history.sessions if s <= now]
         for collection in self.sessions:

@@ -124,9 +124,7 @@ def _pattern() -> re.Pattern[str]:
 @lru_cache(maxsize=1)
 def _first_words() -> frozenset[str]:
     """The words phrases start with: a comment holding none of them cannot match."""
-    return frozenset(
-        _WORD.findall(normalise(p))[0] for group in _PHRASES.values() for p in group
-    )
+    return frozenset(_WORD.findall(normalise(p))[0] for group in _PHRASES.values() for p in group)
 
 
 def is_confrontational(text: str | None) -> bool:

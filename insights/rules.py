@@ -137,9 +137,7 @@ def _missed(cadence: float, missed: int, quiet: float) -> Evidence:
     }
 
 
-def _disengagement(
-    s: ClientState, th: Thresholds
-) -> tuple[float, float, int, int, int] | None:
+def _disengagement(s: ClientState, th: Thresholds) -> tuple[float, float, int, int, int] | None:
     """Missed, unfinished and late check-ins accumulated against the client's own habits (CUSUM).
 
     Each resolved check-in scores how unusual it was: a miss `engage_missed`, an unfinished one
@@ -248,7 +246,10 @@ def falling_alliance(s: ClientState, now: float, th: Thresholds) -> Hit | None:
             return x if x < cap else cap
 
         cusum, first = s.falling_cusum.over(
-            (th, base, scale), base_n if base_n > n - _RUN_CAP else n - _RUN_CAP, n, step,
+            (th, base, scale),
+            base_n if base_n > n - _RUN_CAP else n - _RUN_CAP,
+            n,
+            step,
             th.falling_k,
         )
         run = n - first

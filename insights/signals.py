@@ -113,80 +113,93 @@ def _single(
     return to_signal(hit, history.zone()) if hit is not None else None
 
 
-def silence(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-            ) -> Signal | None:
+def silence(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Missed check-ins in a row, no reply for over 2 cadence intervals, or a falling reply rate."""
     return _single("silence", history, now, thresholds)
 
 
-def slowing(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-            ) -> Signal | None:
+def slowing(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Median delay of the last 3 replies at least twice the client's own usual delay."""
     return _single("slowing", history, now, thresholds)
 
 
-def low_alliance(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-                 ) -> Signal | None:
+def low_alliance(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Latest alliance total under the cut-off; an alert when it stays there."""
     return _single("low_alliance", history, now, thresholds)
 
 
-def falling_alliance(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-                     ) -> Signal | None:
+def falling_alliance(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """A reliable drop from the client's baseline (alert when sustained) or a clear downtrend."""
     return _single("falling_alliance", history, now, thresholds)
 
 
-def item_drop(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-              ) -> Signal | None:
+def item_drop(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """One item 3+ points under its baseline or at 5 or below, naming its domain."""
     return _single("item_drop", history, now, thresholds)
 
 
-def partial(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-            ) -> Signal | None:
+def partial(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Check-ins started and abandoned."""
     return _single("partial", history, now, thresholds)
 
 
-def terse(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-          ) -> Signal | None:
+def terse(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Stopped commenting after commenting, or comments shrinking sharply."""
     return _single("terse", history, now, thresholds)
 
 
-def ceiling(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-            ) -> Signal | None:
+def ceiling(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Perfect scores repeatedly with no comments (info only)."""
     return _single("ceiling", history, now, thresholds)
 
 
-def rupture_reported(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-                     ) -> Signal | None:
+def rupture_reported(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """Tension reported in the latest check-in; higher when not talked through."""
     return _single("rupture_reported", history, now, thresholds)
 
 
-def confrontation(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-                  ) -> Signal | None:
+def confrontation(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """A strongly negative comment about the therapy or therapist in the latest check-in."""
     return _single("confrontation", history, now, thresholds)
 
 
-def paused(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-           ) -> Signal | None:
+def paused(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """The client paused check-ins and has not resumed."""
     return _single("paused", history, now, thresholds)
 
 
-def stopped(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-            ) -> Signal | None:
+def stopped(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """The client stopped check-ins."""
     return _single("stopped", history, now, thresholds)
 
 
-def unreachable(history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
-                ) -> Signal | None:
+def unreachable(
+    history: ClientHistory, now: datetime, thresholds: Thresholds | None = None
+) -> Signal | None:
     """The client blocked the bot."""
     return _single("unreachable", history, now, thresholds)
 

@@ -321,8 +321,9 @@ def generate_client(seed: int, index: int) -> dict[str, Any]:
 
     sends = [
         s
-        for s in _sends(cadence, sessions[0].astimezone(zone).date() + timedelta(days=1),
-                        window_end, zone)
+        for s in _sends(
+            cadence, sessions[0].astimezone(zone).date() + timedelta(days=1), window_end, zone
+        )
         if s < history_end and not (pause and pause[0] <= s < pause[1])
     ]
     for number, sent in enumerate(sends, start=1):

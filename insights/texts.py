@@ -219,9 +219,7 @@ def _sentence(
         if reason == "quiet":
             cadence = float(raw.get("cadence_days", 1)) or 1.0
             cadences = float(raw.get("days_since_reply", 0)) / cadence
-            return text(
-                lang, "silence.quiet", days=e["days_since_reply"], cadences=int(cadences)
-            )
+            return text(lang, "silence.quiet", days=e["days_since_reply"], cadences=int(cadences))
         return text(
             lang,
             "silence.rate",
@@ -287,9 +285,7 @@ def _sentence(
                 chars_recent=e["chars_recent"],
                 chars_before=e["chars_before"],
             )
-        return text(
-            lang, "terse.stopped", window=e["window"], rate_before=e["rate_before_pct"]
-        )
+        return text(lang, "terse.stopped", window=e["window"], rate_before=e["rate_before_pct"])
     if code == "ceiling":
         return text(lang, "ceiling", in_row=e["in_row"])
     if code == "rupture_reported":

@@ -69,14 +69,31 @@ def _silent_client(label_at: str) -> str:
         sent = f"2026-01-{day * 2:02d}T19:00:00+00:00"
         events.append({"type": "checkin_sent", "id": f"k{day}", "at": sent})
         if day <= 4:
-            events.append({"type": "answer", "checkin": f"k{day}", "at":
-                           f"2026-01-{day * 2:02d}T20:00:00+00:00",
-                           "scores": {"heard": 9, "goals": 9, "approach": 9, "overall": 9}})
+            events.append(
+                {
+                    "type": "answer",
+                    "checkin": f"k{day}",
+                    "at": f"2026-01-{day * 2:02d}T20:00:00+00:00",
+                    "scores": {"heard": 9, "goals": 9, "approach": 9, "overall": 9},
+                }
+            )
         else:
-            events.append({"type": "checkin_missed", "checkin": f"k{day}", "at":
-                           f"2026-01-{day * 2 + 2:02d}T19:00:00+00:00"})
-    return json.dumps({"client": "c1", "timezone": "UTC", "cadence": "every 2 days at 19:00",
-                       "events": events, "label": {"dropout": True, "at": label_at}})
+            events.append(
+                {
+                    "type": "checkin_missed",
+                    "checkin": f"k{day}",
+                    "at": f"2026-01-{day * 2 + 2:02d}T19:00:00+00:00",
+                }
+            )
+    return json.dumps(
+        {
+            "client": "c1",
+            "timezone": "UTC",
+            "cadence": "every 2 days at 19:00",
+            "events": events,
+            "label": {"dropout": True, "at": label_at},
+        }
+    )
 
 
 def test_an_alert_counts_only_before_the_drop_out() -> None:
@@ -104,7 +121,11 @@ def test_the_fast_reader_agrees_with_the_history_reader(small_set: list[str]) ->
         for (_, _, a), (_, _, b) in zip(fast.stream, slow, strict=True):
             if isinstance(a, Reply) and isinstance(b, Reply):
                 assert (a.sent, dict(a.scores), a.comment, a.partial, a.tension) == (
-                    b.sent, dict(b.scores), b.comment, b.partial, b.tension
+                    b.sent,
+                    dict(b.scores),
+                    b.comment,
+                    b.partial,
+                    b.tension,
                 )
             else:
                 assert a == b
@@ -151,8 +172,13 @@ def test_workers_give_the_same_output_in_the_same_order(small_set: list[str]) ->
 
 def test_thresholds_change_the_outcome(small_set: list[str]) -> None:
     strict = Thresholds.from_mapping(
-        {"silence_missed_alert": 99, "engage_h": 0, "falling_h": 99, "combine_within_group": 99,
-         "confrontation_alert_count": 0}
+        {
+            "silence_missed_alert": 99,
+            "engage_h": 0,
+            "falling_h": 99,
+            "combine_within_group": 99,
+            "confrontation_alert_count": 0,
+        }
     )
     lenient = summarise(small_set)["rapport"]
     quiet = summarise(small_set, strict)["rapport"]

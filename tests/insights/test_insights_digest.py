@@ -55,15 +55,22 @@ def test_too_little_data_says_so() -> None:
 def test_a_falling_client_gets_ranked_signals_numbers_and_openings() -> None:
     steps = [answered(38, comment="helpful, we made progress") for _ in range(4)]
     steps += [
-        answered(30, items={"heard": 9, "goals": 5, "approach": 8, "overall": 8},
-                 comment="not sure what we are working on", delay_hours=30.0),
-        answered(29, items={"heard": 9, "goals": 4, "approach": 8, "overall": 8},
-                 delay_hours=40.0, tension=True, talked_through=False),
-        answered(28, items={"heard": 8, "goals": 4, "approach": 8, "overall": 8},
-                 delay_hours=50.0),
+        answered(
+            30,
+            items={"heard": 9, "goals": 5, "approach": 8, "overall": 8},
+            comment="not sure what we are working on",
+            delay_hours=30.0,
+        ),
+        answered(
+            29,
+            items={"heard": 9, "goals": 4, "approach": 8, "overall": 8},
+            delay_hours=40.0,
+            tension=True,
+            talked_through=False,
+        ),
+        answered(28, items={"heard": 8, "goals": 4, "approach": 8, "overall": 8}, delay_hours=50.0),
         missed(),
-        answered(27, items={"heard": 8, "goals": 4, "approach": 7, "overall": 8},
-                 delay_hours=60.0),
+        answered(27, items={"heard": 8, "goals": 4, "approach": 7, "overall": 8}, delay_hours=60.0),
     ]
     history = build(steps, sessions=[-1, 6, 13, 20])
     now = after_last(history)

@@ -104,9 +104,7 @@ def test_the_running_cusum_equals_summing_the_window_each_time(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    moment=st.datetimes(
-        min_value=datetime(1960, 1, 1), max_value=datetime(2100, 1, 1)
-    ),
+    moment=st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2100, 1, 1)),
     zone=st.one_of(
         st.just(UTC),
         st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))),
@@ -155,8 +153,26 @@ def _full_match(text: str) -> bool:
 @given(
     st.lists(
         st.sampled_from(
-            ["not", "you", "don't", "listen", "a", "waste", "of", "time", "no", "point", "it's",
-             "helping", "never", "—", "Inútil", "useless.", "'going", "nowhere'"]
+            [
+                "not",
+                "you",
+                "don't",
+                "listen",
+                "a",
+                "waste",
+                "of",
+                "time",
+                "no",
+                "point",
+                "it's",
+                "helping",
+                "never",
+                "—",
+                "Inútil",
+                "useless.",
+                "'going",
+                "nowhere'",
+            ]
         ),
         max_size=8,
     )

@@ -87,11 +87,25 @@ def test_naive_times_are_read_in_the_client_zone() -> None:
     ("line", "message"),
     [
         ({"events": []}, "client"),
-        ({"client": "c1", "events": [{"type": "checkin_sent", "at": "2026-01-01T00:00:00Z"}]},
-         "event 0"),
+        (
+            {"client": "c1", "events": [{"type": "checkin_sent", "at": "2026-01-01T00:00:00Z"}]},
+            "event 0",
+        ),
         ({"client": "c1", "events": [{"type": "session", "at": "yesterday"}]}, "bad date-time"),
-        ({"client": "c1", "events": [{"type": "answer", "checkin": "k", "at":
-          "2026-01-01T00:00:00Z", "scores": {"heard": "nine"}}]}, "score"),
+        (
+            {
+                "client": "c1",
+                "events": [
+                    {
+                        "type": "answer",
+                        "checkin": "k",
+                        "at": "2026-01-01T00:00:00Z",
+                        "scores": {"heard": "nine"},
+                    }
+                ],
+            },
+            "score",
+        ),
         ({"client": "c1", "events": [], "label": {"dropout": "yes"}}, "label"),
     ],
 )

@@ -307,8 +307,13 @@ def test_rupture_reported_severity_depends_on_talking_it_through() -> None:
 
 def test_repeated_unresolved_ruptures_alert_when_configured() -> None:
     th = replace(TH, rupture_alert_count=2)
-    twice = build([answered(tension=True, talked_through=False), answered(),
-                   answered(tension=True, talked_through=False)])
+    twice = build(
+        [
+            answered(tension=True, talked_through=False),
+            answered(),
+            answered(tension=True, talked_through=False),
+        ]
+    )
     found = signals.rupture_reported(twice, after_last(twice), th)
     assert found is not None and found.severity == "alert"
     assert "2 times recently" in found.explanation
@@ -316,8 +321,13 @@ def test_repeated_unresolved_ruptures_alert_when_configured() -> None:
 
 @pytest.mark.parametrize(
     "comment",
-    ["This is a waste of time", "you don't listen", "pointless", "No me escucha",
-     "терапия не помогает"],
+    [
+        "This is a waste of time",
+        "you don't listen",
+        "pointless",
+        "No me escucha",
+        "терапия не помогает",
+    ],
 )
 def test_confrontation_in_three_languages(comment: str) -> None:
     history = build([*steady(2), answered(comment=comment)])
@@ -374,8 +384,14 @@ def test_steady_client_has_no_signals() -> None:
 
 
 def test_watch_signals_of_two_kinds_combine_into_an_alert() -> None:
-    th = replace(TH, combine_across_groups=True, engage_h=0.0, slowing_min_hours=4.0,
-                 slowing_ratio=3.0, falling_h=100.0)
+    th = replace(
+        TH,
+        combine_across_groups=True,
+        engage_h=0.0,
+        slowing_min_hours=4.0,
+        slowing_ratio=3.0,
+        falling_h=100.0,
+    )
     steps = [*steady(4, total=38, delay=1.0)]
     steps += [answered(32, delay_hours=10.0) for _ in range(3)]
     history = build(steps)

@@ -32,9 +32,11 @@ def test_every_line_is_in_the_backtest_format_and_in_time_order(clients: list[di
         assert times == sorted(times)
         history, label = history_from_backtest_line(json.loads(json.dumps(client)))
         assert label is not None
-        assert 8 * 7 - 7 <= (max(times) - min(times)).days <= 16 * 7 or client[
-            "archetype"
-        ] == "late_joiner" or label.dropout
+        assert (
+            8 * 7 - 7 <= (max(times) - min(times)).days <= 16 * 7
+            or client["archetype"] == "late_joiner"
+            or label.dropout
+        )
         if label.dropout:
             assert label.at is not None and history.sessions[-1] < label.at
         else:
@@ -80,8 +82,11 @@ def test_withdrawal_shows_gradually_before_the_drop_out(clients: list[dict]) -> 
             )
             days_before = (label.at - record.sent_at).days
             bucket, delays = (
-                (early, delays_early) if days_before > 35 else (late, delays_late)
-                if 7 <= days_before <= 21 else (None, None)
+                (early, delays_early)
+                if days_before > 35
+                else (late, delays_late)
+                if 7 <= days_before <= 21
+                else (None, None)
             )
             if bucket is None or delays is None:
                 continue

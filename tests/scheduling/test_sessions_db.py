@@ -86,8 +86,12 @@ async def add_client(
 async def import_ics(rt: Runtime, therapist_id: int, ics: bytes, **kw: Any) -> dict[str, Any]:
     now = rt.clock.now()
     return await import_calendar(
-        rt, ics, therapist_id=therapist_id, window_start=now - timedelta(days=1),
-        window_end=now + timedelta(days=90), **kw,
+        rt,
+        ics,
+        therapist_id=therapist_id,
+        window_start=now - timedelta(days=1),
+        window_end=now + timedelta(days=90),
+        **kw,
     )
 
 
@@ -142,7 +146,9 @@ async def test_import_creates_sessions_with_digest_before_and_again_changes_noth
     ]
     assert all(x.digest_at == x.starts_at - LEAD for x in sessions)
     assert [x.source_uid for x in sessions] == [
-        "one@cal", "weekly@cal@20260305T140000Z", "weekly@cal@20260312T140000Z",
+        "one@cal",
+        "weekly@cal@20260305T140000Z",
+        "weekly@cal@20260312T140000Z",
         "weekly@cal@20260319T140000Z",
     ]
 
@@ -168,9 +174,14 @@ async def test_a_moved_instance_moves_its_session_and_digest(
     moved = instance("w@cal", "20260312T140000Z", "20260313T100000Z", f"#{code}")
     report = await import_ics(rt, people["therapist"], calendar(series, moved))
     assert (report["moved"], report["created"], report["unchanged"]) == (1, 0, 2)
-    assert report["changes"] == [{"action": "moved", "session": before[1].id,
-                                  "client": people["ana"]["id"],
-                                  "starts_at": utc(3, 13, 10).isoformat()}]
+    assert report["changes"] == [
+        {
+            "action": "moved",
+            "session": before[1].id,
+            "client": people["ana"]["id"],
+            "starts_at": utc(3, 13, 10).isoformat(),
+        }
+    ]
     after = {x.id: x for x in await stored(rt)}
     assert len(after) == 3
     assert after[before[1].id].starts_at == utc(3, 13, 10)
@@ -190,16 +201,15 @@ async def test_a_session_follows_its_event_moved_beyond_the_window(
     report = await import_ics(rt, therapist, calendar(series, moved))
     assert counts(report) == {"created": 0, "moved": 1, "cancelled": 0, "unchanged": 1}
     assert [(x.starts_at, x.cancelled) for x in await stored(rt)] == [
-        (utc(3, 5, 14), False), (utc(6, 5, 14), False)
+        (utc(3, 5, 14), False),
+        (utc(6, 5, 14), False),
     ]
     # A new event that far ahead is not imported yet.
     later = event("new@cal", "20260606T140000Z", f"#{code}")
     assert (await import_ics(rt, therapist, calendar(series, moved, later)))["created"] == 0
 
 
-async def test_a_moved_one_off_event_moves_its_session(
-    rt: Runtime, people: dict[str, Any]
-) -> None:
+async def test_a_moved_one_off_event_moves_its_session(rt: Runtime, people: dict[str, Any]) -> None:
     code, therapist = people["ana"]["code"], people["therapist"]
     await import_ics(rt, therapist, calendar(event("x@cal", "20260304T150000Z", f"#{code}")))
     report = await import_ics(
@@ -219,8 +229,9 @@ async def test_cancelled_events_and_removed_occurrences_cancel_their_sessions(
     await import_ics(rt, people["therapist"], calendar(series))
     ids = [x.id for x in await stored(rt)]
 
-    cancelled = instance("w@cal", "20260312T140000Z", "20260312T140000Z", f"#{code}",
-                         "STATUS:CANCELLED")
+    cancelled = instance(
+        "w@cal", "20260312T140000Z", "20260312T140000Z", f"#{code}", "STATUS:CANCELLED"
+    )
     report = await import_ics(rt, people["therapist"], calendar(series, cancelled))
     assert (report["cancelled"], report["unchanged"]) == (1, 3)
     state = {x.id: x.cancelled for x in await stored(rt)}
@@ -250,8 +261,9 @@ async def test_a_deleted_one_off_event_is_reported_missing_not_cancelled(
     report = await import_ics(rt, people["therapist"], calendar(other))
     [kept, _] = await stored(rt)
     assert report["cancelled"] == 0
-    assert report["missing"] == [{"session": kept.id, "client": people["ana"]["id"],
-                                  "starts_at": utc(3, 4, 15).isoformat()}]
+    assert report["missing"] == [
+        {"session": kept.id, "client": people["ana"]["id"], "starts_at": utc(3, 4, 15).isoformat()}
+    ]
     assert kept.cancelled is False
 
 
@@ -320,9 +332,7 @@ async def test_dry_run_reports_and_writes_nothing(rt: Runtime, people: dict[str,
     assert (await import_ics(rt, people["therapist"], ics))["created"] == 2
 
 
-async def test_a_session_that_has_begun_gets_no_digest(
-    rt: Runtime, people: dict[str, Any]
-) -> None:
+async def test_a_session_that_has_begun_gets_no_digest(rt: Runtime, people: dict[str, Any]) -> None:
     # Yesterday afternoon is inside the window (now - 1 day): the session is stored, because
     # session-relative cadences need it, but no digest goes out for it afterwards.
     ics = calendar(event("y@cal", "20260301T150000Z", f"#{people['ana']['code']}"))
@@ -337,8 +347,13 @@ async def test_bad_input_is_an_operator_error(rt: Runtime, people: dict[str, Any
     with pytest.raises(admin.AdminError, match="calendar"):
         await import_ics(rt, people["therapist"], b"not a calendar")
     with pytest.raises(admin.AdminError, match="UTC offset"):
-        await import_calendar(rt, calendar(), therapist_id=people["therapist"],
-                              window_start=datetime(2026, 3, 1), window_end=utc(4, 1))
+        await import_calendar(
+            rt,
+            calendar(),
+            therapist_id=people["therapist"],
+            window_start=datetime(2026, 3, 1),
+            window_end=utc(4, 1),
+        )
 
 
 # --- cadence follows sessions -----------------------------------------------------------------
@@ -425,13 +440,25 @@ def rapport(cli: CliRunner, *args: str, code: int = 0) -> str:
 
 def test_cli_session_import_move_and_cancel(cli: CliRunner, tmp_path: Path) -> None:
     therapist = json.loads(rapport(cli, "therapist", "add", "--name", "Dana Lee", "--json"))
-    client = json.loads(rapport(cli, "client", "add", "--therapist", str(therapist["id"]),
-                                "--name", "Ana Perez", "--json"))
+    client = json.loads(
+        rapport(
+            cli,
+            "client",
+            "add",
+            "--therapist",
+            str(therapist["id"]),
+            "--name",
+            "Ana Perez",
+            "--json",
+        )
+    )
     ics = tmp_path / "practice.ics"
-    ics.write_bytes(calendar(
-        event("one@cal", "20260304T150000Z", f"#{client['code']}"),
-        event("two@cal", "20260305T150000Z", "Intake Smith"),
-    ))
+    ics.write_bytes(
+        calendar(
+            event("one@cal", "20260304T150000Z", f"#{client['code']}"),
+            event("two@cal", "20260305T150000Z", "Intake Smith"),
+        )
+    )
     args = ["session", "import", str(ics), "--therapist", str(therapist["id"])]
 
     dry = json.loads(rapport(cli, *args, "--dry-run", "--json"))
@@ -449,18 +476,32 @@ def test_cli_session_import_move_and_cancel(cli: CliRunner, tmp_path: Path) -> N
 
     [listed] = json.loads(rapport(cli, "session", "list", "--json"))
     assert listed["digest_at"] == utc(3, 4, 12).isoformat()
-    moved = json.loads(rapport(cli, "session", "move", str(listed["id"]),
-                               "--at", "2026-03-06T10:00:00+00:00", "--minutes", "60", "--json"))
-    assert (moved["starts_at"], moved["ends_at"]) == (utc(3, 6, 10).isoformat(),
-                                                      utc(3, 6, 11).isoformat())
+    moved = json.loads(
+        rapport(
+            cli,
+            "session",
+            "move",
+            str(listed["id"]),
+            "--at",
+            "2026-03-06T10:00:00+00:00",
+            "--minutes",
+            "60",
+            "--json",
+        )
+    )
+    assert (moved["starts_at"], moved["ends_at"]) == (
+        utc(3, 6, 10).isoformat(),
+        utc(3, 6, 11).isoformat(),
+    )
     assert "came from a calendar" in rapport(cli, "session", "cancel", str(listed["id"]))
     [after] = json.loads(rapport(cli, "session", "list", "--json"))
     assert after["cancelled"] is True
 
 
 def test_cli_session_errors_are_one_line(cli: CliRunner, tmp_path: Path) -> None:
-    missing = rapport(cli, "session", "import", str(tmp_path / "none.ics"), "--therapist", "1",
-                      code=1)
+    missing = rapport(
+        cli, "session", "import", str(tmp_path / "none.ics"), "--therapist", "1", code=1
+    )
     assert missing.startswith("rapport: ") and len(missing.strip().splitlines()) == 1
     assert "no session with id 5" in rapport(cli, "session", "cancel", "5", code=1)
     assert "not an ISO date-time" in rapport(cli, "session", "move", "5", "--at", "soon", code=1)
