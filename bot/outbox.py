@@ -49,6 +49,12 @@ MARK_WITHIN = 0.05
 """Wall seconds a handed message may stay sent but not marked: handed rows are marked a few at
 a time, in one transaction, instead of one transaction each."""
 SEND_CONCURRENCY = 8
+FRESH_SECONDS = 2.0
+"""Wall seconds for which a row handed over by this process's own commit is sent without asking
+the database again whether it is still wanted: an erasure here drops it in memory (`drop`), and
+one from another process (the CLI) must fall inside this window to miss it. Older rows, and rows
+claimed from the database (digests, alerts, retries), are always asked: one query per message
+is about a fifth of the cost of a reply, and a fresh reply is most of the traffic."""
 """Requests on the wire at once. Enough for Telegram's 30/s at its round-trip times; more only
 grows the HTTP connection pool, which every request then scans (a cost per request that grows
 with the pool's size)."""
@@ -136,6 +142,7 @@ class OutboxSender:
         self._handed: deque[OutboxJob] = deque()
         self._handed_urgent: deque[OutboxJob] = deque()
         self._dropped: set[int] = set()  # erased while being sent
+        self._handed_at: dict[int, float] = {}  # handed rows not yet sent: when (wall time)
         self._sending: set[int] = set()
         self._still_pending = PendingCheck(rt.sessions)
         self._unmarked: list[Outcome] = []  # sent (or refused) but not yet written down
@@ -150,8 +157,10 @@ class OutboxSender:
     def take(self, jobs: list[OutboxJob]) -> None:
         """Committed rows claimed for this sender by an update's transaction (`Runtime.handoff`).
         Urgent ones go ahead of the rest, through the urgent lane."""
+        now = time.monotonic()
         for job in jobs:
             (self._handed_urgent if job.priority < NORMAL else self._handed).append(job)
+            self._handed_at[job.id] = now
         if self._handed_urgent:
             self.rt.urgent_wakeup.set()
         self.rt.sender_wakeup.set()
@@ -164,6 +173,8 @@ class OutboxSender:
             queue.clear()
             queue.extend(kept)
         self._dropped |= ids & self._sending
+        for message_id in ids:
+            self._handed_at.pop(message_id, None)
 
     def _pop_handed(self, room: int) -> list[OutboxJob]:
         taken: list[OutboxJob] = []
@@ -367,6 +378,7 @@ class OutboxSender:
         left = [job.id for job in (*self._handed_urgent, *self._handed)]
         self._handed.clear()
         self._handed_urgent.clear()
+        self._handed_at.clear()
         if not outcomes and not left:
             return
         try:
@@ -425,6 +437,9 @@ class OutboxSender:
         sent by another replica whose claim outlived ours, it must not go out."""
         if message_id in self._dropped:
             return False
+        handed_at = self._handed_at.pop(message_id, None)
+        if handed_at is not None and time.monotonic() - handed_at < FRESH_SECONDS:
+            return True
         try:
             return await self._still_pending(message_id)
         except Exception as exc:
