@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Integer,
     Row,
     SmallInteger,
     String,
@@ -29,12 +30,14 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -302,6 +305,9 @@ _BIND_THERAPIST = (
 )
 
 
+ACCOUNT_LOCK = 0x52415050  # PostgreSQL advisory-lock class of "one Telegram account" ("RAPP")
+
+
 async def redeem_invite(
     s: AsyncSession, token: str, *, user_id: int, chat_id: int, now: datetime
 ) -> Redemption:
@@ -311,7 +317,14 @@ async def redeem_invite(
     row counts are checked: claim the invite (unused and unexpired), then bind the person (no
     account bound). On PostgreSQL (READ COMMITTED) a second transaction's UPDATE waits for the
     first and re-checks its condition, and SQLite runs one writer at a time, so two accounts
-    opening one link at once can never both win."""
+    opening one link at once can never both win. One account opening two links at once (a
+    therapist's and a client's, on two replicas) is serialised by a lock on the account, so the
+    second sees what the first bound: an account is never bound twice, in either role."""
+    if s.get_bind().dialect.name == "postgresql":
+        account = sql_cast(literal(user_id % 2_147_483_647), Integer)
+        await s.execute(
+            select(func.pg_advisory_xact_lock(sql_cast(literal(ACCOUNT_LOCK), Integer), account))
+        )
     invite = (
         await s.execute(
             select(

@@ -14,7 +14,7 @@ from bot.clock import ManualClock
 from storage import due, repo
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
-from storage.models import Client, Invite, OutboxMessage
+from storage.models import Client, Invite, OutboxMessage, Therapist
 
 
 @pytest.fixture
@@ -423,3 +423,39 @@ async def test_a_client_whose_update_is_handled_is_not_claimed_by_the_heartbeat(
             assert [row.id for row in claimed] == [client_id]
     finally:
         await engine.dispose()
+
+
+async def test_one_account_opening_a_therapist_and_a_client_link_at_once_binds_one(
+    sessions, cipher, clock
+) -> None:
+    """One Telegram account opens a therapist's link and a client's link at the same moment
+    (two replicas, two transactions): it becomes one of them, never both."""
+    therapist_id, _ = await make_client(sessions, cipher, clock)
+    for trial in range(RACE_TRIALS):
+        async with sessions() as s, s.begin():
+            client = await repo.add_client(
+                s, cipher, therapist_id=therapist_id, name=f"Both {trial}", now=clock.now()
+            )
+            other = await repo.add_therapist(
+                s, cipher, name=f"Therapist {trial}", timezone="UTC", now=clock.now()
+            )
+            client_link = await repo.create_invite(s, now=clock.now(), client_id=client.id)
+            therapist_link = await repo.create_invite(s, now=clock.now(), therapist_id=other.id)
+
+        async def open_link(token: str, user_id: int = 5000 + trial) -> bool:
+            async with sessions() as s, s.begin():
+                redeemed = await repo.redeem_invite(
+                    s, token, user_id=user_id, chat_id=user_id, now=clock.now()
+                )
+                return redeemed.ok
+
+        won = await asyncio.gather(open_link(client_link), open_link(therapist_link))
+        assert sorted(won) == [False, True], f"trial {trial}: {won}"
+        async with sessions() as s:
+            as_client = await s.scalar(
+                select(func.count()).where(Client.telegram_user_id == 5000 + trial)
+            )
+            as_therapist = await s.scalar(
+                select(func.count()).where(Therapist.telegram_user_id == 5000 + trial)
+            )
+        assert (as_client, as_therapist) in ((1, 0), (0, 1)), f"trial {trial}"
