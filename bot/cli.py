@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import admin, instances
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime
 from storage import keyring
 from storage.crypto import undecryptable
+from storage.db import DATABASE_ERRORS
 
 T = TypeVar("T")
 
@@ -99,12 +99,12 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]], mode: keyring.Mode | N
             "keys (was it written with another key?)",
             2,
         )
-    except (OSError, SQLAlchemyError) as exc:
+    except DATABASE_ERRORS as exc:
         fail(database_problem(exc), 2)
     raise AssertionError("unreachable")
 
 
-def database_problem(exc: Exception) -> str:
+def database_problem(exc: BaseException) -> str:
     """One line for a database that cannot be opened or reached (no traceback, no password)."""
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
     return f"RAPPORT_DATABASE_URL: the database cannot be used ({reason})"
@@ -153,7 +153,7 @@ def db_upgrade() -> None:
     conf = settings()
     try:
         upgrade(conf.database_url)
-    except (OSError, SQLAlchemyError) as exc:
+    except DATABASE_ERRORS as exc:
         fail(database_problem(exc), 2)
     typer.echo("database is at the latest schema")
 
@@ -693,7 +693,7 @@ def run(
         fail(str(exc), 2)
     except keyring.KeyRefused as exc:
         fail(str(exc))
-    except (OSError, SQLAlchemyError) as exc:
+    except DATABASE_ERRORS as exc:
         fail(database_problem(exc), 2)
     except KeyboardInterrupt:
         pass

@@ -95,8 +95,9 @@ def _read_calendar(ics_bytes: bytes) -> icalendar.Calendar:
     try:
         calendar = icalendar.Calendar.from_ical(ics_bytes)
     except Exception as exc:  # icalendar raises several types for malformed input
-        reason = " ".join(str(exc).split())[:120]  # one line, and never the whole file
-        raise ValueError(f"not a readable iCalendar file: {reason}") from exc
+        # The parser's message quotes the line it choked on, which may be a client's name or a
+        # note about them: only its kind is said.
+        raise ValueError(f"not a readable iCalendar file ({type(exc).__name__})") from exc
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise ValueError("not an iCalendar file: expected BEGIN:VCALENDAR at the top")
     return calendar
@@ -157,7 +158,7 @@ def _start_problem(component: icalendar.cal.Component) -> str | None:
 def _other_problems(component: icalendar.cal.Component) -> list[str]:
     """Properties the parser could not read (and so ignored), DTSTART apart."""
     return [
-        f"{name} could not be read and was ignored"
+        f"{name or 'a property'} could not be read and was ignored"
         for name, _ in getattr(component, "errors", [])
         if name != "DTSTART"
     ]

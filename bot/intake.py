@@ -159,7 +159,10 @@ class Intake:
             await dispatch.deliver(self.rt, self.bot, after)
         except Exception as exc:  # committed all the same: the outbox has what matters
             log.error(
-                "update %s: replies after the commit failed: %s", update.update_id, exc_info=exc
+                "update %s: replies after the commit failed: %s",
+                update.update_id,
+                type(exc).__name__,
+                exc_info=exc,
             )
         return True
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.quarantine import where
@@ -69,7 +71,33 @@ class LibraryRecords(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+def stack_without_messages(exc: BaseException) -> str:
+    """A traceback that names each frame and each exception's type, never its message: the
+    message of a database error may quote a value ("Key (telegram_user_id)=(…) already
+    exists"), and a parser's the text it could not parse. Oldest exception first, as Python
+    prints a chain."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    lines = ["Traceback (messages withheld):"]
+    for error in reversed(chain):
+        for frame in traceback.extract_tb(error.__traceback__):
+            lines.append(f"  {Path(frame.filename).name}:{frame.lineno} in {frame.name}")
+        lines.append(type(error).__name__)
+    return "\n".join(lines)
+
+
+class SafeFormatter(logging.Formatter):
+    """Exceptions as `stack_without_messages`, for our records and every library's."""
+
+    def formatException(self, ei: Any) -> str:
+        exc = ei[1] if isinstance(ei, tuple) else None
+        return stack_without_messages(exc) if exc is not None else ""
+
+
+class JsonFormatter(SafeFormatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
@@ -104,7 +132,7 @@ def setup_logging(level: str = "INFO", fmt: str = "plain", stream: TextIO | None
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        else SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

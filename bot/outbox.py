@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.quarantine import is_transient
 from bot.runtime import OutboxJob, Runtime
 from storage import repo
 from storage.models import Client, OutboxMessage
@@ -142,6 +143,7 @@ class OutboxSender:
         self._handed: deque[OutboxJob] = deque()
         self._handed_urgent: deque[OutboxJob] = deque()
         self._dropped: set[int] = set()  # erased while being sent
+        self._outage = 0  # passes failed in a row because the database is away
         self._handed_at: dict[int, float] = {}  # handed rows not yet sent: when (wall time)
         self._sending: set[int] = set()
         self._still_pending = PendingCheck(rt.sessions)
@@ -195,6 +197,10 @@ class OutboxSender:
                     busy = await self.pass_once()
                 except Exception as exc:  # the loop must outlive any single failure
                     busy = await self._after_failure(exc)
+                else:
+                    if self._outage:
+                        log.info("outbox: the database is back after %d tries", self._outage)
+                    self._outage = 0
                 if not busy:
                     await self._idle()
         finally:
@@ -259,6 +265,15 @@ class OutboxSender:
             log.info("outbox pass lost its database connection; going again")
             await asyncio.sleep(0.05)
             return True
+        if is_transient(exc):
+            # The database is away: said once, not every half second until it is back.
+            self._outage += 1
+            if self._outage == 1:
+                log.warning(
+                    "outbox: the database is unavailable (%s); retrying", type(exc).__name__
+                )
+            await asyncio.sleep(min(0.5 * self._outage, 5.0))
+            return False
         log.exception("outbox pass failed; retrying")
         await asyncio.sleep(0.5)
         return False

@@ -30,6 +30,12 @@ MAX_BODY = 1 << 20
 """Bytes: Telegram's updates are small (a message is at most 4,096 characters); 1 MiB is ample."""
 
 
+def refuse(status: int) -> Response:
+    """A refusal that also ends the connection, so the server does not go on reading a body
+    nobody will look at (to keep the connection alive it would drain it to the end)."""
+    return Response(status_code=status, headers={"Connection": "close"})
+
+
 def webhook_app(intake: Intake, secret: str) -> Starlette:
     """The app with the webhook route; the practice console may add its own routes to it."""
     expected = secret.encode()
@@ -37,18 +43,18 @@ def webhook_app(intake: Intake, secret: str) -> Starlette:
     async def receive(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
-            return Response(status_code=403)
+            return refuse(403)
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
             log.warning("webhook: a body of %s bytes declared: refused", declared[:20])
-            return Response(status_code=413)
+            return refuse(413)
         body = bytearray()
         try:
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > MAX_BODY:
                     log.warning("webhook: a body over %d bytes: refused", MAX_BODY)
-                    return Response(status_code=413)
+                    return refuse(413)
         except ClientDisconnect:
             return Response(status_code=400)
         try:

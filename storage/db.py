@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,6 +31,20 @@ from sqlalchemy.util.concurrency import await_only
 from storage import aiosqlite_cursor
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _connect_errors() -> tuple[type[Exception], ...]:
+    """What opening or reaching a database can raise: SQLAlchemy's errors, the OS's, and the
+    errors asyncpg raises unwrapped while connecting (a database or role that does not exist)."""
+    errors: list[type[Exception]] = [OSError, SQLAlchemyError]
+    try:
+        import asyncpg
+    except ImportError:  # the PostgreSQL extra is not installed
+        return tuple(errors)
+    return (*errors, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = _connect_errors()
 POOL_SIZE = 20
 """Connections per process on a server database (PostgreSQL)."""
 SQLITE_BUSY_SECONDS = 30

@@ -130,3 +130,30 @@ def test_rapport_sandbox_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_database_that_does_not_exist_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """asyncpg raises its connection errors unwrapped; they are still one line naming the
+    setting. Needs no server of its own: an unreachable port and, where PostgreSQL runs, a
+    database and a role that do not exist."""
+    base = os.environ.get(
+        "RAPPORT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/x"
+    )
+    host = base.split("@", 1)[1].split("/", 1)[0]
+    urls = [
+        f"postgresql+asyncpg://postgres@{host}/rapport_no_such_database",
+        f"postgresql+asyncpg://rapport_no_such_role@{host}/test",
+        "postgresql+asyncpg://postgres@127.0.0.1:1/test",
+    ]
+    for url in urls:
+        for command in (["client", "list"], ["therapist", "add", "--name", "Dana Lee"]):
+            result = subprocess.run(
+                [*RAPPORT, *command],
+                env={**env(tmp_path / "unused.db"), "RAPPORT_DATABASE_URL": url},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            lines = (result.stdout + result.stderr).strip().splitlines()
+            assert result.returncode == 2, (url, lines)
+            assert len(lines) == 1 and lines[0].startswith("rapport: RAPPORT_DATABASE_URL"), lines

@@ -126,3 +126,29 @@ async def test_the_secret_and_the_size_are_checked_before_the_body_is_read(
     chunked = b"".join(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(5))
     headers = {"Transfer-Encoding": "chunked", SECRET_HEADER: secret}
     assert await raw_post(url, headers, chunked) == 413
+
+
+async def test_a_refused_body_is_not_read_on_after_the_answer(webhook_world: World) -> None:
+    """After the 403 (or 413) the connection is closed: the server does not drain the rest of
+    a body announced as 90 MiB to keep the connection alive."""
+    url = webhook_world.sandbox.default_bot.webhook_url
+    assert url
+    parts = urlsplit(url)
+    assert parts.hostname and parts.port
+    for headers in ("", f"{SECRET_HEADER}: {webhook_secret(DEFAULT_TOKEN)}\r\n"):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(
+            f"POST {parts.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {90 * 2**20}\r\n"
+            f"{headers}\r\n".encode()
+        )
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.split()[1] in (b"403", b"413")
+        sent = 0
+        with pytest.raises(ConnectionError):
+            for _ in range(1000):  # up to 64 MiB, if the server kept reading
+                writer.write(b"x" * 65536)
+                await writer.drain()
+                sent += 65536
+        assert sent < 8 * 2**20, f"{sent} bytes read after the refusal"
+        writer.close()

@@ -114,6 +114,17 @@ def test_any_bytes_as_a_calendar_never_crash_the_parser(ics: bytes) -> None:
     assert all("\n" not in p for p in problems)
 
 
+def test_what_a_calendar_says_is_never_echoed_in_its_error() -> None:
+    """A line the parser chokes on may be a client's name or a note about them."""
+    secret = "Alice Smith self-harm notes"
+    broken = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + secret.encode() + b"\r\nEND:VCALENDAR\r\n"
+    problems: list[str] = []
+    with pytest.raises(ValueError) as refused:
+        parse(broken, problems)
+    assert "Alice" not in str(refused.value) and "self-harm" not in str(refused.value)
+    assert not any("Alice" in p for p in problems)
+
+
 # --- through the CLI ------------------------------------------------------------------------
 
 
