@@ -156,9 +156,22 @@ async def add_client(
         language=language,
         created_at=now,
     )
+    if s.get_bind().dialect.name == "sqlite":
+        client.id = await _unused_client_id(s)
     s.add(client)
     await s.flush()
     return client
+
+
+async def _unused_client_id(s: AsyncSession) -> int:
+    """A client id never given before. SQLite hands out one more than the highest id *now*, so
+    the id of the last client erased would come back, and the audit trail (which keeps erased
+    clients' bare ids) would pin their history on a stranger. PostgreSQL's sequence never
+    goes back. Safe against a concurrent insert: SQLite runs one writer at a time."""
+    highest = select(func.max(Client.id)).scalar_subquery()
+    audited = select(func.max(AuditEvent.client_id)).scalar_subquery()
+    row = (await s.execute(select(highest, audited))).one()
+    return max(row[0] or 0, row[1] or 0) + 1
 
 
 async def _unique_code(s: AsyncSession) -> str:

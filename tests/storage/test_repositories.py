@@ -459,3 +459,20 @@ async def test_one_account_opening_a_therapist_and_a_client_link_at_once_binds_o
                 select(func.count()).where(Therapist.telegram_user_id == 5000 + trial)
             )
         assert (as_client, as_therapist) in ((1, 0), (0, 1)), f"trial {trial}"
+
+
+async def test_an_erased_clients_id_is_never_given_to_a_new_client(sessions, cipher, clock) -> None:
+    """The audit trail keeps an erased client's bare id; a new client under the same id would
+    inherit their history (SQLite reuses the highest id once its row is gone)."""
+    therapist_id, first = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        await repo.audit(s, actor="therapist:1", action="digest", now=clock.now(), client_id=first)
+        assert await repo.erase_client(s, first, clock.now(), actor="cli")
+    async with sessions() as s, s.begin():
+        newcomer = await repo.add_client(
+            s, cipher, therapist_id=therapist_id, name="New Person", now=clock.now()
+        )
+    assert newcomer.id != first
+    async with sessions() as s:
+        history = [e.action for e in await repo.audit_log(s, newcomer.id)]
+    assert history == []
