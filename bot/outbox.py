@@ -50,15 +50,17 @@ MARK_WITHIN = 0.05
 """Wall seconds a handed message may stay sent but not marked: handed rows are marked a few at
 a time, in one transaction, instead of one transaction each."""
 SEND_CONCURRENCY = 8
-FRESH_SECONDS = 2.0
-"""Wall seconds for which a row handed over by this process's own commit is sent without asking
-the database again whether it is still wanted: an erasure here drops it in memory (`drop`), and
-one from another process (the CLI) must fall inside this window to miss it. Older rows, and rows
-claimed from the database (digests, alerts, retries), are always asked: one query per message
-is about a fifth of the cost of a reply, and a fresh reply is most of the traffic."""
 """Requests on the wire at once. Enough for Telegram's 30/s at its round-trip times; more only
 grows the HTTP connection pool, which every request then scans (a cost per request that grows
 with the pool's size)."""
+FRESH_SECONDS = 30.0
+"""Wall seconds for which a row handed over by this process's own commit is sent without asking
+the database again whether it is still wanted. Handed rows are only replies to the person whose
+update it was (alerts and digests are claimed from the database and always asked), an erasure
+in this process drops them in memory (`drop`), and one from another process (the CLI) must fall
+inside this window for the client's own reply to still reach the client. Asking costs a query
+per batch, which in a burst, when replies wait a second or two, was a good part of a reply's
+cost."""
 
 
 def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
