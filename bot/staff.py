@@ -229,9 +229,14 @@ async def cmd_invite(
     await repo.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
+    return with_link(rt, therapist, "staff.invite_created", client, token)
+
+
+def with_link(rt: Runtime, therapist: Therapist, key: str, client: Client, token: str) -> About:
+    """A reply to the therapist that carries a client's invite link and how long it lasts."""
     text = t(
         therapist.language,
-        "staff.invite_created",
+        key,
         alias=client.alias,
         link=rt.invite_link(token),
         days=repo.INVITE_TTL.days,
@@ -248,14 +253,7 @@ async def renew_invite(
     await repo.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
-    text = t(
-        therapist.language,
-        "staff.invite_renewed",
-        alias=client.alias,
-        link=rt.invite_link(token),
-        days=repo.INVITE_TTL.days,
-    )
-    return About(text, client.id)
+    return with_link(rt, therapist, "staff.invite_renewed", client, token)
 
 
 async def cmd_move(
@@ -266,14 +264,7 @@ async def cmd_move(
     if client.telegram_user_id is None:
         raise Reply("staff.move_not_joined", about=client.id, alias=client.alias)
     token, _ = await invites.move_client(s, client, actor=f"therapist:{therapist.id}", now=now)
-    text = t(
-        therapist.language,
-        "staff.moved",
-        alias=client.alias,
-        link=rt.invite_link(token),
-        days=repo.INVITE_TTL.days,
-    )
-    return About(text, client.id)
+    return with_link(rt, therapist, "staff.moved", client, token)
 
 
 async def cmd_pause(
