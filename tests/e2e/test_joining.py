@@ -19,7 +19,6 @@ from tests.conftest import TEST_KEY
 from tests.e2e.harness import (
     Person,
     World,
-    button_data,
     button_labels,
     data_for,
     join_client,
@@ -29,6 +28,7 @@ from tests.e2e.harness import (
     stored,
     token_of,
 )
+from tests.e2e.test_privacy import answer_checkin as answer_with
 
 
 async def stored_counts(world: World) -> dict[str, int]:
@@ -145,24 +145,7 @@ COMMENT = "the second half of the session felt rushed"
 
 async def answer_checkin(world: World, person: Person) -> None:
     """Open a check-in now and answer it with 7s (no on yes/no) and COMMENT."""
-    async with world.rt.sessions() as s, s.begin():
-        client = await s.get(Client, person.id)
-        assert client is not None
-        client.next_checkin_at = world.clock.now()
-    await world.advance(minutes=1)
-    question = await next_with_buttons(person.user)
-    while True:
-        data = button_data(question)
-        if any(d.endswith(":s") for d in data) and not any(d.endswith(":7") for d in data):
-            await person.user.send(COMMENT)
-            break
-        choice = next((d for d in data if d.endswith(":7")), None) or next(
-            d for d in data if d.endswith(":n")
-        )
-        await person.user.tap(question, choice)
-        question = await next_with_buttons(person.user)
-    await person.user.next_message(predicate=lambda m: "Thank you" in m["text"])
-    await world.drain()
+    await answer_with(world, person, COMMENT)
 
 
 async def new_link(world: World, client_id: int) -> str:
