@@ -71,8 +71,10 @@ class InboundThrottle:
         act weeks apart in simulated time but within milliseconds of wall time."""
         return cls(burst=float("inf"))
 
-    def admit(self, sender: int, *, urgent: bool = False) -> Verdict:
-        """Whether to handle an update from `sender`; `urgent` (crisis language) always is."""
+    def admit(self, sender: int, *, urgent: bool | Callable[[], bool] = False) -> Verdict:
+        """Whether to handle an update from `sender`; `urgent` (crisis language) always is. A
+        callable is asked only when the bucket is empty: looking for crisis words costs a
+        little, and most updates never need it."""
         now = self._clock()
         bucket = self._buckets.get(sender)
         if bucket is None:
@@ -86,7 +88,7 @@ class InboundThrottle:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return Verdict.HANDLE
-        if urgent:
+        if urgent() if callable(urgent) else urgent:
             return Verdict.HANDLE
         self.dropped += 1
         if bucket.noticed_at is None or now - bucket.noticed_at >= self.notice_every:

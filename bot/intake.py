@@ -111,7 +111,7 @@ class Intake:
         user = update.effective_user
         if user is None or update.my_chat_member is not None:
             return True
-        verdict = self.rt.door.admit(user.id, urgent=detect_crisis(written(update)))
+        verdict = self.rt.door.admit(user.id, urgent=lambda: detect_crisis(written(update)))
         if verdict is Verdict.HANDLE:
             return True
         chat = update.effective_chat

@@ -92,3 +92,15 @@ def test_never_more_handled_than_the_burst_plus_refill(
         assert n - urgent_count[sender] <= 5 + elapsed * 0.5 + 1e-9
     for times in notices.values():
         assert all(b - a >= 60 for a, b in pairwise(times))
+
+
+def test_crisis_words_are_looked_for_only_when_the_door_would_close() -> None:
+    door = InboundThrottle(burst=2, rate=0.5, clock=Clock())
+    asked: list[int] = []
+
+    def crisis() -> bool:
+        asked.append(1)
+        return True
+
+    assert [door.admit(1, urgent=crisis) for _ in range(3)] == [Verdict.HANDLE] * 3
+    assert len(asked) == 1  # the third only
