@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox.world import SandboxBot, World
+from bot.sandbox.world import SandboxBot, WebhookConfig, World
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +105,20 @@ class WebhookDispatcher:
                     delay = self._retry_delay
                     world.notify()
                     continue
-                if bot.webhook is hook:
-                    hook.last_error_date = world.now()
-                    hook.last_error_message = error
-                world.stats.webhook_failures += 1
-                world.notify()
+                self._failed(bot, hook, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
         finally:
             self._tasks.pop(bot.id, None)
             world.notify()
+
+    def _failed(self, bot: SandboxBot, hook: WebhookConfig, error: str) -> None:
+        """A delivery was refused: shown in getWebhookInfo (if the webhook is still that one)."""
+        if bot.webhook is hook:  # the same object: a webhook set meanwhile keeps its own record
+            hook.last_error_date = self._world.now()
+            hook.last_error_message = error
+        self._world.stats.webhook_failures += 1
+        self._world.notify()
 
     async def _deliver_parallel(self, bot: SandboxBot) -> None:
         """Start a delivery for each pending update not under way, up to `max_connections`."""
@@ -159,11 +163,7 @@ class WebhookDispatcher:
                     bot.updates.record_delivery([update])
                     world.stats.webhook_deliveries += 1
                     return
-                if bot.webhook is hook:
-                    hook.last_error_date = world.now()
-                    hook.last_error_message = error
-                world.stats.webhook_failures += 1
-                world.notify()
+                self._failed(bot, hook, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
         finally:
