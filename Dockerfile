@@ -5,7 +5,9 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY app ./app
 COPY bot ./bot
+COPY cli ./cli
 COPY flows ./flows
 COPY insights ./insights
 COPY storage ./storage

@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
+	@# compat: the checkout itself is on the path, so devtools/ (left out of the wheel) imports too.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev,postgres]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -21,10 +21,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.clock import Clock, ManualClock
-from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.sandbox import DEFAULT_TOKEN
+from app.clock import Clock, ManualClock
+from app.config import load_settings
+from app.runtime import Runtime
+from devtools.sandbox import DEFAULT_TOKEN
 from storage.crypto import Cipher
 from storage.db import create_engine, upgrade_async
 

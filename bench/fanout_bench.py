@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select
 
+from app import heartbeat
+from app.clock import ManualClock
+from app.runtime import Runtime
 from bench.common import START, bot_environment, database, make_runtime, summary, timelapse_clock
 from bench.population import populate
 from bench.processes import BotProcess
 from bench.traffic import Traffic, cpu_seconds, watch
-from bot import heartbeat
-from bot.clock import ManualClock
-from bot.runtime import Runtime
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 from storage.models import Checkin, Client, OutboxMessage
 
 TELEGRAM_RATE = 30.0

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telegram import Bot, Update
 
+from app.runtime import Runtime
 from bench.common import backends, database, make_runtime, summary
 from bench.pipeline_bench import prepare_clients
 from bot.dispatch import handle_update
-from bot.runtime import Runtime
-from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
 from storage import aiosqlite_cursor
 
 CONCURRENCY = 32

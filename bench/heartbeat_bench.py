@@ -9,7 +9,7 @@ the week). Per database size:
 * idle pass: nothing due (the floor every pass pays);
 * same due count: 100 clients due at both sizes, so any growth is the cost of idle rows;
 * 1% due: 100 at 10k, 1,000 at 100k; one pass, which must open them all (a pass opens check-ins
-  in transactions of `bot.opening.BATCH` clients until none is due or its time budget is spent),
+  in transactions of `app.opening.BATCH` clients until none is due or its time budget is spent),
   then passes until nothing is due.
 
 Each opened check-in must leave its outbox row (checked). Then a child process starts the real
@@ -41,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event, func, select, update
 
+from app import heartbeat, opening
+from app.clock import ManualClock
+from app.runtime import Runtime
 from bench.common import (
     BENCH_KEY,
     START,
@@ -53,10 +56,7 @@ from bench.common import (
 )
 from bench.population import due_count, make_due, populate
 from bench.processes import BotProcess
-from bot import heartbeat, opening
-from bot.clock import ManualClock
-from bot.runtime import Runtime
-from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot
 from storage.models import Checkin, Client, OutboxMessage
 
 SCRIPT = Path(__file__).resolve()

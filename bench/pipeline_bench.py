@@ -15,7 +15,7 @@ users share this process. Both bots run side by side, one idle while the other i
   sandbox (timestamps taken as the sandbox records each call);
 * light: texts at 20 per second, well below capacity: the latency of one message on its own.
 
-Rapport's clients are created through `bot.admin` and then set to the state onboarding leaves
+Rapport's clients are created through `app.admin` and then set to the state onboarding leaves
 (active, idle conversation, no check-in due), so every text takes the real client path and gets
 the flow's reply. The limiter is lifted (send_rate=0, chat_send_rate=0): this measures the
 pipeline. Runs on SQLite, and on PostgreSQL too when RAPPORT_BENCH_POSTGRES_URL (or
@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import update
 
+from app import admin
 from bench.common import (
     POSTGRES_ENVS,
     START,
@@ -55,8 +56,7 @@ from bench.common import (
 )
 from bench.processes import BotProcess
 from bench.traffic import Traffic, cpu_seconds, watch
-from bot import admin
-from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot, SandboxUser
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot, SandboxUser
 from flows.onboarding import CONSENT_VERSION
 from flows.state import new_state
 from storage.models import Client

@@ -1,6 +1,6 @@
 """Bulk population of a database with active clients, for the scheduler and fan-out benchmarks.
 
-Going through `bot.admin` costs one transaction per client (minutes for 100,000); here therapists
+Going through `app.admin` costs one transaction per client (minutes for 100,000); here therapists
 and clients are inserted in large batches in the state onboarding leaves them in: active, consent
 recorded, a time zone, an idle conversation and a `next_checkin_at`. Encrypted names are one
 ciphertext per role, reused: the rows are realistic in size and decrypt correctly.
@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 
+from app.runtime import Runtime
 from bench.common import TIMEZONE
-from bot.runtime import Runtime
 from flows.onboarding import CONSENT_VERSION
 from flows.state import new_state
 from storage import repo

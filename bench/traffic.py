@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.sandbox import ApiCall, Sandbox
+from devtools.sandbox import ApiCall, Sandbox
 
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "editMessageText"})
 

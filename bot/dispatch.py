@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
-from bot import direct, effects, staff
-from bot.runtime import OutboxJob, Runtime
+from app import effects
+from app.runtime import OutboxJob, Runtime
+from bot import direct, staff
 from bot.updates import event_of, language_of, split_command, written
 from flows.conversation import words
 from flows.crisis import detect_crisis
@@ -179,8 +180,8 @@ async def join(
     s: AsyncSession, rt: Runtime, update: Update, token: str, now: datetime, after: After, lang: str
 ) -> None:
     """`/start <token>`: bind the account through an invite, or refuse with nothing stored (a
-    bound person is never rebound, and nobody changes role: see `bot.invites`)."""
-    from bot.invites import refusal_key
+    bound person is never rebound, and nobody changes role: see `app.invites`)."""
+    from app.invites import refusal_key
 
     assert update.effective_user is not None and update.effective_chat is not None
     chat_id = update.effective_chat.id

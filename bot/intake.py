@@ -31,10 +31,10 @@ from typing import Any
 from telegram import Bot, Update
 from telegram.error import RetryAfter, TelegramError
 
+from app.quarantine import is_transient
+from app.runtime import Runtime
 from bot import dispatch
 from bot.flood import Verdict
-from bot.quarantine import is_transient
-from bot.runtime import Runtime
 from bot.updates import language_of, written
 from flows.crisis import detect_crisis
 from flows.i18n import t

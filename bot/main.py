@@ -6,9 +6,9 @@ import asyncio
 import logging
 import signal
 
-from bot.config import ConfigError, Settings
-from bot.logs import setup_logging
-from bot.runtime import Runtime
+from app.config import ConfigError, Settings
+from app.logs import setup_logging
+from app.runtime import Runtime
 from bot.service import BotService
 from storage.db import upgrade_async
 

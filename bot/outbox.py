@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.quarantine import is_transient
-from bot.runtime import OutboxJob, Runtime
+from app.quarantine import is_transient
+from app.runtime import OutboxJob, Runtime
 from storage import repo
 from storage.models import Client, OutboxMessage
 from storage.repo import NORMAL

@@ -13,11 +13,11 @@ import logging
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import health, heartbeat, instances
+from app import health, heartbeat, instances
+from app.runtime import Runtime
 from bot.direct import DirectReplies
 from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
-from bot.runtime import Runtime
 from bot.webhook import WebServer, webhook_app
 from storage import repo
 

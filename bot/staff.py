@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import invites
-from bot.digests import enqueue_digest
-from bot.history import client_history
-from bot.planning import SessionExists, replan_client, schedule_session
+from app import invites
+from app.digests import enqueue_digest
+from app.history import client_history
+from app.planning import SessionExists, replan_client, schedule_session
 from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
@@ -31,8 +31,8 @@ from storage import repo
 from storage.models import Client, Therapist
 
 if TYPE_CHECKING:
+    from app.runtime import Runtime
     from bot.dispatch import After
-    from bot.runtime import Runtime
 
 MAX_PAUSE_DAYS = 365
 
@@ -354,7 +354,7 @@ async def cmd_cadence(
 async def cmd_timezone(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
-    from bot.admin import AdminError, check_timezone
+    from app.admin import AdminError, check_timezone
 
     if not args:
         return t(therapist.language, "staff.timezone_show", zone=therapist.timezone)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.clock import ManualClock
+from app.clock import ManualClock
 from storage.crypto import Cipher
 from storage.db import create_engine, upgrade
 

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clock import ManualClock
+from app.clock import ManualClock
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World
 

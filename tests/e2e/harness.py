@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import func, select
 
-from bot import admin, heartbeat
-from bot.clock import ManualClock
-from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
+from app import admin, heartbeat
+from app.clock import ManualClock
+from app.config import load_settings
+from app.runtime import Runtime
 from bot.service import BotService
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
 from storage.crypto import Cipher
 from storage.models import Answer, Checkin, Client, OutboxMessage
 

@@ -73,7 +73,7 @@ async def test_a_full_checkin_is_stored_with_times(world: World) -> None:
 async def test_a_silent_client_is_asked_on_cadence_and_each_unanswered_checkin_is_missed(
     world: World,
 ) -> None:
-    from bot import admin
+    from app import admin
 
     therapist = await world.join_therapist()
     alice = await join_client(world, therapist, "Alice Smith")

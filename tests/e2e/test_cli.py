@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from cli.main import commands
 from storage.crypto import Cipher
 from tests.conftest import TEST_KEY
 
@@ -34,7 +34,7 @@ def rapport_before_start(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # t
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args))
+        result = runner.invoke(commands, list(args))
         assert result.exit_code == code, result.output
         return result.output
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.sandbox import DEFAULT_TOKEN
+from devtools.sandbox import DEFAULT_TOKEN
 from storage.db import create_engine
 from tests.conftest import TEST_KEY
 
@@ -41,8 +41,8 @@ def permissive() -> None:
 
 def test_a_crash_prints_no_local_variable(tmp_path: Path) -> None:
     script = (
-        "from bot.cli import app, main\n"
-        "@app.command('boom')\n"
+        "from cli.main import commands, main\n"
+        "@commands.command('boom')\n"
         "def boom() -> None:\n"
         "    secret_comment = 'my brother Konstantin calls at night'\n"
         "    raise RuntimeError('unexpected')\n"

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
-from bot import admin
-from bot.effects import instrument
-from bot.sandbox import SandboxUser
+from app import admin
+from app.effects import instrument
+from devtools.sandbox import SandboxUser
 from flows.i18n import t
 from flows.onboarding import CONSENT_VERSION
 from flows.plan import Plan, plan_for, plan_items

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.effects import instrument
+from app.effects import instrument
 from flows.i18n import CATALOGS, t
 from flows.plan import plan_for, plan_items
 from flows.timezones import local_time

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.demo import run_demo
-from bot.demo.clock import HeldTimelapse
-from bot.demo.story import (
+from devtools.demo import run_demo
+from devtools.demo.clock import HeldTimelapse
+from devtools.demo.story import (
     CAST,
     CRISIS_CHECKIN,
     CRISIS_COMMENT,

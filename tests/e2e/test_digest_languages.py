@@ -10,9 +10,9 @@ import string
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import admin
-from bot.history import client_history
-from bot.reports import digest_now
+from app import admin
+from app.history import client_history
+from app.reports import digest_now
 from flows.i18n import t
 from insights.chart import render_chart
 from insights.digest import build_digest, caption, render_text

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from cli.main import commands
 from flows.i18n import t
 from storage.models import Client, TherapySession
 from tests.conftest import TEST_KEY
@@ -25,7 +25,7 @@ WEDNESDAY_3PM = aware(D(2026, 1, 7, 15, 0), BERLIN)
 
 def cli(db_url: str, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(
-        app,
+        commands,
         list(args),
         env={
             "RAPPORT_DATABASE_URL": db_url,

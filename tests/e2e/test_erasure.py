@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot import heartbeat, outbox
-from bot.digests import enqueue_digest
+from app import heartbeat
+from app.digests import enqueue_digest
+from bot import outbox
 from bot.outbox import SEND_CONCURRENCY
 from flows.i18n import t
 from storage import repo

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
+from app.clock import ManualClock
 from bot.flood import InboundThrottle, Recently
 from bot.ratelimit import SendLimiter
-from bot.sandbox import Sandbox
+from devtools.sandbox import Sandbox
 from flows.i18n import t
 from storage.models import ProcessedUpdate
 from tests.conftest import TEST_KEY

@@ -33,10 +33,10 @@ import pytest
 import typer
 import yaml
 
-from bot.cli import app as cli_app
-from bot.config import Settings
-from bot.health import alive_file
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from app.config import Settings
+from app.health import alive_file
+from cli.main import commands as cli_app
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 from flows.i18n import t
 from storage.crypto import Cipher
 from tests.e2e.harness import button_labels

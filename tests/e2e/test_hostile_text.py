@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.export import CSV_COLUMNS, FORMULA_STARTS, spreadsheet_safe, to_csv
+from app.export import CSV_COLUMNS, FORMULA_STARTS, spreadsheet_safe, to_csv
 from flows.i18n import t
 from storage.models import Answer, Client
 from tests.e2e.harness import World, join_client

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from bot import admin
-from bot.clock import ManualClock
-from bot.sandbox import SandboxUser
+from app import admin
+from app.clock import ManualClock
+from devtools.sandbox import SandboxUser
 from flows.i18n import t
 from storage import repo
 from storage.models import Client, ClientEvent, OutboxMessage, Therapist

@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
-from bot import instances
-from bot.cli import app
-from bot.clock import ManualClock
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from app import instances
+from app.clock import ManualClock
+from cli.main import commands
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 from flows.i18n import t
 from storage.crypto import Cipher
 from storage.models import BotInstance, KeyCanary
@@ -52,7 +52,7 @@ class Ran:
 
 def cli(db_url: str, key: str, *args: str) -> Ran:
     result = CliRunner().invoke(
-        app, list(args), env={"RAPPORT_DATABASE_URL": db_url, "RAPPORT_ENCRYPTION_KEY": key}
+        commands, list(args), env={"RAPPORT_DATABASE_URL": db_url, "RAPPORT_ENCRYPTION_KEY": key}
     )
     crashed = result.exception if not isinstance(result.exception, SystemExit) else None
     return Ran(result.exit_code, result.stdout, result.stderr, crashed)

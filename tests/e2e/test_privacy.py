@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.logs import setup_logging
-from bot.sandbox import DEFAULT_TOKEN
+from app.logs import setup_logging
 from bot.service import webhook_secret
+from cli.main import commands
+from devtools.sandbox import DEFAULT_TOKEN
 from flows.i18n import t
 from storage.models import Client
 from tests.conftest import TEST_KEY
@@ -50,7 +50,7 @@ async def answer_checkin(world: World, person, comment: str) -> None:  # type: i
 
 def cli(db_url: str, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(
-        app,
+        commands,
         list(args),
         env={"RAPPORT_DATABASE_URL": db_url, "RAPPORT_ENCRYPTION_KEY": TEST_KEY},
     )

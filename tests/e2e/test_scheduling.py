@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Select, select
 
-from bot import admin, heartbeat
-from bot.clock import ManualClock
+from app import admin, heartbeat
+from app.clock import ManualClock
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client, ClientEvent, TherapySession
 from tests.conftest import TEST_KEY

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from bot import admin, calendar_sync, heartbeat
+from app import admin, calendar_sync, heartbeat
 from insights.texts import text as therapist_text
 from storage.models import Client, TherapySession
 from tests.e2e.harness import Person, World

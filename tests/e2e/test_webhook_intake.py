@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bot.clock import ManualClock
-from bot.logs import setup_logging
-from bot.sandbox import DEFAULT_TOKEN
+from app.clock import ManualClock
+from app.logs import setup_logging
 from bot.service import webhook_secret
 from bot.webhook import MAX_BODY, SECRET_HEADER
+from devtools.sandbox import DEFAULT_TOKEN
 from flows.i18n import t
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.sandbox import SandboxUser
+from devtools.sandbox import SandboxUser
 from flows.i18n import t
 from flows.instruments import load_instrument
 from flows.plan import plan_items

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 from tests.faults.clocks import OutageClock
 from tests.faults.traffic import GUARD, Traffic
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.clock import TimelapseClock
+from app.clock import TimelapseClock
 
 
 class OutageClock:
-    """A `TimelapseClock` that can also leap forward; satisfies `bot.clock.Clock`."""
+    """A `TimelapseClock` that can also leap forward; satisfies `app.clock.Clock`."""
 
     def __init__(self, start: datetime, speed: float = 1.0) -> None:
         self._base = TimelapseClock(start, speed)

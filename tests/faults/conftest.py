@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import ManualClock
+from app.clock import ManualClock
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World
 from tests.faults.inprocess import running_world

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import ManualClock
-from bot.sandbox import Sandbox
+from app.clock import ManualClock
+from devtools.sandbox import Sandbox
 from storage.models import OutboxMessage
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.sandbox import Sandbox, SandboxUser
+from devtools.sandbox import Sandbox, SandboxUser
 from flows.onboarding import CONSENT_VERSION
 from flows.state import new_state
 from storage import repo

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outbox import LEASE_WALL_SECONDS
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage

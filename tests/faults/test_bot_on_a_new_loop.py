@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import heartbeat
-from bot.clock import ManualClock
+from app import heartbeat
+from app.clock import ManualClock
 from tests.conftest import START, TEST_KEY
 from tests.e2e.harness import next_with_buttons
 from tests.faults.answers import Ledger, answer

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from bot import effects, heartbeat
-from bot.cli import app
-from bot.opening import QUARANTINE_KIND
+from app import effects, heartbeat
+from app.opening import QUARANTINE_KIND
+from cli.main import commands
 from flows.i18n import t
 from storage import repo
 from storage.models import Answer, Checkin, Client, OutboxMessage
@@ -65,7 +65,7 @@ async def test_a_client_with_a_broken_zone_is_set_aside_and_the_rest_get_their_c
     live_any: Live, caplog: pytest.LogCaptureFixture
 ) -> None:
     world, _ = live_any
-    caplog.set_level(logging.INFO, logger="bot.quarantine")
+    caplog.set_level(logging.INFO, logger="app.quarantine")
     _, members = await practice(world, 5)
     broken = members[2]
     await set_zone(world, broken, NOWHERE)
@@ -108,7 +108,7 @@ async def test_a_broken_nudge_does_not_hold_up_the_others(
     live_any: Live, caplog: pytest.LogCaptureFixture
 ) -> None:
     world, _ = live_any
-    caplog.set_level(logging.INFO, logger="bot.quarantine")
+    caplog.set_level(logging.INFO, logger="app.quarantine")
     _, (alice, bob) = await practice(world, 2)
     await heartbeat.run_pass(world.rt)
     for member in (alice, bob):
@@ -138,7 +138,7 @@ async def test_a_digest_that_cannot_be_written_does_not_stop_the_others(
     live_any: Live, caplog: pytest.LogCaptureFixture
 ) -> None:
     world, _ = live_any
-    caplog.set_level(logging.INFO, logger="bot.quarantine")
+    caplog.set_level(logging.INFO, logger="app.quarantine")
     therapist, (alice, bob) = await practice(world, 2)
     now = world.clock.now()
     await heartbeat.run_pass(world.rt)
@@ -250,13 +250,13 @@ async def test_rapport_health_says_how_many_items_are_set_aside(
     monkeypatch.setenv("RAPPORT_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("RAPPORT_ENCRYPTION_KEY", TEST_KEY)
 
-    result = await asyncio.to_thread(CliRunner().invoke, app, ["health"])
+    result = await asyncio.to_thread(CliRunner().invoke, commands, ["health"])
 
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok; 1 item(s) set aside after failures"), result.output
     await set_zone(world, broken, "Europe/Berlin")  # repaired; tried again after its minute
     world.clock.advance(timedelta(minutes=2))
     await world.restart()
-    result = await asyncio.to_thread(CliRunner().invoke, app, ["health"])
+    result = await asyncio.to_thread(CliRunner().invoke, commands, ["health"])
     assert (result.exit_code, result.output.strip()) == (0, "ok")
     assert await open_checkins(world, broken) == 1

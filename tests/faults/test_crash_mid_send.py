@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.outbox import BATCH
-from bot.sandbox import Hold
+from devtools.sandbox import Hold
 from storage.models import Checkin, OutboxMessage
 from tests.e2e.harness import has_buttons
 from tests.faults.seed import add_clients, add_therapist

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot import heartbeat
-from bot.clock import ManualClock
-from bot.quarantine import is_transient
+from app import heartbeat
+from app.clock import ManualClock
+from app.quarantine import is_transient
 from flows.i18n import t
 from storage.db import create_engine, upgrade_async
 from tests.conftest import TEST_KEY

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from telegram import Update
 
-from bot import dispatch, effects, heartbeat
+from app import effects, heartbeat
+from bot import dispatch
 from flows.i18n import t
 from storage.models import Answer, ProcessedUpdate
 from tests.e2e.harness import World, next_with_buttons

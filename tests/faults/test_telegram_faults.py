@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import heartbeat
-from bot.sandbox import DISCONNECT
+from app import heartbeat
+from devtools.sandbox import DISCONNECT
 from storage.models import Checkin, Client, ClientEvent, OutboxMessage
 from tests.e2e.harness import World, has_buttons, next_with_buttons
 from tests.faults.answers import Ledger, answer, complete_checkin

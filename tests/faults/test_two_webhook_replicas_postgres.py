@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox import SandboxUser
+from devtools.sandbox import SandboxUser
 from tests.e2e.harness import next_with_buttons
 from tests.faults.answers import (
     Ledger,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.sandbox import Sandbox
+from devtools.sandbox import Sandbox
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

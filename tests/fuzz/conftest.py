@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clock import ManualClock
+from app.clock import ManualClock
 from tests.e2e.harness import World
 from tests.faults.inprocess import running_world
 from tests.faults.traffic import Traffic

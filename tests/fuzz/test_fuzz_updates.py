@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot import admin, heartbeat
-from bot.sandbox import ActionError, SandboxGroup, SandboxUser, callback_data_of
+from app import admin, heartbeat
+from devtools.sandbox import ActionError, SandboxGroup, SandboxUser, callback_data_of
 from flows.i18n import t
 from storage.models import OutboxMessage, ProcessedUpdate
 from tests.e2e.harness import World, next_with_buttons, token_of

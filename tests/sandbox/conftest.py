@@ -13,8 +13,8 @@ import pytest
 import telegram
 from telegram.request import HTTPXRequest
 
-from bot.clock import ManualClock
-from bot.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot
+from app.clock import ManualClock
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxBot
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 

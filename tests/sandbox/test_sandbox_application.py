@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import telegram
 
-from bot.sandbox import ActionError, Sandbox
+from devtools.sandbox import ActionError, Sandbox
 
 
 def parse(update: dict[str, object], ptb_bot: telegram.Bot) -> telegram.Update:

@@ -8,8 +8,8 @@ import pytest
 import telegram
 from telegram.error import RetryAfter
 
-from bot.sandbox import Faults, Sandbox
-from bot.sandbox.errors import ApiError
+from devtools.sandbox import Faults, Sandbox
+from devtools.sandbox.errors import ApiError
 
 
 class Ticker:

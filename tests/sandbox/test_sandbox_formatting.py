@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.sandbox.formatting import EntityParseError, format_text, utf16_len
-from bot.sandbox.wire import detect_entities
+from devtools.sandbox.formatting import EntityParseError, format_text, utf16_len
+from devtools.sandbox.wire import detect_entities
 
 
 def kinds(text: str, mode: str | None) -> tuple[str, list[tuple[str, int, int]]]:

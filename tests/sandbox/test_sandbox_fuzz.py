@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
-from bot.sandbox.methods import METHOD_NAMES
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
+from devtools.sandbox.methods import METHOD_NAMES
 
 PARAM_NAMES = [
     "chat_id", "text", "parse_mode", "entities", "reply_markup", "reply_parameters",

@@ -9,7 +9,7 @@ import contextlib
 import pytest
 import telegram
 
-from bot.sandbox import Sandbox, SandboxUser
+from devtools.sandbox import Sandbox, SandboxUser
 
 GUARD = 10.0  # seconds; a failure guard only, every wait below is on a condition
 

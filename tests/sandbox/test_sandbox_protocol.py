@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 
 
 class Api:

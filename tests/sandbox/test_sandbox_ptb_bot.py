@@ -11,9 +11,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from bot.clock import ManualClock
-from bot.sandbox import DISCONNECT, Sandbox
-from bot.sandbox.files import blank_png
+from app.clock import ManualClock
+from devtools.sandbox import DISCONNECT, Sandbox
+from devtools.sandbox.files import blank_png
 
 
 def keyboard(*data: str) -> InlineKeyboardMarkup:

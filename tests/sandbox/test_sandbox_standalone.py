@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
-from bot.sandbox.standalone import build_parser, main
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
+from devtools.sandbox.standalone import build_parser, main
 
 
 @pytest.fixture

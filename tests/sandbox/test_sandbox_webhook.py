@@ -13,8 +13,8 @@ import telegram
 from aiohttp import web
 from telegram.error import Conflict
 
-from bot.clock import ManualClock
-from bot.sandbox import DEFAULT_TOKEN, Sandbox
+from app.clock import ManualClock
+from devtools.sandbox import DEFAULT_TOKEN, Sandbox
 
 SECRET = "s3cret_Token-42"
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.ics_import import MAX_ICS_BYTES, parse_sessions
+from app.ics_import import MAX_ICS_BYTES, parse_sessions
 from tests.e2e.test_cli import rapport as rapport  # the fixtures
 from tests.e2e.test_cli import rapport_before_start as rapport_before_start
 

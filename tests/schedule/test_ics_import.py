@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import icalendar
 import pytest
 
-from bot.ics_import import (
+from app.ics_import import (
     CalendarEvent,
     match_client,
     normalise_code,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.quarantine import Quarantine
+from app.quarantine import Quarantine
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def test_waits_double_from_a_minute_up_to_an_hour(caplog: pytest.LogCaptureFixtu
 
 
 def test_holds_are_per_kind_and_cleared_by_success(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bot.quarantine")
+    caplog.set_level(logging.INFO, logger="app.quarantine")
     q = Quarantine()
     q.failed("digest", 3, T0, failure())
     assert q.held("digest", T0) == [3]

@@ -1,4 +1,4 @@
-"""Opening due check-ins in batches (`bot.opening`) against the one-client-per-transaction way it
+"""Opening due check-ins in batches (`app.opening`) against the one-client-per-transaction way it
 replaced, kept below as the reference: on the same practice both must leave the same rows behind
 (check-ins and their deadlines, outbox messages and their order, conversation states, next
 check-ins). The practice mixes what can happen to a due client: a check-in still open, answered
@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from bot import effects, opening
-from bot.clock import ManualClock
-from bot.config import load_settings
-from bot.heartbeat import _morning, run_pass
-from bot.planning import replan_client
-from bot.runtime import Runtime
+from app import effects, opening
+from app.clock import ManualClock
+from app.config import load_settings
+from app.heartbeat import _morning, run_pass
+from app.planning import replan_client
+from app.runtime import Runtime
 from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
 from flows.events import OpenCheckin, Text

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot import admin
-from bot.calendar_sync import (
+from app import admin
+from app.calendar_sync import (
     NO_CODE,
     SEVERAL_CODES,
     UNKNOWN_CODE,
@@ -25,10 +25,10 @@ from bot.calendar_sync import (
     import_calendar,
     move_session,
 )
-from bot.cli import app
-from bot.clock import ManualClock
-from bot.config import load_settings
-from bot.runtime import Runtime
+from app.clock import ManualClock
+from app.config import load_settings
+from app.runtime import Runtime
+from cli.main import commands
 from storage.crypto import Cipher
 from storage.models import Client, TherapySession
 from tests.conftest import START, TEST_KEY
@@ -433,7 +433,7 @@ def cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli
 
 
 def rapport(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(app, list(args))
+    result = cli.invoke(commands, list(args))
     assert result.exit_code == code, result.output
     return result.output
 

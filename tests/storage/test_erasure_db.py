@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import ManualClock
+from app.clock import ManualClock
 from storage import repo
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory

@@ -1,0 +1,115 @@
+"""The pre-session digest: built from the client's history, sent to the therapist as a chart with a
+caption and then the text, within Telegram's limits, in the therapist's language. Every build is a
+therapist read: audited."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.history import client_history
+from app.runtime import Runtime
+from insights.digest import Digest, build_digest, caption, render_text, to_json
+from insights.thresholds import Thresholds
+from storage import repo
+from storage.models import Client, Practice, Therapist, TherapySession
+
+log = logging.getLogger(__name__)
+
+
+async def digest_for(
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    practice: Practice,
+    now: datetime,
+    session_at: datetime | None,
+    *,
+    lang: str | None = None,
+) -> tuple[Digest, Any]:
+    """The digest and the history behind it, in `lang` (default: the client's therapist's)."""
+    history = await client_history(s, rt.cipher, client, practice)
+    digest = build_digest(
+        history,
+        now,
+        session_at,
+        Thresholds(),
+        lang=lang or await reader_language(s, client),
+        include_comments=practice.digest_comments,
+    )
+    return digest, history
+
+
+async def reader_language(s: AsyncSession, client: Client) -> str:
+    """The language the client's therapist reads Rapport in."""
+    therapist = await s.get(Therapist, client.therapist_id)
+    return therapist.language if therapist is not None and therapist.language else "en"
+
+
+async def enqueue_digest(
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    therapist: Therapist,
+    now: datetime,
+    session_at: datetime | None,
+    actor: str,
+) -> Digest:
+    """Put the digest (chart, caption, text chunks) in the therapist's outbox, in order."""
+    assert therapist.chat_id is not None
+    practice = await repo.get_practice(s, now)
+    digest, history = await digest_for(
+        s, rt, client, practice, now, session_at, lang=therapist.language or "en"
+    )
+    chunks = render_text(digest, therapist.timezone)
+    # Every row quotes the client (chart, comments): erased with them, even if not yet sent.
+    common = {
+        "chat_id": therapist.chat_id,
+        "now": now,
+        "therapist_id": therapist.id,
+        "about_client_id": client.id,
+    }
+    if history.checkins:
+        # Drawing takes a tenth of a second or more: off the event loop, so updates keep flowing.
+        # matplotlib is imported on the first digest, not at start-up (a third of a second
+        # and tens of megabytes a bot without sessions never needs).
+        from insights.chart import render_chart
+
+        png = await asyncio.to_thread(render_chart, history, now, None, lang=digest.lang)
+        await repo.enqueue(
+            s,
+            rt.cipher,
+            kind="photo",
+            payload={
+                "photo": base64.b64encode(png).decode(),
+                "caption": caption(digest, therapist.timezone),  # times as the text gives them
+            },
+            **common,  # type: ignore[arg-type]
+        )
+    for chunk in chunks:
+        await repo.enqueue(s, rt.cipher, kind="text", payload={"text": chunk}, **common)  # type: ignore[arg-type]
+    await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
+    rt.wake_sender()
+    return digest
+
+
+async def send_digest(s: AsyncSession, rt: Runtime, session: TherapySession, now: datetime) -> bool:
+    """The heartbeat's digest before a session (already claimed by the caller)."""
+    client = await s.get(Client, session.client_id)
+    if client is None:
+        return False
+    therapist = await s.get(Therapist, client.therapist_id)
+    if therapist is None or therapist.chat_id is None:
+        log.warning("digest for session %s not sent: therapist has not joined", session.id)
+        return False
+    await enqueue_digest(s, rt, client, therapist, now, session.starts_at, "heartbeat")
+    return True
+
+
+def digest_json(digest: Digest) -> dict[str, Any]:
+    return to_json(digest)

@@ -1,0 +1,65 @@
+"""Liveness, per database, for `rapport health` and container orchestration.
+
+A bot is alive when its `bot_instance` row in this database was refreshed recently (see
+`storage.keyring`), so a bot serving another database on the same host says nothing about this
+one. The bot also rewrites a small file at every heartbeat pass, named after its database, with
+how many items the heartbeat has set aside after failures (`app.quarantine`); `rapport health`
+mentions them without failing: the bot is alive and serving everyone else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.instances import HOST, gate, wall_now
+from app.runtime import Runtime
+from storage import keyring
+from storage.db import is_sqlite
+
+
+def alive_file(database_url: str) -> Path:
+    """The file of this database on this host: the same for the bot and the CLI, whatever
+    their working folders (a SQLite path is made absolute) and without the password."""
+    url = make_url(database_url)
+    if is_sqlite(database_url) and url.database not in (None, "", ":memory:"):
+        where = f"sqlite:{Path(url.database or '').expanduser().resolve()}"
+    else:
+        where = url.set(password=None).render_as_string(hide_password=False)
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"rapport-alive-{digest}"
+
+
+def beat(database_url: str, set_aside: int = 0) -> None:
+    alive_file(database_url).write_text(f"{set_aside}\n")
+
+
+def set_aside(database_url: str, max_age: float) -> int:
+    """Items set aside at this host's last pass on this database (0 if unknown or stale)."""
+    path = alive_file(database_url)
+    try:
+        if time.time() - path.stat().st_mtime > max_age:
+            return 0
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+async def check(rt: Runtime, max_age: float) -> str | None:
+    """None when healthy, else one line saying what is wrong. Keys that cannot read this
+    database raise `keyring.KeyRefused`, as for every command."""
+    try:
+        async with rt.sessions() as s:
+            await s.execute(text("SELECT 1"))
+    except Exception as exc:  # any database failure means unhealthy
+        return f"database unreachable: {type(exc).__name__}"
+    await gate(rt, "read")
+    async with rt.sessions() as s:
+        bots = await keyring.instances(s)
+    return keyring.liveness_problem(bots, wall_now(), timedelta(seconds=max_age), HOST)

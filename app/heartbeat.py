@@ -1,0 +1,249 @@
+"""The heartbeat: every few seconds, ask the database what is due and do it, exactly once.
+
+Each due item is claimed and handled in one transaction with a compare-and-set on the column that
+made it due (e.g. `next_checkin_at = :seen`). If another replica got there first the update matches
+no row and this one moves on; if a process dies mid-way its transaction rolls back and the item is
+still due. Check-ins, the bulk of the work, are opened a batch of clients per transaction
+(`app.opening`), with their candidates read `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas
+spread the work instead of queueing on the same rows. An item that fails on its own (a broken
+row) is set aside for a while (`app.quarantine`) so that it cannot hold up the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, select, update
+
+from app import effects
+from app.digests import send_digest
+from app.opening import open_due
+from app.planning import client_quiet, replan_client
+from app.quarantine import DIGEST, EXPIRY, NUDGE, RESUMPTION, is_transient
+from app.runtime import Runtime
+from flows.events import Expire, Nudge
+from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
+from storage import repo
+from storage.models import Checkin, Client, Practice, TherapySession
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Runtime, int, datetime], Awaitable[bool]]
+"""Handles one due item (by id) in its own transaction; True if it did something."""
+
+BATCH = 200
+"""Nudges, expiries, digests and resumptions handled per pass, each; check-ins are opened in
+batches until none is due (`app.opening`)."""
+
+
+@dataclass
+class Pass:
+    opened: int = 0
+    nudged: int = 0
+    expired: int = 0
+    digests: int = 0
+    resumed: int = 0
+    open_batches: int = 0  # transactions that opened check-ins (see `app.opening`)
+    backlog: bool = False  # check-ins were still due when the pass's time budget ran out
+
+    @property
+    def total(self) -> int:
+        return self.opened + self.nudged + self.expired + self.digests + self.resumed
+
+
+def interval_seconds(speed: float, real_seconds: float = 5.0) -> float:
+    """Wall seconds between passes: 5 s in real time, shrinking under a time-lapse clock."""
+    return max(0.05, real_seconds / max(speed, 1.0))
+
+
+async def run_pass(rt: Runtime) -> Pass:
+    """One heartbeat pass over everything due now."""
+    now = rt.clock.now()
+    result = Pass()
+    result.resumed = await _resume_paused(rt, now)
+    result.expired = await _expire(rt, now)
+    opening = await open_due(rt, now)
+    result.opened, result.open_batches = opening.opened, opening.batches
+    result.backlog = opening.backlog
+    result.nudged = await _nudge(rt, now)
+    result.digests = await _digests(rt, now)
+    if result.total:
+        rt.wake_sender()
+        log.debug("heartbeat: %s", result)
+    return result
+
+
+async def _each_due(rt: Runtime, now: datetime, kind: str, query: Select, handle: Handler) -> int:
+    """Handle up to `BATCH` due items of `query` (ids), each in its own transaction; how many
+    were done. An item that fails on its own is set aside (`app.quarantine`) and the rest go on."""
+    quarantine = rt.quarantine
+    held = quarantine.held(kind, now)
+    if held:
+        query = query.where(query.selected_columns[0].notin_(held))
+    async with rt.sessions() as s:
+        ids = list(await s.scalars(query.limit(BATCH)))
+    done = 0
+    for item in ids:
+        try:
+            done += await handle(rt, item, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            quarantine.failed(kind, item, now, exc)
+        else:
+            quarantine.cleared(kind, (item,))
+    return done
+
+
+def _morning(client: Client, practice: Practice, now: datetime) -> datetime:
+    """`now`, or the end of the client's quiet hours if `now` falls inside them.
+
+    Items are planned outside quiet hours, but a heartbeat that was down, or a change of zone or
+    quiet hours since the planning, can leave one due at night: it then waits for the morning.
+    """
+    return defer_out_of_quiet(now, client.timezone or "UTC", client_quiet(client, practice))
+
+
+async def _nudge(rt: Runtime, now: datetime) -> int:
+    due = select(Checkin.id).where(
+        Checkin.nudge_at <= now, Checkin.nudged_at.is_(None), Checkin.status == "open"
+    )
+    return await _each_due(rt, now, NUDGE, due, _nudge_one)
+
+
+async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        checkin = await s.get(Checkin, checkin_id)
+        if checkin is None or checkin.nudge_at is None or checkin.nudge_at > now:
+            return False
+        client = await s.get(Client, checkin.client_id)
+        practice = await repo.get_practice(s, now)
+        morning = now if client is None else _morning(client, practice, now)
+        if morning > now:  # due at night: the morning, unless that is too near the expiry
+            expires = checkin.expires_at
+            keep = expires is None or morning <= expires - NUDGE_MIN_BEFORE_EXPIRY
+            await s.execute(
+                update(Checkin)
+                .where(
+                    Checkin.id == checkin_id,
+                    Checkin.nudged_at.is_(None),
+                    Checkin.nudge_at == checkin.nudge_at,
+                )
+                .values(nudge_at=morning if keep else None)
+                .execution_options(synchronize_session=False)
+            )
+            return False
+        claimed = await s.execute(
+            update(Checkin)
+            .where(Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open")
+            .values(nudged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        if client is None or client.status != "active" or client.unreachable_at is not None:
+            return False  # nobody to remind: stopped, paused, or the bot is blocked
+        await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
+        return True
+
+
+async def _expire(rt: Runtime, now: datetime) -> int:
+    due = select(Checkin.id).where(Checkin.expires_at <= now, Checkin.status == "open")
+    return await _each_due(rt, now, EXPIRY, due, _expire_one)
+
+
+async def _expire_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        checkin = await s.get(Checkin, checkin_id)
+        if checkin is None or checkin.status != "open":
+            return False
+        client = await s.get(Client, checkin.client_id)
+        if client is not None:
+            await effects.client_event(s, rt, client, Expire(at=now), None, now, None)
+        # The flow closes the check-in; make sure it is closed even if the flow had lost it.
+        await s.refresh(checkin)
+        if checkin.status == "open":
+            checkin.status = "partial" if checkin.first_answer_at else "missed"
+            checkin.closed_at = now
+        return True
+
+
+async def _digests(rt: Runtime, now: datetime) -> int:
+    due = select(TherapySession.id).where(
+        TherapySession.digest_at <= now,
+        TherapySession.digest_sent_at.is_(None),
+        TherapySession.cancelled.is_(False),
+    )
+    return await _each_due(rt, now, DIGEST, due, _digest_one)
+
+
+async def _digest_one(rt: Runtime, session_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        claimed = await s.execute(
+            update(TherapySession)
+            .where(TherapySession.id == session_id, TherapySession.digest_sent_at.is_(None))
+            .values(digest_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        session = await s.get(TherapySession, session_id)
+        assert session is not None
+        return await send_digest(s, rt, session, now)
+
+
+async def _resume_paused(rt: Runtime, now: datetime) -> int:
+    due = select(Client.id).where(Client.status == "paused", Client.paused_until <= now)
+    return await _each_due(rt, now, RESUMPTION, due, _resume_one)
+
+
+async def _resume_one(rt: Runtime, client_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        claimed = await s.execute(
+            update(Client)
+            .where(Client.id == client_id, Client.status == "paused", Client.paused_until <= now)
+            .values(status="active", paused_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        client = await s.get(Client, client_id)
+        assert client is not None
+        await repo.add_event(s, client_id=client_id, kind="resumed", at=now)
+        await replan_client(s, client, await repo.get_practice(s, now), now)
+        return True
+
+
+SENT_KEPT = timedelta(days=1)
+UPDATE_IDS_KEPT = timedelta(days=7)
+
+
+async def housekeeping(rt: Runtime) -> dict[str, int]:
+    """Forget what is no longer needed: old update ids, the bodies of sent messages, and client
+    data older than the practice's retention period."""
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        practice = await repo.get_practice(s, now)
+        done = {
+            "update_ids": await repo.forget_processed_updates(s, now - UPDATE_IDS_KEPT),
+            "sent_messages": await repo.forget_sent_messages(s, now - SENT_KEPT),
+        }
+        if practice.retention_days < MIN_RETENTION_DAYS:
+            # Stored by an older version that rounded `--retention 1h` down to 0 days: deleting
+            # every answer is never what was meant. Nothing is deleted until it is set again.
+            log.error(
+                "retention of %d days kept nothing: skipped; set it with rapport practice set "
+                "--retention",
+                practice.retention_days,
+            )
+            return done
+        return {
+            **done,
+            **await repo.apply_retention(s, now - timedelta(days=practice.retention_days)),
+        }
+
+
+MIN_RETENTION_DAYS = 1

@@ -1,0 +1,50 @@
+"""`/mydata`: everything stored about the client, in their language, readable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.i18n import t
+from insights.digest import split_message
+from storage import repo
+from storage.models import Client
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+
+async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datetime) -> list[str]:
+    lang = client.language or "en"
+    lines = [
+        t(lang, "mydata.title"),
+        t(
+            lang,
+            "mydata.profile",
+            language=lang,
+            timezone=client.timezone or "-",
+            status=t(lang, f"status.{client.status}"),
+            consent=client.consent_at.date().isoformat() if client.consent_at else "-",
+        ),
+    ]
+    for checkin in await repo.checkins_of(s, client.id):
+        answers = await repo.answers_of(s, checkin.id)
+        parts = []
+        for a in answers:
+            if a.text_enc is not None:
+                parts.append(f"{a.item}: “{rt.cipher.decrypt(a.text_enc)}”")
+            else:
+                parts.append(f"{a.item}: {'-' if a.value is None else a.value}")
+        lines.append(
+            t(
+                lang,
+                "mydata.checkin",
+                date=checkin.opened_at.date().isoformat(),
+                status=t(lang, f"mydata.checkin_{checkin.status}"),
+            )
+            + ("\n  " + "; ".join(parts) if parts else "")
+        )
+    lines.append(t(lang, "mydata.footer"))
+    return split_message(lines)

@@ -1,0 +1,46 @@
+"""`rapport digest`: the digest for a client as it would be sent now, in the therapist's language
+(an audited read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.admin import AdminError
+from app.digests import digest_for
+from app.runtime import Runtime
+from insights.chart import render_chart
+from insights.digest import render_text, to_json
+from storage import repo
+from storage.models import Client, Therapist
+
+
+@dataclass
+class DigestNow:
+    chunks: list[str]
+    as_json: dict[str, Any]
+    png: bytes | None
+
+
+async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestNow:
+    now = rt.clock.now()
+    async with rt.sessions() as s, s.begin():
+        client = await s.get(Client, client_id)
+        if client is None:
+            raise AdminError(f"no client with id {client_id}")
+        therapist = await s.get(Therapist, client.therapist_id)
+        practice = await repo.get_practice(s, now)
+        upcoming = await repo.next_session(s, client.id, now)
+        digest, history = await digest_for(
+            s,
+            rt,
+            client,
+            practice,
+            now,
+            upcoming.starts_at if upcoming else None,
+            lang=therapist.language if therapist else None,
+        )
+        await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
+    zone = therapist.timezone if therapist else "UTC"
+    png = render_chart(history, now, None, lang=digest.lang) if history.checkins else None
+    return DigestNow(render_text(digest, zone), to_json(digest), png)

@@ -1,6 +1,0 @@
-"""`python -m bot.sandbox`: the sandbox Bot API server on its own."""
-
-from bot.sandbox.standalone import main
-
-if __name__ == "__main__":  # importing this module must not parse anyone's command line
-    main()

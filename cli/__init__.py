@@ -1,0 +1,1 @@
+"""The `rapport` command: the practice admin's interface, calling the use cases in `app`."""
