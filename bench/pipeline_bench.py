@@ -78,6 +78,8 @@ class Phase:
     wall: float
     latencies: list[float]
     bot_cpu: float
+    polls: int = 0  # getUpdates calls that brought updates
+    polled: int = 0  # the updates they carried, each redelivery counted
 
     @property
     def throughput(self) -> float:
@@ -97,7 +99,9 @@ class Phase:
         return (
             f"{self.answered}/{self.count} answered in {self.wall:.2f} s = "
             f"{self.throughput:,.0f} msg/s; latency p50 {ms(self.p50)} p99 {ms(self.p99)}; "
-            f"bot CPU {cpu:.2f} ms/msg" + (f"; {lost} UNANSWERED" if lost else "")
+            f"bot CPU {cpu:.2f} ms/msg; {self.polls / max(self.answered, 1):.2f} getUpdates/msg "
+            f"carrying {self.polled / max(self.polls, 1):.1f} updates each"
+            + (f"; {lost} UNANSWERED" if lost else "")
         )
 
 
@@ -198,7 +202,15 @@ class Load:
         latencies, _missing = traffic.latencies()
         first, last = traffic.first_sent, traffic.last_received
         wall = (last - first) if first is not None and last is not None else math.nan
-        return Phase(count, min(count, traffic.received_total), wall, latencies, bot_cpu)
+        return Phase(
+            count,
+            min(count, traffic.received_total),
+            wall,
+            latencies,
+            bot_cpu,
+            traffic.polls,
+            traffic.polled,
+        )
 
 
 def settle_sandbox() -> None:

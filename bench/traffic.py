@@ -26,14 +26,20 @@ class Traffic:
     received_total: int = 0
     first_received: float | None = None
     last_received: float | None = None
+    polls: int = 0  # getUpdates calls that brought something
+    polled: int = 0  # updates those calls carried, counting each redelivery
 
     def note_send(self, chat_id: int) -> None:
         self.sent[chat_id].append(time.perf_counter())
 
     def note_call(self, call: ApiCall, at: float) -> None:
-        if call.method not in SEND_METHODS:
-            return
         if self.bot_username is not None and call.bot_username != self.bot_username:
+            return
+        if call.method == "getUpdates" and isinstance(call.result, list) and call.result:
+            self.polls += 1
+            self.polled += len(call.result)
+            return
+        if call.method not in SEND_METHODS:
             return
         chat_id = call.params.get("chat_id")
         if not isinstance(chat_id, int):
@@ -54,6 +60,7 @@ class Traffic:
         self.received.clear()
         self.rejected.clear()
         self.received_total = 0
+        self.polls = self.polled = 0
         self.first_received = self.last_received = None
 
     @property
