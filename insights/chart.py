@@ -34,9 +34,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator
 
+from flows.i18n import decimal
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, posix
-from insights.texts import MONTHS_SHORT, decimal, text
+from insights.texts import text
 
 # Unhinted glyphs: a fifth less drawing time, and at these sizes they read just as well. This
 # module is the only one in the project that draws, so the setting is made here, once.
@@ -233,7 +234,6 @@ def _date_ticks(
     start: datetime, end: datetime, zone: tzinfo, lang: str = "en"
 ) -> tuple[list[float], list[str]]:
     """Mondays, every one or every few weeks so that there are at most five, as '12 Jan'."""
-    months = MONTHS_SHORT.get(lang, MONTHS_SHORT["en"])
     first = start.astimezone(zone).date()
     last = end.astimezone(zone).date()
     monday = first + timedelta(days=-first.weekday() % 7)
@@ -244,7 +244,7 @@ def _date_ticks(
     day = monday
     while day <= last:
         ticks.append(_num(datetime.combine(day, time(12), zone)))
-        labels.append(f"{day.day} {months[day.month - 1]}")
+        labels.append(text(lang, "chart.tick", date=day))
         day += timedelta(weeks=step)
     return ticks, labels
 
