@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 from zoneinfo import ZoneInfo
 
+from flows.cadence import EveryNDays, Weekdays, parse_cadence
 from insights import config
 
 START: Final = date(2026, 1, 5)
@@ -141,7 +142,6 @@ BAD_WEEK: Final = (
 )
 TERSE: Final = ("ok", "fine", "-", "k", "idk", "meh")
 
-_DAY_INDEX: Final = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _EXPIRY: Final = timedelta(days=config.CHECKIN_EXPIRY_DAYS)
 
 
@@ -210,25 +210,15 @@ def _local(day: date, at: time, zone: tzinfo) -> datetime:
 
 
 def _sends(spec: str, first: date, last: date, zone: tzinfo) -> list[datetime]:
-    """Check-in times for a cadence spec between two local dates (inclusive)."""
-    body, _, clock = spec.partition(" at ")
-    hour, minute = (int(part) for part in clock.split(":"))
-    at = time(hour, minute)
-    result: list[datetime] = []
-    if body.startswith("every"):
-        step = int(body.split()[1])
-        day = first
-        while day <= last:
-            result.append(_local(day, at, zone))
-            day += timedelta(days=step)
-    else:
-        days = {_DAY_INDEX[name] for name in body.split()[1].split(",")}
-        day = first
-        while day <= last:
-            if day.weekday() in days:
-                result.append(_local(day, at, zone))
-            day += timedelta(days=1)
-    return result
+    """Check-in times for a cadence spec (every N days, or weekdays) between two local dates."""
+    (rule,) = parse_cadence(spec).rules
+    if isinstance(rule, EveryNDays):
+        days = range(0, (last - first).days + 1, rule.days)
+        return [_local(first + timedelta(days=n), rule.at, zone) for n in days]
+    if isinstance(rule, Weekdays):
+        span = (first + timedelta(days=n) for n in range((last - first).days + 1))
+        return [_local(day, rule.at, zone) for day in span if day.weekday() in rule.days]
+    raise ValueError(f"the synthetic clients use calendar cadences, not {spec!r}")
 
 
 def _iso(moment: datetime, zone: tzinfo) -> str:
