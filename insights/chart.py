@@ -52,12 +52,10 @@ _PNG_LEVEL: Final = 1
 """zlib level: 1 is several times faster than the default and the file stays well under 200 KB."""
 _RED: Final = "#c0392b"
 _BLUE: Final = "#1f4e79"
-_ITEM_COLOURS: Final[dict[str, str]] = {
-    "heard": "#1b9e77",
-    "goals": "#d95f02",
-    "approach": "#7570b3",
-    "overall": "#666666",
-}
+_ITEM_COLOURS: Final[dict[str, str]] = dict(
+    zip(config.ALLIANCE_ITEMS, ("#1b9e77", "#d95f02", "#7570b3", "#666666"), strict=True)
+)
+"""One colour per alliance item, in the instrument's order."""
 
 
 class _Template:

@@ -81,6 +81,9 @@ TIMEZONES: Final[tuple[str, ...]] = (
     "America/Los_Angeles",
     "Australia/Sydney",
 )
+_HEARD, _GOALS, _APPROACH, _OVERALL = config.ALLIANCE_ITEMS
+"""The instrument's alliance items (bond, goals, approach, overall) by the part each plays here."""
+
 CADENCES: Final[tuple[tuple[str, float], ...]] = (
     ("every 3 days at 19:00", 0.30),
     ("every 4 days at 20:00", 0.10),
@@ -201,7 +204,7 @@ def _traits(rng: random.Random, archetype: str, dropout: bool) -> _Client:
         miss_base=rng.uniform(0.02, 0.12),
         comment_rate=comment_rate,
         decline_points=decline,
-        decline_focus=rng.choice(("goals", "approach", "heard")),
+        decline_focus=rng.choice((_GOALS, _APPROACH, _HEARD)),
     )
 
 
@@ -436,8 +439,8 @@ def _scores(
         if rng.random() < 0.2:
             tension = True
     elif in_episode and kind == "rupture_repair":
-        dip["heard"] = rng.uniform(2.5, 5.0)
-        dip["approach"] = rng.uniform(1.5, 4.0)
+        dip[_HEARD] = rng.uniform(2.5, 5.0)
+        dip[_APPROACH] = rng.uniform(1.5, 4.0)
         tension, talked = True, rng.random() < 0.35
     scores: dict[str, int | None] = {}
     for item in config.ALLIANCE_ITEMS:
