@@ -87,6 +87,7 @@ def _catalog(lang: str) -> dict[str, str]:
 
 
 CATALOGS: dict[str, dict[str, str]] = {lang: _catalog(lang) for lang in LANGUAGES}
+_ENGLISH: Final = CATALOGS[DEFAULT_LANGUAGE]
 
 
 def format_specs(text: str) -> list[tuple[str, str]]:
@@ -98,6 +99,17 @@ def format_specs(text: str) -> list[tuple[str, str]]:
 def locale(lang: str) -> Locale:
     """The CLDR locale of one of our languages (English's for any other code)."""
     return Locale.parse(CLDR_LOCALES.get(lang, CLDR_LOCALES[DEFAULT_LANGUAGE]))
+
+
+_MEMO_SIZE: Final = 4096
+
+
+def _keep(memo: dict[Any, str], key: object, value: str) -> str:
+    """Remember `value` under `key`, starting afresh when the memo is full: it only saves work."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 _CATEGORIES: dict[tuple[str, object], str] = {}
@@ -114,10 +126,7 @@ def plural_category(lang: str, value: object) -> str:
     key = (lang, value)
     category = _CATEGORIES.get(key)
     if category is None:
-        category = _category(lang, value)
-        if len(_CATEGORIES) >= 4096:
-            _CATEGORIES.clear()
-        _CATEGORIES[key] = category
+        category = _keep(_CATEGORIES, key, _category(lang, value))
     return category
 
 
@@ -159,10 +168,7 @@ def format_date(value: date | time, pattern: str, lang: str) -> str:
     key = (lang, pattern, value, value.tzinfo if isinstance(value, datetime | time) else None)
     shown = _DATES.get(key)
     if shown is None:
-        shown = parse_pattern(pattern).apply(value, locale(lang))
-        if len(_DATES) >= 4096:
-            _DATES.clear()
-        _DATES[key] = shown
+        shown = _keep(_DATES, key, parse_pattern(pattern).apply(value, locale(lang)))
     return shown
 
 
@@ -186,6 +192,8 @@ def _plan(text: str) -> _Plan | None:
         if name is None:
             continue
         if spec:
+            if conversion:
+                raise ValueError(f"{text!r}: {{{name}!{conversion}:…}}: no conversion with grammar")
             slot = f"#{len(slots)}"
             slots.append((slot, name, plural_choice(spec), spec))
             pieces.append(f"{{{slot}}}")
@@ -218,9 +226,9 @@ def _fill(plan: _Plan, lang: str, params: dict[str, object]) -> str:
 
 def t(lang: str, key: str, **params: object) -> str:
     """The text for `key` in `lang` (English if missing there), formatted with `params`."""
-    text = CATALOGS.get(lang, CATALOGS[DEFAULT_LANGUAGE]).get(key)
+    text = CATALOGS.get(lang, _ENGLISH).get(key)
     if text is None:
-        text = CATALOGS[DEFAULT_LANGUAGE][key]
+        text = _ENGLISH[key]
     if not params or "{" not in text:
         return text
     plan = _PLANS.get(text)
@@ -231,7 +239,7 @@ def t(lang: str, key: str, **params: object) -> str:
 
 def has_key(key: str) -> bool:
     """Whether the catalogs have `key` (every key is in English)."""
-    return key in CATALOGS[DEFAULT_LANGUAGE]
+    return key in _ENGLISH
 
 
 def placeholders(text: str) -> frozenset[str]:
@@ -266,10 +274,7 @@ def join(parts: Iterable[str], lang: str) -> str:
     key = (lang, tuple(parts))
     joined = _JOINED.get(key)
     if joined is None:
-        joined = format_list(list(key[1]), locale=locale(lang))
-        if len(_JOINED) >= 1024:
-            _JOINED.clear()
-        _JOINED[key] = joined
+        joined = _keep(_JOINED, key, format_list(list(key[1]), locale=locale(lang)))
     return joined
 
 
