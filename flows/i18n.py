@@ -158,6 +158,9 @@ def plural_choice(spec: str) -> dict[str, str] | None:
     return choice if "other" in choice else None
 
 
+_pattern: Final = cache(parse_pattern)
+"""A CLDR pattern is parsed once (Babel caches it too, but not in every version we accept)."""
+
 _DATES: dict[tuple[str, str, object, object], str] = {}
 """Dates already written: a digest or a backtest writes the same few days over and over."""
 
@@ -168,7 +171,7 @@ def format_date(value: date | time, pattern: str, lang: str) -> str:
     key = (lang, pattern, value, value.tzinfo if isinstance(value, datetime | time) else None)
     shown = _DATES.get(key)
     if shown is None:
-        shown = _keep(_DATES, key, parse_pattern(pattern).apply(value, locale(lang)))
+        shown = _keep(_DATES, key, _pattern(pattern).apply(value, locale(lang)))
     return shown
 
 
