@@ -8,12 +8,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
 from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
 from storage import repo
 from storage.crypto import Cipher
 from storage.models import Answer, Checkin, Client, Practice
 
 LIFE_KINDS = {"paused", "resumed", "stopped", "blocked", "unblocked"}
+_BRIEF = load_instrument(DEFAULT_INSTRUMENT)
+_TENSION, _TALKED = _BRIEF.rupture_probe
+(_COMMENT,) = (item.id for item in _BRIEF.flat_items() if item.kind == "text")
 YES = 1
 
 
@@ -31,11 +35,11 @@ async def client_history(
     records = []
     for c in checkins:
         got = answers.get(c.id, [])
-        scores = {a.item: a.value for a in got if a.item not in ("comment", "tension", "talked")}
+        scores = {a.item: a.value for a in got if a.item not in _BRIEF.score_free_ids}
         by_item = {a.item: a for a in got}
-        comment = by_item.get("comment")
-        tension = by_item.get("tension")
-        talked = by_item.get("talked")
+        comment = by_item.get(_COMMENT)
+        tension = by_item.get(_TENSION) if _TENSION else None
+        talked = by_item.get(_TALKED) if _TALKED else None
         records.append(
             CheckinRecord(
                 id=str(c.id),

@@ -37,9 +37,7 @@ def local_date(turn: Turn, days: int) -> str:
     """The local calendar date `days` from now, written the way the client's language does."""
     zone = turn.ctx.timezone if turn.ctx.timezone and is_zone(turn.ctx.timezone) else "UTC"
     day = (turn.at + timedelta(days=days)).astimezone(ZoneInfo(zone))
-    return turn.text(
-        "date.format", day=day.day, month=turn.text(f"date.month.{day.month}"), year=day.year
-    )
+    return turn.text("date.format", date=day.date())
 
 
 def pause(turn: Turn, args: str) -> None:

@@ -20,6 +20,9 @@ INSTRUMENTS_DIR = Path(__file__).with_name("instruments")
 DEFAULT_INSTRUMENT = "rapport-brief"
 SAFETY_INSTRUMENT = "safety-phq9-item9"
 MAX_SCALE_STEPS = 11  # 0-10 fits two keyboard rows; longer scales would not
+RUPTURE = "rupture"
+"""The subscale of the tension probe and its follow-up."""
+WELLBEING = "wellbeing"
 
 LocalText = dict[str, str]
 
@@ -180,6 +183,22 @@ class Instrument(_Strict):
             if item.follow_up is not None:
                 out.append(item.follow_up)
         return tuple(out)
+
+    def by_subscale(self, subscale: str) -> tuple[Item, ...]:
+        """The items (follow-ups too) of one subscale, in asking order."""
+        return tuple(item for item in self.flat_items() if item.subscale == subscale)
+
+    @cached_property
+    def score_free_ids(self) -> frozenset[str]:
+        """Ids whose answers are no scores: yes/no probes and free text."""
+        return frozenset(item.id for item in self.flat_items() if item.kind != "scale")
+
+    @cached_property
+    def rupture_probe(self) -> tuple[str | None, str | None]:
+        """(was there tension?, was it talked through?): the yes/no items of the `rupture`
+        subscale in asking order, None where the instrument has no such item."""
+        ids = [item.id for item in self.by_subscale(RUPTURE) if item.kind == "yesno"]
+        return (ids[0] if ids else None, ids[1] if len(ids) > 1 else None)
 
     def title_for(self, lang: str) -> str:
         if self.title is None:

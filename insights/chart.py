@@ -34,9 +34,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator
 
+from flows.i18n import decimal
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, posix
-from insights.texts import MONTHS_SHORT, decimal, text
+from insights.texts import text
 
 # Unhinted glyphs: a fifth less drawing time, and at these sizes they read just as well. This
 # module is the only one in the project that draws, so the setting is made here, once.
@@ -51,12 +52,10 @@ _PNG_LEVEL: Final = 1
 """zlib level: 1 is several times faster than the default and the file stays well under 200 KB."""
 _RED: Final = "#c0392b"
 _BLUE: Final = "#1f4e79"
-_ITEM_COLOURS: Final[dict[str, str]] = {
-    "heard": "#1b9e77",
-    "goals": "#d95f02",
-    "approach": "#7570b3",
-    "overall": "#666666",
-}
+_ITEM_COLOURS: Final[dict[str, str]] = dict(
+    zip(config.ALLIANCE_ITEMS, ("#1b9e77", "#d95f02", "#7570b3", "#666666"), strict=True)
+)
+"""One colour per alliance item, in the instrument's order."""
 
 
 class _Template:
@@ -233,7 +232,6 @@ def _date_ticks(
     start: datetime, end: datetime, zone: tzinfo, lang: str = "en"
 ) -> tuple[list[float], list[str]]:
     """Mondays, every one or every few weeks so that there are at most five, as '12 Jan'."""
-    months = MONTHS_SHORT.get(lang, MONTHS_SHORT["en"])
     first = start.astimezone(zone).date()
     last = end.astimezone(zone).date()
     monday = first + timedelta(days=-first.weekday() % 7)
@@ -244,7 +242,7 @@ def _date_ticks(
     day = monday
     while day <= last:
         ticks.append(_num(datetime.combine(day, time(12), zone)))
-        labels.append(f"{day.day} {months[day.month - 1]}")
+        labels.append(text(lang, "chart.tick", date=day))
         day += timedelta(weeks=step)
     return ticks, labels
 

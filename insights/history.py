@@ -7,14 +7,25 @@ All datetimes are timezone-aware; histories built here hold them in UTC.
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timezone, tzinfo
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flows.cadence import (
+    AfterSession,
+    BeforeSession,
+    Cadence,
+    EveryNDays,
+    Midway,
+    Rule,
+    Weekdays,
+    parse_cadence,
+)
 
 CheckinStatus = Literal["answered", "partial", "missed", "open"]
 LifeEventKind = Literal["paused", "resumed", "stopped", "blocked", "unblocked"]
@@ -140,12 +151,6 @@ def parse_instant(text: object, zone: tzinfo = UTC) -> datetime:
     return value.astimezone(UTC)
 
 
-_EVERY_DAYS = re.compile(r"every\s+(\d+(?:\.\d+)?)\s+days?\b")
-_EVERY_DAY = re.compile(r"every\s+day\b")
-_WEEKDAYS = re.compile(r"weekdays\s+([a-z]+(?:\s*,\s*[a-z]+)*)")
-_SESSION_BOUND = re.compile(r"(after-session|before-session|midway)")
-
-
 def cadence_days_from_spec(
     spec: str | None, sends: list[datetime], sessions: list[datetime]
 ) -> float:
@@ -157,12 +162,23 @@ def cadence_days_from_spec(
     return spec_cadence_days(spec, sessions) or _median_gap_days(sends) or DEFAULT_CADENCE_DAYS
 
 
+@lru_cache(maxsize=256)
+def _cadence(spec: str) -> Cadence | None:
+    """The cadence text read by the one cadence grammar; None for text it does not accept (a
+    backtest file may carry anything there: the gaps between sends are the estimate then)."""
+    try:
+        return parse_cadence(spec)
+    except ValueError:
+        return None
+
+
 def spec_cadence_days(spec: str | None, sessions: list[datetime]) -> float | None:
     """The typical days between check-ins that the cadence text implies (None: it does not)."""
-    if not spec:
+    cadence = _cadence(spec) if spec else None
+    if cadence is None:
         return None
     frequency = 0.0
-    for rule in re.split(r"[+;]", spec.lower()):
+    for rule in cadence.rules:
         days = _rule_days(rule, sessions)
         if days:
             frequency += 1.0 / days
@@ -171,21 +187,21 @@ def spec_cadence_days(spec: str | None, sessions: list[datetime]) -> float | Non
 
 def needs_sessions(spec: str | None) -> bool:
     """Whether `spec_cadence_days` reads the session times for this cadence text."""
-    return spec is not None and _SESSION_BOUND.search(spec.lower()) is not None
+    cadence = _cadence(spec) if spec else None
+    return cadence is not None and any(isinstance(r, _SESSION_BOUND) for r in cadence.rules)
 
 
-def _rule_days(rule: str, sessions: list[datetime]) -> float | None:
-    if match := _EVERY_DAYS.search(rule):
-        days = float(match.group(1))
-        return days if days > 0 else None
-    if _EVERY_DAY.search(rule):
-        return 1.0
-    if match := _WEEKDAYS.search(rule):
-        names = {name.strip() for name in match.group(1).split(",") if name.strip()}
-        return 7.0 / len(names) if names else None
-    if _SESSION_BOUND.search(rule):
+_SESSION_BOUND: Final = (AfterSession, BeforeSession, Midway)
+
+
+def _rule_days(rule: Rule, sessions: list[datetime]) -> float | None:
+    if isinstance(rule, EveryNDays):
+        return float(rule.days)
+    if isinstance(rule, Weekdays):
+        return 7.0 / len(rule.days)
+    if isinstance(rule, _SESSION_BOUND):
         return _median_gap_days(sessions) or DEFAULT_CADENCE_DAYS
-    return None
+    return None  # off
 
 
 def _median_gap_days(instants: list[datetime]) -> float | None:

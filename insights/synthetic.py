@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 from zoneinfo import ZoneInfo
 
+from flows.cadence import EveryNDays, Weekdays, parse_cadence
 from insights import config
 
 START: Final = date(2026, 1, 5)
@@ -80,6 +81,9 @@ TIMEZONES: Final[tuple[str, ...]] = (
     "America/Los_Angeles",
     "Australia/Sydney",
 )
+_HEARD, _GOALS, _APPROACH, _OVERALL = config.ALLIANCE_ITEMS
+"""The instrument's alliance items (bond, goals, approach, overall) by the part each plays here."""
+
 CADENCES: Final[tuple[tuple[str, float], ...]] = (
     ("every 3 days at 19:00", 0.30),
     ("every 4 days at 20:00", 0.10),
@@ -141,7 +145,6 @@ BAD_WEEK: Final = (
 )
 TERSE: Final = ("ok", "fine", "-", "k", "idk", "meh")
 
-_DAY_INDEX: Final = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _EXPIRY: Final = timedelta(days=config.CHECKIN_EXPIRY_DAYS)
 
 
@@ -201,7 +204,7 @@ def _traits(rng: random.Random, archetype: str, dropout: bool) -> _Client:
         miss_base=rng.uniform(0.02, 0.12),
         comment_rate=comment_rate,
         decline_points=decline,
-        decline_focus=rng.choice(("goals", "approach", "heard")),
+        decline_focus=rng.choice((_GOALS, _APPROACH, _HEARD)),
     )
 
 
@@ -210,25 +213,15 @@ def _local(day: date, at: time, zone: tzinfo) -> datetime:
 
 
 def _sends(spec: str, first: date, last: date, zone: tzinfo) -> list[datetime]:
-    """Check-in times for a cadence spec between two local dates (inclusive)."""
-    body, _, clock = spec.partition(" at ")
-    hour, minute = (int(part) for part in clock.split(":"))
-    at = time(hour, minute)
-    result: list[datetime] = []
-    if body.startswith("every"):
-        step = int(body.split()[1])
-        day = first
-        while day <= last:
-            result.append(_local(day, at, zone))
-            day += timedelta(days=step)
-    else:
-        days = {_DAY_INDEX[name] for name in body.split()[1].split(",")}
-        day = first
-        while day <= last:
-            if day.weekday() in days:
-                result.append(_local(day, at, zone))
-            day += timedelta(days=1)
-    return result
+    """Check-in times for a cadence spec (every N days, or weekdays) between two local dates."""
+    (rule,) = parse_cadence(spec).rules
+    if isinstance(rule, EveryNDays):
+        days = range(0, (last - first).days + 1, rule.days)
+        return [_local(first + timedelta(days=n), rule.at, zone) for n in days]
+    if isinstance(rule, Weekdays):
+        span = (first + timedelta(days=n) for n in range((last - first).days + 1))
+        return [_local(day, rule.at, zone) for day in span if day.weekday() in rule.days]
+    raise ValueError(f"the synthetic clients use calendar cadences, not {spec!r}")
 
 
 def _iso(moment: datetime, zone: tzinfo) -> str:
@@ -446,8 +439,8 @@ def _scores(
         if rng.random() < 0.2:
             tension = True
     elif in_episode and kind == "rupture_repair":
-        dip["heard"] = rng.uniform(2.5, 5.0)
-        dip["approach"] = rng.uniform(1.5, 4.0)
+        dip[_HEARD] = rng.uniform(2.5, 5.0)
+        dip[_APPROACH] = rng.uniform(1.5, 4.0)
         tension, talked = True, rng.random() < 0.35
     scores: dict[str, int | None] = {}
     for item in config.ALLIANCE_ITEMS:

@@ -1,134 +1,43 @@
-"""Therapist-facing wording: signal explanations, digest lines and session openings, per language.
+"""Therapist-facing wording: signal explanations, digest lines and session openings.
 
-Everything a therapist reads from `insights` comes from `CATALOG[lang]` (the modules in
-`insights/locales/`), with the month and weekday names, decimal separator, plural rule and list
-joiner of that language. English is the reference; a language missing a key, or a language not
-listed, falls back to English, so a translation can grow one line at a time.
-
-A template picks the word that goes with a number through its format spec: `{n:день|дня|дней}`
-shows the form for `n` under the language's plural rule (the CLDR categories one/few/many for
-Russian, one/other for English and Spanish), and `{n}` shows the number itself.
+The texts are the `insights.` part of the one message catalog (`flows/locales/insights.<lang>.yaml`,
+read through `flows.i18n`, which brings each language's plural rule, month and weekday names,
+decimal separator and list joining from CLDR). English is the reference; a language missing a key,
+or a language not listed, falls back to English. This module decides which sentence a signal gets
+and fills it in with the evidence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Final
 
+from flows import i18n
+from flows.i18n import join, number
 from insights import config
-from insights.locales import en, es, ru
 
-_LOCALES: Final = {"en": en, "es": es, "ru": ru}
-LANGUAGES: Final = tuple(_LOCALES)
-
-CATALOG: Final[dict[str, dict[str, str]]] = {
-    lang: module.CATALOG for lang, module in _LOCALES.items()
-}
-MONTHS: Final[dict[str, tuple[str, ...]]] = {
-    lang: module.MONTHS for lang, module in _LOCALES.items()
-}
-"""Month names as they follow a day number in a sentence ('12 Mar', '12 de marzo', '12 марта')."""
-MONTHS_SHORT: Final[dict[str, tuple[str, ...]]] = {
-    lang: module.MONTHS_SHORT for lang, module in _LOCALES.items()
-}
-"""Month names under the chart's date ticks ('12 Mar', '12 mar', '12 мар')."""
-WEEKDAYS: Final[dict[str, tuple[str, ...]]] = {
-    lang: module.WEEKDAYS for lang, module in _LOCALES.items()
-}
-DECIMAL: Final[dict[str, str]] = {lang: module.DECIMAL for lang, module in _LOCALES.items()}
-
-
-def _one_other(whole: int, fraction: bool) -> int:
-    """English and Spanish: 'one' (0) for exactly 1, else 'other' (1)."""
-    return 0 if whole == 1 and not fraction else 1
-
-
-def _russian(whole: int, fraction: bool) -> int:
-    """Russian: one (0) for 1, 21, 31…; few (1) for 2–4, 22–24…; many (2) for 0, 5–20, 25…
-
-    A decimal fraction takes CLDR's 'other', whose word form is the genitive singular, the same
-    as 'few' for the nouns used here (2,5 дня, 1,5 часа): so it reads the 'few' form.
-    """
-    if fraction:
-        return 1
-    if whole % 10 == 1 and whole % 100 != 11:
-        return 0
-    if 2 <= whole % 10 <= 4 and not 12 <= whole % 100 <= 14:
-        return 1
-    return 2
-
-
-PluralRule = Callable[[int, bool], int]
-PLURAL_RULES: Final[dict[str, PluralRule]] = {"en": _one_other, "es": _one_other, "ru": _russian}
-PLURAL_FORMS: Final[dict[str, int]] = {"en": 2, "es": 2, "ru": 3}
-"""How many forms a `{n:…|…}` choice lists in each language."""
-
-
-def plural_form(lang: str, value: object) -> int:
-    """The index of the form that goes with `value` ('2,5', 21, 5.0…) in `lang`."""
-    rule = PLURAL_RULES.get(lang, _one_other)
-    if isinstance(value, bool):
-        return rule(int(value), False)
-    if isinstance(value, int):
-        return rule(abs(value), False)
-    if isinstance(value, float):
-        return rule(abs(int(value)), not value.is_integer())
-    whole, _, decimals = str(value).strip().replace(",", ".").partition(".")
-    try:
-        return rule(abs(int(whole or "0")), bool(decimals))  # '5,0' counts as a fraction
-    except ValueError:
-        return rule(0, True)
-
-
-class _Counted:
-    """A template value: `{n}` shows it, `{n:form|form|form}` shows the form that goes with it."""
-
-    __slots__ = ("lang", "value")
-
-    def __init__(self, value: object, lang: str) -> None:
-        self.value = value
-        self.lang = lang
-
-    def __format__(self, spec: str) -> str:
-        if "|" not in spec:
-            return format(self.value, spec)
-        forms = spec.split("|")
-        return forms[min(plural_form(self.lang, self.value), len(forms) - 1)]
+PREFIX: Final = "insights."
+"""Where the therapist's wording sits in the catalog."""
 
 
 def text(lang: str, key: str, **values: object) -> str:
-    """The catalog entry for `key` in `lang` (English when missing), filled in."""
-    template = CATALOG.get(lang, {}).get(key) or CATALOG["en"][key]
-    if not values:
-        return template
-    if "|" in template:
-        return template.format(**{name: _Counted(v, lang) for name, v in values.items()})
-    return template.format(**values)
+    """The catalog entry `insights.<key>` in `lang` (English when missing), filled in."""
+    return i18n.t(lang, PREFIX + key, **values)
 
 
-def has_key(lang: str, key: str) -> bool:
-    return key in CATALOG.get(lang, {}) or key in CATALOG["en"]
+def has_key(key: str) -> bool:
+    return i18n.has_key(PREFIX + key)
 
 
 def short_date(moment: datetime, zone: tzinfo, lang: str = "en") -> str:
     """'12 Mar' ('12 de marzo', '12 марта') in the reader's time zone."""
-    local = moment.astimezone(zone)
-    months = MONTHS.get(lang, MONTHS["en"])
-    return text(lang, "date.day_month", day=local.day, month=months[local.month - 1])
+    return text(lang, "date.day_month", date=moment.astimezone(zone).date())
 
 
 def date_time(moment: datetime, zone: tzinfo, lang: str = "en") -> str:
     """'Tue 14 Mar, 18:00' ('martes 14 de marzo, 18:00') in the reader's time zone."""
-    local = moment.astimezone(zone)
-    days = WEEKDAYS.get(lang, WEEKDAYS["en"])
-    return text(
-        lang,
-        "date.weekday_day_time",
-        weekday=days[local.weekday()],
-        date=short_date(local, zone, lang),
-        time=f"{local:%H:%M}",
-    )
+    return text(lang, "date.weekday_day_time", at=moment.astimezone(zone))
 
 
 def duration(hours: float, lang: str = "en") -> str:
@@ -145,25 +54,9 @@ def duration(hours: float, lang: str = "en") -> str:
     return text(lang, "days", n=number(round(hours / 24, 1), lang))
 
 
-def number(value: float | int | str, lang: str = "en") -> str:
-    """36.0 → '36', 37.5 → '37.5' (in Spanish and Russian '37,5')."""
-    if type(value) is float:
-        return str(int(value)) if value.is_integer() else decimal(str(value), lang)
-    return str(value)
-
-
-def decimal(shown: str, lang: str) -> str:
-    """A number already written with a '.' ('35.5'), with the language's decimal separator."""
-    separator = DECIMAL.get(lang, ".")
-    return shown if separator == "." else shown.replace(".", separator)
-
-
 def names(codes: str, lang: str) -> str:
     """'slowing,falling_alliance' → 'slower replies and a falling alliance rating'."""
-    parts = [text(lang, f"name.{code}") for code in codes.split(",") if code]
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + text(lang, "list.and") + parts[-1]
+    return join((text(lang, f"name.{code}") for code in codes.split(",") if code), lang)
 
 
 def together_tail(lang: str) -> str:
@@ -261,7 +154,7 @@ def _sentence(
         return text(lang, key, max=config.TOTAL_MAX, **e)
     if code == "item_drop":
         key = f"item.{raw['item']}"
-        item = text(lang, key) if has_key(lang, key) else e["item"]
+        item = text(lang, key) if has_key(key) else e["item"]
         domain = text(lang, f"domain.{raw['domain']}")
         if "baseline" in e and float(raw.get("drop", 0)) > 0:
             return text(
@@ -300,6 +193,6 @@ def _sentence(
         if count > 1:
             return text(lang, "confrontation.repeated", count=count, since=day)
         return text(lang, "confrontation", since=day)
-    if has_key(lang, code):
+    if has_key(code):
         return text(lang, code, since=day)
     return code.replace("_", " ")

@@ -20,7 +20,7 @@ from devtools.demo.time import Watch
 from devtools.demo.transcript import Transcript
 from devtools.sandbox import Sandbox, SandboxUser
 from flows.i18n import t
-from insights.texts import CATALOG
+from insights.texts import text as therapist_text
 from storage.models import Client, TherapySession
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +30,7 @@ _NOTES = ("joined", "declined", "stopped", "deleted", "paused", "paused_open", "
 
 
 def _head(key: str) -> str:
-    return CATALOG["en"][key].split("{", 1)[0]
+    return therapist_text("en", key).split("{", 1)[0]
 
 
 DIGEST_TITLE = _head("digest.title")

@@ -523,7 +523,7 @@ async def test_pause_mid_checkin_closes_it_and_resume_restarts_checkins(world: W
     await user.send("/pause 3")
     now = world.clock.now()
     until = (now + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin")).date()
-    date = en("date.format", day=until.day, month=en(f"date.month.{until.month}"), year=until.year)
+    date = en("date.format", date=until)
     assert await said(user) == en("command.paused_until", date=date)
     paused = await stored(world, alice.id)
     assert paused.status == "paused" and paused.paused_until == now + timedelta(days=3)

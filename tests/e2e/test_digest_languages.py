@@ -13,10 +13,10 @@ from typing import Any
 from app import admin
 from app.history import client_history
 from app.reports import digest_now
-from flows.i18n import t
+from flows.i18n import CATALOGS, t
 from insights.chart import render_chart
 from insights.digest import build_digest, caption, render_text
-from insights.texts import CATALOG
+from insights.texts import PREFIX
 from insights.texts import text as therapist_text
 from insights.thresholds import Thresholds
 from storage import repo
@@ -75,7 +75,8 @@ def english_wording() -> set[str]:
     ("check-in" is also the clients' Spanish word)."""
     return {
         literal.strip()
-        for template in CATALOG["en"].values()
+        for key, template in CATALOGS["en"].items()
+        if key.startswith(PREFIX)
         for literal, *_ in string.Formatter().parse(template)
         if re.search(r"[A-Za-z]{4,}", re.sub(r"(?i)check-ins?", "", literal))
     }

@@ -65,6 +65,15 @@ def test_the_brief_check_in_has_the_agreed_shape() -> None:
     assert rules.alliance == ["heard", "goals", "approach", "overall"]
 
 
+def test_the_brief_check_in_names_its_probe_and_what_is_no_score() -> None:
+    """The database reader and the signals take these from the instrument, not from copies."""
+    assert BRIEF.rupture_probe == ("tension", "talked")
+    assert BRIEF.score_free_ids == {"tension", "talked", "comment"}
+    assert [item.id for item in BRIEF.by_subscale("rupture")] == ["tension", "talked"]
+    safety = load_instrument(SAFETY_INSTRUMENT)
+    assert safety.rupture_probe == (None, None) and safety.score_free_ids == frozenset()
+
+
 @pytest.mark.parametrize("name", [DEFAULT_INSTRUMENT, SAFETY_INSTRUMENT])
 def test_every_text_exists_in_every_language(name: str) -> None:
     for item in load_instrument(name).flat_items():

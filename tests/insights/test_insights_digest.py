@@ -48,7 +48,7 @@ def test_too_little_data_says_so() -> None:
     digest = build_digest(history, after_last(history), None)
     assert digest.too_little_data and not digest.all_well
     text = "\n".join(render_text(digest))
-    assert "Too little data yet: 1 check-in(s) answered so far" in text
+    assert "Too little data yet: 1 check-in answered so far" in text
     assert "No session booked" in text
 
 

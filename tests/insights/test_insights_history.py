@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from insights.history import cadence_days_from_spec, history_from_backtest_line
+from insights.history import cadence_days_from_spec, history_from_backtest_line, needs_sessions
 from insights.thresholds import Thresholds
 
 EXAMPLE = {
@@ -122,10 +122,55 @@ def test_malformed_lines_are_refused_with_a_reason(line: dict, message: str) -> 
         ("weekdays mon,thu at 18:00", 3.5),
         ("weekdays wed at 12:30", 7.0),
         ("every 7 days at 10:00 + every 7 days at 18:00", 3.5),
+        ("every 2 days at 10:00; weekdays sat at 11:00", 1.0 / (1 / 2 + 1 / 7)),
+        ("Every 3 Days at 19:00", 3.0),
+        ("weekdays mon, thu at 18:00", 3.5),
+        ("weekdays monday,thursday at 9:00", 3.5),
+        ("weekdays mon,monday at 9:00", 7.0),  # one day, written twice
+        ("every 1 day at 08:00", 1.0),
     ],
 )
 def test_cadence_from_the_spec(spec: str, days: float) -> None:
     assert cadence_days_from_spec(spec, [], []) == pytest.approx(days)
+
+
+SESSIONS = [datetime(2026, 1, d, 15, tzinfo=UTC) for d in (5, 12, 19)]
+SENDS = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 3, 5, 9)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "days"),
+    [
+        ("after-session 24h", 7.0),
+        ("before-session 2h", 7.0),
+        ("midway", 7.0),
+        ("after-session 24h + before-session 2h", 3.5),
+        ("after-session 24h + every 7 days at 18:00", 3.5),
+    ],
+)
+def test_session_bound_cadences_follow_the_sessions(spec: str, days: float) -> None:
+    assert needs_sessions(spec)
+    assert cadence_days_from_spec(spec, SENDS, SESSIONS) == pytest.approx(days)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "off",  # no schedule: the gaps between sends tell
+        "every 3 days",  # not the grammar (no time): the gaps between sends tell
+        "every 3.5 days at 10:00",
+        "fortnightly",
+        "",
+    ],
+)
+def test_cadence_the_grammar_does_not_give_falls_back_to_the_sends(spec: str) -> None:
+    assert not needs_sessions(spec)
+    assert cadence_days_from_spec(spec, SENDS, SESSIONS) == 2.0
+
+
+def test_only_session_bound_rules_need_the_sessions() -> None:
+    assert not needs_sessions("every 3 days at 19:00 + weekdays mon at 09:00")
+    assert not needs_sessions(None)
 
 
 def test_cadence_from_the_sends_when_there_is_no_spec() -> None:

@@ -14,29 +14,30 @@ import pytest
 from insights_builders import after_last, answered, build, missed
 from PIL import Image
 
+from flows.i18n import CATALOGS, LANGUAGES, number, plural_category, plural_choice
 from insights import chart
 from insights.chart import render_chart
 from insights.digest import build_digest, caption, render_text
 from insights.history import ClientHistory
 from insights.texts import (
-    CATALOG,
-    LANGUAGES,
-    MONTHS,
-    MONTHS_SHORT,
-    PLURAL_FORMS,
-    WEEKDAYS,
+    PREFIX,
     date_time,
     duration,
     explain,
     names,
-    number,
-    plural_form,
     short_date,
     text,
     together_tail,
 )
 
 OTHERS = [lang for lang in LANGUAGES if lang != "en"]
+CATALOG = {
+    lang: {
+        key.removeprefix(PREFIX): t for key, t in CATALOGS[lang].items() if key.startswith(PREFIX)
+    }
+    for lang in LANGUAGES
+}
+"""The therapist's part of each language's catalog, keyed as `insights.texts.text` reads it."""
 BERLIN = ZoneInfo("Europe/Berlin")
 PNG = b"\x89PNG\r\n\x1a\n"
 Evidence = dict[str, float | int | str]
@@ -54,36 +55,24 @@ def literal_parts(template: str) -> list[str]:
 # --- the catalogs ---------------------------------------------------------------------------
 
 
-def test_three_languages() -> None:
+def test_every_language_has_the_therapist_s_wording() -> None:
     assert LANGUAGES == ("en", "es", "ru")
-    assert set(CATALOG) == set(LANGUAGES)
-
-
-@pytest.mark.parametrize("lang", OTHERS)
-def test_every_key_and_placeholder_is_in_every_language(lang: str) -> None:
-    english, other = CATALOG["en"], CATALOG[lang]
-    assert set(other) == set(english)
-    for key, template in english.items():
-        assert {n for n, _ in fields(other[key])} == {n for n, _ in fields(template)}, key
-
-
-@pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_text_is_filled_and_every_word_choice_has_the_language_s_forms(lang: str) -> None:
-    for key, template in CATALOG[lang].items():
-        assert template.strip(), key
-        for name, spec in fields(template):
-            if "|" in spec:
-                forms = spec.split("|")
-                assert len(forms) == PLURAL_FORMS[lang], (key, name)
-                assert all(form.strip() for form in forms), (key, name)
+    assert len(CATALOG["en"]) > 80
+    assert all(set(CATALOG[lang]) == set(CATALOG["en"]) for lang in OTHERS)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("value", [0, 1, 2, 5, 11, 21, 22, "2.5", "7,9"])
 def test_every_text_can_be_filled_with_any_number(lang: str, value: int | str) -> None:
+    """Counts fill every placeholder but the dates, which get a date-time."""
+    moment = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
     for key, template in CATALOG[lang].items():
-        filled = text(lang, key, **{name: value for name, _ in fields(template)})
-        assert "{" not in filled and "|" not in filled, key
+        values = {
+            name: moment if spec and plural_choice(spec) is None else value
+            for name, spec in fields(template)
+        }
+        filled = text(lang, key, **values)
+        assert "{" not in filled and "|" not in filled and "=" not in filled, key
 
 
 @pytest.mark.parametrize("lang", OTHERS)
@@ -99,11 +88,33 @@ def test_signal_sentences_can_be_merged_and_unmerged(lang: str) -> None:
             assert tail not in template, key
 
 
+MONTHS = {
+    "en": "Jan Feb Mar Apr May Jun Jul Aug Sept Oct Nov Dec",
+    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
+    "diciembre",
+    "ru": "января февраля марта апреля мая июня июля августа сентября октября ноября декабря",
+}
+"""Month names as they follow a day number: in Russian the genitive ('12 марта', not 'март')."""
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_month_and_weekday_names(lang: str) -> None:
-    assert len(MONTHS[lang]) == len(MONTHS_SHORT[lang]) == 12
-    assert len(WEEKDAYS[lang]) == 7
-    assert len(set(MONTHS[lang])) == 12 and len(set(WEEKDAYS[lang])) == 7
+def test_month_names_after_a_day_number(lang: str) -> None:
+    dates = [short_date(datetime(2026, m, 12, 12, tzinfo=UTC), BERLIN, lang) for m in range(1, 13)]
+    joiner = " de " if lang == "es" else " "
+    assert dates == [f"12{joiner}{month}" for month in MONTHS[lang].split()]
+
+
+def test_weekday_names() -> None:
+    week = [datetime(2026, 3, 9 + d, 9, tzinfo=UTC) for d in range(7)]  # Monday to Sunday
+    assert [date_time(m, UTC, "en").split()[0] for m in week] == [
+        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+    ]  # fmt: skip
+    assert [date_time(m, UTC, "es").split()[0] for m in week] == [
+        "lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo",
+    ]  # fmt: skip
+    assert [date_time(m, UTC, "ru").split(",")[0] for m in week] == [
+        "понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье",
+    ]  # fmt: skip
 
 
 def test_an_unknown_language_reads_english() -> None:
@@ -132,7 +143,7 @@ def test_russian_days_take_the_form_of_their_number(n: int | str | float, form: 
 @pytest.mark.parametrize(
     ("hours", "ru", "es", "en"),
     [
-        (1 / 60, "1 минута", "1 minuto", "1 minutes"),
+        (1 / 60, "1 минута", "1 minuto", "1 minute"),
         (2 / 60, "2 минуты", "2 minutos", "2 minutes"),
         (11 / 60, "11 минут", "11 minutos", "11 minutes"),
         (21 / 60, "21 минута", "21 minutos", "21 minutes"),
@@ -153,15 +164,18 @@ def test_durations_in_each_language(hours: float, ru: str, es: str, en: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("lang", "value", "form"),
+    ("lang", "value", "category"),
     [
-        ("en", 1, 0), ("en", 2, 1), ("en", "1.0", 1), ("es", 1, 0), ("es", 0, 1),
-        ("es", "1,5", 1), ("ru", 1, 0), ("ru", 3, 1), ("ru", 7, 2), ("ru", 13, 2),
-        ("ru", 1001, 0), ("ru", "0,5", 1), ("ru", -2, 1), ("ru", "several", 1),
+        ("en", 1, "one"), ("en", 2, "other"), ("en", "1.0", "other"), ("en", 1.0, "one"),
+        ("es", 1, "one"), ("es", 0, "other"), ("es", "1,5", "other"), ("ru", 1, "one"),
+        ("ru", 3, "few"), ("ru", 7, "many"), ("ru", 13, "many"), ("ru", 1001, "one"),
+        ("ru", "0,5", "other"), ("ru", -2, "few"), ("ru", "several", "other"), ("de", 1, "one"),
     ],
 )  # fmt: skip
-def test_plural_form_follows_the_language_s_rule(lang: str, value: object, form: int) -> None:
-    assert plural_form(lang, value) == form
+def test_plural_category_follows_the_language_s_rule(
+    lang: str, value: object, category: str
+) -> None:
+    assert plural_category(lang, value) == category
 
 
 def test_decimals_use_the_language_s_separator() -> None:
@@ -368,5 +382,5 @@ def test_chart_date_ticks_are_in_the_reader_s_language() -> None:
     ticks_ru, labels_ru = chart._date_ticks(start, end, BERLIN, "ru")
     assert ticks_en == ticks_ru
     assert labels_en == ["5 Jan", "12 Jan", "19 Jan"]
-    assert labels_ru == ["5 янв", "12 янв", "19 янв"]
+    assert labels_ru == ["5 янв.", "12 янв.", "19 янв."]
     assert chart._date_ticks(start, end, BERLIN, "es")[1] == ["5 ene", "12 ene", "19 ene"]
