@@ -1,17 +1,20 @@
 """Reading a practice's session calendar (an ICS export) into session occurrences.
 
 Pure parsing: bytes in, events out; the CLI and the repositories decide what to store. Recurring
-series are expanded inside a window (RRULE, RDATE, EXDATE, and single instances moved or cancelled
-through RECURRENCE-ID). Recurrence is computed in the event's own local wall time, as iCalendar
-prescribes, so a weekly 10:00 session stays at 10:00 across DST. All-day events are not sessions
-and are skipped. Events are tied to clients only through an explicit code in the text (`#RC-7F3K`
-or `[RC-7F3K]`); an event with no known code or with codes of several clients is left unmatched,
-never guessed.
+series (RRULE, RDATE, EXDATE, instances moved or cancelled through RECURRENCE-ID, RANGE=
+THISANDFUTURE, X-WR-TIMEZONE) are expanded by recurring-ical-events, in the event's own local
+wall time as iCalendar prescribes, so a weekly 10:00 session stays at 10:00 across DST. This
+module only guards the expansion (a cost estimate refuses a series too dense to walk), reads
+each occurrence into a `CalendarEvent`, and reports what it skipped. All-day events are not
+sessions and are skipped. Events are tied to clients only through an explicit code in the text
+(`#RC-7F3K` or `[RC-7F3K]`); an event with no known code or with codes of several clients is
+left unmatched, never guessed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,8 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import icalendar
-from dateutil.rrule import rruleset, rrulestr
-from icalendar.prop import vRecur
+import recurring_ical_events
 
 from flows.timing import get_zone
 
@@ -35,7 +37,8 @@ __all__ = [
 ]
 
 _MAX_OCCURRENCES = 50_000
-"""Occurrences walked per series before giving up: guards against minutely rules from 1970."""
+"""Steps the expansion may take per series (an estimate, from the first instance to the end of
+the window): guards against minutely rules from 1970 and rules that never match."""
 MAX_ICS_BYTES = 10 * 1024 * 1024
 """The largest file read: years of a busy practice's calendar fit in a few megabytes."""
 MAX_NESTING = 8
@@ -43,6 +46,7 @@ MAX_NESTING = 8
 and the parser would recurse once per level."""
 
 _CODE_TOKEN = re.compile(r"#([A-Za-z0-9][A-Za-z0-9_-]*)|\[\s*([A-Za-z0-9][A-Za-z0-9_-]*)\s*\]")
+_CALENDAR_ZONE = "X-WR-TIMEZONE"
 
 
 @dataclass(frozen=True)
@@ -121,26 +125,6 @@ def _is_cancelled(component: icalendar.cal.Component) -> bool:
     return _text(component, "STATUS").strip().upper() == "CANCELLED"
 
 
-def _values(component: icalendar.cal.Component, name: str) -> list[Any]:
-    """The raw values of a list property (EXDATE, RDATE), however many lines it spans."""
-    prop = component.get(name)
-    if prop is None:
-        return []
-    lines = prop if isinstance(prop, list) else [prop]
-    return [item.dt for line in lines for item in line.dts]
-
-
-def _start(component: icalendar.cal.Component, floating: tzinfo) -> datetime | None:
-    """DTSTART as an aware datetime, or None for all-day (date-valued) or missing starts."""
-    prop = component.get("DTSTART")
-    if prop is None:
-        return None
-    value = prop.dt
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=floating)
-
-
 def _start_problem(component: icalendar.cal.Component) -> str | None:
     """Why an event's start cannot be read as a session's (None: it can, or it is all-day)."""
     prop = component.get("DTSTART")
@@ -170,88 +154,252 @@ def _where(position: int, uid: str) -> str:
     return f"event {position} (UID {shown})"
 
 
-def _duration(component: icalendar.cal.Component, start: datetime, default: timedelta) -> timedelta:
-    end_prop = component.get("DTEND")
-    if end_prop is not None and isinstance(end_prop.dt, datetime):
-        end = end_prop.dt
-        if end.tzinfo is None:
-            end = end.replace(tzinfo=start.tzinfo)
-        length = end.astimezone(UTC) - start.astimezone(UTC)
-        return length if length > timedelta(0) else default
-    duration_prop = component.get("DURATION")
-    if duration_prop is not None and isinstance(duration_prop.dt, timedelta):
-        return duration_prop.dt if duration_prop.dt > timedelta(0) else default
-    return default
+def _aware(value: datetime, floating: tzinfo) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=floating)
 
 
-def _wall(value: datetime | date, zone: tzinfo, time_of_day: time) -> datetime:
-    """A DATE or DATE-TIME from the file as naive wall time in the series' zone."""
-    if not isinstance(value, datetime):
-        return datetime.combine(value, time_of_day)
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(zone).replace(tzinfo=None)
+def _calendar_zone(calendar: icalendar.Calendar, problems: list[str]) -> str | None:
+    """The zone the calendar names in X-WR-TIMEZONE (Google's exports), if it is a known one.
+
+    The expansion reads the file's UTC and floating times in it; an unknown one is dropped, so
+    the rest of the file is still read, and reported.
+    """
+    value = calendar.get(_CALENDAR_ZONE)
+    if value is None:
+        return None
+    name = str(value).strip()
+    try:
+        get_zone(name)
+    except ValueError:
+        del calendar[_CALENDAR_ZONE]
+        problems.append(f"the calendar's time zone {name[:60]!r} is unknown (not guessed); ignored")
+        return None
+    return name
 
 
-def _to_utc(wall: datetime, zone: tzinfo) -> datetime:
-    return wall.replace(tzinfo=zone).astimezone(UTC)
+# --- guarding the expansion -----------------------------------------------------------------
+#
+# Rule engines walk every period from a series' first instance on, matching or not, and every
+# instance a period yields: a rule every second since 1970 would take minutes. A series whose
+# walk up to just past the window would be too long is refused. (A sub-daily rule that never
+# matches, like every hour on 30 February, is still searched day by day to the year 9999, some
+# seconds per series.) The recurrence itself is recurring-ical-events'.
 
 
-# --- recurring series -----------------------------------------------------------------------
+class _TooDense(Exception):
+    """A series whose expansion would walk more than `_MAX_OCCURRENCES` steps."""
 
 
-def _recurrence_set(
-    master: icalendar.cal.Component, wall_start: datetime, zone: tzinfo
-) -> rruleset:
-    rules = master.get("RRULE")
-    recurrence = rruleset()
-    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
-        spec = vRecur(dict(rule))
-        if "UNTIL" in spec:
-            # UNTIL may be UTC, floating or a date; recurrence runs in naive wall time here.
-            spec["UNTIL"] = [_wall(spec["UNTIL"][0], zone, time(23, 59, 59))]
-        text = spec.to_ical().decode()
-        try:
-            recurrence.rrule(rrulestr(text, dtstart=wall_start))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"event {_uid(master)!r}: unreadable RRULE {text!r}") from exc
-    recurrence.rdate(wall_start)  # DTSTART is always the first instance (RFC 5545)
-    for value in _values(master, "RDATE"):
-        first = value[0] if isinstance(value, tuple) else value  # a PERIOD starts the instance
-        recurrence.rdate(_wall(first, zone, wall_start.time()))
-    return recurrence
+_PERIOD = {
+    "SECONDLY": timedelta(seconds=1),
+    "MINUTELY": timedelta(minutes=1),
+    "HOURLY": timedelta(hours=1),
+    "DAILY": timedelta(days=1),
+    "WEEKLY": timedelta(weeks=1),
+    "MONTHLY": timedelta(days=28),
+    "YEARLY": timedelta(days=365),
+}
+_DAYS_IN_PERIOD = {"WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
+_DAY_PARTS = ("BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH")
+_TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 
 
-def _expand(
-    master: icalendar.cal.Component,
-    start: datetime,
-    *,
-    window: tuple[datetime, datetime],
-    replaced: set[datetime],
-) -> Iterable[datetime]:
-    """UTC starts of a series' occurrences in the window, minus EXDATEs and replaced ones."""
-    zone = start.tzinfo
-    assert zone is not None
-    wall_start = start.replace(tzinfo=None)
-    recurrence = _recurrence_set(master, wall_start, zone)
-    excluded_days: set[date] = set()
-    for value in _values(master, "EXDATE"):
-        if isinstance(value, datetime):
-            recurrence.exdate(_wall(value, zone, wall_start.time()))
-        else:
-            excluded_days.add(value)
-    low = window[0].astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
-    high = window[1].astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
-    for count, wall in enumerate(recurrence):
-        if count >= _MAX_OCCURRENCES:
-            raise ValueError(f"event {_uid(master)!r} recurs too densely to expand")
-        if wall > high:
-            break
-        if wall < low or wall.date() in excluded_days or wall in replaced:
+def _rules(component: icalendar.cal.Component) -> list[Any]:
+    rules = component.get("RRULE")
+    return rules if isinstance(rules, list) else [] if rules is None else [rules]
+
+
+def _first(parts: Mapping[str, Any], name: str) -> Any:
+    values = parts.get(name)
+    return values[0] if isinstance(values, list) and values else values
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _horizon(
+    components: list[icalendar.cal.Component], floating: tzinfo, end: datetime
+) -> datetime:
+    """How far the expansion looks: past the window's end by a day, and by as far as any
+    instance was moved (the library widens its search so that a moved instance is found)."""
+    reach = timedelta(days=1)
+    for component in components:
+        original = component.get("RECURRENCE-ID")
+        start = component["DTSTART"].dt
+        if (
+            original is not None
+            and isinstance(original.dt, datetime)
+            and isinstance(start, datetime)
+        ):
+            reach = max(reach, abs(_aware(start, floating) - _aware(original.dt, floating)))
+    return end + reach + timedelta(days=1)
+
+
+def _steps(parts: Mapping[str, Any], start: datetime, horizon: datetime) -> float:
+    """An upper bound of the steps a rule's expansion takes from `start` to `horizon`."""
+    freq = str(_first(parts, "FREQ") or "").upper()
+    if freq not in _PERIOD:
+        return 0  # the expansion refuses it as unreadable
+    until = _first(parts, "UNTIL")
+    if isinstance(until, datetime):
+        horizon = min(horizon, _aware(until, start.tzinfo or UTC))
+    given = _first(parts, "INTERVAL")
+    interval = 1 if given is None else _number(given)
+    if interval is None or interval < 1:
+        raise ValueError("INTERVAL must be a positive number")  # an endless walk on the spot
+    periods = max((horizon - start) / (_PERIOD[freq] * interval), 0) + 1
+    count = _number(_first(parts, "COUNT"))
+    if not any(name.startswith("BY") for name in parts):
+        return min(periods, count) if count else periods  # one instance per period
+    per_period = math.prod(len(parts[name]) for name in _TIME_PARTS if name in parts)
+    if any(name in parts for name in _DAY_PARTS):
+        per_period *= _DAYS_IN_PERIOD.get(freq, 1)
+    produced = periods * per_period
+    return periods + (min(produced, count) if count else produced)
+
+
+def _until_includes_its_day(
+    component: icalendar.cal.Component, start: datetime, *, floats: bool
+) -> None:
+    """An UNTIL given as a day, for a timed series, includes that day as calendar programs show
+    it (the library would stop at its midnight UTC): written as the day's last second, floating
+    for a floating series and in UTC otherwise, the forms the expansion compares it in."""
+    for rule in _rules(component):
+        until = _first(rule, "UNTIL")
+        if isinstance(until, date) and not isinstance(until, datetime):
+            last = datetime.combine(until, time(23, 59, 59))
+            rule["UNTIL"] = [last if floats else last.replace(tzinfo=start.tzinfo).astimezone(UTC)]
+
+
+# --- expanding a series ---------------------------------------------------------------------
+
+
+def _drop_backward_end(component: icalendar.cal.Component, start: datetime) -> None:
+    """Forget an end that is not after the start, so the default length applies.
+
+    The expansion would take such an end for the start and move the session.
+    """
+    end = component.get("DTEND")
+    if end is not None and (
+        not isinstance(end.dt, datetime) or _aware(end.dt, start.tzinfo or UTC) <= start
+    ):
+        del component["DTEND"]
+    duration = component.get("DURATION")
+    if duration is not None and (
+        not isinstance(duration.dt, timedelta) or duration.dt <= timedelta(0)
+    ):
+        del component["DURATION"]
+
+
+def _shifts(
+    components: list[icalendar.cal.Component], floating: tzinfo
+) -> dict[datetime, timedelta]:
+    """How far each RANGE=THISANDFUTURE change moves the rest of its series, by RECURRENCE-ID."""
+    shifts: dict[datetime, timedelta] = {}
+    for component in components:
+        original = component.get("RECURRENCE-ID")
+        start = component["DTSTART"].dt
+        if original is None or original.params.get("RANGE") != "THISANDFUTURE":
             continue
-        occurrence = _to_utc(wall, zone)
-        if window[0] <= occurrence < window[1]:
-            yield occurrence
+        if isinstance(start, datetime) and isinstance(original.dt, datetime):
+            start = _aware(start, floating)
+            # In wall time, as the expansion applies it.
+            moved_from = _aware(original.dt, floating).astimezone(start.tzinfo)
+            shifts[moved_from.astimezone(UTC)] = start - moved_from
+    return shifts
+
+
+def _series_events(
+    uid: str,
+    components: list[icalendar.cal.Component],
+    *,
+    calendar_zone: str | None,
+    floating: tzinfo,
+    span: tuple[datetime, datetime],
+    default: timedelta,
+    calendar_cancels: bool,
+) -> list[CalendarEvent]:
+    """The occurrences of one UID's events (a one-off, or a series and its changed instances)."""
+    series = icalendar.Calendar()
+    if calendar_zone is not None:
+        series.add(_CALENDAR_ZONE, calendar_zone)
+    horizon = _horizon(components, floating, span[1])
+    steps = 0.0
+    for component in components:
+        start = component["DTSTART"].dt
+        if not isinstance(start, datetime):
+            if component.get("RECURRENCE-ID") is None:
+                continue  # an all-day series is not sessions: not expanded
+        else:
+            floats = start.tzinfo is None and calendar_zone is None
+            start = _aware(start, floating)
+            _drop_backward_end(component, start)
+            _until_includes_its_day(component, start, floats=floats)
+            steps += sum(_steps(rule, start, horizon) for rule in _rules(component))
+        series.add_component(component)
+    if steps > _MAX_OCCURRENCES:
+        raise _TooDense
+    # Margins: floating times are compared as UTC inside the library; the caller cuts exactly.
+    occurrences = recurring_ical_events.of(series, keep_recurrence_attributes=True).between(
+        span[0] - timedelta(days=1), span[1] + timedelta(days=1)
+    )
+    in_series = any(
+        component.get(name) is not None
+        for component in components
+        for name in ("RRULE", "RDATE", "RECURRENCE-ID")
+    )
+    shifts = _shifts(components, floating) if in_series else {}
+    events = []
+    for occurrence in occurrences:
+        event = _event(uid, occurrence, floating, default, calendar_cancels, shifts, in_series)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _event(
+    uid: str,
+    occurrence: icalendar.cal.Component,
+    floating: tzinfo,
+    default: timedelta,
+    calendar_cancels: bool,
+    shifts: Mapping[datetime, timedelta],
+    in_series: bool,
+) -> CalendarEvent | None:
+    """One occurrence as the library wrote it out (None if it is all-day: not a session)."""
+    start = occurrence["DTSTART"].dt
+    if not isinstance(start, datetime):
+        return None
+    start = _aware(start, floating)
+    start_utc = start.astimezone(UTC)
+    end = occurrence.get("DTEND")
+    end_utc = _aware(end.dt, floating).astimezone(UTC) if end is not None else start_utc
+    if end_utc <= start_utc:  # the event had no length: neither DTEND nor DURATION
+        end_utc = start_utc + default
+    recurrence_id = None
+    if in_series:
+        original = occurrence["RECURRENCE-ID"]
+        value = original.dt
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, start.timetz())
+        recurrence_id = _aware(value, floating).astimezone(UTC)
+        if original.params.get("RANGE") == "THISANDFUTURE" and recurrence_id in shifts:
+            # Moved along with a change to the rest of the series: identified by where the
+            # series had put it.
+            recurrence_id = (start - shifts[recurrence_id]).astimezone(UTC)
+    return CalendarEvent(
+        uid=uid,
+        start=start_utc,
+        end=end_utc,
+        summary=_text(occurrence, "SUMMARY"),
+        description=_text(occurrence, "DESCRIPTION"),
+        cancelled=calendar_cancels or _is_cancelled(occurrence),
+        recurrence_id=recurrence_id,
+    )
 
 
 # --- public ---------------------------------------------------------------------------------
@@ -269,12 +417,14 @@ def parse_sessions(
     """Session occurrences starting in [window_start, window_end), sorted by start.
 
     `default_minutes` is the length of an event with neither DTEND nor DURATION; `default_tz`
-    reads floating (zone-less) times. Cancelled events and instances are returned with
-    `cancelled=True` so the caller can remove sessions it imported before; EXDATE'd instances do
-    not appear at all. An event whose start is not a date-time or names an unknown time zone is
-    skipped, and a property that cannot be read is ignored: each is appended to `problems`, one
-    line naming the event by position and UID. Raises ValueError, with one line, for anything
-    that is not a calendar this can read (too big, nested too deep, binary, truncated...).
+    reads floating (zone-less) times, unless the calendar names its own zone (X-WR-TIMEZONE).
+    Cancelled events and instances are returned with `cancelled=True` so the caller can remove
+    sessions it imported before; EXDATE'd instances do not appear at all. An event whose start
+    is not a date-time or names an unknown time zone is skipped, and so is a series whose rules
+    cannot be read; a property that cannot be read is ignored: each is appended to `problems`,
+    one line naming the event by position and UID. Raises ValueError, with one line, for
+    anything that is not a calendar this can read (too big, nested too deep, binary,
+    truncated...) or a series too dense to expand.
     """
     try:
         return _parse_sessions(
@@ -307,12 +457,12 @@ def _parse_sessions(
         raise ValueError("default_minutes must be positive")
     window = (window_start.astimezone(UTC), window_end.astimezone(UTC))
     default = timedelta(minutes=default_minutes)
-    floating = get_zone(default_tz)
     calendar = _read_calendar(ics_bytes)
+    calendar_zone = _calendar_zone(calendar, problems)
+    floating = get_zone(calendar_zone or default_tz)
     calendar_cancels = _text(calendar, "METHOD").strip().upper() == "CANCEL"
 
-    masters: dict[str, icalendar.cal.Component] = {}
-    overrides: dict[str, list[icalendar.cal.Component]] = {}
+    series: dict[str, tuple[int, list[icalendar.cal.Component]]] = {}
     for position, component in enumerate(calendar.walk("VEVENT"), start=1):
         uid = _uid(component)
         where = _where(position, uid)
@@ -321,81 +471,33 @@ def _parse_sessions(
         if problem is not None:
             problems.append(f"{where}: {problem}; skipped")
             continue
-        if component.get("RECURRENCE-ID") is not None:
-            overrides.setdefault(uid, []).append(component)
-        elif uid not in masters or _sequence(component) >= _sequence(masters[uid]):
-            masters[uid] = component
+        if component.get("UID") is None:
+            component["UID"] = uid  # the invented one, so its series stays together
+        series.setdefault(uid, (position, []))[1].append(component)
 
     events: list[CalendarEvent] = []
-    for uid, master in masters.items():
-        start = _start(master, floating)
-        if start is None:
-            continue  # all-day: a holiday or a note, not a session
-        zone = start.tzinfo
-        assert zone is not None
-        recurring = any(master.get(name) is not None for name in ("RRULE", "RDATE"))
-        replaced = {
-            _wall(component.get("RECURRENCE-ID").dt, zone, start.time().replace(tzinfo=None))
-            for component in overrides.get(uid, [])
-        }
-        length = _duration(master, start, default)
-        cancelled = calendar_cancels or _is_cancelled(master)
-        for occurrence in _expand(master, start, window=window, replaced=replaced):
-            events.append(
-                CalendarEvent(
-                    uid=uid,
-                    start=occurrence,
-                    end=occurrence + length,
-                    summary=_text(master, "SUMMARY"),
-                    description=_text(master, "DESCRIPTION"),
-                    cancelled=cancelled,
-                    recurrence_id=occurrence if recurring else None,
-                )
+    for uid, (position, components) in series.items():
+        try:
+            found = _series_events(
+                uid,
+                components,
+                calendar_zone=calendar_zone,
+                floating=floating,
+                span=window,
+                default=default,
+                calendar_cancels=calendar_cancels,
             )
-
-    for uid, components in overrides.items():
-        for component in components:
-            event = _override(uid, component, floating, default, calendar_cancels)
-            if event is not None and window[0] <= event.start < window[1]:
-                events.append(event)
-
+        except _TooDense:
+            raise ValueError(f"{_where(position, uid)}: recurs too densely to expand") from None
+        except Exception as exc:  # a rule the library refuses: this series only
+            problems.append(
+                f"{_where(position, uid)}: its dates could not be read ({type(exc).__name__}); "
+                "skipped"
+            )
+            continue
+        events.extend(event for event in found if window[0] <= event.start < window[1])
     events.sort(key=lambda e: (e.start, e.uid))
     return events
-
-
-def _sequence(component: icalendar.cal.Component) -> int:
-    try:
-        return int(component.get("SEQUENCE", 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _override(
-    uid: str,
-    component: icalendar.cal.Component,
-    floating: tzinfo,
-    default: timedelta,
-    calendar_cancels: bool,
-) -> CalendarEvent | None:
-    """One moved or cancelled instance of a series (None if it became all-day)."""
-    start = _start(component, floating)
-    if start is None:
-        return None
-    original = component.get("RECURRENCE-ID").dt
-    if isinstance(original, datetime):
-        original = original if original.tzinfo is not None else original.replace(tzinfo=floating)
-    else:
-        original = datetime.combine(original, start.timetz())
-    start_utc = start.astimezone(UTC)
-    return CalendarEvent(
-        uid=uid,
-        start=start_utc,
-        end=start_utc + _duration(component, start, default),
-        summary=_text(component, "SUMMARY"),
-        description=_text(component, "DESCRIPTION"),
-        cancelled=calendar_cancels or _is_cancelled(component),
-        recurrence_id=original.astimezone(UTC),
-    )
 
 
 def normalise_code(code: str) -> str:

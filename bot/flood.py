@@ -12,6 +12,10 @@ Like the send limits, this runs on wall time (a monotonic clock, injectable for 
 the simulated clock: it models how fast messages really arrive. A bot on a simulated clock (the
 demo, end-to-end tests), whose people act days apart in simulated time but milliseconds apart on
 the wall, gets an open door and tells strangers every time; tests of the door inject their own.
+
+The buckets are not aiolimiter's (the send limits' library): the door answers at once, never
+waits, and must ask for crisis words only once a bucket is empty, on a clock tests can set;
+aiolimiter only waits for capacity, on the event loop's clock.
 """
 
 from __future__ import annotations

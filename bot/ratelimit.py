@@ -1,9 +1,12 @@
 """Telegram's sending limits, enforced on our side: ≈30 messages/s per bot and ≈1/s per chat.
 
-PTB's AIORateLimiter covers only the first, so the outbox sender uses these token buckets. They run
-on wall time (the monotonic clock), never on the simulated clock: they model real throughput.
+PTB's AIORateLimiter covers only the first, so the outbox sender and the direct replies use these.
+The buckets are aiolimiter's `AsyncLimiter`; this module is the policy around them: one limiter
+for the bot, one per chat (dropped once idle), urgent messages ahead of those waiting, and the
+pause a 429 sets for all sending. They run on the event loop's clock (monotonic wall time), never
+on the simulated clock: they model real throughput.
 
-The per-bot bucket aims a little under the configured rate and saves up only a short burst:
+The per-bot limiter aims a little under the configured rate and saves up only a short burst:
 Telegram counts messages as they arrive, and jitter on the way bunches messages that left paced
 at exactly the limit, so pacing at the limit (or bursting a whole second's worth after a pause)
 draws 429s, each pausing all sending for at least a second.
@@ -12,79 +15,90 @@ draws 429s, each pausing all sending for at least a second.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
+
+from aiolimiter import AsyncLimiter
 
 BOT_RATE_SHARE = 0.98
 """The share of the configured per-bot rate actually used: room for jitter."""
 BOT_BURST_SECONDS = 0.2
 """Sending saved up while idle, in seconds of the per-bot rate (at least one message)."""
+CHAT_BURST = 3.0
+"""Messages one chat may get at once before its rate applies."""
+SWEEP_AT = 1_000
+"""Chats whose limiters are kept before idle ones are dropped (then again at twice as many as
+are left busy, so each new chat costs constant time)."""
 
 
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up; rate 0 means unlimited."""
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.burst = max(burst, 1.0)
-        self._tokens = self.burst
-        self._stamp = time.monotonic()
-        self._lock = asyncio.Lock()
 
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+class _Limit:
+    """One rate (`AsyncLimiter`), where urgent turns go ahead of normal ones.
 
-    async def acquire(self) -> None:
-        if self.rate <= 0:
-            return
-        async with self._lock:
-            self._refill()
-            # A loop, not one sleep: `reserve` may take tokens while this waits.
-            while self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.rate)
-                self._refill()
-            self._tokens -= 1
+    The limiter serves its waiters in the order they came; normal turns queue here, one at a time
+    in the limiter, so an urgent turn finds at most one normal turn ahead of it.
+    """
 
-    def reserve(self) -> float:
-        """Take a token at once, ahead of every waiter (for urgent messages); seconds to wait
-        before using it. Taken in advance, it delays the waiters instead: the rate holds."""
-        if self.rate <= 0:
-            return 0.0
-        self._refill()
-        self._tokens -= 1
-        return max(0.0, -self._tokens / self.rate)
+    def __init__(self, rate: float, burst: float) -> None:
+        burst = max(burst, 1.0)
+        self._limiter = AsyncLimiter(burst, burst / rate)
+        self._normal = asyncio.Lock()
+        self._busy = 0
+
+    async def acquire(self, *, urgent: bool) -> None:
+        self._busy += 1
+        try:
+            if urgent:
+                await self._limiter.acquire()
+            else:
+                async with self._normal:
+                    await self._limiter.acquire()
+        finally:
+            self._busy -= 1
+
+    @property
+    def idle(self) -> bool:
+        """Nobody waiting and the bucket drained: no different from a new one."""
+        return self._busy == 0 and self._limiter.has_capacity(self._limiter.max_rate)
 
 
 class SendLimiter:
-    """The per-bot bucket, one bucket per chat (kept for recently active chats only), and a global
-    pause that a 429 sets: Telegram's `retry_after` applies to the whole bot, not one chat."""
+    """The per-bot limit, one limit per chat, and a global pause that a 429 sets: Telegram's
+    `retry_after` applies to the whole bot, not one chat. A rate of 0 is no limit."""
 
-    def __init__(self, per_bot: float, per_chat: float, chat_burst: float = 3.0) -> None:
-        self._bot = TokenBucket(per_bot * BOT_RATE_SHARE, burst=per_bot * BOT_BURST_SECONDS)
+    def __init__(self, per_bot: float, per_chat: float, chat_burst: float = CHAT_BURST) -> None:
+        self._bot = (
+            _Limit(per_bot * BOT_RATE_SHARE, per_bot * BOT_BURST_SECONDS) if per_bot > 0 else None
+        )
         self._per_chat = per_chat
         self._chat_burst = chat_burst
-        self._chats: OrderedDict[int, TokenBucket] = OrderedDict()
+        self._chats: dict[int, _Limit] = {}
+        self._sweep_at = SWEEP_AT
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        self._paused_until = max(self._paused_until, _now() + seconds)
 
     @property
     def paused_for(self) -> float:
-        return max(0.0, self._paused_until - time.monotonic())
+        return max(0.0, self._paused_until - _now())
 
-    def _chat(self, chat_id: int) -> TokenBucket:
-        bucket = self._chats.get(chat_id)
-        if bucket is None:
-            bucket = TokenBucket(self._per_chat, burst=self._chat_burst)
-            self._chats[chat_id] = bucket
-            if len(self._chats) > 10_000:
-                self._chats.popitem(last=False)
-        else:
-            self._chats.move_to_end(chat_id)
-        return bucket
+    @property
+    def chats(self) -> int:
+        """Chats whose limiters are kept."""
+        return len(self._chats)
+
+    def _chat(self, chat_id: int) -> _Limit | None:
+        if self._per_chat <= 0:
+            return None
+        limit = self._chats.get(chat_id)
+        if limit is None:
+            if len(self._chats) >= self._sweep_at:
+                self._chats = {chat: kept for chat, kept in self._chats.items() if not kept.idle}
+                self._sweep_at = max(SWEEP_AT, 2 * len(self._chats))
+            limit = self._chats[chat_id] = _Limit(self._per_chat, self._chat_burst)
+        return limit
 
     async def wait_unpaused(self) -> None:
         """Until no 429 pause is in force."""
@@ -93,12 +107,10 @@ class SendLimiter:
             await asyncio.sleep(wait)
 
     async def acquire(self, chat_id: int, *, urgent: bool = False) -> None:
-        """Wait for a turn to send to `chat_id`; an urgent message goes ahead of every message
+        """Wait for a turn to send to `chat_id`; an urgent message goes ahead of the messages
         waiting for one, within the same rates."""
         await self.wait_unpaused()
-        if urgent:
-            await asyncio.sleep(max(self._chat(chat_id).reserve(), self._bot.reserve()))
-        else:
-            await self._chat(chat_id).acquire()
-            await self._bot.acquire()
+        for limit in (self._chat(chat_id), self._bot):
+            if limit is not None:
+                await limit.acquire(urgent=urgent)
         await self.wait_unpaused()

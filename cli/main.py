@@ -612,9 +612,8 @@ def backtest(
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every stored text with the first key in RAPPORT_ENCRYPTION_KEY (texts of
-    earlier versions are rewritten in the current form too). Refused while a running bot does
-    not yet encrypt with that key: see the README's key rotation steps."""
+    """Re-encrypt every stored text with the first key in RAPPORT_ENCRYPTION_KEY. Refused while
+    a running bot does not yet encrypt with that key: see the README's key rotation steps."""
     done = with_runtime(admin.rotate_keys, None)
     retired = ", ".join(done["retired"])
     then = (

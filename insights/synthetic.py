@@ -40,7 +40,6 @@ parallel and is reproducible.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -49,8 +48,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Annotated, Any, Final, TextIO
 from zoneinfo import ZoneInfo
+
+import typer
 
 from flows.cadence import EveryNDays, Weekdays, parse_cadence
 from insights import config
@@ -495,24 +496,21 @@ def write(clients: int, seed: int, out: TextIO, first: int = 0) -> int:
     return count
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m insights.synthetic",
-        description="Write labelled synthetic client histories in the backtest format.",
-    )
-    parser.add_argument("--clients", type=int, default=400, help="how many clients")
-    parser.add_argument("--seed", type=int, default=7, help="data set seed")
-    parser.add_argument("--out", type=Path, default=None, help="output file (default stdout)")
-    args = parser.parse_args(argv)
-    if args.clients < 0:
-        parser.error("--clients must not be negative")
-    if args.out is None:
-        write(args.clients, args.seed, sys.stdout)
+command = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+
+
+@command.command(help="Write labelled synthetic client histories in the backtest format.")
+def synthetic(
+    clients: Annotated[int, typer.Option(min=0, help="how many clients")] = 400,
+    seed: Annotated[int, typer.Option(help="data set seed")] = 7,
+    out: Annotated[Path | None, typer.Option(help="output file (default stdout)")] = None,
+) -> None:
+    if out is None:
+        write(clients, seed, sys.stdout)
     else:
-        with args.out.open("w", encoding="utf-8") as out:
-            write(args.clients, args.seed, out)
-    return 0
+        with out.open("w", encoding="utf-8") as file:
+            write(clients, seed, file)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    command(prog_name="python -m insights.synthetic")

@@ -104,7 +104,7 @@ def unreadable(canaries: Mapping[str, bytes], cipher: Cipher) -> list[str]:
 
 def adoption(sample: Iterable[bytes], cipher: Cipher) -> tuple[set[str], list[str]]:
     """For a database without canaries: (ids of the keys that opened the sampled rows, ids named
-    by rows no key opened; "older format" for an unreadable Fernet token)."""
+    by rows no key opened; "unknown format" for a value that is not a token at all)."""
     opened: set[str] = set()
     failed: list[str] = []
     for token in sample:
@@ -112,7 +112,7 @@ def adoption(sample: Iterable[bytes], cipher: Cipher) -> tuple[set[str], list[st
         if key_id is not None:
             opened.add(key_id)
         else:
-            name = Cipher.sealed_by(token) or "older format"
+            name = Cipher.sealed_by(token) or "unknown format"
             if name not in failed:
                 failed.append(name)
     return opened, failed

@@ -6,12 +6,13 @@ act as its users through the JSON control API under `/sandbox/` (see `http_contr
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from app.clock import Clock, parse_clock
 from devtools.sandbox.control import Sandbox
@@ -51,41 +52,40 @@ async def serve_forever(
         await sandbox.stop()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.sandbox",
-        description="A local stand-in for Telegram's Bot API, for tests and demos.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument(
-        "--token",
-        action="append",
-        dest="tokens",
-        help="register this bot token (repeatable); default: the sandbox demo token",
-    )
-    parser.add_argument("--username", default="rapport_demo_bot")
-    parser.add_argument(
-        "--clock", default=None, help="'system' or 'timelapse:<ISO start>x<speed>' for dates"
-    )
-    return parser
+PROG = "python -m devtools.sandbox"
+command = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+@command.command(help="A local stand-in for Telegram's Bot API, for tests and demos.")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    tokens: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token", help="register this bot token (repeatable); default: the sandbox demo token"
+        ),
+    ] = None,
+    username: str = "rapport_demo_bot",
+    clock: Annotated[
+        str | None,
+        typer.Option(help="'system' or 'timelapse:<ISO start>x<speed>' for dates"),
+    ] = None,
+) -> None:
     try:
-        clock = parse_clock(args.clock)
+        chosen = parse_clock(clock)
     except ValueError as exc:
-        raise SystemExit(f"--clock: {exc}") from exc
+        raise typer.BadParameter(str(exc), param_hint="--clock") from exc
     serving = serve_forever(
-        args.host,
-        args.port,
-        tokens=args.tokens or (DEFAULT_TOKEN,),
-        username=args.username,
-        clock=clock,
+        host, port, tokens=tokens or (DEFAULT_TOKEN,), username=username, clock=chosen
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_until_terminated(serving))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line (`argv`, default the process's own): serve, then exit (SystemExit)."""
+    command(args=None if argv is None else list(argv), prog_name=PROG)
 
 
 async def _until_terminated(serving: Coroutine[Any, Any, None]) -> None:

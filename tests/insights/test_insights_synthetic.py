@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from insights.baseline_rule import cutoff_alert_at, two_missed_alert_at
 from insights.history import history_from_backtest_line
-from insights.synthetic import ARCHETYPES, generate, generate_client, main
+from insights.synthetic import ARCHETYPES, command, generate, generate_client
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,15 @@ def test_comments_come_from_short_english_pools(clients: list[dict]) -> None:
 
 def test_the_command_line_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "clients.jsonl"
-    assert main(["--clients", "12", "--seed", "4", "--out", str(out)]) == 0
+    assert (
+        CliRunner().invoke(command, ["--clients", "12", "--seed", "4", "--out", str(out)]).exit_code
+        == 0
+    )
     lines = out.read_text().splitlines()
     assert len(lines) == 12
     assert json.loads(lines[0]) == generate_client(4, 0)
+
+
+def test_the_command_line_refuses_a_negative_count() -> None:
+    refused = CliRunner().invoke(command, ["--clients", "-1"])
+    assert refused.exit_code == 2 and "--clients" in refused.output

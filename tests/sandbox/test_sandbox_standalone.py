@@ -1,16 +1,18 @@
-"""The sandbox on its own: serve_forever, the CLI parser and the JSON control API."""
+"""The sandbox on its own: serve_forever, its command line and the JSON control API."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 
+from app.clock import SystemClock
 from devtools.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
-from devtools.sandbox.standalone import build_parser, main
+from devtools.sandbox.standalone import main
 
 
 @pytest.fixture
@@ -76,13 +78,24 @@ async def test_control_api_sets_faults(standalone: tuple[Sandbox, aiohttp.Client
         assert reply.status == 400
 
 
-def test_parser_defaults_and_options() -> None:
-    args = build_parser().parse_args([])
-    assert (args.host, args.port, args.tokens) == ("127.0.0.1", 8081, None)
-    args = build_parser().parse_args(["--port", "9000", "--token", "1:" + "a" * 35])
-    assert args.port == 9000 and args.tokens == ["1:" + "a" * 35]
+def test_options_reach_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[tuple[Any, ...]] = []
+
+    async def serve_forever(host: str, port: int, **options: Any) -> None:
+        served.append((host, port, options["tokens"], options["username"], options["clock"]))
+
+    monkeypatch.setattr("devtools.sandbox.standalone.serve_forever", serve_forever)
+    for argv in ([], ["--port", "9000", "--token", "1:" + "a" * 35, "--token", "2:b"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+    assert served[0][:4] == ("127.0.0.1", 8081, (DEFAULT_TOKEN,), "rapport_demo_bot")
+    assert isinstance(served[0][4], SystemClock)
+    assert served[1][1:3] == (9000, ["1:" + "a" * 35, "2:b"])
 
 
-def test_main_rejects_a_bad_clock() -> None:
-    with pytest.raises(SystemExit, match="--clock"):
+def test_main_rejects_a_bad_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
         main(["--clock", "sometimes"])
+    assert refused.value.code == 2
+    assert "--clock" in capsys.readouterr().err

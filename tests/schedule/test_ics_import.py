@@ -360,3 +360,246 @@ def test_exdate_and_recurrence_id_written_in_utc_match_local_occurrences() -> No
         (utc(2026, 1, 5, 9), True),
         (utc(2026, 1, 19, 14), False),
     ]
+
+
+# --- series as calendar programs write them -------------------------------------------------
+
+
+def test_an_exdate_written_in_another_zone_removes_the_same_instant() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:cross-zone
+        DTSTART;TZID=Europe/Berlin:20260105T160000
+        DURATION:PT50M
+        RRULE:FREQ=WEEKLY;COUNT=3
+        EXDATE;TZID=America/New_York:20260112T100000
+        END:VEVENT"""
+    )
+    # 16:00 Berlin is 10:00 New York in January: the second Monday is excluded.
+    assert [e.start for e in parse_h1(ics)] == [utc(2026, 1, 5, 15), utc(2026, 1, 19, 15)]
+
+
+def test_a_recurrence_id_in_another_zone_moves_its_occurrence() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:moved-abroad
+        DTSTART;TZID=Europe/Berlin:20260105T160000
+        DURATION:PT50M
+        RRULE:FREQ=WEEKLY;COUNT=3
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:moved-abroad
+        RECURRENCE-ID;TZID=America/New_York:20260112T100000
+        DTSTART;TZID=Europe/Berlin:20260113T090000
+        DURATION:PT30M
+        END:VEVENT""",
+    )
+    events = parse_h1(ics)
+    assert [(e.start, e.end - e.start) for e in events] == [
+        (utc(2026, 1, 5, 15), timedelta(minutes=50)),
+        (utc(2026, 1, 13, 8), timedelta(minutes=30)),
+        (utc(2026, 1, 19, 15), timedelta(minutes=50)),
+    ]
+    assert events[1].recurrence_id == utc(2026, 1, 12, 15)
+
+
+def test_count_includes_excluded_instances_and_until_may_be_a_date() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:count
+        DTSTART;TZID=Europe/Berlin:20260105T100000
+        RRULE:FREQ=WEEKLY;COUNT=3
+        EXDATE;TZID=Europe/Berlin:20260112T100000
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:until-day
+        DTSTART;TZID=Europe/Berlin:20260106T100000
+        RRULE:FREQ=WEEKLY;UNTIL=20260120
+        END:VEVENT""",
+    )
+    by_uid: dict[str, list[datetime]] = {}
+    for event in parse_h1(ics):
+        by_uid.setdefault(event.uid, []).append(event.start)
+    assert by_uid == {
+        "count": [utc(2026, 1, 5, 9), utc(2026, 1, 19, 9)],
+        "until-day": [utc(2026, 1, 6, 9), utc(2026, 1, 13, 9), utc(2026, 1, 20, 9)],
+    }
+
+
+def test_a_daily_series_keeps_its_wall_time_through_both_dst_changes() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:night
+        DTSTART;TZID=Europe/Berlin:20260328T023000
+        RRULE:FREQ=DAILY;COUNT=3
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:autumn
+        DTSTART;TZID=Europe/Berlin:20261024T023000
+        RRULE:FREQ=DAILY;COUNT=3
+        END:VEVENT""",
+    )
+    events = parse_sessions(ics, window_start=utc(2026, 1, 1), window_end=utc(2027, 1, 1))
+    assert [e.start for e in events] == [
+        # 02:30 does not exist on 29 March: read with the offset before the gap (RFC 5545).
+        utc(2026, 3, 28, 1, 30),
+        utc(2026, 3, 29, 1, 30),
+        utc(2026, 3, 30, 0, 30),
+        # 02:30 happens twice on 25 October: the first one.
+        utc(2026, 10, 24, 0, 30),
+        utc(2026, 10, 25, 0, 30),
+        utc(2026, 10, 26, 1, 30),
+    ]
+
+
+def test_a_google_export_in_utc_keeps_its_local_time_across_dst() -> None:
+    """Google writes UTC times and names the calendar's zone in X-WR-TIMEZONE."""
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:google
+        DTSTART:20260323T090000Z
+        DTEND:20260323T095000Z
+        RRULE:FREQ=WEEKLY;COUNT=2
+        END:VEVENT""",
+        header="X-WR-TIMEZONE:Europe/Berlin",
+    )
+    # 10:00 Berlin on both Mondays: 09:00Z before 29 March, 08:00Z after.
+    assert [e.start for e in parse_h1(ics)] == [utc(2026, 3, 23, 9), utc(2026, 3, 30, 8)]
+
+
+def test_an_unknown_calendar_zone_is_reported_and_not_applied() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:nowhere
+        DTSTART:20260105T100000
+        END:VEVENT""",
+        header="X-WR-TIMEZONE:Mars/Olympus",
+    )
+    problems: list[str] = []
+    [event] = parse_sessions(
+        ics, window_start=utc(2026, 1, 1), window_end=utc(2026, 2, 1), problems=problems
+    )
+    assert event.start == utc(2026, 1, 5, 10)
+    assert problems == ["the calendar's time zone 'Mars/Olympus' is unknown (not guessed); ignored"]
+
+
+def test_this_and_future_moves_the_rest_of_the_series() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:later
+        DTSTART:20260105T090000Z
+        DURATION:PT50M
+        RRULE:FREQ=WEEKLY;COUNT=4
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:later
+        RECURRENCE-ID;RANGE=THISANDFUTURE:20260119T090000Z
+        DTSTART:20260119T100000Z
+        DURATION:PT50M
+        END:VEVENT""",
+    )
+    assert [e.start for e in parse_h1(ics)] == [
+        utc(2026, 1, 5, 9),
+        utc(2026, 1, 12, 9),
+        utc(2026, 1, 19, 10),
+        utc(2026, 1, 26, 10),
+    ]
+
+
+def test_an_rdate_period_has_its_own_length() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:period
+        DTSTART:20260105T090000Z
+        DURATION:PT50M
+        RDATE;VALUE=PERIOD:20260107T090000Z/PT90M
+        END:VEVENT"""
+    )
+    assert [e.end - e.start for e in parse_h1(ics)] == [
+        timedelta(minutes=50),
+        timedelta(minutes=90),
+    ]
+
+
+def test_an_end_before_the_start_keeps_the_start_and_takes_the_default_length() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:backwards
+        DTSTART:20260105T090000Z
+        DTEND:20260105T080000Z
+        RRULE:FREQ=DAILY;COUNT=2
+        END:VEVENT"""
+    )
+    assert [(e.start, e.end) for e in parse_h1(ics, default_minutes=45)] == [
+        (utc(2026, 1, 5, 9), utc(2026, 1, 5, 9, 45)),
+        (utc(2026, 1, 6, 9), utc(2026, 1, 6, 9, 45)),
+    ]
+
+
+def test_an_unreadable_rule_skips_its_series_and_says_so() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:bad-rule
+        DTSTART:20260105T090000Z
+        RRULE:FREQ=WEEKLY;BYSETPOS=0
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:on-the-spot
+        DTSTART:20260107T090000Z
+        RRULE:FREQ=WEEKLY;INTERVAL=0
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:fine
+        DTSTART:20260106T090000Z
+        END:VEVENT""",
+    )
+    problems: list[str] = []
+    events = parse_sessions(
+        ics, window_start=utc(2026, 1, 1), window_end=utc(2026, 2, 1), problems=problems
+    )
+    assert [e.uid for e in events] == ["fine"]
+    assert [p.split(" (", 2)[:2] for p in problems] == [
+        ["event 1", "UID bad-rule): its dates could not be read"],
+        ["event 2", "UID on-the-spot): its dates could not be read"],
+    ]
+    assert not any("BYSETPOS" in p or "INTERVAL" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=MINUTELY",  # every minute since 2020
+        "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30;COUNT=1",  # never matches: walks forever
+        "FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11;BYMINUTE=0,10,20,30,40,50",
+    ],
+)
+def test_a_series_too_dense_to_expand_is_refused(rule: str) -> None:
+    ics = calendar(
+        f"""BEGIN:VEVENT
+        UID:dense
+        DTSTART:20200106T090000Z
+        RRULE:{rule}
+        END:VEVENT"""
+    )
+    with pytest.raises(ValueError, match=r"event 1 \(UID dense\): recurs too densely to expand"):
+        parse_h1(ics)
+
+
+def test_a_short_series_that_started_long_ago_is_expanded() -> None:
+    ics = calendar(
+        """BEGIN:VEVENT
+        UID:old-hourly
+        DTSTART:20200106T090000Z
+        RRULE:FREQ=HOURLY;COUNT=3
+        END:VEVENT""",
+        """BEGIN:VEVENT
+        UID:old-weekly
+        DTSTART:19900101T090000Z
+        RRULE:FREQ=WEEKLY;BYDAY=MO,TH
+        END:VEVENT""",
+    )
+    events = parse_sessions(ics, window_start=utc(2026, 1, 1), window_end=utc(2026, 1, 8))
+    assert [(e.uid, e.start) for e in events] == [
+        ("old-weekly", utc(2026, 1, 1, 9)),
+        ("old-weekly", utc(2026, 1, 5, 9)),
+    ]

@@ -1,7 +1,9 @@
-"""Encryption at rest: the token format (AES-256-GCM, with tokens of the earlier Fernet form still
-readable), rotation, tampering; therapist names decrypted once per process, in bounded memory."""
+"""Encryption at rest: the token format (AES-256-GCM), rotation, tampering; therapist names
+decrypted once per process, in bounded memory."""
 
 from __future__ import annotations
+
+import base64
 
 import pytest
 from cryptography.fernet import Fernet
@@ -64,13 +66,19 @@ def test_the_same_text_seals_differently_each_time() -> None:
     assert cipher.encrypt("Alice Smith") != cipher.encrypt("Alice Smith")
 
 
-def test_tokens_of_the_earlier_fernet_form_still_decrypt_and_rotation_upgrades_them() -> None:
-    old_token = Fernet(KEY.encode()).encrypt(b"Written by an earlier version")
+def test_a_token_in_any_other_form_is_refused_as_undecryptable() -> None:
+    """Only the AES-GCM form was ever stored; a Fernet token under the same key is not opened."""
+    other = Fernet(KEY.encode()).encrypt(b"never written by Rapport")
     cipher = Cipher(KEY)
-    assert cipher.decrypt(old_token) == "Written by an earlier version"
-    upgraded = cipher.rotate(old_token)
-    assert upgraded[:1] == crypto.VERSION
-    assert cipher.decrypt(upgraded) == "Written by an earlier version"
+    with pytest.raises(ValueError, match="cannot be decrypted") as refused:
+        cipher.decrypt(other)
+    assert crypto.undecryptable(refused.value)
+    assert cipher.opener(other) is None and Cipher.sealed_by(other) is None
+
+
+def test_a_generated_key_is_32_random_url_safe_base64_bytes() -> None:
+    key = Cipher.generate_key()
+    assert len(base64.urlsafe_b64decode(key)) == 32 and key != Cipher.generate_key()
 
 
 def test_rotation_moves_a_token_to_the_first_key() -> None:
@@ -99,7 +107,12 @@ def test_truncated_or_empty_tokens_are_refused(token: bytes) -> None:
         Cipher(KEY).decrypt(token)
 
 
-@pytest.mark.parametrize("keys", ["", " , ", "short", "x" * 44, f"{KEY},not-a-key"])
+BASE64_31_BYTES = base64.urlsafe_b64encode(bytes(31)).decode()
+
+
+@pytest.mark.parametrize(
+    "keys", ["", " , ", "short", "x" * 44, f"{KEY},not-a-key", BASE64_31_BYTES, KEY[:-1] + "!"]
+)
 def test_bad_keys_are_refused_at_start(keys: str) -> None:
     with pytest.raises(crypto.KeyError_):
         Cipher(keys)

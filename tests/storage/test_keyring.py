@@ -38,9 +38,8 @@ def test_key_ids_name_keys_without_showing_them() -> None:
     token = both.encrypt_with(ids(OLD)[0], "x")
     assert Cipher.sealed_by(token) == ids(OLD)[0] == Cipher(OLD).opener(token)
     assert Cipher(NEW).opener(token) is None
-    legacy = Fernet(OLD.encode()).encrypt(b"x")  # the earlier format carries no key id
-    assert Cipher.sealed_by(legacy) is None and both.opener(legacy) == ids(OLD)[0]
-    assert Cipher(WRONG).opener(legacy) is None
+    foreign = Fernet(OLD.encode()).encrypt(b"x")  # not a token: it names no key, none opens it
+    assert Cipher.sealed_by(foreign) is None and both.opener(foreign) is None
 
 
 # --- pure decisions -----------------------------------------------------------------------------
@@ -63,10 +62,16 @@ def test_a_key_set_must_open_every_canary() -> None:
 
 
 def test_adoption_needs_every_sampled_value_to_open() -> None:
-    sample = [Cipher(OLD).encrypt("a"), Fernet(NEW.encode()).encrypt(b"b")]
-    assert keyring.adoption(sample, Cipher(f"{OLD},{NEW}")) == ({ids(OLD)[0], ids(NEW)[0]}, [])
-    assert keyring.adoption(sample, Cipher(OLD)) == ({ids(OLD)[0]}, ["older format"])
-    assert keyring.adoption(sample, Cipher(WRONG)) == (set(), [ids(OLD)[0], "older format"])
+    sample = [
+        Cipher(OLD).encrypt("a"),
+        Cipher(NEW).encrypt("b"),
+        Fernet(NEW.encode()).encrypt(b"c"),
+    ]
+    both, old, new = Cipher(f"{OLD},{NEW}"), ids(OLD)[0], ids(NEW)[0]
+    assert keyring.adoption(sample[:2], both) == ({old, new}, [])
+    assert keyring.adoption(sample[:2], Cipher(OLD)) == ({old}, [new])
+    assert keyring.adoption(sample, both) == ({old, new}, ["unknown format"])
+    assert keyring.adoption(sample, Cipher(WRONG)) == (set(), [old, new, "unknown format"])
     assert keyring.adoption([], Cipher(WRONG)) == (set(), [])
 
 
