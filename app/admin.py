@@ -25,7 +25,7 @@ from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
 from flows.timing import parse_quiet_hours
-from storage import keyring, repo
+from storage import audit, keyring, people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 LANGUAGES = ("en", "es", "ru")
@@ -80,7 +80,7 @@ async def bot_username(rt: Runtime) -> str | None:
     Telegram (getMe) when a token is configured. None when neither: a link to a guessed
     username would hand the client's single-use token to somebody else's bot."""
     async with rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, rt.clock.now())
+        practice = await people.get_practice(s, rt.clock.now())
         if practice.bot_username is None:
             practice.bot_username = await ask_bot_username(rt)
         return practice.bot_username or rt.bot_username
@@ -143,8 +143,8 @@ async def add_therapist(rt: Runtime, name: str, timezone: str = "UTC") -> dict[s
     check_timezone(timezone)
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        therapist = await repo.add_therapist(s, rt.cipher, name=name, timezone=timezone, now=now)
-        token = await repo.create_invite(s, now=now, therapist_id=therapist.id)
+        therapist = await people.add_therapist(s, rt.cipher, name=name, timezone=timezone, now=now)
+        token = await people.create_invite(s, now=now, therapist_id=therapist.id)
         view = therapist_view(rt, therapist)
     return {**view, "invite_link": await link(rt, token)}
 
@@ -169,7 +169,7 @@ async def add_client(
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         try:
-            client = await repo.add_client(
+            client = await people.add_client(
                 s,
                 rt.cipher,
                 therapist_id=therapist_id,
@@ -182,7 +182,7 @@ async def add_client(
             )
         except LookupError as exc:
             raise AdminError(str(exc)) from None
-        token = await repo.create_invite(s, now=now, client_id=client.id)
+        token = await people.create_invite(s, now=now, client_id=client.id)
         view = client_view(rt, client)
     return {**view, "invite_link": await link(rt, token)}
 
@@ -215,8 +215,10 @@ async def new_invite(
                     f"therapist {therapist_id} has joined on Telegram already; to move them to "
                     f"another Telegram account: rapport therapist move {therapist_id}"
                 )
-        token = await repo.create_invite(s, now=now, client_id=client_id, therapist_id=therapist_id)
-        expires = now + repo.INVITE_TTL
+        token = await people.create_invite(
+            s, now=now, client_id=client_id, therapist_id=therapist_id
+        )
+        expires = now + people.INVITE_TTL
     return {"invite_link": await link(rt, token), "expires_at": expires.isoformat()}
 
 
@@ -236,7 +238,7 @@ async def move_client_account(rt: Runtime, client_id: int, actor: str = "cli") -
     return {
         "client": client_id,
         "invite_link": await link(rt, token),
-        "expires_at": (now + repo.INVITE_TTL).isoformat(),
+        "expires_at": (now + people.INVITE_TTL).isoformat(),
         "cancelled_messages": cancelled,
     }
 
@@ -259,19 +261,19 @@ async def move_therapist_account(
     return {
         "therapist": therapist_id,
         "invite_link": await link(rt, token),
-        "expires_at": (now + repo.INVITE_TTL).isoformat(),
+        "expires_at": (now + people.INVITE_TTL).isoformat(),
         "cancelled_messages": cancelled,
     }
 
 
 async def list_therapists(rt: Runtime) -> list[dict[str, Any]]:
     async with rt.sessions() as s:
-        return [therapist_view(rt, t) for t in await repo.list_therapists(s)]
+        return [therapist_view(rt, t) for t in await people.list_therapists(s)]
 
 
 async def list_clients(rt: Runtime, therapist_id: int | None = None) -> list[dict[str, Any]]:
     async with rt.sessions() as s:
-        return [client_view(rt, c) for c in await repo.list_clients(s, therapist_id)]
+        return [client_view(rt, c) for c in await people.list_clients(s, therapist_id)]
 
 
 def session_view(x: TherapySession) -> dict[str, Any]:
@@ -320,7 +322,7 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
     """Change practice defaults; values are validated before anything is written."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         for field, value in changes.items():
             if value is None:
                 continue
@@ -430,7 +432,7 @@ def practice_view(p: Any) -> dict[str, Any]:
 
 async def practice_show(rt: Runtime) -> dict[str, Any]:
     async with rt.sessions() as s, s.begin():
-        return practice_view(await repo.get_practice(s, rt.clock.now()))
+        return practice_view(await people.get_practice(s, rt.clock.now()))
 
 
 async def erase_client(rt: Runtime, client_id: int, actor: str = "cli") -> bool:
@@ -466,7 +468,7 @@ async def client_set(
                 except ValueError as exc:
                     raise AdminError(f"quiet hours: {exc}") from None
             client.quiet_hours = None if quiet_hours == "default" else quiet_hours
-        await replan_client(s, client, await repo.get_practice(s, now), now)
+        await replan_client(s, client, await people.get_practice(s, now), now)
         return client_view(rt, client, with_name=False)
 
 
@@ -474,7 +476,7 @@ async def audit_log(rt: Runtime, client_id: int | None = None) -> list[dict[str,
     async with rt.sessions() as s:
         return [
             {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "client": e.client_id}
-            for e in await repo.audit_log(s, client_id)
+            for e in await audit.audit_log(s, client_id)
         ]
 
 

@@ -32,7 +32,7 @@ from app.admin import AdminError, session_view
 from app.ics_import import CalendarEvent, match_client, parse_sessions
 from app.planning import plan_digest, replan_client
 from app.runtime import Runtime
-from storage import repo
+from storage import people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 __all__ = [
@@ -187,7 +187,7 @@ class _Import:
             self.record("unchanged", mine, client_id, mine.starts_at)
 
     async def create(self, event: CalendarEvent, client_id: int, key: str) -> None:
-        same = await repo.live_session_at(self.s, client_id, event.start)
+        same = await people.live_session_at(self.s, client_id, event.start)
         if same is not None:  # added by hand, or a second event at the same time: one session
             if same.source_uid is None:
                 same.source_uid = key  # from now on it follows this event
@@ -195,7 +195,7 @@ class _Import:
             self.record("merged", same, client_id, same.starts_at)
             return
         minutes = max(1, round((event.end - event.start).total_seconds() / 60))
-        session = await repo.add_session(
+        session = await people.add_session(
             self.s,
             client_id=client_id,
             starts_at=event.start,
@@ -317,12 +317,12 @@ async def import_calendar(
             )
         except ValueError as exc:
             raise AdminError(f"calendar: {exc}") from None
-        clients = {c.id: c for c in await repo.list_clients(s, therapist_id)}
+        clients = {c.id: c for c in await people.list_clients(s, therapist_id)}
         work = _Import(
             s=s,
             now=now,
             therapist=therapist,
-            practice=await repo.get_practice(s, now),
+            practice=await people.get_practice(s, now),
             clients=clients,
             stored=await _imported_sessions(s, clients),
             dry_run=dry_run,
@@ -411,7 +411,7 @@ async def cancel_session(rt: Runtime, session_id: int) -> dict[str, Any]:
         session, client, _ = await _session_and_client(s, session_id)
         if not session.cancelled:
             session.cancelled = True
-            await replan_client(s, client, await repo.get_practice(s, now), now)
+            await replan_client(s, client, await people.get_practice(s, now), now)
         return _view(session)
 
 
@@ -438,7 +438,7 @@ async def move_session(
         )
         session.starts_at = new_start.astimezone(UTC)
         session.ends_at = session.starts_at + length
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         plan_digest(session, therapist, practice, now)
         await replan_client(s, client, practice, now)
         return _view(session)

@@ -16,7 +16,7 @@ from app.history import client_history
 from app.runtime import Runtime
 from insights.digest import Digest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
-from storage import repo
+from storage import audit, outbox, people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ async def enqueue_digest(
 ) -> Digest:
     """Put the digest (chart, caption, text chunks) in the therapist's outbox, in order."""
     assert therapist.chat_id is not None
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     digest, history = await digest_for(
         s, rt, client, practice, now, session_at, lang=therapist.language or "en"
     )
@@ -81,7 +81,7 @@ async def enqueue_digest(
         from insights.chart import render_chart
 
         png = await asyncio.to_thread(render_chart, history, now, None, lang=digest.lang)
-        await repo.enqueue(
+        await outbox.enqueue(
             s,
             rt.cipher,
             kind="photo",
@@ -92,8 +92,8 @@ async def enqueue_digest(
             **common,  # type: ignore[arg-type]
         )
     for chunk in chunks:
-        await repo.enqueue(s, rt.cipher, kind="text", payload={"text": chunk}, **common)  # type: ignore[arg-type]
-    await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
+        await outbox.enqueue(s, rt.cipher, kind="text", payload={"text": chunk}, **common)  # type: ignore[arg-type]
+    await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     rt.wake_sender()
     return digest
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.runtime import Runtime
 from flows.visible import visible_text
-from storage import repo
+from storage import audit, people, repo
 from storage.models import Client
 
 
@@ -61,7 +61,7 @@ async def client_record(rt: Runtime, client: Client, s: Any) -> dict[str, Any]:
                 "ends_at": x.ends_at.isoformat(),
                 "cancelled": x.cancelled,
             }
-            for x in await repo.sessions_of(s, client.id)
+            for x in await people.sessions_of(s, client.id)
         ],
         "events": [
             {"kind": e.kind, "at": e.at.isoformat()} for e in await repo.events_of(s, client.id)
@@ -81,10 +81,10 @@ async def export(rt: Runtime, client_id: int | None, actor: str = "cli") -> list
                 raise AdminError(f"no client with id {client_id}")
             clients = [client]
         else:
-            clients = list(await repo.list_clients(s))
+            clients = list(await people.list_clients(s))
         records = [await client_record(rt, c, s) for c in clients]
         for c in clients:
-            await repo.audit(s, actor=actor, action="export", now=now, client_id=c.id)
+            await audit.audit(s, actor=actor, action="export", now=now, client_id=c.id)
     return records
 
 

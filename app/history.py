@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
 from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
-from storage import repo
+from storage import people, repo
 from storage.crypto import Cipher
 from storage.models import Answer, Checkin, Client, Practice
 
@@ -61,7 +61,7 @@ async def client_history(
         for e in await repo.events_of(s, client.id)
         if e.kind in LIFE_KINDS
     ]
-    sessions = [x.starts_at for x in await repo.sessions_of(s, client.id)]
+    sessions = [x.starts_at for x in await people.sessions_of(s, client.id)]
     return ClientHistory(
         client=str(client.id),
         alias=client.alias,

@@ -23,7 +23,7 @@ from flows.timing import (
     parse_quiet_hours,
     same_local_day,
 )
-from storage import repo
+from storage import people
 from storage.models import Checkin, Client, Practice, Therapist, TherapySession
 
 ACTIVE = "active"
@@ -99,7 +99,7 @@ async def replan_client(
     if client.status != ACTIVE or client.timezone is None:
         client.next_checkin_at = None
         return None
-    sessions = await repo.sessions_of(s, client.id)
+    sessions = await people.sessions_of(s, client.id)
     last = await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id))
     client.next_checkin_at = plan_next_checkin(
         client, practice, now=now, sessions=sessions, last_opened=last
@@ -110,7 +110,7 @@ async def replan_client(
 async def plan_checkin_deadlines(
     s: AsyncSession, checkin: Checkin, client: Client, practice: Practice
 ) -> None:
-    upcoming = await repo.next_session(s, client.id, checkin.opened_at)
+    upcoming = await people.next_session(s, client.id, checkin.opened_at)
     deadlines = deadlines_for(
         checkin.opened_at,
         tz=client.timezone or "UTC",
@@ -178,15 +178,15 @@ async def schedule_session(
 ) -> TherapySession:
     """Store a session, plan its digest and re-plan the client's check-ins around it; raises
     `SessionExists` when the client already has one starting at that instant."""
-    existing = await repo.live_session_at(s, client.id, starts_at)
+    existing = await people.live_session_at(s, client.id, starts_at)
     if existing is not None:
         raise SessionExists(existing)
-    session = await repo.add_session(
+    session = await people.add_session(
         s, client_id=client.id, starts_at=starts_at, minutes=minutes, now=now, source_uid=source_uid
     )
     therapist = await s.get(Therapist, client.therapist_id)
     assert therapist is not None
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     plan_digest(session, therapist, practice, now)
     await replan_client(s, client, practice, now)
     return session

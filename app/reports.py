@@ -11,7 +11,7 @@ from app.digests import digest_for
 from app.runtime import Runtime
 from insights.chart import render_chart
 from insights.digest import render_text, to_json
-from storage import repo
+from storage import audit, people
 from storage.models import Client, Therapist
 
 
@@ -29,8 +29,8 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         therapist = await s.get(Therapist, client.therapist_id)
-        practice = await repo.get_practice(s, now)
-        upcoming = await repo.next_session(s, client.id, now)
+        practice = await people.get_practice(s, now)
+        upcoming = await people.next_session(s, client.id, now)
         digest, history = await digest_for(
             s,
             rt,
@@ -40,7 +40,7 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
             upcoming.starts_at if upcoming else None,
             lang=therapist.language if therapist else None,
         )
-        await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
+        await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     zone = therapist.timezone if therapist else "UTC"
     png = render_chart(history, now, None, lang=digest.lang) if history.checkins else None
     return DigestNow(render_text(digest, zone), to_json(digest), png)

@@ -30,7 +30,7 @@ class OutboxJob:
     kind: str
     payload: dict[str, Any]
     follow_up: bool = False  # the same transaction queued more for this chat, behind this one
-    priority: int = 1  # 0: urgent, sent before everything else (`repo.URGENT`)
+    priority: int = 1  # 0: urgent, sent before everything else (`outbox.URGENT`)
 
 
 class Handoff(Protocol):

@@ -27,7 +27,7 @@ from flows.conversation import words
 from flows.crisis import detect_crisis
 from flows.events import Command
 from flows.i18n import t
-from storage import repo
+from storage import outbox, people, repo
 from storage.models import Client
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ async def handle_update(rt: Runtime, update: Update) -> After:
             log.info("duplicate update %s dropped", update.update_id)
             return after
         await route(s, rt, update, now, after)
-        after.unhanded = s.info.get(repo.QUEUED_KEY, 0) - len(after.handed)
+        after.unhanded = s.info.get(outbox.QUEUED_KEY, 0) - len(after.handed)
     return after
 
 
@@ -156,11 +156,11 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
     if isinstance(event, Command) and event.name == "start" and event.args:
         await join(s, rt, update, event.args, now, after, lang)
         return
-    client = await repo.client_by_user(s, user.id)
+    client = await people.client_by_user(s, user.id)
     if client is not None and client.status not in ("invited", "declined"):
         await effects.client_event(s, rt, client, event, update, now, after)
         return
-    therapist = await repo.therapist_by_user(s, user.id)
+    therapist = await people.therapist_by_user(s, user.id)
     if therapist is not None:
         await staff.therapist_event(s, rt, therapist, event, now, after)
         return
@@ -168,7 +168,7 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
         after.callback_text = t(lang, "chat.stranger")
     elif detect_crisis(words(event)):
         # Nobody to alert and nothing stored, but someone in crisis is not turned away.
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         resources = practice.crisis_resources.get(lang) or t(lang, "crisis.default_resources")
         after.direct.append((chat.id, t(lang, "chat.stranger_crisis", resources=resources)))
         after.urgent = True
@@ -188,7 +188,7 @@ async def join(
     if len(token) > 64:
         after.direct.append((chat_id, t(lang, "chat.invite_invalid")))
         return
-    result = await repo.redeem_invite(
+    result = await people.redeem_invite(
         s, token, user_id=update.effective_user.id, chat_id=chat_id, now=now
     )
     if not result.ok:
@@ -210,7 +210,7 @@ async def on_membership(s: AsyncSession, update: Update, now: datetime) -> None:
     """The client blocked or unblocked the bot: evidence for the signals, nothing to send."""
     member = update.my_chat_member
     assert member is not None
-    client: Client | None = await repo.client_by_user(s, member.from_user.id)
+    client: Client | None = await people.client_by_user(s, member.from_user.id)
     if client is None or member.chat.type != "private":
         return
     status = member.new_chat_member.status

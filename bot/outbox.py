@@ -35,9 +35,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from app.quarantine import is_transient
 from app.runtime import OutboxJob, Runtime
-from storage import repo
+from storage import outbox, repo
 from storage.models import Client, OutboxMessage
-from storage.repo import NORMAL
+from storage.outbox import NORMAL
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class PendingCheck:
         self._answering = False
         try:
             async with self._sessions() as s:
-                alive = await repo.outbox_still_pending(s, list(asked))
+                alive = await outbox.still_pending(s, list(asked))
         except Exception as exc:
             for future in asked.values():
                 if not future.done():
@@ -235,7 +235,7 @@ class OutboxSender:
 
     async def _send_urgent(self) -> None:
         async with self.rt.sessions() as s, s.begin():
-            claimed = await repo.claim_outbox_rows(
+            claimed = await outbox.claim_rows(
                 s,
                 now=self.rt.clock.now(),
                 lease=self._sim(LEASE_WALL_SECONDS),
@@ -344,7 +344,7 @@ class OutboxSender:
         unreadable: list[Outcome] = []
         for m in claimed:
             try:
-                payload = repo.outbox_payload(self.rt.cipher, m)
+                payload = outbox.payload_of(self.rt.cipher, m)
                 jobs.append((m.priority, (m.id, m.chat_id, m.kind, payload)))
             except Exception as exc:
                 error = f"unreadable: {type(exc).__name__}"
@@ -367,7 +367,7 @@ class OutboxSender:
             async with self.rt.sessions() as s, s.begin():
                 failed = await self._record_in(s, outcomes, now)
                 claimed = (
-                    await repo.claim_outbox_rows(
+                    await outbox.claim_rows(
                         s,
                         now=now,
                         lease=self._sim(LEASE_WALL_SECONDS),
@@ -401,7 +401,7 @@ class OutboxSender:
         try:
             async with self.rt.sessions() as s, s.begin():
                 failed = await self._record_in(s, outcomes, self.rt.clock.now())
-                await repo.release_outbox_claims(s, left)
+                await outbox.release_claims(s, left)
         except BaseException:
             self._unmarked = outcomes
             raise
@@ -492,12 +492,10 @@ class OutboxSender:
         """Write the outcomes: sent ones in one statement, the rest row by row. Returns how many
         messages failed for good."""
         failed = 0
-        await repo.mark_outbox_sent(
+        await outbox.mark_sent(
             s, [(o.message_id, o.telegram_message_id) for o in outcomes if o.status == "sent"], now
         )
-        await repo.release_outbox_claims(
-            s, [o.message_id for o in outcomes if o.status == "paused"]
-        )
+        await outbox.release_claims(s, [o.message_id for o in outcomes if o.status == "paused"])
         for o in outcomes:
             if o.status in ("sent", "paused", "dropped"):
                 continue

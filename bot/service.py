@@ -19,7 +19,7 @@ from bot.direct import DirectReplies
 from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
 from bot.webhook import WebServer, webhook_app
-from storage import repo
+from storage import people
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class BotService:
         username = self.app.bot.username
         self.rt.bot_username = username
         async with self.rt.sessions() as s, s.begin():
-            practice = await repo.get_practice(s, self.rt.clock.now())
+            practice = await people.get_practice(s, self.rt.clock.now())
             practice.bot_username = username
 
     async def _beat(self, _context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -27,7 +27,7 @@ from flows.visible import visible_text
 from flows.when import parse_when
 from insights.signals import detect, rank_and_merge
 from insights.thresholds import Thresholds
-from storage import repo
+from storage import audit, outbox, people, repo
 from storage.models import Client, Therapist
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ async def say(
     about: int | None = None,
 ) -> None:
     assert therapist.chat_id is not None
-    await repo.enqueue(
+    await outbox.enqueue(
         s,
         rt.cipher,
         chat_id=therapist.chat_id,
@@ -81,7 +81,7 @@ async def say(
 async def welcome(
     s: AsyncSession, rt: Runtime, therapist: Therapist, now: datetime, after: After
 ) -> None:
-    await repo.audit(s, actor=f"therapist:{therapist.id}", action="joined", now=now)
+    await audit.audit(s, actor=f"therapist:{therapist.id}", action="joined", now=now)
     await say(s, rt, therapist, t(therapist.language, "therapist.welcome"), now, after)
 
 
@@ -116,7 +116,7 @@ async def own_client(s: AsyncSession, therapist: Therapist, args: str) -> tuple[
     alias, _, rest = args.partition(" ")
     if not alias:
         raise Reply("staff.needs_alias")
-    client = await repo.client_by_alias(s, therapist.id, alias)
+    client = await people.client_by_alias(s, therapist.id, alias)
     if client is None:
         raise Reply("staff.unknown_alias", alias=alias[:40])
     return client, rest.strip()
@@ -136,10 +136,10 @@ async def cmd_clients(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
     lang = therapist.language
-    clients = await repo.list_clients(s, therapist.id)
+    clients = await people.list_clients(s, therapist.id)
     if not clients:
         return t(lang, "staff.no_clients")
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     lines = [t(lang, "staff.clients_title")]
     for client in clients:
         history = await client_history(s, rt.cipher, client, practice)
@@ -159,7 +159,7 @@ async def cmd_clients(
                 signals=", ".join(x.code for x in signals[:3]) or t(lang, "staff.no_signals"),
             )
         )
-    await repo.audit(s, actor=f"therapist:{therapist.id}", action="list_clients", now=now)
+    await audit.audit(s, actor=f"therapist:{therapist.id}", action="list_clients", now=now)
     return "\n".join(lines)
 
 
@@ -167,7 +167,7 @@ async def cmd_digest(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
     client, _ = await own_client(s, therapist, args)
-    upcoming = await repo.next_session(s, client.id, now)
+    upcoming = await people.next_session(s, client.id, now)
     await enqueue_digest(
         s,
         rt,
@@ -221,12 +221,12 @@ async def cmd_invite(
     name = " ".join(visible_text(args).split())[:MAX_NAME]  # an invisible-only name is none
     if not name:
         raise Reply("staff.invite_usage")
-    existing = await repo.client_by_alias(s, therapist.id, name)
+    existing = await people.client_by_alias(s, therapist.id, name)
     if existing is not None:
         return await renew_invite(s, rt, therapist, existing, now)
-    client = await repo.add_client(s, rt.cipher, therapist_id=therapist.id, name=name, now=now)
-    token = await repo.create_invite(s, now=now, client_id=client.id)
-    await repo.audit(
+    client = await people.add_client(s, rt.cipher, therapist_id=therapist.id, name=name, now=now)
+    token = await people.create_invite(s, now=now, client_id=client.id)
+    await audit.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
     return with_link(rt, therapist, "staff.invite_created", client, token)
@@ -239,7 +239,7 @@ def with_link(rt: Runtime, therapist: Therapist, key: str, client: Client, token
         key,
         alias=client.alias,
         link=rt.invite_link(token),
-        days=repo.INVITE_TTL.days,
+        days=people.INVITE_TTL.days,
     )
     return About(text, client.id)
 
@@ -249,8 +249,8 @@ async def renew_invite(
 ) -> About:
     if invites.client_has_joined(client):
         raise Reply("staff.invite_joined", about=client.id, alias=client.alias)
-    token = await repo.create_invite(s, now=now, client_id=client.id)
-    await repo.audit(
+    token = await people.create_invite(s, now=now, client_id=client.id)
+    await audit.audit(
         s, actor=f"therapist:{therapist.id}", action="invite", now=now, client_id=client.id
     )
     return with_link(rt, therapist, "staff.invite_renewed", client, token)
@@ -288,7 +288,7 @@ async def cmd_pause(
     if client.chat_id is not None:
         name = rt.cipher.decrypt(therapist.name_enc)
         text = t(client.language or "en", "staff.paused_by_therapist", therapist=name)
-        await repo.enqueue(
+        await outbox.enqueue(
             s,
             rt.cipher,
             chat_id=client.chat_id,
@@ -316,7 +316,7 @@ async def cmd_resume(
         raise Reply("staff.not_paused", about=client.id, alias=client.alias)
     client.status, client.paused_until = "active", None
     await repo.add_event(s, client_id=client.id, kind="resumed", at=now, data={"by": "therapist"})
-    await replan_client(s, client, await repo.get_practice(s, now), now)
+    await replan_client(s, client, await people.get_practice(s, now), now)
     return About(t(therapist.language, "staff.resumed", alias=client.alias), client.id)
 
 
@@ -324,7 +324,7 @@ async def cmd_cadence(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
     client, spec = await own_client(s, therapist, args)
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     if not spec:
         raise Reply(
             "staff.cadence_show",
@@ -373,7 +373,7 @@ async def cmd_timezone(
 async def cmd_quiet(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     if not args:
         return t(
             therapist.language,

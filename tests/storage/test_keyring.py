@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import keyring, repo
+from storage import keyring, people
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
 from storage.keyring import CANARY, Instance
@@ -144,7 +144,7 @@ async def test_a_writer_leaves_its_canary_and_a_wrong_key_is_refused(sessions) -
 
 async def test_an_older_database_adopts_keys_that_read_it(sessions, clock) -> None:
     async with sessions() as s, s.begin():
-        await repo.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
+        await people.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
     with pytest.raises(keyring.KeysCannotRead, match=ids(OLD)[0]):
         await admit(sessions, WRONG, "write")
     await admit(sessions, f"{NEW},{OLD}", "read")
@@ -196,7 +196,7 @@ async def test_a_heartbeat_brings_back_a_removed_row_and_old_rows_are_forgotten(
 
 async def test_retiring_keeps_only_the_encrypting_keys_canary(sessions, clock) -> None:
     async with sessions() as s, s.begin():
-        await repo.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
+        await people.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
     await admit(sessions, OLD, "write")
     await admit(sessions, f"{NEW},{OLD}", "write")
     async with sessions() as s, s.begin():
