@@ -77,38 +77,26 @@ def no_username(who: str, ident: int) -> str:
 
 async def bot_username(rt: Runtime) -> str | None:
     """The practice's bot, as Telegram named it: stored once the bot has started, or asked of
-    Telegram (getMe) when a token is configured. None when neither: a link to a guessed
-    username would hand the client's single-use token to somebody else's bot."""
+    Telegram (`Runtime.ask_bot_username`, when a token is configured). None when neither: a link
+    to a guessed username would hand the client's single-use token to somebody else's bot."""
     async with rt.sessions() as s, s.begin():
         practice = await people.get_practice(s, rt.clock.now())
-        if practice.bot_username is None:
-            practice.bot_username = await ask_bot_username(rt)
-        return practice.bot_username or rt.bot_username
+        if practice.bot_username is None and rt.ask_bot_username is not None:
+            practice.bot_username = await rt.ask_bot_username()
+        return practice.bot_username
+
+
+async def remember_bot_username(rt: Runtime, username: str) -> None:
+    """The running bot's username, as Telegram told it at start: the invite links name it."""
+    async with rt.sessions() as s, s.begin():
+        practice = await people.get_practice(s, rt.clock.now())
+        practice.bot_username = username
 
 
 async def link(rt: Runtime, token: str) -> str | None:
     """A deep link to the practice's bot, or None while its username is not known."""
     username = await bot_username(rt)
-    return None if username is None else f"https://t.me/{username}?start={token}"
-
-
-async def ask_bot_username(rt: Runtime) -> str | None:
-    """getMe, when a token is configured; None when Telegram cannot be asked right now."""
-    if rt.settings.telegram_token is None:
-        return None
-    from telegram import Bot
-    from telegram.error import TelegramError
-
-    bot = Bot(
-        rt.settings.token(),
-        base_url=rt.settings.telegram_api_url,
-        base_file_url=rt.settings.api_file_url,
-    )
-    try:
-        async with bot:
-            return bot.username
-    except (TelegramError, OSError):
-        return None
+    return None if username is None else invites.deep_link(username, token)
 
 
 def therapist_view(rt: Runtime, t: Therapist) -> dict[str, Any]:

@@ -27,6 +27,11 @@ REFUSALS = {
 }
 
 
+def deep_link(bot_username: str, token: str) -> str:
+    """The link that opens the bot with the invite's token (`/start <token>`)."""
+    return f"https://t.me/{bot_username}?start={token}"
+
+
 def refusal_key(reason: str) -> str:
     return REFUSALS.get(reason, "chat.invite_invalid")
 

@@ -19,7 +19,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    InvalidatePoolError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,6 +54,28 @@ def _connect_errors() -> tuple[type[Exception], ...]:
 
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = _connect_errors()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure that any work would meet (the server is down or restarting, a lock
+    timed out, no pooled connection came free), rather than one caused by the work itself."""
+    if isinstance(
+        exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout | OSError
+    ):
+        return True
+    return connection_lost(exc)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The connection died under a transaction (a restarted server): the transaction did not
+    happen, and the pool gives a new connection for the next one."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+Conflict = IntegrityError
+"""Two transactions wrote the same unique row (or a row broke a constraint): the loser's
+transaction is rolled back, and the work may be tried again."""
+
 POOL_SIZE = 20
 """Connections per process on a server database (PostgreSQL)."""
 SQLITE_BUSY_SECONDS = 30

@@ -5,7 +5,7 @@ urgent ones first."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -354,6 +354,28 @@ async def still_pending(s: AsyncSession, ids: Sequence[int]) -> set[int]:
             select(_OUTBOX.c.id).where(_OUTBOX.c.id.in_(list(ids)), _OUTBOX.c.status == "pending")
         )
     )
+
+
+async def record_attempt(
+    s: AsyncSession,
+    message_id: int,
+    error: str | None,
+    retry_at: Callable[[int], datetime | None],
+) -> OutboxMessage | None:
+    """A send that did not succeed: the row is due again at `retry_at(attempts)` (attempts made
+    so far, this one included), or failed for good when that is None. None if the row is gone
+    (erased meanwhile)."""
+    row = await s.get(OutboxMessage, message_id)
+    if row is None:
+        return None
+    row.attempts += 1
+    row.error = error
+    when = retry_at(row.attempts)
+    if when is None:
+        row.status = "failed"
+    else:
+        row.claimed_at, row.not_before = None, when
+    return row
 
 
 async def pending_count(s: AsyncSession) -> int:

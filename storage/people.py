@@ -190,6 +190,16 @@ def _keep(s: AsyncSession, row: Row[Any] | None) -> Client | None:
     return client
 
 
+async def mark_unreachable(s: AsyncSession, client_id: int, now: datetime) -> bool:
+    """The client blocked the bot, as a send to them found: True if that is news."""
+    result = await s.execute(
+        update(Client)
+        .where(Client.id == client_id, Client.unreachable_at.is_(None))
+        .values(unreachable_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 async def therapist_by_user(s: AsyncSession, telegram_user_id: int) -> Therapist | None:
     return await s.scalar(select(Therapist).where(Therapist.telegram_user_id == telegram_user_id))
 
