@@ -9,9 +9,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app import erasure, invites
 from app.planning import (
     SessionExists,
@@ -20,7 +17,7 @@ from app.planning import (
     replan_client,
     schedule_session,
 )
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
 from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
@@ -186,7 +183,7 @@ async def new_invite(
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None:
-            client = await s.get(Client, client_id)
+            client = await people.client_by_id(s, client_id)
             if client is None:
                 raise AdminError(f"no client with id {client_id}")
             if invites.client_has_joined(client):
@@ -195,7 +192,7 @@ async def new_invite(
                     f"another Telegram account: rapport client move {client_id}"
                 )
         if therapist_id is not None:
-            therapist = await s.get(Therapist, therapist_id)
+            therapist = await people.therapist_by_id(s, therapist_id)
             if therapist is None:
                 raise AdminError(f"no therapist with id {therapist_id}")
             if invites.therapist_has_joined(therapist):
@@ -214,7 +211,7 @@ async def move_client_account(rt: Runtime, client_id: int, actor: str = "cli") -
     """Disconnect the client's Telegram account and give a link for their new one (audited)."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         if client.telegram_user_id is None:
@@ -237,7 +234,7 @@ async def move_therapist_account(
     """`move_client_account` for a therapist."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        therapist = await s.get(Therapist, therapist_id)
+        therapist = await people.therapist_by_id(s, therapist_id)
         if therapist is None:
             raise AdminError(f"no therapist with id {therapist_id}")
         if therapist.telegram_user_id is None:
@@ -283,7 +280,7 @@ async def add_session(
         raise AdminError("the session time needs a UTC offset, e.g. 2026-03-02T15:00:00+01:00")
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         if at <= now:
@@ -300,10 +297,7 @@ async def add_session(
 
 async def list_sessions(rt: Runtime, client_id: int | None = None) -> list[dict[str, Any]]:
     async with rt.sessions() as s:
-        query = select(TherapySession).order_by(TherapySession.starts_at)
-        if client_id is not None:
-            query = query.where(TherapySession.client_id == client_id)
-        return [session_view(x) for x in await s.scalars(query)]
+        return [session_view(x) for x in await people.list_sessions(s, client_id)]
 
 
 async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
@@ -340,30 +334,16 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
 
 
 async def _replan_for_practice(
-    s: AsyncSession, practice: Practice, changes: dict[str, Any], now: datetime
+    s: Session, practice: Practice, changes: dict[str, Any], now: datetime
 ) -> None:
     """What was planned under the old defaults follows the new ones at once: every active
     client's next check-in (cadence, quiet hours) and the digests not yet sent (lead, quiet)."""
     changed = {field for field, value in changes.items() if value is not None}
     if changed & {"cadence", "quiet_hours"}:
-        clients = await s.scalars(
-            select(Client).where(Client.practice_id == practice.id, Client.status == "active")
-        )
-        for client in list(clients):
+        for client in await people.active_clients(s, practice.id):
             await replan_client(s, client, practice, now)
     if changed & {"digest_lead", "quiet_hours"}:
-        rows = await s.execute(
-            select(TherapySession, Therapist)
-            .join(Client, Client.id == TherapySession.client_id)
-            .join(Therapist, Therapist.id == Client.therapist_id)
-            .where(
-                Client.practice_id == practice.id,
-                TherapySession.digest_sent_at.is_(None),
-                TherapySession.cancelled.is_(False),
-                TherapySession.starts_at > now,
-            )
-        )
-        for session, therapist in list(rows.tuples()):
+        for session, therapist in await people.undigested_sessions(s, practice.id, now):
             plan_digest(session, therapist, practice, now)
 
 
@@ -440,7 +420,7 @@ async def client_set(
     """Per-client overrides; 'default' clears one. The next check-in is re-planned at once."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         if cadence is not None:
@@ -500,15 +480,8 @@ async def rotate_keys(rt: Runtime) -> dict[str, Any]:
     then drops the canaries of the keys that no longer seal anything."""
     from app.instances import exited, wall_now
 
-    count = 0
     async with rt.sessions() as s, s.begin():
         await keyring.admit(s, rt.cipher, now=wall_now(), mode="rotate", exited=exited)
-        for _order, column in keyring.SEALED:
-            model = column.class_
-            for row in await s.scalars(select(model)):
-                value = getattr(row, column.key)
-                if value is not None:
-                    setattr(row, column.key, rt.cipher.rotate(value))
-                    count += 1
+        count = await keyring.reseal(s, rt.cipher)
         retired = await keyring.retire(s, rt.cipher)
     return {"count": count, "key": rt.cipher.key_ids[0], "retired": retired}

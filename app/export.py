@@ -12,13 +12,13 @@ import csv
 import io
 from typing import Any
 
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
 from flows.visible import visible_text
 from storage import audit, people, repo
 from storage.models import Client
 
 
-async def client_record(rt: Runtime, client: Client, s: Any) -> dict[str, Any]:
+async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, Any]:
     cipher = rt.cipher
     checkins = []
     for checkin in await repo.checkins_of(s, client.id):
@@ -74,7 +74,7 @@ async def export(rt: Runtime, client_id: int | None, actor: str = "cli") -> list
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None:
-            client = await s.get(Client, client_id)
+            client = await people.client_by_id(s, client_id)
             if client is None:
                 from app.admin import AdminError
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.runtime import Session
 from storage import audit, people, repo
 from storage.models import Client, Therapist
 
@@ -46,9 +45,7 @@ def therapist_has_joined(therapist: Therapist) -> bool:
     return therapist.telegram_user_id is not None
 
 
-async def move_client(
-    s: AsyncSession, client: Client, *, actor: str, now: datetime
-) -> tuple[str, int]:
+async def move_client(s: Session, client: Client, *, actor: str, now: datetime) -> tuple[str, int]:
     """End the client's binding to their Telegram account and issue a link for a new one.
     Returns the token and how many messages for the old chat were cancelled."""
     cancelled = await people.unbind_client(s, client, now=now)
@@ -59,7 +56,7 @@ async def move_client(
 
 
 async def move_therapist(
-    s: AsyncSession, therapist: Therapist, *, actor: str, now: datetime
+    s: Session, therapist: Therapist, *, actor: str, now: datetime
 ) -> tuple[str, int]:
     """`move_client` for a therapist: their digests and alerts wait for the new account."""
     cancelled = await people.unbind_therapist(s, therapist, now=now)

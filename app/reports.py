@@ -12,7 +12,6 @@ from app.runtime import Runtime
 from insights.chart import render_chart
 from insights.digest import render_text, to_json
 from storage import audit, people
-from storage.models import Client, Therapist
 
 
 @dataclass
@@ -25,10 +24,10 @@ class DigestNow:
 async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestNow:
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
-        therapist = await s.get(Therapist, client.therapist_id)
+        therapist = await people.therapist_by_id(s, client.therapist_id)
         practice = await people.get_practice(s, now)
         upcoming = await people.next_session(s, client.id, now)
         digest, history = await digest_for(

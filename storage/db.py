@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,
@@ -87,6 +87,25 @@ the heartbeat queue for it) before failing."""
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def database_name(url: str) -> str | None:
+    """The database part of a URL: a SQLite file's path, a server database's name."""
+    return make_url(url).database
+
+
+def database_place(url: str) -> str:
+    """Where a URL's database is, the same whatever the working folder (a SQLite path made
+    absolute) and without the password: two processes on one host compare it."""
+    parsed = make_url(url)
+    if is_sqlite(url) and parsed.database not in (None, "", ":memory:"):
+        return f"sqlite:{Path(parsed.database or '').expanduser().resolve()}"
+    return parsed.set(password=None).render_as_string(hide_password=False)
+
+
+async def ping(s: AsyncSession) -> None:
+    """The smallest round trip: raises if the database cannot be reached."""
+    await s.execute(text("SELECT 1"))
 
 
 def _sqlite_file(url: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +81,14 @@ _PRACTICE_KEY = "rapport.practice"
 
 
 # --- people ---------------------------------------------------------------------------------
+
+
+async def client_by_id(s: AsyncSession, client_id: int) -> Client | None:
+    return await s.get(Client, client_id)
+
+
+async def therapist_by_id(s: AsyncSession, therapist_id: int) -> Therapist | None:
+    return await s.get(Therapist, therapist_id)
 
 
 async def add_therapist(
@@ -213,6 +221,14 @@ async def list_clients(s: AsyncSession, therapist_id: int | None = None) -> Sequ
     if therapist_id is not None:
         query = query.where(Client.therapist_id == therapist_id)
     return (await s.scalars(query)).all()
+
+
+async def active_clients(s: AsyncSession, practice_id: int) -> Sequence[Client]:
+    return (
+        await s.scalars(
+            select(Client).where(Client.practice_id == practice_id, Client.status == "active")
+        )
+    ).all()
 
 
 async def client_by_alias(s: AsyncSession, therapist_id: int, alias: str) -> Client | None:
@@ -489,3 +505,49 @@ async def next_session(s: AsyncSession, client_id: int, after: datetime) -> Ther
         .order_by(TherapySession.starts_at)
         .limit(1)
     )
+
+
+async def session_by_id(s: AsyncSession, session_id: int) -> TherapySession | None:
+    return await s.get(TherapySession, session_id)
+
+
+async def list_sessions(s: AsyncSession, client_id: int | None = None) -> Sequence[TherapySession]:
+    """Every session (cancelled ones too), of one client or all, by start."""
+    query = select(TherapySession).order_by(TherapySession.starts_at)
+    if client_id is not None:
+        query = query.where(TherapySession.client_id == client_id)
+    return (await s.scalars(query)).all()
+
+
+async def imported_sessions(s: AsyncSession, client_ids: Iterable[int]) -> Sequence[TherapySession]:
+    """The sessions of these clients that came from a calendar (with a `source_uid`), by id."""
+    return (
+        await s.scalars(
+            select(TherapySession)
+            .where(
+                TherapySession.client_id.in_(list(client_ids)),
+                TherapySession.source_uid.is_not(None),
+            )
+            .order_by(TherapySession.id)
+        )
+    ).all()
+
+
+async def undigested_sessions(
+    s: AsyncSession, practice_id: int, now: datetime
+) -> Sequence[tuple[TherapySession, Therapist]]:
+    """The practice's sessions still to come whose digest has not gone out (not cancelled),
+    each with its client's therapist."""
+    rows = await s.execute(
+        select(TherapySession, Therapist)
+        .join(Client, Client.id == TherapySession.client_id)
+        .join(Therapist, Therapist.id == Client.therapist_id)
+        .where(
+            Client.practice_id == practice_id,
+            TherapySession.digest_sent_at.is_(None),
+            TherapySession.cancelled.is_(False),
+            TherapySession.starts_at > now,
+        )
+        .order_by(TherapySession.starts_at, TherapySession.id)
+    )
+    return list(rows.tuples())

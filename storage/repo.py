@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, delete, or_, select, text, update
+from sqlalchemy import BigInteger, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,6 +104,20 @@ async def checkins_of(s: AsyncSession, client_id: int) -> Sequence[Checkin]:
             select(Checkin).where(Checkin.client_id == client_id).order_by(Checkin.opened_at)
         )
     ).all()
+
+
+async def answers_of_client(s: AsyncSession, client_id: int) -> Sequence[Answer]:
+    """Every answer of the client, in the order given."""
+    return (
+        await s.scalars(
+            select(Answer).join(Checkin).where(Checkin.client_id == client_id).order_by(Answer.id)
+        )
+    ).all()
+
+
+async def last_opened(s: AsyncSession, client_id: int) -> datetime | None:
+    """When the client's latest check-in opened (None: never)."""
+    return await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client_id))
 
 
 async def add_event(

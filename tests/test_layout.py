@@ -73,6 +73,26 @@ def test_imports_go_one_way(layer: str) -> None:
     )
 
 
+SQL_IN_APP = {
+    "app/runtime.py",  # the unit of work: engine and session factory
+    # Still hold queries of the scheduler, on their way into `storage`:
+    "app/effects.py",
+    "app/opening.py",
+    "app/heartbeat.py",
+}
+
+
+def test_the_use_cases_leave_sql_to_storage() -> None:
+    """Every query is in `storage/`: a use case hands its session to storage functions."""
+    speaking = set()
+    for path in modules("app"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        names = imported(path.read_text(encoding="utf-8"), module)
+        if any(name.split(".")[0] == "sqlalchemy" for _, name in names):
+            speaking.add(str(path.relative_to(ROOT)))
+    assert speaking <= SQL_IN_APP, f"import sqlalchemy: {sorted(speaking - SQL_IN_APP)}"
+
+
 def test_every_kind_of_import_is_seen() -> None:
     """The check sees imports in functions, under TYPE_CHECKING, relative and `from x import y`."""
     source = """
