@@ -100,7 +100,8 @@ def database_place(url: str) -> str:
     parsed = make_url(url)
     if is_sqlite(url) and parsed.database not in (None, "", ":memory:"):
         return f"sqlite:{Path(parsed.database or '').expanduser().resolve()}"
-    return parsed.set(password=None).render_as_string(hide_password=False)
+    # Masked, not removed: `URL.set(password=None)` leaves the password as it is.
+    return parsed.render_as_string(hide_password=True)
 
 
 async def ping(s: AsyncSession) -> None:

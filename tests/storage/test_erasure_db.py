@@ -3,26 +3,16 @@ Run against every backend (see `db_url`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import ManualClock
 from storage import audit, outbox, people, repo
 from storage.crypto import Cipher
-from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 from tests.storage.leftovers import bare_audit, leftovers
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def everything_about(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import keyring, people
 from storage.crypto import Cipher
-from storage.db import create_engine, session_factory
 from storage.keyring import CANARY, Instance
 from storage.models import BotInstance, KeyCanary, Therapist
 
@@ -109,13 +107,6 @@ def test_refusals_are_one_line_and_never_show_a_key() -> None:
 # --- admit, on every backend ----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
 async def admit(
     sessions: async_sessionmaker[AsyncSession], keys: str, mode: str, register: str | None = None
 ) -> None:
@@ -204,3 +195,23 @@ async def test_retiring_keeps_only_the_encrypting_keys_canary(sessions, clock) -
     assert (await rows(sessions))[0] == [ids(NEW)[0]]
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Therapist)) == 1
+
+
+async def test_resealing_writes_every_sealed_value_under_the_first_key(sessions, clock) -> None:
+    old = Cipher(OLD)
+    async with sessions() as s, s.begin():
+        dana = await people.add_therapist(s, old, name="Dana Lee", timezone="UTC", now=clock.now())
+        alice = await people.add_client(
+            s, old, therapist_id=dana.id, name="Alice Smith", now=clock.now()
+        )
+        alice_id = alice.id
+    both = Cipher(f"{NEW},{OLD}")
+    async with sessions() as s, s.begin():
+        assert await keyring.reseal(s, both) == 2  # two names, nothing else sealed yet
+    async with sessions() as s:
+        therapist = await s.scalar(select(Therapist))
+        assert therapist is not None
+        assert Cipher(NEW).decrypt(therapist.name_enc) == "Dana Lee"
+        assert Cipher.sealed_by(therapist.name_enc) == ids(NEW)[0]
+        client = await people.client_by_id(s, alice_id)
+        assert client is not None and Cipher(NEW).decrypt(client.name_enc) == "Alice Smith"

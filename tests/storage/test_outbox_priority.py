@@ -3,21 +3,9 @@ order among themselves. Run against every backend (see `db_url`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from storage import outbox
-from storage.db import create_engine, session_factory
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def test_urgent_rows_are_claimed_first_and_overtake_their_chat(

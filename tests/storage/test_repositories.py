@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.clock import ManualClock
 from storage import audit, due, outbox, people, repo
-from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
 from storage.models import Client, Invite, OutboxMessage, Therapist
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
-async def make_client(
-    sessions: async_sessionmaker[AsyncSession], cipher: Cipher, clock: ManualClock
-) -> tuple[int, int]:
-    async with sessions() as s, s.begin():
-        therapist = await people.add_therapist(
-            s, cipher, name="Dana Lee", timezone="UTC", now=clock.now()
-        )
-        client = await people.add_client(
-            s, cipher, therapist_id=therapist.id, name="Ana Maria Perez", now=clock.now()
-        )
-        return therapist.id, client.id
+from tests.storage.builders import make_client
 
 
 async def test_people_and_aliases(sessions, cipher, clock) -> None:
@@ -478,3 +455,40 @@ async def test_an_erased_clients_id_is_never_given_to_a_new_client(sessions, cip
     async with sessions() as s:
         history = [e.action for e in await audit.audit_log(s, newcomer.id)]
     assert history == []
+
+
+async def test_a_clients_answers_and_last_opening(sessions, cipher, clock) -> None:
+    _, client_id = await make_client(sessions, cipher, clock)
+    _, other_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s:
+        assert await repo.last_opened(s, client_id) is None
+        assert await repo.answers_of_client(s, client_id) == []
+    first_at = clock.now()
+    async with sessions() as s, s.begin():
+        first = await repo.open_checkin(s, client_id=client_id, instrument="x", now=first_at)
+        theirs = await repo.open_checkin(s, client_id=other_id, instrument="x", now=first_at)
+        first.status = "answered"
+        for checkin, value in ((first, 9), (theirs, 1)):
+            await repo.record_answer(
+                s, cipher, checkin_id=checkin.id, item="heard", value=value, at=first_at
+            )
+    second_at = clock.advance(timedelta(days=3))
+    async with sessions() as s, s.begin():
+        second = await repo.open_checkin(s, client_id=client_id, instrument="x", now=second_at)
+        for item, value in (("goals", 6), ("heard", 7)):
+            await repo.record_answer(
+                s, cipher, checkin_id=second.id, item=item, value=value, at=second_at
+            )
+        await repo.record_answer(
+            s, cipher, checkin_id=first.id, item="comment", value=None, at=second_at, text="ok"
+        )
+    async with sessions() as s:
+        answers = await repo.answers_of_client(s, client_id)
+        assert [(a.checkin_id, a.item) for a in answers] == [
+            (first.id, "heard"),
+            (second.id, "goals"),
+            (second.id, "heard"),
+            (first.id, "comment"),
+        ]  # as given, across check-ins, none of another client's
+        assert await repo.last_opened(s, client_id) == second_at
+        assert await repo.last_opened(s, other_id) == first_at
