@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox, people, repo
 from storage.models import Checkin, Client, Invite, OutboxMessage, TherapySession
@@ -115,13 +116,20 @@ async def test_sessions_whose_digest_is_still_to_go(sessions, cipher, clock) -> 
         assert await people.undigested_sessions(s, practice_id + 1, now) == []
 
 
+async def joined(s: AsyncSession, client_id: int, account: int) -> Client:
+    """The client, bound to Telegram account `account` (chat `account` too) and active."""
+    client = await people.client_by_id(s, client_id)
+    assert client is not None
+    client.telegram_user_id = client.chat_id = account
+    client.status = "active"
+    return client
+
+
 async def test_unbinding_a_client_keeps_their_history(sessions, cipher, clock) -> None:
     _, client_id = await make_client(sessions, cipher, clock)
     now = clock.now()
     async with sessions() as s, s.begin():
-        client = await people.client_by_id(s, client_id)
-        assert client is not None
-        client.telegram_user_id, client.chat_id, client.status = 7, 70, "active"
+        client = await joined(s, client_id, 70)
         client.consent_at, client.consent_version = now, "v1"
         answered = await repo.open_checkin(s, client_id=client_id, instrument="x", now=now)
         await repo.record_answer(s, cipher, checkin_id=answered.id, item="heard", value=8, at=now)
@@ -152,9 +160,7 @@ async def test_unbinding_voids_a_check_in_nothing_was_answered_in(sessions, ciph
     _, client_id = await make_client(sessions, cipher, clock)
     now = clock.now()
     async with sessions() as s, s.begin():
-        client = await people.client_by_id(s, client_id)
-        assert client is not None
-        client.telegram_user_id, client.chat_id, client.status = 8, 80, "active"
+        await joined(s, client_id, 80)
         await repo.open_checkin(s, client_id=client_id, instrument="x", now=now)
     async with sessions() as s, s.begin():
         client = await people.client_by_id(s, client_id)
