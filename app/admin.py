@@ -9,9 +9,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app import erasure, invites
 from app.planning import (
     SessionExists,
@@ -20,12 +17,12 @@ from app.planning import (
     replan_client,
     schedule_session,
 )
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
 from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
 from flows.timing import parse_quiet_hours
-from storage import keyring, repo
+from storage import audit, keyring, people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 LANGUAGES = ("en", "es", "ru")
@@ -77,38 +74,26 @@ def no_username(who: str, ident: int) -> str:
 
 async def bot_username(rt: Runtime) -> str | None:
     """The practice's bot, as Telegram named it: stored once the bot has started, or asked of
-    Telegram (getMe) when a token is configured. None when neither: a link to a guessed
-    username would hand the client's single-use token to somebody else's bot."""
+    Telegram (`Runtime.ask_bot_username`, when a token is configured). None when neither: a link
+    to a guessed username would hand the client's single-use token to somebody else's bot."""
     async with rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, rt.clock.now())
-        if practice.bot_username is None:
-            practice.bot_username = await ask_bot_username(rt)
-        return practice.bot_username or rt.bot_username
+        practice = await people.get_practice(s, rt.clock.now())
+        if practice.bot_username is None and rt.ask_bot_username is not None:
+            practice.bot_username = await rt.ask_bot_username()
+        return practice.bot_username
+
+
+async def remember_bot_username(rt: Runtime, username: str) -> None:
+    """The running bot's username, as Telegram told it at start: the invite links name it."""
+    async with rt.sessions() as s, s.begin():
+        practice = await people.get_practice(s, rt.clock.now())
+        practice.bot_username = username
 
 
 async def link(rt: Runtime, token: str) -> str | None:
     """A deep link to the practice's bot, or None while its username is not known."""
     username = await bot_username(rt)
-    return None if username is None else f"https://t.me/{username}?start={token}"
-
-
-async def ask_bot_username(rt: Runtime) -> str | None:
-    """getMe, when a token is configured; None when Telegram cannot be asked right now."""
-    if rt.settings.telegram_token is None:
-        return None
-    from telegram import Bot
-    from telegram.error import TelegramError
-
-    bot = Bot(
-        rt.settings.token(),
-        base_url=rt.settings.telegram_api_url,
-        base_file_url=rt.settings.api_file_url,
-    )
-    try:
-        async with bot:
-            return bot.username
-    except (TelegramError, OSError):
-        return None
+    return None if username is None else invites.deep_link(username, token)
 
 
 def therapist_view(rt: Runtime, t: Therapist) -> dict[str, Any]:
@@ -143,8 +128,8 @@ async def add_therapist(rt: Runtime, name: str, timezone: str = "UTC") -> dict[s
     check_timezone(timezone)
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        therapist = await repo.add_therapist(s, rt.cipher, name=name, timezone=timezone, now=now)
-        token = await repo.create_invite(s, now=now, therapist_id=therapist.id)
+        therapist = await people.add_therapist(s, rt.cipher, name=name, timezone=timezone, now=now)
+        token = await people.create_invite(s, now=now, therapist_id=therapist.id)
         view = therapist_view(rt, therapist)
     return {**view, "invite_link": await link(rt, token)}
 
@@ -169,7 +154,7 @@ async def add_client(
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         try:
-            client = await repo.add_client(
+            client = await people.add_client(
                 s,
                 rt.cipher,
                 therapist_id=therapist_id,
@@ -182,7 +167,7 @@ async def add_client(
             )
         except LookupError as exc:
             raise AdminError(str(exc)) from None
-        token = await repo.create_invite(s, now=now, client_id=client.id)
+        token = await people.create_invite(s, now=now, client_id=client.id)
         view = client_view(rt, client)
     return {**view, "invite_link": await link(rt, token)}
 
@@ -198,7 +183,7 @@ async def new_invite(
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None:
-            client = await s.get(Client, client_id)
+            client = await people.client_by_id(s, client_id)
             if client is None:
                 raise AdminError(f"no client with id {client_id}")
             if invites.client_has_joined(client):
@@ -207,7 +192,7 @@ async def new_invite(
                     f"another Telegram account: rapport client move {client_id}"
                 )
         if therapist_id is not None:
-            therapist = await s.get(Therapist, therapist_id)
+            therapist = await people.therapist_by_id(s, therapist_id)
             if therapist is None:
                 raise AdminError(f"no therapist with id {therapist_id}")
             if invites.therapist_has_joined(therapist):
@@ -215,8 +200,10 @@ async def new_invite(
                     f"therapist {therapist_id} has joined on Telegram already; to move them to "
                     f"another Telegram account: rapport therapist move {therapist_id}"
                 )
-        token = await repo.create_invite(s, now=now, client_id=client_id, therapist_id=therapist_id)
-        expires = now + repo.INVITE_TTL
+        token = await people.create_invite(
+            s, now=now, client_id=client_id, therapist_id=therapist_id
+        )
+        expires = now + people.INVITE_TTL
     return {"invite_link": await link(rt, token), "expires_at": expires.isoformat()}
 
 
@@ -224,7 +211,7 @@ async def move_client_account(rt: Runtime, client_id: int, actor: str = "cli") -
     """Disconnect the client's Telegram account and give a link for their new one (audited)."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         if client.telegram_user_id is None:
@@ -236,7 +223,7 @@ async def move_client_account(rt: Runtime, client_id: int, actor: str = "cli") -
     return {
         "client": client_id,
         "invite_link": await link(rt, token),
-        "expires_at": (now + repo.INVITE_TTL).isoformat(),
+        "expires_at": (now + people.INVITE_TTL).isoformat(),
         "cancelled_messages": cancelled,
     }
 
@@ -247,7 +234,7 @@ async def move_therapist_account(
     """`move_client_account` for a therapist."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        therapist = await s.get(Therapist, therapist_id)
+        therapist = await people.therapist_by_id(s, therapist_id)
         if therapist is None:
             raise AdminError(f"no therapist with id {therapist_id}")
         if therapist.telegram_user_id is None:
@@ -259,19 +246,19 @@ async def move_therapist_account(
     return {
         "therapist": therapist_id,
         "invite_link": await link(rt, token),
-        "expires_at": (now + repo.INVITE_TTL).isoformat(),
+        "expires_at": (now + people.INVITE_TTL).isoformat(),
         "cancelled_messages": cancelled,
     }
 
 
 async def list_therapists(rt: Runtime) -> list[dict[str, Any]]:
     async with rt.sessions() as s:
-        return [therapist_view(rt, t) for t in await repo.list_therapists(s)]
+        return [therapist_view(rt, t) for t in await people.list_therapists(s)]
 
 
 async def list_clients(rt: Runtime, therapist_id: int | None = None) -> list[dict[str, Any]]:
     async with rt.sessions() as s:
-        return [client_view(rt, c) for c in await repo.list_clients(s, therapist_id)]
+        return [client_view(rt, c) for c in await people.list_clients(s, therapist_id)]
 
 
 def session_view(x: TherapySession) -> dict[str, Any]:
@@ -293,7 +280,7 @@ async def add_session(
         raise AdminError("the session time needs a UTC offset, e.g. 2026-03-02T15:00:00+01:00")
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         if at <= now:
@@ -310,17 +297,14 @@ async def add_session(
 
 async def list_sessions(rt: Runtime, client_id: int | None = None) -> list[dict[str, Any]]:
     async with rt.sessions() as s:
-        query = select(TherapySession).order_by(TherapySession.starts_at)
-        if client_id is not None:
-            query = query.where(TherapySession.client_id == client_id)
-        return [session_view(x) for x in await s.scalars(query)]
+        return [session_view(x) for x in await people.list_sessions(s, client_id)]
 
 
 async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
     """Change practice defaults; values are validated before anything is written."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         for field, value in changes.items():
             if value is None:
                 continue
@@ -350,30 +334,16 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
 
 
 async def _replan_for_practice(
-    s: AsyncSession, practice: Practice, changes: dict[str, Any], now: datetime
+    s: Session, practice: Practice, changes: dict[str, Any], now: datetime
 ) -> None:
     """What was planned under the old defaults follows the new ones at once: every active
     client's next check-in (cadence, quiet hours) and the digests not yet sent (lead, quiet)."""
     changed = {field for field, value in changes.items() if value is not None}
     if changed & {"cadence", "quiet_hours"}:
-        clients = await s.scalars(
-            select(Client).where(Client.practice_id == practice.id, Client.status == "active")
-        )
-        for client in list(clients):
+        for client in await people.active_clients(s, practice.id):
             await replan_client(s, client, practice, now)
     if changed & {"digest_lead", "quiet_hours"}:
-        rows = await s.execute(
-            select(TherapySession, Therapist)
-            .join(Client, Client.id == TherapySession.client_id)
-            .join(Therapist, Therapist.id == Client.therapist_id)
-            .where(
-                Client.practice_id == practice.id,
-                TherapySession.digest_sent_at.is_(None),
-                TherapySession.cancelled.is_(False),
-                TherapySession.starts_at > now,
-            )
-        )
-        for session, therapist in list(rows.tuples()):
+        for session, therapist in await people.undigested_sessions(s, practice.id, now):
             plan_digest(session, therapist, practice, now)
 
 
@@ -430,7 +400,7 @@ def practice_view(p: Any) -> dict[str, Any]:
 
 async def practice_show(rt: Runtime) -> dict[str, Any]:
     async with rt.sessions() as s, s.begin():
-        return practice_view(await repo.get_practice(s, rt.clock.now()))
+        return practice_view(await people.get_practice(s, rt.clock.now()))
 
 
 async def erase_client(rt: Runtime, client_id: int, actor: str = "cli") -> bool:
@@ -450,7 +420,7 @@ async def client_set(
     """Per-client overrides; 'default' clears one. The next check-in is re-planned at once."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
         if cadence is not None:
@@ -466,7 +436,7 @@ async def client_set(
                 except ValueError as exc:
                     raise AdminError(f"quiet hours: {exc}") from None
             client.quiet_hours = None if quiet_hours == "default" else quiet_hours
-        await replan_client(s, client, await repo.get_practice(s, now), now)
+        await replan_client(s, client, await people.get_practice(s, now), now)
         return client_view(rt, client, with_name=False)
 
 
@@ -474,7 +444,7 @@ async def audit_log(rt: Runtime, client_id: int | None = None) -> list[dict[str,
     async with rt.sessions() as s:
         return [
             {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "client": e.client_id}
-            for e in await repo.audit_log(s, client_id)
+            for e in await audit.audit_log(s, client_id)
         ]
 
 
@@ -510,15 +480,8 @@ async def rotate_keys(rt: Runtime) -> dict[str, Any]:
     then drops the canaries of the keys that no longer seal anything."""
     from app.instances import exited, wall_now
 
-    count = 0
     async with rt.sessions() as s, s.begin():
         await keyring.admit(s, rt.cipher, now=wall_now(), mode="rotate", exited=exited)
-        for _order, column in keyring.SEALED:
-            model = column.class_
-            for row in await s.scalars(select(model)):
-                value = getattr(row, column.key)
-                if value is not None:
-                    setattr(row, column.key, rt.cipher.rotate(value))
-                    count += 1
+        count = await keyring.reseal(s, rt.cipher)
         retired = await keyring.retire(s, rt.cipher)
     return {"count": count, "key": rt.cipher.key_ids[0], "retired": retired}

@@ -24,15 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.admin import AdminError, session_view
 from app.ics_import import CalendarEvent, match_client, parse_sessions
 from app.planning import plan_digest, replan_client
-from app.runtime import Runtime
-from storage import repo
+from app.runtime import Runtime, Session
+from storage import people
+from storage.db import Conflict
 from storage.models import Client, Practice, Therapist, TherapySession
 
 __all__ = [
@@ -116,7 +113,7 @@ def _require_aware(name: str, value: datetime) -> None:
 class _Import:
     """One import's working state inside its transaction, and what it reports."""
 
-    s: AsyncSession
+    s: Session
     now: datetime
     therapist: Therapist
     practice: Practice
@@ -187,7 +184,7 @@ class _Import:
             self.record("unchanged", mine, client_id, mine.starts_at)
 
     async def create(self, event: CalendarEvent, client_id: int, key: str) -> None:
-        same = await repo.live_session_at(self.s, client_id, event.start)
+        same = await people.live_session_at(self.s, client_id, event.start)
         if same is not None:  # added by hand, or a second event at the same time: one session
             if same.source_uid is None:
                 same.source_uid = key  # from now on it follows this event
@@ -195,7 +192,7 @@ class _Import:
             self.record("merged", same, client_id, same.starts_at)
             return
         minutes = max(1, round((event.end - event.start).total_seconds() / 60))
-        session = await repo.add_session(
+        session = await people.add_session(
             self.s,
             client_id=client_id,
             starts_at=event.start,
@@ -245,18 +242,10 @@ class _Import:
 
 
 async def _imported_sessions(
-    s: AsyncSession, client_ids: Iterable[int]
+    s: Session, client_ids: Iterable[int]
 ) -> dict[str, list[TherapySession]]:
-    rows = await s.scalars(
-        select(TherapySession)
-        .where(
-            TherapySession.client_id.in_(list(client_ids)),
-            TherapySession.source_uid.is_not(None),
-        )
-        .order_by(TherapySession.id)
-    )
     stored: dict[str, list[TherapySession]] = {}
-    for session in rows:
+    for session in await people.imported_sessions(s, client_ids):
         assert session.source_uid is not None
         stored.setdefault(session.source_uid, []).append(session)
     return stored
@@ -302,7 +291,7 @@ async def import_calendar(
         raise AdminError("the import window must end after it starts")
     now = rt.clock.now()
     async with rt.sessions() as s:
-        therapist = await s.get(Therapist, therapist_id)
+        therapist = await people.therapist_by_id(s, therapist_id)
         if therapist is None:
             raise AdminError(f"no therapist with id {therapist_id}")
         problems: list[str] = []
@@ -317,12 +306,12 @@ async def import_calendar(
             )
         except ValueError as exc:
             raise AdminError(f"calendar: {exc}") from None
-        clients = {c.id: c for c in await repo.list_clients(s, therapist_id)}
+        clients = {c.id: c for c in await people.list_clients(s, therapist_id)}
         work = _Import(
             s=s,
             now=now,
             therapist=therapist,
-            practice=await repo.get_practice(s, now),
+            practice=await people.get_practice(s, now),
             clients=clients,
             stored=await _imported_sessions(s, clients),
             dry_run=dry_run,
@@ -335,7 +324,7 @@ async def import_calendar(
                 await s.rollback()
             else:
                 await s.commit()
-        except IntegrityError:
+        except Conflict:
             await s.rollback()
             raise AdminError(
                 "another change to the same sessions happened at the same time; import again"
@@ -388,14 +377,14 @@ async def _apply(
 
 
 async def _session_and_client(
-    s: AsyncSession, session_id: int
+    s: Session, session_id: int
 ) -> tuple[TherapySession, Client, Therapist]:
-    session = await s.get(TherapySession, session_id)
+    session = await people.session_by_id(s, session_id)
     if session is None:
         raise AdminError(f"no session with id {session_id}")
-    client = await s.get(Client, session.client_id)
+    client = await people.client_by_id(s, session.client_id)
     assert client is not None
-    therapist = await s.get(Therapist, client.therapist_id)
+    therapist = await people.therapist_by_id(s, client.therapist_id)
     assert therapist is not None
     return session, client, therapist
 
@@ -411,7 +400,7 @@ async def cancel_session(rt: Runtime, session_id: int) -> dict[str, Any]:
         session, client, _ = await _session_and_client(s, session_id)
         if not session.cancelled:
             session.cancelled = True
-            await replan_client(s, client, await repo.get_practice(s, now), now)
+            await replan_client(s, client, await people.get_practice(s, now), now)
         return _view(session)
 
 
@@ -438,7 +427,7 @@ async def move_session(
         )
         session.starts_at = new_start.astimezone(UTC)
         session.ends_at = session.starts_at + length
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         plan_digest(session, therapist, practice, now)
         await replan_client(s, client, practice, now)
         return _view(session)

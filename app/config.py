@@ -17,10 +17,10 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from sqlalchemy.engine import make_url
 
 from app.clock import Clock, parse_clock
 from storage.crypto import Cipher, KeyError_
+from storage.db import database_name
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 _TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,80}$")
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     def _db_url(cls, value: str) -> str:
         if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        database = make_url(value).database
+        database = database_name(value)
         if value.startswith("sqlite") and database and database != ":memory:":
             folder = Path(database).expanduser().parent
             if not folder.is_dir():

@@ -10,20 +10,18 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.history import client_history
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
 from insights.digest import Digest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
-from storage import repo
+from storage import audit, outbox, people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 log = logging.getLogger(__name__)
 
 
 async def digest_for(
-    s: AsyncSession,
+    s: Session,
     rt: Runtime,
     client: Client,
     practice: Practice,
@@ -45,14 +43,14 @@ async def digest_for(
     return digest, history
 
 
-async def reader_language(s: AsyncSession, client: Client) -> str:
+async def reader_language(s: Session, client: Client) -> str:
     """The language the client's therapist reads Rapport in."""
-    therapist = await s.get(Therapist, client.therapist_id)
+    therapist = await people.therapist_by_id(s, client.therapist_id)
     return therapist.language if therapist is not None and therapist.language else "en"
 
 
 async def enqueue_digest(
-    s: AsyncSession,
+    s: Session,
     rt: Runtime,
     client: Client,
     therapist: Therapist,
@@ -62,7 +60,7 @@ async def enqueue_digest(
 ) -> Digest:
     """Put the digest (chart, caption, text chunks) in the therapist's outbox, in order."""
     assert therapist.chat_id is not None
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     digest, history = await digest_for(
         s, rt, client, practice, now, session_at, lang=therapist.language or "en"
     )
@@ -81,7 +79,7 @@ async def enqueue_digest(
         from insights.chart import render_chart
 
         png = await asyncio.to_thread(render_chart, history, now, None, lang=digest.lang)
-        await repo.enqueue(
+        await outbox.enqueue(
             s,
             rt.cipher,
             kind="photo",
@@ -92,18 +90,18 @@ async def enqueue_digest(
             **common,  # type: ignore[arg-type]
         )
     for chunk in chunks:
-        await repo.enqueue(s, rt.cipher, kind="text", payload={"text": chunk}, **common)  # type: ignore[arg-type]
-    await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
+        await outbox.enqueue(s, rt.cipher, kind="text", payload={"text": chunk}, **common)  # type: ignore[arg-type]
+    await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     rt.wake_sender()
     return digest
 
 
-async def send_digest(s: AsyncSession, rt: Runtime, session: TherapySession, now: datetime) -> bool:
+async def send_digest(s: Session, rt: Runtime, session: TherapySession, now: datetime) -> bool:
     """The heartbeat's digest before a session (already claimed by the caller)."""
-    client = await s.get(Client, session.client_id)
+    client = await people.client_by_id(s, session.client_id)
     if client is None:
         return False
-    therapist = await s.get(Therapist, client.therapist_id)
+    therapist = await people.therapist_by_id(s, client.therapist_id)
     if therapist is None or therapist.chat_id is None:
         log.warning("digest for session %s not sent: therapist has not joined", session.id)
         return False

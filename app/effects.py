@@ -29,10 +29,8 @@ from storage import repo
 from storage.models import Checkin, Client, OutboxMessage, Practice, Therapist
 
 if TYPE_CHECKING:
-    from telegram import Update
-
+    from app.conversation import After
     from app.runtime import Runtime
-    from bot.dispatch import After
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +65,15 @@ async def context_for(
 
 
 async def start_onboarding(
-    s: AsyncSession, rt: Runtime, client: Client, update: Update, now: datetime, after: After
+    s: AsyncSession,
+    rt: Runtime,
+    client: Client,
+    telegram_language: str | None,
+    now: datetime,
+    after: After,
 ) -> None:
     practice = await repo.get_practice(s, now)
-    user = update.effective_user
-    ctx = await context_for(s, rt, client, practice, user.language_code if user else None)
+    ctx = await context_for(s, rt, client, practice, telegram_language)
     await apply(s, rt, client, practice, flow_start(ctx, now), None, now, after)
 
 
@@ -80,14 +82,13 @@ async def client_event(
     rt: Runtime,
     client: Client,
     event: Event,
-    update: Update | None,
+    telegram_language: str | None,
     now: datetime,
     after: After | None,
 ) -> None:
     """Feed one event to the client's conversation and carry out what it returns."""
     practice = await repo.get_practice(s, now)
-    user = update.effective_user if update is not None else None
-    ctx = await context_for(s, rt, client, practice, user.language_code if user else None)
+    ctx = await context_for(s, rt, client, practice, telegram_language)
     outcome = handle(client.conversation, event, ctx)
     await apply(s, rt, client, practice, outcome, event, now, after)
 

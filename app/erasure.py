@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.quarantine import DIGEST, EXPIRY, NUDGE, OPENING, RESUMPTION
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
 from storage import repo
 
 
-async def erase_client(
-    s: AsyncSession, rt: Runtime, client_id: int, now: datetime, actor: str
-) -> bool:
+async def erase_client(s: Session, rt: Runtime, client_id: int, now: datetime, actor: str) -> bool:
     """Erase the client inside the caller's transaction; False if there is no such client."""
     erased = await repo.erase_client(s, client_id, now, actor)
     if erased is None:

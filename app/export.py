@@ -12,13 +12,13 @@ import csv
 import io
 from typing import Any
 
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
 from flows.visible import visible_text
-from storage import repo
+from storage import audit, people, repo
 from storage.models import Client
 
 
-async def client_record(rt: Runtime, client: Client, s: Any) -> dict[str, Any]:
+async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, Any]:
     cipher = rt.cipher
     checkins = []
     for checkin in await repo.checkins_of(s, client.id):
@@ -61,7 +61,7 @@ async def client_record(rt: Runtime, client: Client, s: Any) -> dict[str, Any]:
                 "ends_at": x.ends_at.isoformat(),
                 "cancelled": x.cancelled,
             }
-            for x in await repo.sessions_of(s, client.id)
+            for x in await people.sessions_of(s, client.id)
         ],
         "events": [
             {"kind": e.kind, "at": e.at.isoformat()} for e in await repo.events_of(s, client.id)
@@ -74,17 +74,17 @@ async def export(rt: Runtime, client_id: int | None, actor: str = "cli") -> list
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None:
-            client = await s.get(Client, client_id)
+            client = await people.client_by_id(s, client_id)
             if client is None:
                 from app.admin import AdminError
 
                 raise AdminError(f"no client with id {client_id}")
             clients = [client]
         else:
-            clients = list(await repo.list_clients(s))
+            clients = list(await people.list_clients(s))
         records = [await client_record(rt, c, s) for c in clients]
         for c in clients:
-            await repo.audit(s, actor=actor, action="export", now=now, client_id=c.id)
+            await audit.audit(s, actor=actor, action="export", now=now, client_id=c.id)
     return records
 
 

@@ -15,24 +15,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-
 from app.instances import HOST, gate, wall_now
 from app.runtime import Runtime
 from storage import keyring
-from storage.db import is_sqlite
+from storage.db import database_place, ping
 
 
 def alive_file(database_url: str) -> Path:
     """The file of this database on this host: the same for the bot and the CLI, whatever
     their working folders (a SQLite path is made absolute) and without the password."""
-    url = make_url(database_url)
-    if is_sqlite(database_url) and url.database not in (None, "", ":memory:"):
-        where = f"sqlite:{Path(url.database or '').expanduser().resolve()}"
-    else:
-        where = url.set(password=None).render_as_string(hide_password=False)
-    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(database_place(database_url).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"rapport-alive-{digest}"
 
 
@@ -56,7 +48,7 @@ async def check(rt: Runtime, max_age: float) -> str | None:
     database raise `keyring.KeyRefused`, as for every command."""
     try:
         async with rt.sessions() as s:
-            await s.execute(text("SELECT 1"))
+            await ping(s)
     except Exception as exc:  # any database failure means unhealthy
         return f"database unreachable: {type(exc).__name__}"
     await gate(rt, "read")

@@ -5,14 +5,12 @@ Comments are decrypted here, for the digest only; nothing here is logged.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.runtime import Session
 from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
 from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
-from storage import repo
+from storage import people, repo
 from storage.crypto import Cipher
-from storage.models import Answer, Checkin, Client, Practice
+from storage.models import Answer, Client, Practice
 
 LIFE_KINDS = {"paused", "resumed", "stopped", "blocked", "unblocked"}
 _BRIEF = load_instrument(DEFAULT_INSTRUMENT)
@@ -22,15 +20,12 @@ YES = 1
 
 
 async def client_history(
-    s: AsyncSession, cipher: Cipher, client: Client, practice: Practice
+    s: Session, cipher: Cipher, client: Client, practice: Practice
 ) -> ClientHistory:
     checkins = await repo.checkins_of(s, client.id)
     answers: dict[int, list[Answer]] = {}
     if checkins:
-        rows = await s.scalars(
-            select(Answer).join(Checkin).where(Checkin.client_id == client.id).order_by(Answer.id)
-        )
-        for a in rows:
+        for a in await repo.answers_of_client(s, client.id):
             answers.setdefault(a.checkin_id, []).append(a)
     records = []
     for c in checkins:
@@ -61,7 +56,7 @@ async def client_history(
         for e in await repo.events_of(s, client.id)
         if e.kind in LIFE_KINDS
     ]
-    sessions = [x.starts_at for x in await repo.sessions_of(s, client.id)]
+    sessions = [x.starts_at for x in await people.sessions_of(s, client.id)]
     return ClientHistory(
         client=str(client.id),
         alias=client.alias,

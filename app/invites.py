@@ -1,7 +1,7 @@
 """Who may hold a link: the refusals a person hears when opening one, and the admin's side of
 binding (no link for someone who has joined; moving them to another account is explicit).
 
-The binding itself is decided in `storage.repo.redeem_invite`; this module words its answers
+The binding itself is decided in `storage.people.redeem_invite`; this module words its answers
 and carries out a move, so that the CLI and the therapists' commands share one rule.
 """
 
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage import repo
+from app.runtime import Session
+from storage import audit, people, repo
 from storage.models import Client, Therapist
 
-# What someone opening a refused link is told, by `repo.Redemption.reason`.
+# What someone opening a refused link is told, by `people.Redemption.reason`.
 REFUSALS = {
     "invalid": "chat.invite_invalid",
     "expired": "chat.invite_invalid",  # revoked links read as expired
@@ -25,6 +24,11 @@ REFUSALS = {
     "therapist_account": "chat.invite_therapist_account",
     "client_account": "chat.invite_client_account",
 }
+
+
+def deep_link(bot_username: str, token: str) -> str:
+    """The link that opens the bot with the invite's token (`/start <token>`)."""
+    return f"https://t.me/{bot_username}?start={token}"
 
 
 def refusal_key(reason: str) -> str:
@@ -41,24 +45,22 @@ def therapist_has_joined(therapist: Therapist) -> bool:
     return therapist.telegram_user_id is not None
 
 
-async def move_client(
-    s: AsyncSession, client: Client, *, actor: str, now: datetime
-) -> tuple[str, int]:
+async def move_client(s: Session, client: Client, *, actor: str, now: datetime) -> tuple[str, int]:
     """End the client's binding to their Telegram account and issue a link for a new one.
     Returns the token and how many messages for the old chat were cancelled."""
-    cancelled = await repo.unbind_client(s, client, now=now)
+    cancelled = await people.unbind_client(s, client, now=now)
     await repo.add_event(s, client_id=client.id, kind="moved", at=now, data={"by": actor})
-    await repo.audit(s, actor=actor, action="client_moved", now=now, client_id=client.id)
-    token = await repo.create_invite(s, now=now, client_id=client.id)
+    await audit.audit(s, actor=actor, action="client_moved", now=now, client_id=client.id)
+    token = await people.create_invite(s, now=now, client_id=client.id)
     return token, cancelled
 
 
 async def move_therapist(
-    s: AsyncSession, therapist: Therapist, *, actor: str, now: datetime
+    s: Session, therapist: Therapist, *, actor: str, now: datetime
 ) -> tuple[str, int]:
     """`move_client` for a therapist: their digests and alerts wait for the new account."""
-    cancelled = await repo.unbind_therapist(s, therapist, now=now)
-    # The audit trail takes no detail (see `repo.audit`): which therapist goes in the action.
-    await repo.audit(s, actor=actor, action=f"therapist_moved:{therapist.id}", now=now)
-    token = await repo.create_invite(s, now=now, therapist_id=therapist.id)
+    cancelled = await people.unbind_therapist(s, therapist, now=now)
+    # The audit trail takes no detail (see `audit.audit`): which therapist goes in the action.
+    await audit.audit(s, actor=actor, action=f"therapist_moved:{therapist.id}", now=now)
+    token = await people.create_invite(s, now=now, therapist_id=therapist.id)
     return token, cancelled

@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from flows.i18n import t
 from insights.digest import split_message
 from storage import repo
 from storage.models import Client
 
 if TYPE_CHECKING:
-    from app.runtime import Runtime
+    from app.runtime import Runtime, Session
 
 
-async def render_mydata(s: AsyncSession, rt: Runtime, client: Client, now: datetime) -> list[str]:
+async def render_mydata(s: Session, rt: Runtime, client: Client, now: datetime) -> list[str]:
     lang = client.language or "en"
     lines = [
         t(lang, "mydata.title"),

@@ -9,9 +9,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.runtime import Session
 from flows.cadence import AfterSession, BeforeSession, Cadence, Midway, parse_cadence
 from flows.timing import (
     CheckinDeadlines,
@@ -23,7 +21,7 @@ from flows.timing import (
     parse_quiet_hours,
     same_local_day,
 )
-from storage import repo
+from storage import people, repo
 from storage.models import Checkin, Client, Practice, Therapist, TherapySession
 
 ACTIVE = "active"
@@ -46,13 +44,13 @@ def uses_sessions(cadence: Cadence) -> bool:
     return any(isinstance(rule, AfterSession | BeforeSession | Midway) for rule in cadence.rules)
 
 
-def client_quiet(client: Client | Row[Any], practice: Practice) -> QuietHours:
+def client_quiet(client: Client | Any, practice: Practice) -> QuietHours:
     """The client's own quiet hours, else the practice's (a `Client` or a row with the column)."""
     return quiet_of(client.quiet_hours or practice.quiet_hours)
 
 
 def plan_next_checkin(
-    client: Client | Row[Any],
+    client: Client | Any,
     practice: Practice,
     *,
     now: datetime,
@@ -93,14 +91,14 @@ def move_client(client: Client, tz: str) -> None:
 
 
 async def replan_client(
-    s: AsyncSession, client: Client, practice: Practice, now: datetime
+    s: Session, client: Client, practice: Practice, now: datetime
 ) -> datetime | None:
     """Recompute when the client's next check-in opens (None: nothing to plan)."""
     if client.status != ACTIVE or client.timezone is None:
         client.next_checkin_at = None
         return None
-    sessions = await repo.sessions_of(s, client.id)
-    last = await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client.id))
+    sessions = await people.sessions_of(s, client.id)
+    last = await repo.last_opened(s, client.id)
     client.next_checkin_at = plan_next_checkin(
         client, practice, now=now, sessions=sessions, last_opened=last
     )
@@ -108,9 +106,9 @@ async def replan_client(
 
 
 async def plan_checkin_deadlines(
-    s: AsyncSession, checkin: Checkin, client: Client, practice: Practice
+    s: Session, checkin: Checkin, client: Client, practice: Practice
 ) -> None:
-    upcoming = await repo.next_session(s, client.id, checkin.opened_at)
+    upcoming = await people.next_session(s, client.id, checkin.opened_at)
     deadlines = deadlines_for(
         checkin.opened_at,
         tz=client.timezone or "UTC",
@@ -169,7 +167,7 @@ class SessionExists(ValueError):
 
 
 async def schedule_session(
-    s: AsyncSession,
+    s: Session,
     client: Client,
     starts_at: datetime,
     minutes: int,
@@ -178,15 +176,15 @@ async def schedule_session(
 ) -> TherapySession:
     """Store a session, plan its digest and re-plan the client's check-ins around it; raises
     `SessionExists` when the client already has one starting at that instant."""
-    existing = await repo.live_session_at(s, client.id, starts_at)
+    existing = await people.live_session_at(s, client.id, starts_at)
     if existing is not None:
         raise SessionExists(existing)
-    session = await repo.add_session(
+    session = await people.add_session(
         s, client_id=client.id, starts_at=starts_at, minutes=minutes, now=now, source_uid=source_uid
     )
-    therapist = await s.get(Therapist, client.therapist_id)
+    therapist = await people.therapist_by_id(s, client.therapist_id)
     assert therapist is not None
-    practice = await repo.get_practice(s, now)
+    practice = await people.get_practice(s, now)
     plan_digest(session, therapist, practice, now)
     await replan_client(s, client, practice, now)
     return session

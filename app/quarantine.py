@@ -7,7 +7,7 @@ A failing item is retried after a minute, then after twice as long each time, up
 is logged by kind and id with the exception's type and where it was raised, never its message
 (which may quote stored data). The holds live in the process: a restart tries everything again.
 A failure that concerns every item alike (the database went away, a lock timed out) is not the
-item's fault: `is_transient` tells the callers to end the pass instead, as before.
+item's fault: `is_transient` (`storage.db`) tells the callers to end the pass instead, as before.
 """
 
 from __future__ import annotations
@@ -19,15 +19,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from storage.db import connection_lost, is_transient
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "DIGEST",
+    "EXPIRY",
+    "FIRST_RETRY",
+    "LONGEST_RETRY",
+    "NUDGE",
+    "OPENING",
+    "RESUMPTION",
+    "Quarantine",
+    "connection_lost",
+    "is_transient",
+    "where",
+]
 
 # What each kind of item is, by id: a client, a check-in or a session.
 OPENING, RESUMPTION = "opening", "resumption"  # client ids
@@ -36,17 +44,6 @@ DIGEST = "digest"  # therapy session ids
 
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A database failure that any item would meet (the server is down or restarting, a lock
-    timed out, no pooled connection came free): not a reason to set one aside, nor to give up
-    on an update (`bot.intake` leaves it unconfirmed until the database is back)."""
-    if isinstance(
-        exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout | OSError
-    ):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def where(exc: BaseException) -> str:

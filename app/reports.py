@@ -11,8 +11,7 @@ from app.digests import digest_for
 from app.runtime import Runtime
 from insights.chart import render_chart
 from insights.digest import render_text, to_json
-from storage import repo
-from storage.models import Client, Therapist
+from storage import audit, people
 
 
 @dataclass
@@ -25,12 +24,12 @@ class DigestNow:
 async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestNow:
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
+        client = await people.client_by_id(s, client_id)
         if client is None:
             raise AdminError(f"no client with id {client_id}")
-        therapist = await s.get(Therapist, client.therapist_id)
-        practice = await repo.get_practice(s, now)
-        upcoming = await repo.next_session(s, client.id, now)
+        therapist = await people.therapist_by_id(s, client.therapist_id)
+        practice = await people.get_practice(s, now)
+        upcoming = await people.next_session(s, client.id, now)
         digest, history = await digest_for(
             s,
             rt,
@@ -40,7 +39,7 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
             upcoming.starts_at if upcoming else None,
             lang=therapist.language if therapist else None,
         )
-        await repo.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
+        await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     zone = therapist.timezone if therapist else "UTC"
     png = render_chart(history, now, None, lang=digest.lang) if history.checkins else None
     return DigestNow(render_text(digest, zone), to_json(digest), png)

@@ -1,23 +1,24 @@
-"""What every part of the running bot shares: settings, clock, database, cipher, and wake-ups."""
+"""What every use case shares: settings, clock, database, cipher, the wake-ups of this process's
+outbox sender, and the heartbeat's set-aside items. Nothing here knows Telegram: what only a
+running bot holds (the door, send limits, direct replies) is `bot.runtime.TelegramSide`."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.clock import Clock, SystemClock
+from app.clock import Clock
 from app.config import Settings
 from app.quarantine import Quarantine
-from bot.flood import InboundThrottle, Recently
-from bot.ratelimit import SendLimiter
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
 
-if TYPE_CHECKING:
-    from bot.direct import DirectReplies
+Session: TypeAlias = AsyncSession
+"""A unit of work's database session: adapters hand it on to the use cases, never query it."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class OutboxJob:
     kind: str
     payload: dict[str, Any]
     follow_up: bool = False  # the same transaction queued more for this chat, behind this one
-    priority: int = 1  # 0: urgent, sent before everything else (`repo.URGENT`)
+    priority: int = 1  # 0: urgent, sent before everything else (`outbox.URGENT`)
 
 
 class Handoff(Protocol):
@@ -50,8 +51,6 @@ class Runtime:
     cipher: Cipher
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # Learnt from Telegram when the bot starts; None before (invite links are then refused).
-    bot_username: str | None = None
     sender_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Set once an urgent message is committed: the sender sends it even while busy with others.
     urgent_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,30 +60,18 @@ class Runtime:
     handoff: Handoff | None = None
     # Heartbeat items that failed on their own (broken rows), retried later with backoff.
     quarantine: Quarantine = field(default_factory=Quarantine)
-    # Floods stopped at the door, per sender, before they reach the database.
-    door: InboundThrottle = field(default_factory=InboundThrottle)
-    # Strangers told recently that the bot is for invited people: not told again for a while.
-    strangers_told: Recently = field(default_factory=Recently)
-    # Telegram's sending limits, shared by the outbox sender and replies sent directly.
-    limiter: SendLimiter = field(init=False)
-    # The queue of replies sent directly (strangers, groups, refusals), while the bot runs.
-    direct: DirectReplies | None = None
-
-    def __post_init__(self) -> None:
-        self.limiter = SendLimiter(self.settings.send_rate, self.settings.chat_send_rate)
+    # Asks Telegram for the bot's username when the database does not know it yet (the CLI
+    # sets it when a token is configured; see `app.admin.bot_username`).
+    ask_bot_username: Callable[[], Awaitable[str | None]] | None = None
 
     @classmethod
     def create(
         cls, settings: Settings, clock: Clock | None = None, cipher: Cipher | None = None
     ) -> Runtime:
         engine = create_engine(settings.database_url)
-        clock = clock or settings.make_clock()
-        real = isinstance(clock, SystemClock)  # see `bot.flood` for why simulated time is open
         return cls(
-            door=InboundThrottle() if real else InboundThrottle.open(),
-            strangers_told=Recently() if real else Recently(window=0.0),
             settings=settings,
-            clock=clock,
+            clock=clock or settings.make_clock(),
             cipher=cipher or settings.cipher(),
             engine=engine,
             sessions=session_factory(engine),
@@ -106,12 +93,6 @@ class Runtime:
             self.handoff.take(jobs)
         else:  # stopped meanwhile: the claims lapse after the lease and the rows go out then
             self.wake_sender()
-
-    def invite_link(self, token: str) -> str:
-        """A link for the running bot (which learnt its username on start)."""
-        if self.bot_username is None:
-            raise RuntimeError("the bot's username is not known before it starts")
-        return f"https://t.me/{self.bot_username}?start={token}"
 
     async def close(self) -> None:
         await self.engine.dispose()

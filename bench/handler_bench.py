@@ -6,7 +6,7 @@ PostgreSQL for reference when RAPPORT_BENCH_POSTGRES_URL or RAPPORT_TEST_POSTGRE
 Run: .venv/bin/python bench/handler_bench.py [--quick] [--updates N] [--rounds N]
 
 The variants take turns, a round each, on their own database with the same clients; texts go
-through `bot.dispatch.handle_update` 32 at a time, one at a time per user, as the Application
+through `bot.dispatch.handle` 32 at a time, one at a time per user, as the Application
 runs them. Reported per update: the process's CPU (event loop and aiosqlite's thread) and the
 event loop thread's alone, median of the rounds.
 """
@@ -32,7 +32,8 @@ from telegram import Bot, Update
 from app.runtime import Runtime
 from bench.common import backends, database, make_runtime, summary
 from bench.pipeline_bench import prepare_clients
-from bot.dispatch import handle_update
+from bot import dispatch
+from bot.runtime import TelegramSide
 from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
 from storage import aiosqlite_cursor
 
@@ -79,11 +80,12 @@ def texts(users: list[SandboxUser], first_id: int, count: int) -> list[Update]:
 async def handle_all(rt: Runtime, updates: list[Update]) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
     locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+    side = TelegramSide.create(rt)
 
     async def one(update: Update) -> None:
         assert update.effective_user is not None
         async with gate, locks[update.effective_user.id]:
-            await handle_update(rt, update)
+            await dispatch.handle(side, update)
 
     await asyncio.gather(*(one(u) for u in updates))
 

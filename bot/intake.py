@@ -32,9 +32,9 @@ from telegram import Bot, Update
 from telegram.error import RetryAfter, TelegramError
 
 from app.quarantine import is_transient
-from app.runtime import Runtime
 from bot import dispatch
 from bot.flood import Verdict
+from bot.runtime import TelegramSide
 from bot.updates import language_of, written
 from flows.crisis import detect_crisis
 from flows.i18n import t
@@ -59,8 +59,8 @@ STOP_GRACE_SECONDS = 10.0
 class Intake:
     """The receiving side of one bot process: long polling, or what the webhook hands in."""
 
-    def __init__(self, rt: Runtime, bot: Bot, *, concurrency: int = CONCURRENCY) -> None:
-        self.rt = rt
+    def __init__(self, side: TelegramSide, bot: Bot, *, concurrency: int = CONCURRENCY) -> None:
+        self.side = side
         self.bot = bot
         # Per intake, not per module: an asyncio lock belongs to one event loop, and a process
         # may run the bot more than once (tests, the demo), each time on a new loop.
@@ -111,7 +111,7 @@ class Intake:
         user = update.effective_user
         if user is None or update.my_chat_member is not None:
             return True
-        verdict = self.rt.door.admit(user.id, urgent=lambda: detect_crisis(written(update)))
+        verdict = self.side.door.admit(user.id, urgent=lambda: detect_crisis(written(update)))
         if verdict is Verdict.HANDLE:
             return True
         chat = update.effective_chat
@@ -120,7 +120,7 @@ class Intake:
             if update.callback_query is not None:  # a tap waits for its answer
                 self._answer_later(update.callback_query.id, text)
             else:
-                dispatch.reply_directly(self.rt, self.bot, chat.id, text)
+                dispatch.reply_directly(self.side, self.bot, chat.id, text)
         return False
 
     def _answer_later(self, query_id: str, text: str) -> None:
@@ -140,7 +140,7 @@ class Intake:
 
     async def _attempt(self, update: Update, *, retry: bool = False) -> bool:
         try:
-            after = await dispatch.commit_update(self.rt, update)
+            after = await dispatch.handle(self.side, update)
         except Exception as exc:
             if is_transient(exc):
                 if retry:
@@ -156,7 +156,7 @@ class Intake:
             await dispatch.apologise(update, self.bot)
             return True
         try:
-            await dispatch.deliver(self.rt, self.bot, after)
+            await dispatch.deliver(self.side, self.bot, after)
         except Exception as exc:  # committed all the same: the outbox has what matters
             log.error(
                 "update %s: replies after the commit failed: %s",

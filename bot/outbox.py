@@ -23,21 +23,18 @@ import socket
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from app.quarantine import is_transient
+from app import sending
+from app.quarantine import connection_lost, is_transient
 from app.runtime import OutboxJob, Runtime
-from storage import repo
-from storage.models import Client, OutboxMessage
-from storage.repo import NORMAL
+from app.sending import Claim, Outcome
+from bot.runtime import TelegramSide
+from storage.outbox import NORMAL
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +68,6 @@ def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | 
     )
 
 
-Job = tuple[int, int, str, dict[str, Any]]
-"""A message to send: outbox id, chat, kind, payload in clear."""
-
-
 class _Unsure(Exception):
     """The database could not say whether a row is still to be sent."""
 
@@ -83,8 +76,8 @@ class PendingCheck:
     """Whether outbox rows are still there and pending, asked just before each send; the sends
     that are ready at the same moment share one query."""
 
-    def __init__(self, sessions: Any) -> None:
-        self._sessions = sessions
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
         self._asked: dict[int, asyncio.Future[bool]] = {}
         self._answering = False
 
@@ -101,8 +94,7 @@ class PendingCheck:
         asked, self._asked = self._asked, {}
         self._answering = False
         try:
-            async with self._sessions() as s:
-                alive = await repo.outbox_still_pending(s, list(asked))
+            alive = await sending.still_pending(self._rt, list(asked))
         except Exception as exc:
             for future in asked.values():
                 if not future.done():
@@ -111,16 +103,6 @@ class PendingCheck:
         for message_id, future in asked.items():
             if not future.done():
                 future.set_result(message_id in alive)
-
-
-@dataclass
-class Outcome:
-    message_id: int
-    status: str  # sent | retry | failed | paused | dropped (erased, or no longer pending)
-    telegram_message_id: int | None = None
-    error: str | None = None
-    retry_in: float = 0.0  # wall seconds
-    blocked: bool = False
 
 
 class OutboxSender:
@@ -134,10 +116,10 @@ class OutboxSender:
     bounds what a crash can send twice (at least once, as before).
     """
 
-    def __init__(self, rt: Runtime, bot: Bot) -> None:
-        self.rt = rt
+    def __init__(self, side: TelegramSide, bot: Bot) -> None:
+        self.rt = rt = side.rt
         self.bot = bot
-        self.limiter = rt.limiter
+        self.limiter = side.limiter
         self.worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._stopping = asyncio.Event()
         self.sent_count = 0
@@ -148,7 +130,7 @@ class OutboxSender:
         self._outage = 0  # passes failed in a row because the database is away
         self._handed_at: dict[int, float] = {}  # handed rows not yet sent: when (wall time)
         self._sending: set[int] = set()
-        self._still_pending = PendingCheck(rt.sessions)
+        self._still_pending = PendingCheck(rt)
         self._unmarked: list[Outcome] = []  # sent (or refused) but not yet written down
         self._unmarked_since = 0.0  # monotonic time the oldest of them was added
         self._mark_soon = False  # something unmarked holds up more of its chat, or went wrong
@@ -234,22 +216,17 @@ class OutboxSender:
                 self.rt.sender_wakeup.set()
 
     async def _send_urgent(self) -> None:
-        async with self.rt.sessions() as s, s.begin():
-            claimed = await repo.claim_outbox_rows(
-                s,
-                now=self.rt.clock.now(),
-                lease=self._sim(LEASE_WALL_SECONDS),
-                worker=self.worker,
-                limit=BATCH,
-                urgent_only=True,
-            )
-        handed = list(self._handed_urgent)
+        claimed = await sending.claim(
+            self.rt,
+            worker=self.worker,
+            lease=self._sim(LEASE_WALL_SECONDS),
+            limit=BATCH,
+            urgent_only=True,
+        )
+        jobs = [*self._handed_urgent, *claimed.jobs]
         self._handed_urgent.clear()
-        readable, unreadable = self._read(claimed)
-        jobs = [(j.id, j.chat_id, j.kind, j.payload) for j in handed]
-        jobs += [job for _, job in readable]
-        outcomes = unreadable + await asyncio.gather(
-            *(self._send(*job, urgent=True) for job in jobs)
+        outcomes = claimed.unreadable + await asyncio.gather(
+            *(self._send(job, urgent=True) for job in jobs)
         )
         if not outcomes:
             return
@@ -261,7 +238,7 @@ class OutboxSender:
 
     async def _after_failure(self, exc: Exception) -> bool:
         """A pass failed; True to go again at once."""
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        if connection_lost(exc):
             # A connection died under the pass (a restarted server): the pool replaces it, and
             # what the pass wrote is written again (marking twice is harmless).
             log.info("outbox pass lost its database connection; going again")
@@ -308,21 +285,19 @@ class OutboxSender:
                 or time.monotonic() - self._unmarked_since >= MARK_WITHIN
             )
         )
-        claimed: list[Any] = []
+        claimed = Claim([], [])
         marked = 0
         if transact:
             claimed, marked = await self._mark_and_claim()
         room = BATCH - len(self._unmarked) - len(claimed)
         handed = self._pop_handed(room)
-        readable, unreadable = self._read(claimed)
         # Urgent first (the order in which they meet the rate limits); a stable sort keeps the
         # rest in order.
-        ranked = [(j.priority, (j.id, j.chat_id, j.kind, j.payload)) for j in handed] + readable
-        ranked.sort(key=lambda pair: pair[0])
-        if not ranked and not unreadable:
+        ranked = sorted([*handed, *claimed.jobs], key=lambda job: job.priority)
+        if not ranked and not claimed.unreadable:
             return marked > 0
-        outcomes = unreadable + await asyncio.gather(
-            *(self._send(*job, urgent=priority < NORMAL) for priority, job in ranked)
+        outcomes = claimed.unreadable + await asyncio.gather(
+            *(self._send(job, urgent=job.priority < NORMAL) for job in ranked)
         )
         if not self._unmarked:
             self._unmarked_since = time.monotonic()
@@ -335,26 +310,9 @@ class OutboxSender:
         )
         return True
 
-    def _read(self, claimed: list[Any]) -> tuple[list[tuple[int, Job]], list[Outcome]]:
-        """The claimed rows to send, with their priority, and the outcomes of those whose
-        payload cannot be read (written under another key, or damaged): these fail for good
-        instead of failing the pass, and with it the messages sent beside them before they were
-        marked."""
-        jobs: list[tuple[int, Job]] = []
-        unreadable: list[Outcome] = []
-        for m in claimed:
-            try:
-                payload = repo.outbox_payload(self.rt.cipher, m)
-                jobs.append((m.priority, (m.id, m.chat_id, m.kind, payload)))
-            except Exception as exc:
-                error = f"unreadable: {type(exc).__name__}"
-                unreadable.append(Outcome(m.id, "failed", error=error))
-        return jobs, unreadable
-
-    async def _mark_and_claim(self) -> tuple[list[Any], int]:
+    async def _mark_and_claim(self) -> tuple[Claim, int]:
         """Write the unmarked outcomes and (when there is reason to look) claim due rows, in one
-        transaction: a chat's next message becomes claimable in the transaction that marks its
-        predecessor sent."""
+        transaction (`sending.record_and_claim`)."""
         now = self.rt.clock.now()
         outcomes, self._unmarked = self._unmarked, []
         mark_soon, self._mark_soon = self._mark_soon, False
@@ -364,19 +322,15 @@ class OutboxSender:
         self.rt.outbox_scan = False
         limit = BATCH - min(len(self._handed), BATCH) if scan else 0
         try:
-            async with self.rt.sessions() as s, s.begin():
-                failed = await self._record_in(s, outcomes, now)
-                claimed = (
-                    await repo.claim_outbox_rows(
-                        s,
-                        now=now,
-                        lease=self._sim(LEASE_WALL_SECONDS),
-                        worker=self.worker,
-                        limit=limit,
-                    )
-                    if limit > 0
-                    else []
-                )
+            claimed, failed = await sending.record_and_claim(
+                self.rt,
+                outcomes,
+                now,
+                self._retry_in,
+                worker=self.worker,
+                lease=self._sim(LEASE_WALL_SECONDS),
+                limit=limit,
+            )
         except BaseException:
             # Nothing of the transaction stands: mark them and look again next time.
             self._unmarked = outcomes + self._unmarked
@@ -387,6 +341,13 @@ class OutboxSender:
             self.rt.outbox_scan = True  # more may be waiting
         self._count(outcomes, failed)
         return claimed, len(outcomes)
+
+    def _retry_in(self, attempts: int) -> timedelta | None:
+        """A send that may succeed later (5xx, timeouts) is retried with capped backoff, up to
+        `MAX_ATTEMPTS` in all."""
+        if attempts >= MAX_ATTEMPTS:
+            return None
+        return self._sim(min(60.0, 0.5 * 2**attempts))
 
     async def flush(self) -> None:
         """Mark outcomes not yet marked, and give back handed rows not sent (a restart sends
@@ -399,23 +360,21 @@ class OutboxSender:
         if not outcomes and not left:
             return
         try:
-            async with self.rt.sessions() as s, s.begin():
-                failed = await self._record_in(s, outcomes, self.rt.clock.now())
-                await repo.release_outbox_claims(s, left)
+            failed = await sending.record_and_release(
+                self.rt, outcomes, left, self.rt.clock.now(), self._retry_in
+            )
         except BaseException:
             self._unmarked = outcomes
             raise
         self._count(outcomes, failed)
 
-    async def _send(
-        self, message_id: int, chat_id: int, kind: str, p: dict[str, Any], urgent: bool = False
-    ) -> Outcome:
-        self._sending.add(message_id)
+    async def _send(self, job: OutboxJob, urgent: bool = False) -> Outcome:
+        self._sending.add(job.id)
         try:
-            return await self._send_one(message_id, chat_id, kind, p, urgent)
+            return await self._send_one(job.id, job.chat_id, job.kind, job.payload, urgent)
         finally:
-            self._sending.discard(message_id)
-            self._dropped.discard(message_id)
+            self._sending.discard(job.id)
+            self._dropped.discard(job.id)
 
     async def _send_one(
         self, message_id: int, chat_id: int, kind: str, p: dict[str, Any], urgent: bool
@@ -488,46 +447,6 @@ class OutboxSender:
         )
         return msg.message_id
 
-    async def _record_in(self, s: AsyncSession, outcomes: list[Outcome], now: datetime) -> int:
-        """Write the outcomes: sent ones in one statement, the rest row by row. Returns how many
-        messages failed for good."""
-        failed = 0
-        await repo.mark_outbox_sent(
-            s, [(o.message_id, o.telegram_message_id) for o in outcomes if o.status == "sent"], now
-        )
-        await repo.release_outbox_claims(
-            s, [o.message_id for o in outcomes if o.status == "paused"]
-        )
-        for o in outcomes:
-            if o.status in ("sent", "paused", "dropped"):
-                continue
-            row = await s.get(OutboxMessage, o.message_id)
-            if row is None:  # erased meanwhile
-                continue
-            if o.status == "retry" and row.attempts + 1 < MAX_ATTEMPTS:
-                row.attempts += 1
-                row.claimed_at = None
-                row.error = o.error
-                row.not_before = now + self._sim(min(60.0, 0.5 * 2**row.attempts))
-            else:
-                row.status, row.error = "failed", o.error
-                row.attempts += 1
-                failed += 1
-                log.warning("outbox message %s failed for good: %s", row.id, o.error)
-                if o.blocked and row.client_id is not None:
-                    await self._mark_unreachable(s, row.client_id, now)
-        return failed
-
     def _count(self, outcomes: list[Outcome], failed: int) -> None:
         self.sent_count += sum(o.status == "sent" for o in outcomes)
         self.failed_count += failed
-
-    async def _mark_unreachable(self, s: Any, client_id: int, now: datetime) -> None:
-        result = await s.execute(
-            update(Client)
-            .where(Client.id == client_id, Client.unreachable_at.is_(None))
-            .values(unreachable_at=now)
-        )
-        if result.rowcount == 1:
-            await repo.add_event(s, client_id=client_id, kind="blocked", at=now)
-            log.info("client %s is unreachable (blocked the bot)", client_id)

@@ -13,13 +13,13 @@ import logging
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from app import health, heartbeat, instances
+from app import admin, health, heartbeat, instances
 from app.runtime import Runtime
 from bot.direct import DirectReplies
 from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
+from bot.runtime import TelegramSide
 from bot.webhook import WebServer, webhook_app
-from storage import repo
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,21 @@ def freeze_startup_heap() -> None:
 
 
 class BotService:
-    def __init__(self, rt: Runtime, *, heartbeat_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        telegram: TelegramSide | None = None,
+        heartbeat_interval: float | None = None,
+    ) -> None:
+        """`telegram`: the door, limits and memory of strangers to run with (kept across
+        restarts by a caller that passes the same one); a fresh one by default."""
         self.rt = rt
+        self.telegram = telegram or TelegramSide.create(rt)
         self.app = build_application(rt)
-        self.sender = OutboxSender(rt, self.app.bot)
-        self.intake = Intake(rt, self.app.bot)
-        self.direct = DirectReplies(self.app.bot, rt.limiter)
+        self.sender = OutboxSender(self.telegram, self.app.bot)
+        self.intake = Intake(self.telegram, self.app.bot)
+        self.direct = DirectReplies(self.app.bot, self.telegram.limiter)
         self._web: WebServer | None = None
         self.heartbeat_interval = heartbeat_interval or heartbeat.interval_seconds(rt.clock.speed)
         self._sender_task: asyncio.Task[None] | None = None
@@ -87,7 +96,7 @@ class BotService:
             await self.intake.start_polling()
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         self.direct.start()
-        self.rt.direct = self.direct
+        self.telegram.direct = self.direct
         job_queue = self.app.job_queue
         assert job_queue is not None
         beat = job_queue.run_repeating(
@@ -102,11 +111,7 @@ class BotService:
         freeze_startup_heap()
 
     async def _remember_username(self) -> None:
-        username = self.app.bot.username
-        self.rt.bot_username = username
-        async with self.rt.sessions() as s, s.begin():
-            practice = await repo.get_practice(s, self.rt.clock.now())
-            practice.bot_username = username
+        await admin.remember_bot_username(self.rt, self.app.bot.username)
 
     async def _beat(self, _context: ContextTypes.DEFAULT_TYPE) -> None:
         await instances.refresh(self.rt, self.instance_id)
@@ -136,8 +141,8 @@ class BotService:
             self.sender.stop()
             if self._sender_task is not None:
                 await self._sender_task
-            if self.rt.direct is self.direct:
-                self.rt.direct = None
+            if self.telegram.direct is self.direct:
+                self.telegram.direct = None
             await self.direct.stop()
         await self.app.shutdown()
         await instances.forget(self.rt, self.instance_id)

@@ -7,6 +7,7 @@ the setting and exit code 2; operator mistakes (unknown id, bad cadence) with on
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ import typer
 from app import admin, instances
 from app.config import ConfigError, Settings, load_settings
 from app.runtime import Runtime
+from bot.identity import ask_username
 from storage import keyring
 from storage.crypto import undecryptable
 from storage.db import DATABASE_ERRORS
@@ -74,6 +76,7 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]], mode: keyring.Mode | N
 
     async def go() -> T:
         rt = Runtime.create(conf)
+        rt.ask_bot_username = functools.partial(ask_username, conf)
         try:
             if mode is not None:
                 await instances.gate(rt, mode)

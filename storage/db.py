@@ -17,9 +17,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    InvalidatePoolError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,6 +54,28 @@ def _connect_errors() -> tuple[type[Exception], ...]:
 
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = _connect_errors()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure that any work would meet (the server is down or restarting, a lock
+    timed out, no pooled connection came free), rather than one caused by the work itself."""
+    if isinstance(
+        exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout | OSError
+    ):
+        return True
+    return connection_lost(exc)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The connection died under a transaction (a restarted server): the transaction did not
+    happen, and the pool gives a new connection for the next one."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+Conflict = IntegrityError
+"""Two transactions wrote the same unique row (or a row broke a constraint): the loser's
+transaction is rolled back, and the work may be tried again."""
+
 POOL_SIZE = 20
 """Connections per process on a server database (PostgreSQL)."""
 SQLITE_BUSY_SECONDS = 30
@@ -56,6 +87,26 @@ the heartbeat queue for it) before failing."""
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def database_name(url: str) -> str | None:
+    """The database part of a URL: a SQLite file's path, a server database's name."""
+    return make_url(url).database
+
+
+def database_place(url: str) -> str:
+    """Where a URL's database is, the same whatever the working folder (a SQLite path made
+    absolute) and without the password: two processes on one host compare it."""
+    parsed = make_url(url)
+    if is_sqlite(url) and parsed.database not in (None, "", ":memory:"):
+        return f"sqlite:{Path(parsed.database or '').expanduser().resolve()}"
+    # Masked, not removed: `URL.set(password=None)` leaves the password as it is.
+    return parsed.render_as_string(hide_password=True)
+
+
+async def ping(s: AsyncSession) -> None:
+    """The smallest round trip: raises if the database cannot be reached."""
+    await s.execute(text("SELECT 1"))
 
 
 def _sqlite_file(url: str) -> bool:

@@ -255,6 +255,19 @@ async def retire(s: AsyncSession, cipher: Cipher) -> list[str]:
     return sorted(old)
 
 
+async def reseal(s: AsyncSession, cipher: Cipher) -> int:
+    """Every encrypted value written again under the first configured key (`Cipher.rotate`);
+    how many. The caller has `admit`ted the rotation in the same transaction."""
+    count = 0
+    for _order, column in SEALED:
+        for row in await s.scalars(select(column.class_)):
+            value = getattr(row, column.key)
+            if value is not None:
+                setattr(row, column.key, cipher.rotate(value))
+                count += 1
+    return count
+
+
 async def seen(s: AsyncSession, instance_id: str, cipher: Cipher, now: datetime) -> None:
     """A bot's heartbeat; its row comes back if it had been taken for dead and removed."""
     updated = await s.execute(

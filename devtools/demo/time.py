@@ -20,7 +20,7 @@ from app.runtime import Runtime
 from devtools.demo.clock import HeldTimelapse
 from devtools.demo.transcript import Transcript
 from storage.models import Checkin, Client, TherapySession
-from storage.repo import pending_outbox_count
+from storage.outbox import pending_count
 
 TICK = 0.1  # wall seconds between looks at the database and the pace
 MIN_SPEED = 2_000.0
@@ -63,7 +63,7 @@ class Watch:
 
     async def pending(self) -> int:
         async with self.sessions() as s:
-            return await pending_outbox_count(s)
+            return await pending_count(s)
 
     async def drain(self, rt: Runtime, within: float = 10.0) -> None:
         """Wait (wall time) until the bot's outbox has nothing left to send."""

@@ -23,6 +23,7 @@ from app import admin, heartbeat
 from app.clock import ManualClock
 from app.config import load_settings
 from app.runtime import Runtime
+from bot.runtime import TelegramSide
 from bot.service import BotService
 from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
 from storage.crypto import Cipher
@@ -37,9 +38,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def new_service(rt: Runtime) -> BotService:
+def new_service(rt: Runtime, telegram: TelegramSide) -> BotService:
     # The periodic heartbeat is slowed right down: tests drive passes through `advance`.
-    return BotService(rt, heartbeat_interval=3600)
+    return BotService(rt, telegram=telegram, heartbeat_interval=3600)
 
 
 def token_of(link: str) -> str:
@@ -77,6 +78,9 @@ class World:
         self.sandbox = sandbox
         self.rt = rt
         self.service = service
+        # The door, send limits and memory of strangers: kept across restarts, so a test may
+        # set its own while the bot is stopped.
+        self.telegram = service.telegram
         self.clock = clock
         self.webhook_port = webhook_port
 
@@ -104,7 +108,13 @@ class World:
             **settings,
         )
         rt = Runtime.create(conf, clock=clock, cipher=Cipher(key))
-        world = cls(sandbox, rt, new_service(rt), clock, free_port() if webhook else None)
+        world = cls(
+            sandbox,
+            rt,
+            new_service(rt, TelegramSide.create(rt)),
+            clock,
+            free_port() if webhook else None,
+        )
         await world._start_service()
         return world
 
@@ -128,7 +138,7 @@ class World:
 
     async def start_bot(self) -> None:
         """Start a fresh bot process on the same database, as after a crash or a deploy."""
-        self.service = new_service(self.rt)
+        self.service = new_service(self.rt, self.telegram)
         await self._start_service()
 
     async def restart(self) -> None:

@@ -19,7 +19,7 @@ from insights.digest import build_digest, caption, render_text
 from insights.texts import PREFIX
 from insights.texts import text as therapist_text
 from insights.thresholds import Thresholds
-from storage import repo
+from storage import people
 from storage.models import Client, TherapySession
 from tests.e2e.harness import (
     Person,
@@ -117,7 +117,7 @@ async def test_a_spanish_speaking_therapist_gets_the_digest_in_spanish(
         client = await s.get(Client, alicia.id)
         row = await s.get(TherapySession, session["id"])
         assert client is not None and row is not None and row.digest_sent_at == digest_at
-        practice = await repo.get_practice(s, digest_at)
+        practice = await people.get_practice(s, digest_at)
         history = await client_history(s, world.rt.cipher, client, practice)
     title = therapist_text("es", "digest.title", alias=client.alias)
     photo, *texts = digest_messages(dana, title)

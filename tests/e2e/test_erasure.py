@@ -17,7 +17,8 @@ from app.digests import enqueue_digest
 from bot import outbox
 from bot.outbox import SEND_CONCURRENCY
 from flows.i18n import t
-from storage import repo
+from storage import outbox as stored_outbox
+from storage import people
 from storage.models import Answer, Client, OutboxMessage, Therapist
 from tests.e2e.harness import World, join_client, next_with_buttons
 from tests.e2e.test_privacy import COMMENT, answer_checkin, cli
@@ -81,7 +82,7 @@ async def test_cli_erase_stops_a_digest_claimed_and_a_reply_handed_to_the_sender
     await world.stop_bot()
     async with world.rt.sessions() as s, s.begin():
         for user in fillers:
-            await repo.enqueue(
+            await stored_outbox.enqueue(
                 s, world.rt.cipher, chat_id=user.chat_id, kind="text",
                 payload={"text": "queued earlier"}, now=world.clock.now(),
             )  # fmt: skip
@@ -170,7 +171,7 @@ async def test_a_digest_read_stays_on_record_without_the_client_data(
 async def test_housekeeping_removes_a_failed_message_older_than_retention(world: World) -> None:
     dana = await world.join_therapist("Dana Lee")
     async with world.rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, world.clock.now())
+        practice = await people.get_practice(s, world.clock.now())
         practice.retention_days = 30
     world.sandbox.faults.fail_next(
         "sendMessage", 403, description="Forbidden: bot was blocked by the user",
@@ -201,7 +202,7 @@ async def test_a_retention_of_zero_days_stored_by_an_old_version_deletes_nothing
     alice = await join_client(world, dana, "Alice Smith")
     await answer_checkin(world, alice, COMMENT)
     async with world.rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, world.clock.now())
+        practice = await people.get_practice(s, world.clock.now())
         practice.retention_days = 0
     world.clock.advance(timedelta(hours=1))
     removed = await heartbeat.housekeeping(world.rt)

@@ -49,8 +49,8 @@ async def world(sqlite_url: str, clock: ManualClock) -> AsyncIterator[tuple[Worl
 async def with_door(world: World) -> None:
     """The production door and stranger memory, on a clock that does not move."""
     await world.stop_bot()
-    world.rt.door = InboundThrottle(burst=BURST, rate=0.5, clock=Frozen())
-    world.rt.strangers_told = Recently(clock=Frozen())
+    world.telegram.door = InboundThrottle(burst=BURST, rate=0.5, clock=Frozen())
+    world.telegram.strangers_told = Recently(clock=Frozen())
     await world.start_bot()
 
 
@@ -102,9 +102,9 @@ async def test_strangers_in_a_crowd_are_told_once_each_within_telegrams_limits(
     bot, traffic = world
     bot.sandbox.faults.rate_limits(per_bot=30, per_chat=1, burst=3)
     await bot.stop_bot()
-    bot.rt.limiter = SendLimiter(30, 1)
-    bot.rt.door = InboundThrottle(burst=BURST, rate=0.5, clock=Frozen())
-    bot.rt.strangers_told = Recently(clock=Frozen())
+    bot.telegram.limiter = SendLimiter(30, 1)
+    bot.telegram.door = InboundThrottle(burst=BURST, rate=0.5, clock=Frozen())
+    bot.telegram.strangers_told = Recently(clock=Frozen())
     await bot.start_bot()
     strangers = [bot.sandbox.user(f"Stranger{i}", language_code="en") for i in range(30)]
     for round_ in range(BURST):

@@ -13,7 +13,7 @@ from app import admin
 from app.clock import ManualClock
 from devtools.sandbox import SandboxUser
 from flows.i18n import t
-from storage import repo
+from storage import audit, outbox, people, repo
 from storage.models import Client, ClientEvent, OutboxMessage, Therapist
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import (
@@ -217,7 +217,7 @@ async def test_no_link_rebinds_a_client_who_has_joined(world: World) -> None:
         await admin.new_invite(world.rt, client_id=alice.id)
     # A link for her made before this rule (the old `rapport invite` did) is refused as well.
     async with world.rt.sessions() as s, s.begin():
-        token = await repo.create_invite(s, now=world.clock.now(), client_id=alice.id)
+        token = await people.create_invite(s, now=world.clock.now(), client_id=alice.id)
     before, kept = await stored_counts(world), await stored(world, alice.id)
 
     bob = world.sandbox.user("Bob", language_code="en")
@@ -250,7 +250,7 @@ async def test_a_therapist_opening_a_client_link_is_refused(world: World) -> Non
     assert (await therapist.next_message())["text"] == t("en", "chat.invite_therapist_account")
     assert await stored_counts(world) == before
     async with world.rt.sessions() as s:
-        assert await repo.client_by_user(s, therapist.user.id) is None
+        assert await people.client_by_user(s, therapist.user.id) is None
     await therapist.user.send("/help")  # still a therapist, nothing else
     assert (await therapist.next_message())["text"] == t("en", "help.therapist")
     alice = world.sandbox.user("Alice", language_code="en")
@@ -331,7 +331,7 @@ async def test_moving_a_client_ends_the_old_binding_and_keeps_their_data(world: 
     await alice.user.tap(question, data_for(question, "7"))
     await next_with_buttons(alice.user)
     async with world.rt.sessions() as s, s.begin():  # a message still waiting for the old chat
-        await repo.enqueue(
+        await outbox.enqueue(
             s,
             world.rt.cipher,
             chat_id=alice.user.chat_id,
@@ -357,9 +357,9 @@ async def test_moving_a_client_ends_the_old_binding_and_keeps_their_data(world: 
     assert after.status == "invited" and after.conversation is None
     assert [c[1] for c in after.checkins] == ["answered", "partial"]  # kept, the open one closed
     async with world.rt.sessions() as s:
-        audit = [(e.actor, e.action, e.client_id, e.detail) for e in await repo.audit_log(s)]
+        trail = [(e.actor, e.action, e.client_id, e.detail) for e in await audit.audit_log(s)]
         kinds = [e.kind for e in await repo.events_of(s, alice.id)]
-    assert ("cli", "client_moved", alice.id, None) in audit
+    assert ("cli", "client_moved", alice.id, None) in trail
     assert kinds[-1] == "moved"
 
     phone = world.sandbox.user("Alice", language_code="en")  # her new account
@@ -388,8 +388,8 @@ async def test_moving_a_therapist_to_a_new_account(world: World) -> None:
     await laptop.send("/clients")
     assert "A.S." in (await laptop.next_message())["text"]
     async with world.rt.sessions() as s:
-        audit = [(e.actor, e.action, e.detail) for e in await repo.audit_log(s)]
-    assert ("cli", f"therapist_moved:{dana.id}", None) in audit
+        trail = [(e.actor, e.action, e.detail) for e in await audit.audit_log(s)]
+    assert ("cli", f"therapist_moved:{dana.id}", None) in trail
     waiting, _ = await world.invite_client(dana, "Carol White")
     with pytest.raises(admin.AdminError, match=f"rapport invite --client {waiting}"):
         await admin.move_client_account(world.rt, waiting)  # nobody to move from
@@ -428,5 +428,5 @@ async def test_a_therapist_renews_a_link_or_moves_a_client_from_telegram(world: 
     async with world.rt.sessions() as s:
         client = await s.get(Client, alice.id)
         assert client is not None and client.telegram_user_id == phone.id
-        audit = [(e.actor, e.action) for e in await repo.audit_log(s, alice.id)]
-    assert (f"therapist:{dana.id}", "client_moved") in audit
+        trail = [(e.actor, e.action) for e in await audit.audit_log(s, alice.id)]
+    assert (f"therapist:{dana.id}", "client_moved") in trail

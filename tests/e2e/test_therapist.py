@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from flows.i18n import t
-from storage import repo
+from storage import people
 from storage.models import AuditEvent, Client, TherapySession
 from tests.e2e.harness import Person, World, join_client, token_of
 
@@ -105,7 +105,7 @@ async def test_a_client_cannot_use_therapist_commands(world: World) -> None:
         reply = await command(world, alice, text)
         assert reply == t("en", "command.unknown"), text
     async with world.rt.sessions() as s:
-        assert len(await repo.list_clients(s, dana.id)) == 2
+        assert len(await people.list_clients(s, dana.id)) == 2
         assert (await s.scalars(select(TherapySession))).all() == []
 
 
@@ -124,6 +124,6 @@ async def test_therapist_timezone_and_quiet_hours(world: World) -> None:
     assert "Mars/Olympus" in await command(world, dana, "/timezone Mars/Olympus")
     assert "22:00-07:00" in await command(world, dana, "/quiet 22:00-07:00")
     async with world.rt.sessions() as s:
-        therapists = await repo.list_therapists(s)
+        therapists = await people.list_therapists(s)
         assert therapists[0].timezone == "Asia/Kolkata"
         assert therapists[0].quiet_hours == "22:00-07:00"

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bot.outbox import SEND_CONCURRENCY
 from flows.i18n import t
-from storage import repo
+from storage import outbox
 from storage.models import OutboxMessage
 from tests.e2e.harness import World, join_client
 from tests.e2e.test_erasure import strangers
@@ -27,10 +27,10 @@ async def test_a_crisis_alert_overtakes_hundreds_of_queued_messages(world: World
         now = world.clock.now()
         for n in range(PER_CHAT):
             for user in others:
-                await repo.enqueue(s, world.rt.cipher, chat_id=user.chat_id, kind="text",
+                await outbox.enqueue(s, world.rt.cipher, chat_id=user.chat_id, kind="text",
                                    payload={"text": f"queued {n}"}, now=now)  # fmt: skip
         for n in range(STORM):
-            await repo.enqueue(s, world.rt.cipher, chat_id=dana.user.chat_id, kind="text",
+            await outbox.enqueue(s, world.rt.cipher, chat_id=dana.user.chat_id, kind="text",
                                payload={"text": f"digest part {n}"}, now=now,
                                therapist_id=dana.id)  # fmt: skip
     world.rt.wake_sender()
@@ -52,5 +52,5 @@ async def test_a_crisis_alert_overtakes_hundreds_of_queued_messages(world: World
     assert int(next(m for m in first if m["text"] == alert)["chat_id"]) == dana.user.chat_id
     assert any(int(m["chat_id"]) == alice.user.chat_id for m in first)  # the resources
     async with world.rt.sessions() as s:
-        urgent = select(func.count()).where(OutboxMessage.priority == repo.URGENT)
+        urgent = select(func.count()).where(OutboxMessage.priority == outbox.URGENT)
         assert await s.scalar(urgent) == 2

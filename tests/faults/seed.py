@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from devtools.sandbox import Sandbox, SandboxUser
 from flows.onboarding import CONSENT_VERSION
 from flows.state import new_state
-from storage import repo
+from storage import people
 from storage.crypto import Cipher
 from storage.models import Client, TherapySession
 
@@ -41,7 +41,7 @@ async def add_therapist(
     user = sandbox.user(name.split()[0], language_code="en")
     open_chat(sandbox, user)
     async with sessions() as s, s.begin():
-        therapist = await repo.add_therapist(
+        therapist = await people.add_therapist(
             s, cipher, name=name, timezone="Europe/Berlin", now=now
         )
         therapist.telegram_user_id, therapist.chat_id = user.id, user.chat_id
@@ -66,7 +66,7 @@ async def add_clients(
         for index, user in enumerate(users):
             open_chat(sandbox, user)
             alias = f"{prefix}{index:03d}"
-            client = await repo.add_client(
+            client = await people.add_client(
                 s,
                 cipher,
                 therapist_id=therapist.id,
@@ -99,7 +99,7 @@ async def add_sessions(
     ids: list[int] = []
     async with sessions() as s, s.begin():
         for client in clients:
-            session = await repo.add_session(
+            session = await people.add_session(
                 s, client_id=client.id, starts_at=now + timedelta(hours=3), minutes=50, now=now
             )
             session.digest_at = digest_at

@@ -21,7 +21,7 @@ from app import effects, heartbeat
 from app.opening import QUARANTINE_KIND
 from cli.main import commands
 from flows.i18n import t
-from storage import repo
+from storage import outbox, repo
 from storage.models import Answer, Checkin, Client, OutboxMessage
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World, next_with_buttons
@@ -182,16 +182,16 @@ async def test_an_unreadable_outbox_row_fails_alone_and_nothing_is_sent_twice(
     now = world.clock.now()
     async with world.rt.sessions() as s, s.begin():
         for n in range(3):
-            await repo.enqueue(
+            await outbox.enqueue(
                 s, world.rt.cipher, chat_id=bob.user.chat_id, kind="text",
                 payload={"text": f"for Bob {n}"}, now=now, client_id=bob.id,
             )  # fmt: skip
-        broken = await repo.enqueue(
+        broken = await outbox.enqueue(
             s, world.rt.cipher, chat_id=alice.user.chat_id, kind="text",
             payload={"text": "never readable"}, now=now, client_id=alice.id,
         )  # fmt: skip
         broken.payload_enc = b"gAAAAAB-damaged"
-        await repo.enqueue(
+        await outbox.enqueue(
             s, world.rt.cipher, chat_id=alice.user.chat_id, kind="text",
             payload={"text": "after the damaged one"}, now=now, client_id=alice.id,
         )  # fmt: skip

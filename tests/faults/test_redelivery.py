@@ -48,15 +48,15 @@ async def test_an_update_that_failed_half_way_is_handled_when_redelivered(
     with monkeypatch.context() as patched:
         patched.setattr(effects, "client_event", crash)
         with pytest.raises(Crash):
-            await dispatch.handle_update(world.rt, update)
+            await dispatch.handle(world.telegram, update)
     async with world.rt.sessions() as s:
         assert await s.get(ProcessedUpdate, 990_001) is None, "marked without its effects"
 
-    await dispatch.handle_update(world.rt, update)  # Telegram delivers it again
+    await dispatch.handle(world.telegram, update)  # Telegram delivers it again
     ledger = Ledger()
     ledger.tapped(data)
     await ledger.assert_stored(world.rt.sessions, world.rt.cipher)
-    await dispatch.handle_update(world.rt, update)  # and once more: now a true duplicate
+    await dispatch.handle(world.telegram, update)  # and once more: now a true duplicate
     async with world.rt.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Answer)) == 1
 

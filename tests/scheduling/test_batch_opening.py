@@ -33,7 +33,7 @@ from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
 from flows.events import OpenCheckin, Text
 from flows.state import new_state
-from storage import due, repo
+from storage import due, people, repo
 from storage.crypto import Cipher
 from storage.models import Checkin, Client, OutboxMessage
 from tests.conftest import START, TABLES, TEST_KEY
@@ -89,7 +89,7 @@ async def reference_open_due(rt: Runtime, now: datetime) -> int:
             client = await s.get(Client, client_id)
             assert client is not None and client.next_checkin_at is not None
             seen = client.next_checkin_at
-            practice = await repo.get_practice(s, now)
+            practice = await people.get_practice(s, now)
             morning = _morning(client, practice, now)
             await s.execute(
                 update(Client)
@@ -162,15 +162,15 @@ async def build(rt: Runtime, practice: list[Spec]) -> dict[str, int]:
     now = rt.clock.now()
     cipher, ids = rt.cipher, {}
     async with rt.sessions() as s, s.begin():
-        settings = await repo.get_practice(s, now)
+        settings = await people.get_practice(s, now)
         settings.crisis_resources = {"en": "Call 112."}
         therapists = []
         for n, name in enumerate(("Dana Lee", "Omar Ruiz")):
-            therapist = await repo.add_therapist(s, cipher, name=name, timezone="UTC", now=now)
+            therapist = await people.add_therapist(s, cipher, name=name, timezone="UTC", now=now)
             therapist.chat_id = therapist.telegram_user_id = 7000 + n
             therapists.append(therapist)
         for n, spec in enumerate(practice):
-            client = await repo.add_client(
+            client = await people.add_client(
                 s,
                 cipher,
                 therapist_id=therapists[spec.therapist].id,
@@ -189,7 +189,7 @@ async def build(rt: Runtime, practice: list[Spec]) -> dict[str, int]:
             await s.flush()
             client.conversation = await _state(s, rt, client, spec, now)
             for days, minutes in spec.sessions:
-                await repo.add_session(
+                await people.add_session(
                     s,
                     client_id=client.id,
                     starts_at=now + timedelta(days=days),

@@ -3,26 +3,16 @@ Run against every backend (see `db_url`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import ManualClock
-from storage import repo
+from storage import audit, outbox, people, repo
 from storage.crypto import Cipher
-from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 from tests.storage.leftovers import bare_audit, leftovers
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def everything_about(
@@ -35,37 +25,39 @@ async def everything_about(
         s, cipher, checkin_id=checkin.id, item="comment", value=None, at=now, text=words
     )
     await repo.add_event(s, client_id=client_id, kind="crisis", at=now, data={"source": "text"})
-    await repo.add_session(s, client_id=client_id, starts_at=now, minutes=50, now=now)
-    await repo.create_invite(s, now=now, client_id=client_id)
+    await people.add_session(s, client_id=client_id, starts_at=now, minutes=50, now=now)
+    await people.create_invite(s, now=now, client_id=client_id)
     for status in ("pending", "failed", "sent"):
-        to_them = await repo.enqueue(
+        to_them = await outbox.enqueue(
             s, cipher, chat_id=100 + client_id, kind="text", payload={"text": words}, now=now,
             client_id=client_id,
         )  # fmt: skip
-        digest = await repo.enqueue(
+        digest = await outbox.enqueue(
             s, cipher, chat_id=7, kind="text", payload={"text": f"digest: {words}"}, now=now,
             therapist_id=therapist_id, about_client_id=client_id,
         )  # fmt: skip
-        alert = await repo.enqueue(
+        alert = await outbox.enqueue(
             s, cipher, chat_id=7, kind="urgent", payload={"text": "alert"}, now=now,
             therapist_id=therapist_id, about_client_id=client_id,
         )  # fmt: skip
         for row in (to_them, digest, alert):
             row.status = status
             row.sent_at = now if status == "sent" else None
-    await repo.audit(s, actor=f"therapist:{therapist_id}", action="digest", now=now,
+    await audit.audit(s, actor=f"therapist:{therapist_id}", action="digest", now=now,
                      client_id=client_id)  # fmt: skip
-    await repo.audit(s, actor="cli", action="export", now=now, client_id=client_id)
+    await audit.audit(s, actor="cli", action="export", now=now, client_id=client_id)
 
 
 async def test_after_erasure_no_table_holds_the_client(sessions, cipher, clock: ManualClock):
     now = clock.now()
     async with sessions() as s, s.begin():
-        therapist = await repo.add_therapist(s, cipher, name="Dana Lee", timezone="UTC", now=now)
-        alice = await repo.add_client(
+        therapist = await people.add_therapist(s, cipher, name="Dana Lee", timezone="UTC", now=now)
+        alice = await people.add_client(
             s, cipher, therapist_id=therapist.id, name="Alice Smithereens", now=now
         )
-        bob = await repo.add_client(s, cipher, therapist_id=therapist.id, name="Bob Brown", now=now)
+        bob = await people.add_client(
+            s, cipher, therapist_id=therapist.id, name="Bob Brown", now=now
+        )
         await everything_about(s, cipher, now, therapist.id, alice.id, "Konstantin calls at night")
         await everything_about(s, cipher, now, therapist.id, bob.id, "work is hard")
         ids = (therapist.id, alice.id, bob.id)
@@ -92,13 +84,13 @@ async def test_retention_removes_messages_that_failed_long_ago(sessions, cipher,
     old = clock.now()
     async with sessions() as s, s.begin():
         for status in ("failed", "pending"):
-            row = await repo.enqueue(
+            row = await outbox.enqueue(
                 s, cipher, chat_id=1, kind="text", payload={"text": "x"}, now=old
             )
             row.status = status
     clock.advance(timedelta(days=40))
     async with sessions() as s, s.begin():
-        recent = await repo.enqueue(
+        recent = await outbox.enqueue(
             s, cipher, chat_id=2, kind="text", payload={"text": "y"}, now=clock.now()
         )
         recent.status = "failed"

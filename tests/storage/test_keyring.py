@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,9 +9,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import keyring, repo
+from storage import keyring, people
 from storage.crypto import Cipher
-from storage.db import create_engine, session_factory
 from storage.keyring import CANARY, Instance
 from storage.models import BotInstance, KeyCanary, Therapist
 
@@ -114,13 +112,6 @@ def test_refusals_are_one_line_and_never_show_a_key() -> None:
 # --- admit, on every backend ----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
 async def admit(
     sessions: async_sessionmaker[AsyncSession], keys: str, mode: str, register: str | None = None
 ) -> None:
@@ -149,7 +140,7 @@ async def test_a_writer_leaves_its_canary_and_a_wrong_key_is_refused(sessions) -
 
 async def test_an_older_database_adopts_keys_that_read_it(sessions, clock) -> None:
     async with sessions() as s, s.begin():
-        await repo.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
+        await people.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
     with pytest.raises(keyring.KeysCannotRead, match=ids(OLD)[0]):
         await admit(sessions, WRONG, "write")
     await admit(sessions, f"{NEW},{OLD}", "read")
@@ -201,7 +192,7 @@ async def test_a_heartbeat_brings_back_a_removed_row_and_old_rows_are_forgotten(
 
 async def test_retiring_keeps_only_the_encrypting_keys_canary(sessions, clock) -> None:
     async with sessions() as s, s.begin():
-        await repo.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
+        await people.add_therapist(s, Cipher(OLD), name="Dana Lee", timezone="UTC", now=clock.now())
     await admit(sessions, OLD, "write")
     await admit(sessions, f"{NEW},{OLD}", "write")
     async with sessions() as s, s.begin():
@@ -209,3 +200,23 @@ async def test_retiring_keeps_only_the_encrypting_keys_canary(sessions, clock) -
     assert (await rows(sessions))[0] == [ids(NEW)[0]]
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Therapist)) == 1
+
+
+async def test_resealing_writes_every_sealed_value_under_the_first_key(sessions, clock) -> None:
+    old = Cipher(OLD)
+    async with sessions() as s, s.begin():
+        dana = await people.add_therapist(s, old, name="Dana Lee", timezone="UTC", now=clock.now())
+        alice = await people.add_client(
+            s, old, therapist_id=dana.id, name="Alice Smith", now=clock.now()
+        )
+        alice_id = alice.id
+    both = Cipher(f"{NEW},{OLD}")
+    async with sessions() as s, s.begin():
+        assert await keyring.reseal(s, both) == 2  # two names, nothing else sealed yet
+    async with sessions() as s:
+        therapist = await s.scalar(select(Therapist))
+        assert therapist is not None
+        assert Cipher(NEW).decrypt(therapist.name_enc) == "Dana Lee"
+        assert Cipher.sealed_by(therapist.name_enc) == ids(NEW)[0]
+        client = await people.client_by_id(s, alice_id)
+        assert client is not None and Cipher(NEW).decrypt(client.name_enc) == "Alice Smith"

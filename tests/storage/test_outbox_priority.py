@@ -3,21 +3,9 @@ order among themselves. Run against every backend (see `db_url`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from storage import repo
-from storage.db import create_engine, session_factory
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
+from storage import outbox
 
 
 async def test_urgent_rows_are_claimed_first_and_overtake_their_chat(
@@ -29,7 +17,7 @@ async def test_urgent_rows_are_claimed_first_and_overtake_their_chat(
             ("a0", 7, "text"), ("a1", 7, "text"), ("b0", 8, "text"),
             ("u0", 7, "urgent"), ("u1", 7, "urgent"), ("c0", 9, "text"),
         ):  # fmt: skip
-            row = await repo.enqueue(
+            row = await outbox.enqueue(
                 s, cipher, chat_id=chat, kind=kind, payload={"text": name}, now=clock.now()
             )
             ids[row.id] = name
@@ -37,7 +25,7 @@ async def test_urgent_rows_are_claimed_first_and_overtake_their_chat(
 
     async def claim(limit: int = 10, **kw: bool) -> list[str]:
         async with sessions() as s, s.begin():
-            rows = await repo.claim_outbox_rows(
+            rows = await outbox.claim_rows(
                 s, now=clock.now(), lease=lease, worker="w", limit=limit, **kw
             )
             return [ids[r.id] for r in rows]
@@ -45,7 +33,7 @@ async def test_urgent_rows_are_claimed_first_and_overtake_their_chat(
     async def sent(*names: str) -> None:
         async with sessions() as s, s.begin():
             done = [(i, None) for i, n in ids.items() if n in names]
-            await repo.mark_outbox_sent(s, done, clock.now())
+            await outbox.mark_sent(s, done, clock.now())
 
     assert await claim(limit=1) == ["u0"]  # the most urgent row of all, though queued late
     # Chat 7's non-urgent rows wait behind its urgent ones; u1 waits behind u0.
@@ -59,17 +47,17 @@ async def test_urgent_rows_are_claimed_first_and_overtake_their_chat(
 async def test_an_urgent_row_claims_itself_past_queued_messages(sessions, cipher, clock) -> None:
     """`queue_message` with a worker: an urgent row heads its chat despite non-urgent rows."""
     async with sessions() as s, s.begin():
-        await repo.enqueue(
+        await outbox.enqueue(
             s, cipher, chat_id=7, kind="text", payload={"text": "x"}, now=clock.now()
         )
-        _, normal = await repo.queue_message(
+        _, normal = await outbox.queue_message(
             s, cipher, chat_id=7, kind="text", payload={"text": "y"}, now=clock.now(), claim_by="w"
         )
-        _, urgent = await repo.queue_message(
+        _, urgent = await outbox.queue_message(
             s, cipher, chat_id=7, kind="text", payload={"text": "z"}, now=clock.now(),
-            claim_by="w", priority=repo.URGENT,
+            claim_by="w", priority=outbox.URGENT,
         )  # fmt: skip
-        _, second = await repo.queue_message(
+        _, second = await outbox.queue_message(
             s, cipher, chat_id=7, kind="urgent", payload={"text": "!"}, now=clock.now(),
             claim_by="w",
         )  # fmt: skip

@@ -3,44 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.clock import ManualClock
-from storage import due, repo
-from storage.crypto import Cipher
+from storage import audit, due, outbox, people, repo
 from storage.db import create_engine, session_factory
 from storage.models import Client, Invite, OutboxMessage, Therapist
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
-async def make_client(
-    sessions: async_sessionmaker[AsyncSession], cipher: Cipher, clock: ManualClock
-) -> tuple[int, int]:
-    async with sessions() as s, s.begin():
-        therapist = await repo.add_therapist(
-            s, cipher, name="Dana Lee", timezone="UTC", now=clock.now()
-        )
-        client = await repo.add_client(
-            s, cipher, therapist_id=therapist.id, name="Ana Maria Perez", now=clock.now()
-        )
-        return therapist.id, client.id
+from tests.storage.builders import make_client
 
 
 async def test_people_and_aliases(sessions, cipher, clock) -> None:
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        twin = await repo.add_client(
+        twin = await people.add_client(
             s, cipher, therapist_id=therapist_id, name="Anna M. Pardo", now=clock.now()
         )
         client = await s.get(Client, client_id)
@@ -49,21 +26,21 @@ async def test_people_and_aliases(sessions, cipher, clock) -> None:
         assert twin.alias == "A.M.P.2"  # aliases stay unique per therapist
         assert cipher.decrypt(client.name_enc) == "Ana Maria Perez"
         assert b"Perez" not in client.name_enc
-        found = await repo.client_by_alias(s, therapist_id, "a.m.p.")
+        found = await people.client_by_alias(s, therapist_id, "a.m.p.")
         assert found is not None and found.id == client_id
     with pytest.raises(LookupError):
         async with sessions() as s, s.begin():
-            await repo.add_client(s, cipher, therapist_id=999, name="X", now=clock.now())
+            await people.add_client(s, cipher, therapist_id=999, name="X", now=clock.now())
 
 
 async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None:
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        token = await repo.create_invite(s, now=clock.now(), client_id=client_id)
-        other = await repo.add_client(
+        token = await people.create_invite(s, now=clock.now(), client_id=client_id)
+        other = await people.add_client(
             s, cipher, therapist_id=therapist_id, name="Ben Ode", now=clock.now()
         )
-        stale = await repo.create_invite(
+        stale = await people.create_invite(
             s, now=clock.now(), client_id=other.id, ttl=timedelta(hours=1)
         )
     assert 40 <= len(token) <= 64
@@ -71,47 +48,47 @@ async def test_invite_is_single_use_and_expires(sessions, cipher, clock) -> None
         stored = await s.scalar(text("SELECT token_hash FROM invite LIMIT 1"))
         assert token not in str(stored)
         assert (
-            await repo.redeem_invite(s, "nope", user_id=1, chat_id=1, now=clock.now())
+            await people.redeem_invite(s, "nope", user_id=1, chat_id=1, now=clock.now())
         ).reason == "invalid"
-        ok = await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
+        ok = await people.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
         assert ok.ok and ok.client is not None and ok.client.telegram_user_id == 42
     async with sessions() as s, s.begin():
-        again = await repo.redeem_invite(s, token, user_id=43, chat_id=43, now=clock.now())
+        again = await people.redeem_invite(s, token, user_id=43, chat_id=43, now=clock.now())
         assert again.reason == "used"
         clock.advance(timedelta(hours=2))
-        late = await repo.redeem_invite(s, stale, user_id=44, chat_id=44, now=clock.now())
+        late = await people.redeem_invite(s, stale, user_id=44, chat_id=44, now=clock.now())
         assert late.reason == "expired"
 
 
 async def test_a_new_invite_revokes_the_older_unused_ones(sessions, cipher, clock) -> None:
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        first = await repo.create_invite(s, now=clock.now(), client_id=client_id)
-        for_therapist = await repo.create_invite(s, now=clock.now(), therapist_id=therapist_id)
-        second = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        first = await people.create_invite(s, now=clock.now(), client_id=client_id)
+        for_therapist = await people.create_invite(s, now=clock.now(), therapist_id=therapist_id)
+        second = await people.create_invite(s, now=clock.now(), client_id=client_id)
     async with sessions() as s, s.begin():
-        old = await repo.redeem_invite(s, first, user_id=7, chat_id=7, now=clock.now())
+        old = await people.redeem_invite(s, first, user_id=7, chat_id=7, now=clock.now())
         assert (old.ok, old.reason) == (False, "expired")
         # A client's new invite leaves their therapist's alone.
         assert (
-            await repo.redeem_invite(s, for_therapist, user_id=8, chat_id=8, now=clock.now())
+            await people.redeem_invite(s, for_therapist, user_id=8, chat_id=8, now=clock.now())
         ).ok
-        assert (await repo.redeem_invite(s, second, user_id=7, chat_id=7, now=clock.now())).ok
+        assert (await people.redeem_invite(s, second, user_id=7, chat_id=7, now=clock.now())).ok
 
 
 async def test_a_bound_client_is_never_rebound_by_a_link(sessions, cipher, clock) -> None:
     _, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        token = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        token = await people.create_invite(s, now=clock.now(), client_id=client_id)
     async with sessions() as s, s.begin():
-        assert (await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())).ok
+        assert (await people.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())).ok
     async with sessions() as s, s.begin():
         # A link issued after joining (as the old `rapport invite` did), opened by a stranger.
-        later = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        later = await people.create_invite(s, now=clock.now(), client_id=client_id)
     async with sessions() as s, s.begin():
-        taken = await repo.redeem_invite(s, later, user_id=43, chat_id=43, now=clock.now())
+        taken = await people.redeem_invite(s, later, user_id=43, chat_id=43, now=clock.now())
         assert (taken.ok, taken.reason) == (False, "taken")
-        own = await repo.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
+        own = await people.redeem_invite(s, token, user_id=42, chat_id=42, now=clock.now())
         assert (own.ok, own.reason) == (False, "already_joined")
     async with sessions() as s:
         client = await s.get(Client, client_id)
@@ -123,31 +100,31 @@ async def test_a_bound_client_is_never_rebound_by_a_link(sessions, cipher, clock
 async def test_a_link_of_the_other_role_is_refused(sessions, cipher, clock) -> None:
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        for_therapist = await repo.create_invite(s, now=clock.now(), therapist_id=therapist_id)
-        for_client = await repo.create_invite(s, now=clock.now(), client_id=client_id)
+        for_therapist = await people.create_invite(s, now=clock.now(), therapist_id=therapist_id)
+        for_client = await people.create_invite(s, now=clock.now(), client_id=client_id)
     async with sessions() as s, s.begin():
         assert (
-            await repo.redeem_invite(s, for_therapist, user_id=1, chat_id=1, now=clock.now())
+            await people.redeem_invite(s, for_therapist, user_id=1, chat_id=1, now=clock.now())
         ).ok
     async with sessions() as s, s.begin():
-        refused = await repo.redeem_invite(s, for_client, user_id=1, chat_id=1, now=clock.now())
+        refused = await people.redeem_invite(s, for_client, user_id=1, chat_id=1, now=clock.now())
         assert (refused.ok, refused.reason) == (False, "therapist_account")
     async with sessions() as s, s.begin():
-        other = await repo.add_therapist(
+        other = await people.add_therapist(
             s, cipher, name="Lee Park", timezone="UTC", now=clock.now()
         )
-        second = await repo.create_invite(s, now=clock.now(), therapist_id=other.id)
+        second = await people.create_invite(s, now=clock.now(), therapist_id=other.id)
     async with sessions() as s, s.begin():
-        assert (await repo.redeem_invite(s, for_client, user_id=2, chat_id=2, now=clock.now())).ok
+        assert (await people.redeem_invite(s, for_client, user_id=2, chat_id=2, now=clock.now())).ok
     async with sessions() as s, s.begin():
-        refused = await repo.redeem_invite(s, second, user_id=2, chat_id=2, now=clock.now())
+        refused = await people.redeem_invite(s, second, user_id=2, chat_id=2, now=clock.now())
         assert (refused.ok, refused.reason) == (False, "client_account")
     async with sessions() as s:
         client = await s.get(Client, client_id)
         assert client is not None and client.telegram_user_id == 2
-        assert await repo.therapist_by_user(s, 2) is None
-        assert (await repo.therapist_by_user(s, 1)) is not None
-        assert await repo.client_by_user(s, 1) is None
+        assert await people.therapist_by_user(s, 2) is None
+        assert (await people.therapist_by_user(s, 1)) is not None
+        assert await people.client_by_user(s, 1) is None
 
 
 RACE_TRIALS = 30
@@ -159,15 +136,15 @@ async def test_two_accounts_opening_one_link_at_once_bind_one(sessions, cipher, 
     therapist_id, _ = await make_client(sessions, cipher, clock)
     for trial in range(RACE_TRIALS):
         async with sessions() as s, s.begin():
-            client = await repo.add_client(
+            client = await people.add_client(
                 s, cipher, therapist_id=therapist_id, name=f"Race {trial}", now=clock.now()
             )
-            token = await repo.create_invite(s, now=clock.now(), client_id=client.id)
+            token = await people.create_invite(s, now=clock.now(), client_id=client.id)
             client_id = client.id
 
         async def open_link(user_id: int, token: str = token) -> bool:
             async with sessions() as s, s.begin():
-                redeemed = await repo.redeem_invite(
+                redeemed = await people.redeem_invite(
                     s, token, user_id=user_id, chat_id=user_id, now=clock.now()
                 )
                 return redeemed.ok
@@ -187,14 +164,14 @@ async def test_two_links_for_one_client_opened_at_once_bind_one(sessions, cipher
     therapist_id, _ = await make_client(sessions, cipher, clock)
     for trial in range(RACE_TRIALS):
         async with sessions() as s, s.begin():
-            client = await repo.add_client(
+            client = await people.add_client(
                 s, cipher, therapist_id=therapist_id, name=f"Twin {trial}", now=clock.now()
             )
-            links = [repo.new_token(), repo.new_token()]
+            links = [people.new_token(), people.new_token()]
             for token in links:
                 s.add(
                     Invite(
-                        token_hash=repo.hash_token(token),
+                        token_hash=people.hash_token(token),
                         client_id=client.id,
                         expires_at=clock.now() + timedelta(days=1),
                         created_at=clock.now(),
@@ -204,7 +181,7 @@ async def test_two_links_for_one_client_opened_at_once_bind_one(sessions, cipher
 
         async def open_link(user_id: int, token: str) -> str:
             async with sessions() as s, s.begin():
-                redeemed = await repo.redeem_invite(
+                redeemed = await people.redeem_invite(
                     s, token, user_id=user_id, chat_id=user_id, now=clock.now()
                 )
                 return redeemed.reason
@@ -273,17 +250,17 @@ async def test_duplicate_update_ids_are_detected(sessions, clock) -> None:
 async def test_outbox_claims_are_exclusive_and_ordered_per_chat(sessions, cipher, clock) -> None:
     async with sessions() as s, s.begin():
         for i in range(3):
-            await repo.enqueue(
+            await outbox.enqueue(
                 s, cipher, chat_id=7, kind="text", payload={"text": f"a{i}"}, now=clock.now()
             )
-        await repo.enqueue(
+        await outbox.enqueue(
             s, cipher, chat_id=8, kind="text", payload={"text": "b0"}, now=clock.now()
         )
     lease = timedelta(minutes=1)
 
     async def claim(worker: str) -> list[int]:
         async with sessions() as s, s.begin():
-            rows = await repo.claim_outbox(s, now=clock.now(), lease=lease, worker=worker, limit=10)
+            rows = await outbox.claim(s, now=clock.now(), lease=lease, worker=worker, limit=10)
             return [r.id for r in rows]
 
     got = await asyncio.gather(claim("w1"), claim("w2"))
@@ -294,10 +271,10 @@ async def test_outbox_claims_are_exclusive_and_ordered_per_chat(sessions, cipher
     assert await claim("w3") == []  # both heads are leased
     clock.advance(lease + timedelta(seconds=1))
     async with sessions() as s, s.begin():
-        taken = await repo.claim_outbox(s, now=clock.now(), lease=lease, worker="w4", limit=10)
+        taken = await outbox.claim(s, now=clock.now(), lease=lease, worker="w4", limit=10)
         assert sorted(r.id for r in taken) == [1, 4]  # a dead worker's lease is taken over
         for row in taken:
-            assert repo.outbox_payload(cipher, row)["text"] in ("a0", "b0")
+            assert outbox.payload_of(cipher, row)["text"] in ("a0", "b0")
             row.status = "sent"
     assert await claim("w5") == [2]
 
@@ -316,11 +293,11 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
             text="private words",
         )
         await repo.add_event(s, client_id=client_id, kind="paused", at=clock.now())
-        await repo.add_session(
+        await people.add_session(
             s, client_id=client_id, starts_at=clock.now(), minutes=50, now=clock.now()
         )
-        await repo.create_invite(s, now=clock.now(), client_id=client_id)
-        await repo.enqueue(
+        await people.create_invite(s, now=clock.now(), client_id=client_id)
+        await outbox.enqueue(
             s,
             cipher,
             chat_id=5,
@@ -329,7 +306,7 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
             now=clock.now(),
             client_id=client_id,
         )
-        await repo.audit(
+        await audit.audit(
             s, actor="therapist:1", action="digest", now=clock.now(), client_id=client_id
         )
     async with sessions() as s, s.begin():
@@ -339,10 +316,10 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
         for table in ("answer", "checkin", "client_event", "therapy_session", "invite", "outbox"):
             assert await s.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
         assert await s.scalar(select(Client).where(Client.id == client_id)) is None
-        log = await repo.audit_log(s, client_id)  # the read stays on record, bare
+        log = await audit.audit_log(s, client_id)  # the read stays on record, bare
         assert [(e.action, e.detail) for e in log] == [("digest", None), ("client_erased", None)]
         assert await s.scalar(select(OutboxMessage)) is None
-        assert len(await repo.list_clients(s, therapist_id)) == 0
+        assert len(await people.list_clients(s, therapist_id)) == 0
 
 
 async def test_migrations_match_the_models(db_url: str) -> None:
@@ -368,13 +345,15 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
         checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=old)
         await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=3, at=old)
         await repo.add_event(s, client_id=client_id, kind="paused", at=old)
-        sent = await repo.enqueue(s, cipher, chat_id=1, kind="text", payload={"text": "a"}, now=old)
+        sent = await outbox.enqueue(
+            s, cipher, chat_id=1, kind="text", payload={"text": "a"}, now=old
+        )
         sent.status, sent.sent_at = "sent", old
-        await repo.enqueue(s, cipher, chat_id=1, kind="text", payload={"text": "b"}, now=old)
+        await outbox.enqueue(s, cipher, chat_id=1, kind="text", payload={"text": "b"}, now=old)
     clock.advance(timedelta(days=40))
     async with sessions() as s, s.begin():
         recent = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
-        assert await repo.forget_sent_messages(s, clock.now() - timedelta(days=1)) == 1
+        assert await outbox.forget_sent_messages(s, clock.now() - timedelta(days=1)) == 1
         removed = await repo.apply_retention(s, clock.now() - timedelta(days=30))
     assert removed == {
         "answers": 1,
@@ -385,7 +364,7 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
     }
     async with sessions() as s:
         assert [c.id for c in await repo.checkins_of(s, client_id)] == [recent.id]
-        assert await repo.pending_outbox_count(s) == 1  # unsent messages are never dropped
+        assert await outbox.pending_count(s) == 1  # unsent messages are never dropped
 
 
 async def test_a_duplicate_mark_rolls_back_with_its_transaction(sessions, clock) -> None:
@@ -415,7 +394,7 @@ async def test_a_client_whose_update_is_handled_is_not_claimed_by_the_heartbeat(
             client.telegram_user_id, client.status = 4242, "active"
             client.next_checkin_at = clock.now()
         async with sessions() as handler, handler.begin():
-            assert (await repo.client_by_user(handler, 4242)) is not None
+            assert (await people.client_by_user(handler, 4242)) is not None
             async with sessions() as beat, beat.begin():
                 assert await due.claim_due_clients(beat, clock.now(), 10) == []
         async with sessions() as beat, beat.begin():
@@ -433,18 +412,18 @@ async def test_one_account_opening_a_therapist_and_a_client_link_at_once_binds_o
     therapist_id, _ = await make_client(sessions, cipher, clock)
     for trial in range(RACE_TRIALS):
         async with sessions() as s, s.begin():
-            client = await repo.add_client(
+            client = await people.add_client(
                 s, cipher, therapist_id=therapist_id, name=f"Both {trial}", now=clock.now()
             )
-            other = await repo.add_therapist(
+            other = await people.add_therapist(
                 s, cipher, name=f"Therapist {trial}", timezone="UTC", now=clock.now()
             )
-            client_link = await repo.create_invite(s, now=clock.now(), client_id=client.id)
-            therapist_link = await repo.create_invite(s, now=clock.now(), therapist_id=other.id)
+            client_link = await people.create_invite(s, now=clock.now(), client_id=client.id)
+            therapist_link = await people.create_invite(s, now=clock.now(), therapist_id=other.id)
 
         async def open_link(token: str, user_id: int = 5000 + trial) -> bool:
             async with sessions() as s, s.begin():
-                redeemed = await repo.redeem_invite(
+                redeemed = await people.redeem_invite(
                     s, token, user_id=user_id, chat_id=user_id, now=clock.now()
                 )
                 return redeemed.ok
@@ -466,13 +445,50 @@ async def test_an_erased_clients_id_is_never_given_to_a_new_client(sessions, cip
     inherit their history (SQLite reuses the highest id once its row is gone)."""
     therapist_id, first = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        await repo.audit(s, actor="therapist:1", action="digest", now=clock.now(), client_id=first)
+        await audit.audit(s, actor="therapist:1", action="digest", now=clock.now(), client_id=first)
         assert await repo.erase_client(s, first, clock.now(), actor="cli")
     async with sessions() as s, s.begin():
-        newcomer = await repo.add_client(
+        newcomer = await people.add_client(
             s, cipher, therapist_id=therapist_id, name="New Person", now=clock.now()
         )
     assert newcomer.id != first
     async with sessions() as s:
-        history = [e.action for e in await repo.audit_log(s, newcomer.id)]
+        history = [e.action for e in await audit.audit_log(s, newcomer.id)]
     assert history == []
+
+
+async def test_a_clients_answers_and_last_opening(sessions, cipher, clock) -> None:
+    _, client_id = await make_client(sessions, cipher, clock)
+    _, other_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s:
+        assert await repo.last_opened(s, client_id) is None
+        assert await repo.answers_of_client(s, client_id) == []
+    first_at = clock.now()
+    async with sessions() as s, s.begin():
+        first = await repo.open_checkin(s, client_id=client_id, instrument="x", now=first_at)
+        theirs = await repo.open_checkin(s, client_id=other_id, instrument="x", now=first_at)
+        first.status = "answered"
+        for checkin, value in ((first, 9), (theirs, 1)):
+            await repo.record_answer(
+                s, cipher, checkin_id=checkin.id, item="heard", value=value, at=first_at
+            )
+    second_at = clock.advance(timedelta(days=3))
+    async with sessions() as s, s.begin():
+        second = await repo.open_checkin(s, client_id=client_id, instrument="x", now=second_at)
+        for item, value in (("goals", 6), ("heard", 7)):
+            await repo.record_answer(
+                s, cipher, checkin_id=second.id, item=item, value=value, at=second_at
+            )
+        await repo.record_answer(
+            s, cipher, checkin_id=first.id, item="comment", value=None, at=second_at, text="ok"
+        )
+    async with sessions() as s:
+        answers = await repo.answers_of_client(s, client_id)
+        assert [(a.checkin_id, a.item) for a in answers] == [
+            (first.id, "heard"),
+            (second.id, "goals"),
+            (second.id, "heard"),
+            (first.id, "comment"),
+        ]  # as given, across check-ins, none of another client's
+        assert await repo.last_opened(s, client_id) == second_at
+        assert await repo.last_opened(s, other_id) == first_at

@@ -1,0 +1,412 @@
+"""The outbox: every message the bot will send, queued in the transaction that decided it, and
+claimed, marked and retried by the sender (`bot.outbox`). A chat's messages go out in order;
+urgent ones first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Row,
+    SmallInteger,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import Cipher
+from storage.models import OutboxMessage
+from storage.types import UTCDateTime
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+
+URGENT = 0
+"""Outbox priority of what must not wait (crisis alerts, crisis resources): sent before
+everything else, ahead of rows queued earlier for the same chat."""
+NORMAL = 1
+
+
+def urgent(kind: str) -> int:
+    """The priority a row of `kind` gets unless its caller says otherwise."""
+    return URGENT if kind == "urgent" else NORMAL
+
+
+def _outbox_values(
+    cipher: Cipher,
+    *,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    client_id: int | None,
+    therapist_id: int | None,
+    not_before: datetime | None,
+    about_client_id: int | None = None,
+    priority: int = NORMAL,
+) -> dict[str, Any]:
+    return {
+        "chat_id": chat_id,
+        "client_id": client_id,
+        "therapist_id": therapist_id,
+        "about_client_id": about_client_id,
+        "priority": priority,
+        "kind": kind,
+        "payload_enc": cipher.encrypt(json.dumps(payload, ensure_ascii=False)),
+        "status": "pending",
+        "attempts": 0,
+        "not_before": not_before or now,
+        "created_at": now,
+    }
+
+
+async def enqueue(
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    client_id: int | None = None,
+    therapist_id: int | None = None,
+    not_before: datetime | None = None,
+    about_client_id: int | None = None,
+    priority: int | None = None,
+) -> OutboxMessage:
+    """`queue_message` for callers that go on to use the row (tests, the digest and staff
+    replies, none of them on a hot path)."""
+    message_id, _ = await queue_message(
+        s,
+        cipher,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        now=now,
+        client_id=client_id,
+        therapist_id=therapist_id,
+        not_before=not_before,
+        about_client_id=about_client_id,
+        priority=priority,
+    )
+    message = await s.get(OutboxMessage, message_id)
+    assert message is not None
+    return message
+
+
+QUEUED_KEY = "rapport.outbox_rows"
+"""`session.info` key: how many outbox rows the session's transactions queued (`enqueue`,
+`queue_message`), so a caller can tell whether all of them were handed to a sender."""
+
+
+def _count_queued(s: AsyncSession) -> None:
+    s.info[QUEUED_KEY] = s.info.get(QUEUED_KEY, 0) + 1
+
+
+def _queue_statement() -> Any:
+    """The INSERT of `queue_message`: the row claims itself for `claim_by` when it is the head
+    of its chat's queue (no pending row ahead of it, see `_ahead`) and due, exactly as
+    `claim_rows` would claim it, in the same transaction that creates it."""
+    earlier = _OUTBOX.alias("earlier")
+    chat_id: Any = bindparam("chat_id", type_=BigInteger())
+    priority: Any = bindparam("priority", type_=SmallInteger())
+    due = bindparam("due", type_=Boolean())
+    # Every existing row of the chat has a smaller id than the new one.
+    head = and_(
+        due,
+        ~exists().where(
+            earlier.c.chat_id == chat_id,
+            earlier.c.status == "pending",
+            earlier.c.priority <= priority,
+        ),
+    )
+    columns = (
+        "client_id",
+        "therapist_id",
+        "about_client_id",
+        "kind",
+        "payload_enc",
+        "status",
+        "attempts",
+    )
+    return (
+        insert(_OUTBOX)
+        .values(
+            chat_id=chat_id,
+            priority=priority,
+            not_before=bindparam("not_before"),
+            created_at=bindparam("created_at"),
+            claimed_at=case((head, bindparam("claim_at", type_=UTCDateTime())), else_=null()),
+            claimed_by=case((head, bindparam("claim_by", type_=String())), else_=null()),
+            **{name: bindparam(name) for name in columns},
+        )
+        .returning(_OUTBOX.c.id, _OUTBOX.c.claimed_by)
+    )
+
+
+_QUEUE = _queue_statement()
+
+
+async def queue_message(
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    client_id: int | None = None,
+    therapist_id: int | None = None,
+    not_before: datetime | None = None,
+    claim_by: str | None = None,
+    about_client_id: int | None = None,
+    priority: int | None = None,
+) -> tuple[int, bool]:
+    """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
+    for `claim_by` (given a worker, a due head of its chat's queue claims itself, so that
+    worker can send it once this transaction commits without claiming it again).
+
+    `client_id` is the client a message goes to; `about_client_id` the client a message to
+    someone else (their therapist) is about or quotes. Erasing a client deletes both. Priority
+    defaults by kind (`urgent`)."""
+    values = _outbox_values(
+        cipher,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        now=now,
+        client_id=client_id,
+        therapist_id=therapist_id,
+        not_before=not_before,
+        about_client_id=about_client_id,
+        priority=urgent(kind) if priority is None else priority,
+    )
+    values.update(due=claim_by is not None and values["not_before"] <= now)
+    values.update(claim_at=now, claim_by=claim_by)
+    row = (await s.execute(_QUEUE, values)).one()
+    _count_queued(s)
+    return int(row.id), row.claimed_by is not None and row.claimed_by == claim_by
+
+
+def payload_of(cipher: Cipher, message: OutboxMessage | Row[Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(cipher.decrypt(message.payload_enc))
+    return payload
+
+
+def _ahead(earlier: Any, row: Any) -> Any:
+    """`earlier` comes before `row` in their chat's queue: a more urgent row, or one as urgent
+    queued before it."""
+    return or_(
+        earlier.c.priority < row.c.priority,
+        and_(earlier.c.priority == row.c.priority, earlier.c.id < row.c.id),
+    )
+
+
+def _claim_statement(skip_locked: bool) -> Any:
+    """One UPDATE that claims the due heads of chat queues and returns what sending needs.
+
+    Only the head of each chat's queue is eligible, so a chat's messages keep their order; a
+    chat's queue runs by priority, then id (`_ahead`), so an urgent row overtakes the chat's
+    non-urgent rows, and claims across chats go by priority, then due time. The UPDATE
+    re-checks the claim condition on every row, so two senders never get the same row on
+    either backend; on PostgreSQL the candidates are also locked with SKIP LOCKED, so replicas
+    spread the work instead of waiting on each other.
+    """
+    candidate = _OUTBOX.alias("candidate")
+    earlier = _OUTBOX.alias("earlier")
+    now: Any = bindparam("claim_now")
+    stale: Any = bindparam("claim_stale")
+    candidates = (
+        select(candidate.c.id)
+        .where(
+            candidate.c.status == "pending",
+            candidate.c.priority <= bindparam("claim_priority"),
+            candidate.c.not_before <= now,
+            or_(candidate.c.claimed_at.is_(None), candidate.c.claimed_at < stale),
+            ~exists().where(
+                earlier.c.chat_id == candidate.c.chat_id,
+                earlier.c.status == "pending",
+                _ahead(earlier, candidate),
+            ),
+        )
+        .order_by(candidate.c.priority, candidate.c.not_before, candidate.c.id)
+        .limit(bindparam("claim_limit"))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(_OUTBOX)
+        .where(
+            _OUTBOX.c.id.in_(candidates.scalar_subquery()),
+            _OUTBOX.c.status == "pending",
+            or_(_OUTBOX.c.claimed_at.is_(None), _OUTBOX.c.claimed_at < stale),
+        )
+        .values(claimed_at=bindparam("claim_at"), claimed_by=bindparam("claim_worker"))
+        .returning(
+            _OUTBOX.c.id,
+            _OUTBOX.c.chat_id,
+            _OUTBOX.c.client_id,
+            _OUTBOX.c.kind,
+            _OUTBOX.c.payload_enc,
+            _OUTBOX.c.not_before,
+            _OUTBOX.c.priority,
+        )
+    )
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+async def claim_rows(
+    s: AsyncSession,
+    *,
+    now: datetime,
+    lease: timedelta,
+    worker: str,
+    limit: int,
+    urgent_only: bool = False,
+) -> list[Row[Any]]:
+    """Claim up to `limit` due messages for this worker; a claim older than `lease` is taken over.
+
+    Rows (id, chat_id, client_id, kind, payload_enc, not_before, priority) in sending order:
+    urgent first; `urgent_only`: only urgent rows. See `_claim_statement` for why a chat's
+    order holds and no row is claimed twice.
+    """
+    statement = _CLAIM[s.get_bind().dialect.name == "postgresql"]
+    params = {
+        "claim_now": now,
+        "claim_stale": now - lease,
+        "claim_limit": limit,
+        "claim_priority": URGENT if urgent_only else 32767,  # smallint: any priority
+        "claim_at": now,
+        "claim_worker": worker,
+    }
+    rows = list((await s.execute(statement, params)).all())
+    rows.sort(key=lambda row: (row.priority, row.not_before, row.id))
+    return rows
+
+
+async def claim(
+    s: AsyncSession, *, now: datetime, lease: timedelta, worker: str, limit: int
+) -> list[OutboxMessage]:
+    """`claim_rows`, as ORM objects of the session."""
+    rows = await claim_rows(s, now=now, lease=lease, worker=worker, limit=limit)
+    if not rows:
+        return []
+    order = {row.id: n for n, row in enumerate(rows)}
+    claimed = await s.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(order)))
+        .execution_options(populate_existing=True)
+    )
+    return sorted(claimed, key=lambda message: order[message.id])
+
+
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("sent_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("sent_at"),
+        telegram_message_id=bindparam("sent_telegram_id"),
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
+async def mark_sent(s: AsyncSession, sent: Sequence[tuple[int, int | None]], now: datetime) -> None:
+    """Mark (id, Telegram message id) pairs sent, in one statement; erased rows are skipped."""
+    if sent:
+        await s.execute(
+            _MARK_SENT,
+            [{"sent_id": i, "sent_at": now, "sent_telegram_id": tg} for i, tg in sent],
+        )
+
+
+async def release_claims(s: AsyncSession, ids: Sequence[int]) -> None:
+    """Give claimed rows back untouched (sending paused by a 429): due again at once."""
+    if ids:
+        await s.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(list(ids))).values(claimed_at=None))
+
+
+async def still_pending(s: AsyncSession, ids: Sequence[int]) -> set[int]:
+    """Which of these rows are still there and pending: the sender asks just before sending,
+    since a row erased (or sent by another replica) after it was claimed must not go out."""
+    if not ids:
+        return set()
+    return set(
+        await s.scalars(
+            select(_OUTBOX.c.id).where(_OUTBOX.c.id.in_(list(ids)), _OUTBOX.c.status == "pending")
+        )
+    )
+
+
+async def record_attempt(
+    s: AsyncSession,
+    message_id: int,
+    error: str | None,
+    retry_at: Callable[[int], datetime | None],
+) -> OutboxMessage | None:
+    """A send that did not succeed: the row is due again at `retry_at(attempts)` (attempts made
+    so far, this one included), or failed for good when that is None. None if the row is gone
+    (erased meanwhile)."""
+    row = await s.get(OutboxMessage, message_id)
+    if row is None:
+        return None
+    row.attempts += 1
+    row.error = error
+    when = retry_at(row.attempts)
+    if when is None:
+        row.status = "failed"
+    else:
+        row.claimed_at, row.not_before = None, when
+    return row
+
+
+async def pending_count(s: AsyncSession) -> int:
+    return int(
+        await s.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        )
+        or 0
+    )
+
+
+# --- cancelled and forgotten ---------------------------------------------------------------
+
+MOVED_ERROR = "cancelled: the account was moved"
+
+
+async def cancel_pending(s: AsyncSession, chat_id: int | None) -> int:
+    """Messages not yet sent to a chat that no longer belongs to anyone of ours: never sent."""
+    if chat_id is None:
+        return 0
+    result = await s.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == "pending")
+        .values(status="failed", error=MOVED_ERROR, claimed_at=None, claimed_by=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def forget_sent_messages(s: AsyncSession, before: datetime) -> int:
+    """Sent messages are kept only briefly: their bodies are client data."""
+    result = await s.execute(
+        delete(OutboxMessage).where(OutboxMessage.status == "sent", OutboxMessage.sent_at < before)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,40 @@
+"""The database helpers every part shares (`storage.db`): where a database is, whether it
+answers, and which failures are the database's rather than the work's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from storage.db import connection_lost, database_name, database_place, is_transient, ping
+
+
+async def test_a_reachable_database_answers_a_ping(sessions) -> None:
+    async with sessions() as s:
+        await ping(s)
+
+
+def test_the_place_of_a_database_is_the_same_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = database_place("sqlite+aiosqlite:///./rapport.db")
+    absolute = database_place(f"sqlite+aiosqlite:///{tmp_path / 'rapport.db'}")
+    assert relative == absolute == f"sqlite:{tmp_path.resolve() / 'rapport.db'}"
+    server = database_place("postgresql+asyncpg://rapport:s3cret@db:5432/rapport")
+    assert "s3cret" not in server
+    assert server == database_place("postgresql+asyncpg://rapport:other@db:5432/rapport")
+    assert server != database_place("postgresql+asyncpg://rapport:s3cret@db:5432/another")
+    assert database_name("sqlite+aiosqlite:///data/r.db") == "data/r.db"
+    assert database_name("postgresql+asyncpg://u@h/practice") == "practice"
+
+
+def test_failures_of_the_database_are_told_from_failures_of_the_work() -> None:
+    down = OperationalError("SELECT 1", {}, Exception("connection refused"))
+    lost = DBAPIError("SELECT 1", {}, Exception("reset"), connection_invalidated=True)
+    conflict = IntegrityError("INSERT", {}, Exception("unique"))
+    assert is_transient(down) and is_transient(lost) and is_transient(OSError())
+    assert connection_lost(lost) and not connection_lost(down)
+    assert not is_transient(conflict) and not is_transient(ValueError())
