@@ -13,6 +13,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.cadence import AfterSession, BeforeSession, Cadence, Midway, parse_cadence
+from flows.lifecycle import ClientStatus
 from flows.timing import (
     CheckinDeadlines,
     QuietHours,
@@ -25,8 +26,6 @@ from flows.timing import (
 )
 from storage import repo
 from storage.models import Checkin, Client, Practice, Therapist, TherapySession
-
-ACTIVE = "active"
 
 
 @lru_cache(maxsize=256)
@@ -96,7 +95,7 @@ async def replan_client(
     s: AsyncSession, client: Client, practice: Practice, now: datetime
 ) -> datetime | None:
     """Recompute when the client's next check-in opens (None: nothing to plan)."""
-    if client.status != ACTIVE or client.timezone is None:
+    if client.status != ClientStatus.ACTIVE or client.timezone is None:
         client.next_checkin_at = None
         return None
     sessions = await repo.sessions_of(s, client.id)

@@ -14,13 +14,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import invites
+from app import effects, invites
 from app.digests import enqueue_digest
 from app.history import client_history
 from app.planning import SessionExists, replan_client, schedule_session
+from flows import lifecycle
 from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
+from flows.lifecycle import Actor, ClientStatus
 from flows.settings_rules import MAX_NAME
 from flows.timing import parse_quiet_hours
 from flows.visible import visible_text
@@ -270,8 +272,9 @@ async def cmd_move(
 async def cmd_pause(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
+    """`/pause <client> [days]`: the same pause as the client's own (`flows.lifecycle.pause`)."""
     client, rest = await own_client(s, therapist, args)
-    if client.status not in ("active", "paused"):
+    if client.status not in lifecycle.PAUSABLE:
         raise Reply(
             "staff.not_active",
             about=client.id,
@@ -283,20 +286,8 @@ async def cmd_pause(
         if not rest.isdigit() or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
             raise Reply("staff.pause_usage", about=client.id, max=MAX_PAUSE_DAYS)
         until = now + timedelta(days=int(rest))
-    client.status, client.paused_until, client.next_checkin_at = "paused", until, None
-    await repo.add_event(s, client_id=client.id, kind="paused", at=now, data={"by": "therapist"})
-    if client.chat_id is not None:
-        name = rt.cipher.decrypt(therapist.name_enc)
-        text = t(client.language or "en", "staff.paused_by_therapist", therapist=name)
-        await repo.enqueue(
-            s,
-            rt.cipher,
-            chat_id=client.chat_id,
-            kind="text",
-            payload={"text": text},
-            now=now,
-            client_id=client.id,
-        )
+    paused = lifecycle.pause(client.status, at=now, until=until, by=Actor.THERAPIST)
+    await effects.change(s, rt, client, paused, now, after)
     if until is None:
         return About(t(therapist.language, "staff.paused_open", alias=client.alias), client.id)
     text = t(
@@ -312,11 +303,10 @@ async def cmd_resume(
     s: AsyncSession, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
     client, _ = await own_client(s, therapist, args)
-    if client.status != "paused":
+    if client.status != ClientStatus.PAUSED:
         raise Reply("staff.not_paused", about=client.id, alias=client.alias)
-    client.status, client.paused_until = "active", None
-    await repo.add_event(s, client_id=client.id, kind="resumed", at=now, data={"by": "therapist"})
-    await replan_client(s, client, await repo.get_practice(s, now), now)
+    resumed = lifecycle.resume(client.status, at=now, by=Actor.THERAPIST)
+    await effects.change(s, rt, client, resumed, now, after)
     return About(t(therapist.language, "staff.resumed", alias=client.alias), client.id)
 
 

@@ -110,3 +110,9 @@ def load(raw: Any) -> State | None:
         "checkin": checkin,
         "last_closed": last_closed,
     }
+
+
+def open_checkin_id(raw: Any) -> int | None:
+    """The check-in a stored state is in the middle of, if any."""
+    state = load(raw)
+    return None if state is None or state["checkin"] is None else state["checkin"]["id"]
