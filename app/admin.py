@@ -24,6 +24,7 @@ from app.runtime import Runtime
 from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
+from flows.lifecycle import ClientStatus
 from flows.timing import parse_quiet_hours
 from storage import keyring, repo
 from storage.models import Client, Practice, Therapist, TherapySession
@@ -357,7 +358,9 @@ async def _replan_for_practice(
     changed = {field for field, value in changes.items() if value is not None}
     if changed & {"cadence", "quiet_hours"}:
         clients = await s.scalars(
-            select(Client).where(Client.practice_id == practice.id, Client.status == "active")
+            select(Client).where(
+                Client.practice_id == practice.id, Client.status == ClientStatus.ACTIVE
+            )
         )
         for client in list(clients):
             await replan_client(s, client, practice, now)

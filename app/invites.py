@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.lifecycle import ClientStatus
 from storage import repo
 from storage.models import Client, Therapist
 
@@ -34,7 +35,7 @@ def refusal_key(reason: str) -> str:
 def client_has_joined(client: Client) -> bool:
     """A bound client gets no new link: one would rebind them. A client who stopped may get one,
     which only their own account can use (to start again)."""
-    return client.telegram_user_id is not None and client.status != "stopped"
+    return client.telegram_user_id is not None and client.status != ClientStatus.STOPPED
 
 
 def therapist_has_joined(therapist: Therapist) -> bool:

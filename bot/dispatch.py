@@ -27,6 +27,7 @@ from flows.conversation import words
 from flows.crisis import detect_crisis
 from flows.events import Command
 from flows.i18n import t
+from flows.lifecycle import ClientStatus
 from storage import repo
 from storage.models import Client
 
@@ -157,7 +158,7 @@ async def route(s: AsyncSession, rt: Runtime, update: Update, now: datetime, aft
         await join(s, rt, update, event.args, now, after, lang)
         return
     client = await repo.client_by_user(s, user.id)
-    if client is not None and client.status not in ("invited", "declined"):
+    if client is not None and client.status not in (ClientStatus.INVITED, ClientStatus.DECLINED):
         await effects.client_event(s, rt, client, event, update, now, after)
         return
     therapist = await repo.therapist_by_user(s, user.id)
