@@ -101,6 +101,18 @@ class _Message:
     about_client_id: int | None = None
     priority: int = repo.NORMAL
 
+    def columns(self) -> dict[str, Any]:
+        """As `repo.queue_message` and `repo.outbox_values` take them."""
+        return {
+            "chat_id": self.chat_id,
+            "kind": self.kind,
+            "payload": self.payload,
+            "client_id": self.client_id,
+            "therapist_id": self.therapist_id,
+            "about_client_id": self.about_client_id,
+            "priority": self.priority,
+        }
+
 
 @dataclass(slots=True)
 class _Change:
@@ -115,14 +127,20 @@ class _Change:
 
 @dataclass(slots=True)
 class _Known:
+    """A check-in as this transaction knows it."""
+
     status: str | None  # None: voided
     first_answer_at: datetime | None
 
 
 class Executor:
     """Carries out intents for one or many clients in one transaction; `flush` writes what was
-    collected (each public function below ends with it). With `after` (an update being
-    handled) each message claims itself for this process's sender as it is written."""
+    collected (each function at the end of this module ends with it).
+
+    A client is a `Client`, or a row the heartbeat claimed: rows get their messages, check-in
+    changes and columns written by `flush` for the whole batch; a row whose intents need more is
+    loaded whole (`clients`) and from then on handled as any client. With `after` (an update
+    being handled) each message claims itself for this process's sender as it is written."""
 
     def __init__(
         self,
@@ -172,6 +190,7 @@ class Executor:
         erasing = isinstance(leaving, I.EraseAll)
         for intent in outcome.intents:
             await self._carry_out(subject, intent, event, owned, priority, erasing)
+        subject = self._current(subject)
         if subject.status == ClientStatus.ONBOARDING:
             client = await self._whole(subject)
             joined = lifecycle.activate(
@@ -179,7 +198,7 @@ class Executor:
                 at=self.now,
                 consented=client.consent_at is not None,
                 has_timezone=bool(client.timezone),
-                onboarded=outcome.state.get("machine") == "idle",
+                onboarded=outcome.state["machine"] == "idle",
             )
             await self.run(client, joined)
         if leaving is not None:
@@ -221,7 +240,7 @@ class Executor:
         self._set(self._current(subject), "next_checkin_at", at)
 
     async def therapist_alias(self, therapist_id: int) -> str:
-        """How the therapist is named to their clients (decrypted once per executor)."""
+        """How the therapist is named to their clients (looked up once per executor)."""
         alias = self.aliases.get(therapist_id)
         if alias is None:
             therapist = await self.s.get(Therapist, therapist_id)
@@ -436,20 +455,8 @@ class Executor:
             for message in messages:
                 await self._queue(message, self.after)
         else:
-            rows = [
-                repo.outbox_values(
-                    self.rt.cipher,
-                    chat_id=m.chat_id,
-                    kind=m.kind,
-                    payload=m.payload,
-                    now=self.now,
-                    client_id=m.client_id,
-                    therapist_id=m.therapist_id,
-                    about_client_id=m.about_client_id,
-                    priority=m.priority,
-                )
-                for m in messages
-            ]
+            cipher, now = self.rt.cipher, self.now
+            rows = [repo.outbox_values(cipher, now=now, **m.columns()) for m in messages]
             await due.insert_outbox(self.s, rows)
         if any(m.priority == repo.URGENT for m in messages):
             urgent_after_commit(self.s, self.rt)
@@ -462,15 +469,9 @@ class Executor:
         message_id, claimed = await repo.queue_message(
             self.s,
             self.rt.cipher,
-            chat_id=m.chat_id,
-            kind=m.kind,
-            payload=m.payload,
             now=self.now,
-            client_id=m.client_id,
-            therapist_id=m.therapist_id,
-            about_client_id=m.about_client_id,
             claim_by=handoff.worker if handoff is not None else None,
-            priority=m.priority,
+            **m.columns(),
         )
         job = OutboxJob(message_id, m.chat_id, m.kind, m.payload, priority=m.priority)
         after.queued(m.chat_id, job if claimed else None)

@@ -128,7 +128,11 @@ async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
             return False
         if not await due.claim_nudge(s, checkin_id, now):
             return False
-        if client is None or client.status != ClientStatus.ACTIVE or client.unreachable_at:
+        if (
+            client is None
+            or client.status != ClientStatus.ACTIVE
+            or client.unreachable_at is not None
+        ):
             return False  # nobody to remind: stopped, paused, or the bot is blocked
         await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
         return True
