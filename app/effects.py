@@ -225,7 +225,7 @@ class Executor:
 
     def know(self, checkin_id: int, first_answer_at: datetime | None) -> None:
         """An open check-in the caller has loaded already: `flush` need not read it again."""
-        self._known[checkin_id] = _Known(CheckinStatus.OPEN, first_answer_at)
+        self._known.setdefault(checkin_id, _Known(CheckinStatus.OPEN, first_answer_at))
 
     def close_left_open(self, checkin_ids: Iterable[int], at: datetime) -> None:
         """Close these check-ins if they are still open once the flows' own changes are made

@@ -137,13 +137,13 @@ async def _open_batch(
             [_checkin_row(row, practice, known.sessions.get(row.id, ()), now) for row in reachable],
         )
         for row in reachable:
+            stale = known.stale.get(row.id, ())
             ex.know(opened[row.id], None)
+            for old in stale:
+                ex.know(old.id, old.first_answer_at)
             await ex.client_event(row, OpenCheckin(at=now, checkin_id=opened[row.id]))
             # What the flow did not close of the check-ins open before this one: missed, or
             # partial if answered.
-            stale = known.stale.get(row.id, ())
-            for old in stale:
-                ex.know(old.id, old.first_answer_at)
             ex.close_left_open((old.id for old in stale), now)
         for row in planned:
             if row.id not in ex.clients:
