@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from app import invites
+from app import effects, invites
 from app.admin import check_timezone
 from app.digests import enqueue_digest
 from app.history import client_history
 from app.planning import replan_client
 from app.runtime import Runtime, Session
+from flows import lifecycle
 from flows.i18n import t
+from flows.lifecycle import Actor
 from flows.timing import parse_quiet_hours
 from insights.signals import detect, rank_and_merge
 from insights.thresholds import Thresholds
@@ -216,3 +218,18 @@ def set_quiet_hours(therapist: Therapist, spec: str) -> str:
     parse_quiet_hours(spec)
     therapist.quiet_hours = spec
     return spec
+
+
+async def pause(
+    s: Session, rt: Runtime, client: Client, until: datetime | None, now: datetime, after: After
+) -> None:
+    """The therapist pauses a client: the same pause as the client's own, told to the client."""
+    paused = lifecycle.pause(client.status, at=now, until=until, by=Actor.THERAPIST)
+    await effects.change(s, rt, client, paused, now, after)
+
+
+async def resume(s: Session, rt: Runtime, client: Client, now: datetime, after: After) -> None:
+    """The therapist resumes a paused client (`flows.lifecycle.resume`)."""
+    await effects.change(
+        s, rt, client, lifecycle.resume(client.status, at=now, by=Actor.THERAPIST), now, after
+    )

@@ -24,6 +24,7 @@ from flows.conversation import words
 from flows.crisis import detect_crisis
 from flows.events import Command, Event
 from flows.i18n import t
+from flows.statuses import ClientStatus
 from storage import outbox, people, repo
 from storage.models import Therapist
 
@@ -145,7 +146,7 @@ async def route(
         await join(s, rt, person, event.args, now, after)
         return
     client = await people.client_by_user(s, person.user_id)
-    if client is not None and client.status not in ("invited", "declined"):
+    if client is not None and client.status not in (ClientStatus.INVITED, ClientStatus.DECLINED):
         await effects.client_event(s, rt, client, event, person.telegram_language, now, after)
         return
     therapist = await people.therapist_by_user(s, person.user_id)

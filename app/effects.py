@@ -1,38 +1,66 @@
-"""Runs a client's flow and carries out its intents inside the caller's transaction.
+"""The intent executor: runs a client's flow and carries out what it asks for (`flows.intents`),
+and every change of a client's status (`flows.lifecycle`), inside the caller's transaction.
 
-A flow only says what should happen (`flows.intents`); here those intents become rows: answers,
-events, state, and outbox messages. The message texts were localised by the flow already.
+This is the one place where intents become rows: answers, events, state, outbox messages. The
+rows that can wait (messages, check-ins closed or voided, the state of clients the heartbeat
+claimed as rows) are collected and written by `Executor.flush` with one statement per kind, so
+one client's update and a batch of fifty check-ins opening (`app.opening`) take the same path.
+The message texts were localised by the flow already.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import event, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import instance_state
 
 from app import erasure
 from app.planning import move_client, plan_checkin_deadlines, replan_client
-from app.runtime import OutboxJob
+from app.runtime import OutboxJob, Session, after_commit
 from flows import intents as I
+from flows import lifecycle
 from flows.conversation import ClientContext, Outcome, handle
 from flows.conversation import start_onboarding as flow_start
-from flows.events import Event, OpenCheckin, Tap
+from flows.events import Event, Expire, OpenCheckin, Tap
 from flows.i18n import t
 from flows.instruments import Instrument, load_instrument
-from storage import repo
-from storage.models import Checkin, Client, OutboxMessage, Practice, Therapist
+from flows.lifecycle import Actor
+from flows.state import open_checkin_id
+from flows.statuses import CheckinStatus, ClientStatus
+from storage import audit, checkins, due, outbox, people, repo
+from storage.due import Claimed
+from storage.models import Checkin, Client, Practice, Therapist
 
 if TYPE_CHECKING:
     from app.conversation import After
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+Subject = Client | Claimed
+"""A client loaded whole, or the row the heartbeat claimed them with (`storage.due`)."""
+
+ClientIntent = (
+    I.RecordConsent
+    | I.SetLanguage
+    | I.SetTimezone
+    | I.Pause
+    | I.Resume
+    | I.Stop
+    | I.ShowMyData
+    | I.CrisisAlert
+    | I.TellTherapist
+    | I.SetStatus
+    | I.LifeEvent
+    | I.CloseCheckin
+    | I.StartCadence
+    | I.TellClient
+)
+"""The intents that need the whole client (the rest need only its id and chat)."""
 
 
 @lru_cache(maxsize=16)
@@ -44,41 +72,509 @@ def buttons_payload(buttons: tuple[tuple[I.Button, ...], ...]) -> list[list[dict
     return [[{"label": b.label, "data": b.data} for b in row] for row in buttons]
 
 
-async def context_for(
-    s: AsyncSession, rt: Runtime, client: Client, practice: Practice, telegram_language: str | None
+def client_context(
+    client: Subject, practice: Practice, therapist_alias: str, telegram_language: str | None
 ) -> ClientContext:
+    """What a flow may know about the client besides its own state."""
     lang = client.language or practice.language
-    # Loaded with the client by `repo.client_by_user`; looked up otherwise.
-    therapist = instance_state(client).dict.get("therapist")
-    if therapist is None or therapist.id != client.therapist_id:
-        therapist = await s.get(Therapist, client.therapist_id)
-    assert therapist is not None
     return ClientContext(
         language=lang,
         timezone=client.timezone,
         instrument=instrument(practice.instrument),
         safety_item=practice.safety_item,
         crisis_resources=practice.crisis_resources.get(lang) or "",
-        therapist_alias=rt.cipher.decrypt_name(therapist.name_enc),
+        therapist_alias=therapist_alias,
         telegram_language=telegram_language,
     )
 
 
+@dataclass(slots=True)
+class _Message:
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    client_id: int | None = None
+    therapist_id: int | None = None
+    about_client_id: int | None = None
+    priority: int = outbox.NORMAL
+
+    def columns(self) -> dict[str, Any]:
+        """As `outbox.queue_message` and `outbox.outbox_values` take them."""
+        return {
+            "chat_id": self.chat_id,
+            "kind": self.kind,
+            "payload": self.payload,
+            "client_id": self.client_id,
+            "therapist_id": self.therapist_id,
+            "about_client_id": self.about_client_id,
+            "priority": self.priority,
+        }
+
+
+@dataclass(slots=True)
+class _Change:
+    """A check-in to close (or void), in the order asked; `flush` decides what it comes to."""
+
+    checkin_id: int
+    at: datetime
+    void: bool = False
+    complete: bool = False
+    answered: bool = False
+
+
+@dataclass(slots=True)
+class _Known:
+    """A check-in as this transaction knows it."""
+
+    status: str | None  # None: voided
+    first_answer_at: datetime | None
+
+
+class Executor:
+    """Carries out intents for one or many clients in one transaction; `flush` writes what was
+    collected (each function at the end of this module ends with it).
+
+    A client is a `Client`, or a row the heartbeat claimed: rows get their messages, check-in
+    changes and columns written by `flush` for the whole batch; a row whose intents need more is
+    loaded whole (`clients`) and from then on handled as any client. With `after` (an update
+    being handled) each message claims itself for this process's sender as it is written."""
+
+    def __init__(
+        self,
+        s: Session,
+        rt: Runtime,
+        practice: Practice,
+        now: datetime,
+        after: After | None = None,
+        aliases: dict[int, str] | None = None,
+    ) -> None:
+        self.s, self.rt, self.practice, self.now, self.after = s, rt, practice, now, after
+        self.aliases: dict[int, str] = {} if aliases is None else aliases
+        self.clients: dict[int, Client] = {}  # claimed rows whose intents needed the client
+        self._messages: list[_Message] = []
+        self._changes: list[_Change] = []
+        self._known: dict[int, _Known] = {}
+        self._voiding: set[int] = set()
+        self._rows: dict[int, dict[str, Any]] = {}  # columns to store of clients known as rows
+
+    # --- what callers use ---------------------------------------------------------------------
+
+    async def client_event(
+        self, subject: Subject, event: Event, telegram_language: str | None = None
+    ) -> None:
+        """Feed one event to the client's conversation and carry out what it returns."""
+        subject = self._current(subject)
+        ctx = await self.context(subject, telegram_language)
+        await self.apply(subject, handle(self._state(subject), event, ctx), event)
+
+    async def context(self, subject: Subject, telegram_language: str | None) -> ClientContext:
+        alias = await self.therapist_alias(subject.therapist_id)
+        return client_context(subject, self.practice, alias, telegram_language)
+
+    async def apply(self, subject: Subject, outcome: Outcome, event: Event | None) -> None:
+        """Store the conversation's new state and carry out its intents, in order."""
+        subject = self._current(subject)
+        self._set(subject, "conversation", outcome.state)
+        # After erasure or a declined consent nothing may stay tied to the client: the last
+        # replies go out as messages of nobody's, and the unbinding happens once they are queued.
+        leaving = next(
+            (i for i in outcome.intents if isinstance(i, I.EraseAll | I.DeclineConsent)), None
+        )
+        owned = leaving is None
+        # Crisis resources go out ahead of anything else waiting for the client.
+        crisis = any(isinstance(i, I.CrisisAlert) for i in outcome.intents)
+        priority = outbox.URGENT if crisis else outbox.NORMAL
+        erasing = isinstance(leaving, I.EraseAll)
+        for intent in outcome.intents:
+            await self._carry_out(subject, intent, event, owned, priority, erasing)
+        subject = self._current(subject)
+        if subject.status == ClientStatus.ONBOARDING:
+            client = await self._whole(subject)
+            joined = lifecycle.activate(
+                client.status,
+                at=self.now,
+                consented=client.consent_at is not None,
+                has_timezone=bool(client.timezone),
+                onboarded=outcome.state["machine"] == "idle",
+            )
+            await self.run(client, joined)
+        if leaving is not None:
+            await self._leave(await self._whole(subject), leaving)
+        if self.after is not None:
+            self.after.enqueued = True
+
+    async def run(self, client: Client, intents: Iterable[I.Intent]) -> None:
+        """Carry out intents that are not a flow's answer to an event (`flows.lifecycle`)."""
+        for intent in intents:
+            await self._carry_out(client, intent, None, True, outbox.NORMAL, False)
+
+    async def close_checkin(self, client: Client, at: datetime, only: int | None = None) -> None:
+        """End the client's open check-in quietly, as its expiry does: the conversation leaves
+        it, then any check-in still open (`only` that one) is closed, partial if something was
+        answered, else missed."""
+        if open_checkin_id(self._state(client)) is not None:
+            await self.client_event(client, Expire(at=at))
+        left = (await checkins.open_of(self.s, [client.id])).get(client.id, ())
+        left = [row for row in left if only is None or row.id == only]
+        for row in left:
+            self.know(row.id, row.first_answer_at)
+        self.close_left_open([row.id for row in left], at)
+
+    def know(self, checkin_id: int, first_answer_at: datetime | None) -> None:
+        """An open check-in the caller has loaded already: `flush` need not read it again."""
+        self._known.setdefault(checkin_id, _Known(CheckinStatus.OPEN, first_answer_at))
+
+    def close_left_open(self, checkin_ids: Iterable[int], at: datetime) -> None:
+        """Close these check-ins if they are still open once the flows' own changes are made
+        (the conversation had lost them)."""
+        self._changes.extend(_Change(checkin_id, at) for checkin_id in checkin_ids)
+
+    def voided(self, checkin_id: int) -> bool:
+        """Whether a flow asked for this check-in to be voided."""
+        return checkin_id in self._voiding
+
+    def set_next_checkin(self, subject: Subject, at: datetime | None) -> None:
+        self._set(self._current(subject), "next_checkin_at", at)
+
+    async def therapist_alias(self, therapist_id: int) -> str:
+        """How the therapist is named to their clients (looked up once per executor)."""
+        alias = self.aliases.get(therapist_id)
+        if alias is None:
+            therapist = await self.s.get(Therapist, therapist_id)
+            assert therapist is not None
+            alias = self.aliases[therapist_id] = self.rt.cipher.decrypt_name(therapist.name_enc)
+        return alias
+
+    async def flush(self) -> None:
+        """Write what was collected: check-ins, then messages, then clients' columns."""
+        await self._write_checkins()
+        await self._write_messages()
+        rows, self._rows = self._rows, {}
+        await due.update_clients(self.s, rows)
+
+    # --- one intent -----------------------------------------------------------------------------
+
+    async def _carry_out(
+        self,
+        subject: Subject,
+        intent: I.Intent,
+        event: Event | None,
+        owned: bool,
+        priority: int,
+        erasing: bool,
+    ) -> None:
+        """`owned` False: messages to the client are queued as nobody's (see `apply`)."""
+        match intent:
+            case I.Reply():
+                self._reply(subject, intent, event, owned, priority)
+            case I.Notice(text=text):
+                if self.after is not None and self.after.callback_id is not None:
+                    self.after.callback_text = text
+                else:
+                    self.send(subject, text, owned=owned, priority=priority)
+            case I.RecordAnswer(checkin_id=checkin_id, item=item, value=value, at=at):
+                await repo.record_answer(
+                    self.s, self.rt.cipher, checkin_id=checkin_id, item=item, value=value, at=at
+                )
+            case I.RecordComment(checkin_id=checkin_id, text=text, at=at):
+                await repo.record_answer(
+                    self.s,
+                    self.rt.cipher,
+                    checkin_id=checkin_id,
+                    item="comment",
+                    value=None,
+                    at=at,
+                    text=text,
+                )
+            case I.FinishCheckin(checkin_id=checkin_id, at=at, complete=complete):
+                answered = intent.answered > 0
+                self._changes.append(_Change(checkin_id, at, complete=complete, answered=answered))
+            case I.DiscardCheckin(checkin_id=checkin_id, at=at):
+                self._changes.append(_Change(checkin_id, at, void=True))
+                self._voiding.add(checkin_id)
+            case I.EraseAll() | I.DeclineConsent():
+                pass  # once the last replies are queued (`_leave`)
+            case I.TellTherapist() if erasing:
+                # The notice that the client erased their data is the one message about them
+                # that outlives the erasure: it carries only the alias.
+                await self._tell_therapist(await self._whole(subject), intent, about=False)
+            case _:
+                # What follows may read check-ins: the changes asked so far are made first.
+                await self._write_checkins()
+                await self._record(await self._whole(subject), intent)
+
+    async def _record(self, client: Client, intent: ClientIntent) -> None:
+        """Intents that change the client or what is known about them."""
+        s, now = self.s, self.now
+        match intent:
+            case I.RecordConsent(version=version, at=at):
+                client.consent_version, client.consent_at = version, at
+                await repo.add_event(
+                    s, client_id=client.id, kind="consented", at=at, data={"version": version}
+                )
+            case I.SetLanguage(code=code):
+                client.language = code
+            case I.SetTimezone(name=name):
+                move_client(client, name)
+                if client.status == ClientStatus.ACTIVE:
+                    await replan_client(s, client, self.practice, now)
+            case I.Pause(until=until):
+                await self.run(
+                    client, lifecycle.pause(client.status, at=now, until=until, by=Actor.CLIENT)
+                )
+            case I.Resume():
+                await self.run(client, lifecycle.resume(client.status, at=now, by=Actor.CLIENT))
+            case I.Stop():
+                await self.run(client, lifecycle.stop(client.status, at=now))
+            case I.ShowMyData():
+                from app.mydata import render_mydata
+
+                for chunk in await render_mydata(s, self.rt, client, now):
+                    self.send(client, chunk)
+                await audit.audit(s, actor="client", action="mydata", now=now, client_id=client.id)
+            case I.CrisisAlert(source=source, at=at):
+                await repo.add_event(
+                    s, client_id=client.id, kind="crisis", at=at, data={"source": source}
+                )
+                await self._tell_therapist(client, intent, urgent=True)
+            case I.TellTherapist():
+                await self._tell_therapist(client, intent)
+            case I.SetStatus(status=status, paused_until=paused_until):
+                client.status, client.paused_until = status, paused_until
+                if status == ClientStatus.ACTIVE:
+                    await replan_client(s, client, self.practice, now)
+                else:
+                    client.next_checkin_at = None
+            case I.LifeEvent(kind=kind, at=at, by=by):
+                data = None if by is Actor.CLIENT else {"by": str(by)}
+                await repo.add_event(s, client_id=client.id, kind=kind, at=at, data=data)
+            case I.CloseCheckin(at=at):
+                await self.close_checkin(client, at)
+            case I.StartCadence(at=at):
+                client.cadence_anchor = at
+            case I.TellClient(key=key):
+                if client.chat_id is not None:
+                    therapist = await self.therapist_alias(client.therapist_id)
+                    lang = client.language or self.practice.language
+                    self.send(client, t(lang, key, therapist=therapist))
+            case _:
+                assert_never(intent)
+
+    # --- messages -------------------------------------------------------------------------------
+
+    def send(
+        self,
+        subject: Subject,
+        text: str,
+        *,
+        buttons: list[list[dict[str, str]]] | None = None,
+        owned: bool = True,
+        priority: int = outbox.NORMAL,
+    ) -> None:
+        """Queue a message to the client (as nobody's unless `owned`: see `apply`)."""
+        payload: dict[str, Any] = {"text": text}
+        if buttons:
+            payload["buttons"] = buttons
+        self._to_client(subject, "text", payload, owned, priority)
+
+    def _to_client(
+        self, subject: Subject, kind: str, payload: dict[str, Any], owned: bool, priority: int
+    ) -> None:
+        assert subject.chat_id is not None
+        client_id = subject.id if owned else None
+        self._messages.append(
+            _Message(subject.chat_id, kind, payload, client_id, priority=priority)
+        )
+
+    def _reply(
+        self,
+        subject: Subject,
+        intent: I.Reply,
+        event: Event | None,
+        owned: bool,
+        priority: int,
+    ) -> None:
+        buttons = buttons_payload(intent.buttons)
+        if intent.edit and isinstance(event, Tap) and event.message_id:
+            payload = {"message_id": event.message_id, "text": intent.text, "buttons": buttons}
+            self._to_client(subject, "edit", payload, owned, priority)
+            return
+        self.send(subject, intent.text, buttons=buttons, owned=owned, priority=priority)
+
+    async def _tell_therapist(
+        self,
+        client: Client,
+        intent: I.TellTherapist | I.CrisisAlert,
+        *,
+        urgent: bool = False,
+        about: bool = True,
+    ) -> None:
+        """A short note to the client's therapist, naming the client by alias only. It is about
+        the client (erased with them) unless `about` is False; an urgent one goes before
+        everything else in the outbox."""
+        params: dict[str, str] = {}
+        match intent:
+            case I.CrisisAlert(source="safety_item"):
+                key = "therapist.alert_crisis_safety"
+            case I.CrisisAlert():
+                key = "therapist.alert_crisis_text"
+            case I.TellTherapist(kind="paused", until=None):
+                key = "therapist.client_paused_open"
+            case I.TellTherapist(kind=kind, until=until):
+                key = f"therapist.client_{kind}"
+                if until is not None:
+                    day = until.astimezone(ZoneInfo(client.timezone or "UTC")).date()
+                    params["date"] = day.isoformat()
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        if therapist is None or therapist.chat_id is None:
+            log.warning(
+                "therapist of client %s has not joined; note %s kept for the digest", client.id, key
+            )
+            return
+        text = t(therapist.language, key, client=client.alias, **params)
+        self._messages.append(
+            _Message(
+                therapist.chat_id,
+                "urgent" if urgent else "text",
+                {"text": text},
+                therapist_id=therapist.id,
+                about_client_id=client.id if about else None,
+                priority=outbox.URGENT if urgent else outbox.NORMAL,
+            )
+        )
+        self.rt.wake_sender()
+
+    async def _write_messages(self) -> None:
+        messages, self._messages = self._messages, []
+        if not messages:
+            return
+        if self.after is not None:
+            for message in messages:
+                await self._queue(message, self.after)
+        else:
+            cipher, now = self.rt.cipher, self.now
+            rows = [outbox.outbox_values(cipher, now=now, **m.columns()) for m in messages]
+            await due.insert_outbox(self.s, rows)
+        if any(m.priority == outbox.URGENT for m in messages):
+            urgent_after_commit(self.s, self.rt)
+
+    async def _queue(self, m: _Message, after: After) -> None:
+        """A message of an update's answer. While this process's sender runs, the row claims
+        itself for it (if it heads its chat's queue) and goes to the sender once the update's
+        transaction has committed, without another round trip to the database."""
+        handoff = self.rt.handoff
+        message_id, claimed = await outbox.queue_message(
+            self.s,
+            self.rt.cipher,
+            now=self.now,
+            claim_by=handoff.worker if handoff is not None else None,
+            **m.columns(),
+        )
+        job = OutboxJob(message_id, m.chat_id, m.kind, m.payload, priority=m.priority)
+        after.queued(m.chat_id, job if claimed else None)
+
+    # --- check-ins ------------------------------------------------------------------------------
+
+    async def _write_checkins(self) -> None:
+        """Carry out the check-in changes asked so far, in order: a change counts only for a
+        check-in still open (`flows.lifecycle.closed_status` says what a closed one is)."""
+        changes, self._changes = self._changes, []
+        if not changes:
+            return
+        unknown = {c.checkin_id for c in changes} - self._known.keys()
+        for checkin_id, row in (await checkins.states(self.s, unknown)).items():
+            self._known[checkin_id] = _Known(row.status, row.first_answer_at)
+        closing: dict[int, tuple[CheckinStatus, datetime]] = {}
+        voiding: list[int] = []
+        for change in changes:
+            known = self._known.get(change.checkin_id)
+            if known is None or known.status != CheckinStatus.OPEN:
+                continue
+            if change.void:
+                known.status = None
+                voiding.append(change.checkin_id)
+                continue
+            answered = change.answered or known.first_answer_at is not None
+            known.status = lifecycle.closed_status(complete=change.complete, answered=answered)
+            closing[change.checkin_id] = (known.status, change.at)
+        await checkins.close(self.s, [(cid, status, at) for cid, (status, at) in closing.items()])
+        await checkins.discard(self.s, voiding)
+
+    # --- the client -----------------------------------------------------------------------------
+
+    def _current(self, subject: Subject) -> Subject:
+        """The whole client if a claimed row was loaded whole meanwhile."""
+        if isinstance(subject, Client):
+            return subject
+        return self.clients.get(subject.id, subject)
+
+    def _state(self, subject: Subject) -> dict[str, Any] | None:
+        """The conversation as stored, or as this transaction left it."""
+        pending = self._rows.get(subject.id)
+        if pending is not None and "conversation" in pending:
+            return cast(dict[str, Any] | None, pending["conversation"])
+        return cast(dict[str, Any] | None, subject.conversation)
+
+    def _set(self, subject: Subject, column: str, value: Any) -> None:
+        """Set a column of the client: on the object, or to be written by `flush` for a claimed
+        row (always: the claim changed the row since it was read)."""
+        if not isinstance(subject, Client):
+            self._rows.setdefault(subject.id, {})[column] = value
+        elif getattr(subject, column) != value:
+            # Only a real change marks the client dirty (a dirty object costs a flush before
+            # every statement that follows).
+            setattr(subject, column, value)
+
+    async def _whole(self, subject: Subject) -> Client:
+        """The client as an ORM object: a claimed row is loaded, with what was set on it."""
+        if isinstance(subject, Client):
+            return subject
+        client = self.clients.get(subject.id)
+        if client is None:
+            client = await self.s.get(Client, subject.id)
+            assert client is not None
+            for column, value in self._rows.pop(subject.id, {}).items():
+                setattr(client, column, value)
+            self.clients[subject.id] = client
+        return client
+
+    async def _leave(self, client: Client, leaving: I.EraseAll | I.DeclineConsent) -> None:
+        await self.flush()
+        if isinstance(leaving, I.EraseAll):
+            await erasure.erase_client(self.s, self.rt, client.id, self.now, actor="client")
+            return
+        client.status, client.telegram_user_id, client.chat_id = ClientStatus.DECLINED, None, None
+        client.conversation, client.next_checkin_at = None, None
+        # Onboarding messages queued earlier must not keep the chat tied to the client either.
+        await outbox.disown_messages(self.s, client.id)
+
+
+def urgent_after_commit(s: Session, rt: Runtime) -> None:
+    """Once this transaction commits, wake the sender's urgent lane: an urgent message must not
+    wait for the messages already on their way to go out (`OutboxSender`). (A transaction that
+    rolls back wakes nobody; its session is not used again.)"""
+    after_commit(s, rt.wake_urgent)
+
+
+# --- one client, one transaction -----------------------------------------------------------------
+
+
 async def start_onboarding(
-    s: AsyncSession,
+    s: Session,
     rt: Runtime,
     client: Client,
     telegram_language: str | None,
     now: datetime,
     after: After,
 ) -> None:
-    practice = await repo.get_practice(s, now)
-    ctx = await context_for(s, rt, client, practice, telegram_language)
-    await apply(s, rt, client, practice, flow_start(ctx, now), None, now, after)
+    ex = Executor(s, rt, await people.get_practice(s, now), now, after)
+    ctx = await ex.context(client, telegram_language)
+    await ex.apply(client, flow_start(ctx, now), None)
+    await ex.flush()
 
 
 async def client_event(
-    s: AsyncSession,
+    s: Session,
     rt: Runtime,
     client: Client,
     event: Event,
@@ -87,282 +583,38 @@ async def client_event(
     after: After | None,
 ) -> None:
     """Feed one event to the client's conversation and carry out what it returns."""
-    practice = await repo.get_practice(s, now)
-    ctx = await context_for(s, rt, client, practice, telegram_language)
-    outcome = handle(client.conversation, event, ctx)
-    await apply(s, rt, client, practice, outcome, event, now, after)
+    ex = Executor(s, rt, await people.get_practice(s, now), now, after)
+    await ex.client_event(client, event, telegram_language)
+    await ex.flush()
 
 
-async def apply(
-    s: AsyncSession,
+async def change(
+    s: Session,
     rt: Runtime,
     client: Client,
-    practice: Practice,
-    outcome: Outcome,
-    event: Event | None,
+    intents: Iterable[I.Intent],
     now: datetime,
-    after: After | None,
+    after: After | None = None,
 ) -> None:
-    if outcome.state != client.conversation:
-        # Only a real change marks the client dirty (the same rows would be written either way,
-        # but a dirty object costs a flush before every statement that follows).
-        client.conversation = outcome.state
-    # After erasure or a declined consent nothing may stay tied to the client: the last replies
-    # go out as messages of nobody's, and the unbinding happens once they are queued.
-    leaving = next(
-        (i for i in outcome.intents if isinstance(i, I.EraseAll | I.DeclineConsent)), None
-    )
-    owner = None if leaving is not None else client.id
-    # Crisis resources go out ahead of anything else waiting for the client.
-    crisis = any(isinstance(i, I.CrisisAlert) for i in outcome.intents)
-    priority = repo.URGENT if crisis else repo.NORMAL
-    for intent in outcome.intents:
-        if isinstance(intent, I.Reply):
-            await reply(s, rt, client, intent, event, now, after, owner, priority)
-        elif isinstance(intent, I.Notice):
-            if after is not None and after.callback_id is not None:
-                after.callback_text = intent.text
-            else:
-                await send(s, rt, client, intent.text, now, after, owner=owner, priority=priority)
-        elif isinstance(intent, I.TellTherapist) and isinstance(leaving, I.EraseAll):
-            # The notice that the client erased their data is the one message about them that
-            # outlives the erasure: it carries only the alias, and nothing of theirs is stored.
-            key = f"therapist.client_{intent.kind}"
-            await tell_therapist(s, rt, client, key, now, about=False)
-        elif not isinstance(intent, I.EraseAll | I.DeclineConsent):
-            await record(s, rt, client, practice, intent, now)
-    if (
-        client.status == "onboarding"
-        and client.consent_at
-        and client.timezone
-        and outcome.state.get("machine") == "idle"
-    ):
-        client.status = "active"
-        client.cadence_anchor = now
-        await replan_client(s, client, practice, now)
-        await tell_therapist(s, rt, client, "therapist.client_joined", now)
-    if isinstance(leaving, I.EraseAll):
-        await erasure.erase_client(s, rt, client.id, now, actor="client")
-    elif isinstance(leaving, I.DeclineConsent):
-        client.status, client.telegram_user_id, client.chat_id = "declined", None, None
-        client.conversation, client.next_checkin_at = None, None
-        # Onboarding messages queued earlier must not keep the chat tied to the client either.
-        await s.execute(
-            update(OutboxMessage).where(OutboxMessage.client_id == client.id).values(client_id=None)
-        )
-    if after is not None:
-        after.enqueued = True
+    """Carry out a change of the client's status (`flows.lifecycle`) asked for from outside
+    their conversation: by their therapist, or by the schedule."""
+    ex = Executor(s, rt, await people.get_practice(s, now), now, after)
+    await ex.run(client, intents)
+    await ex.flush()
 
 
-async def send(
-    s: AsyncSession,
-    rt: Runtime,
-    client: Client,
-    text: str,
-    now: datetime,
-    after: After | None,
-    *,
-    buttons: list[list[dict[str, str]]] | None = None,
-    owner: int | bool | None = True,
-    priority: int = repo.NORMAL,
-) -> None:
-    """Queue a message to the client; `owner` False/None queues it as nobody's (see `apply`)."""
-    assert client.chat_id is not None
-    payload: dict[str, Any] = {"text": text}
-    if buttons:
-        payload["buttons"] = buttons
-    client_id = client.id if owner is True or owner == client.id else None
-    await queue(s, rt, after, client.chat_id, "text", payload, now, client_id, priority)
-    if after is not None:
-        after.enqueued = True
-
-
-async def queue(
-    s: AsyncSession,
-    rt: Runtime,
-    after: After | None,
-    chat_id: int,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-    client_id: int | None,
-    priority: int = repo.NORMAL,
-) -> None:
-    """Queue a message of an update's answer. While this process's sender runs, the row claims
-    itself for it (if it heads its chat's queue) and goes to the sender once the update's
-    transaction has committed, so the answer leaves without another round trip to the database.
-    """
-    worker = rt.handoff.worker if after is not None and rt.handoff is not None else None
-    message_id, claimed = await repo.queue_message(
-        s,
-        rt.cipher,
-        chat_id=chat_id,
-        kind=kind,
-        payload=payload,
-        now=now,
-        client_id=client_id,
-        claim_by=worker,
-        priority=priority,
-    )
-    if priority == repo.URGENT:
-        urgent_after_commit(s, rt)
-    if after is not None:
-        job = OutboxJob(message_id, chat_id, kind, payload, priority=priority) if claimed else None
-        after.queued(chat_id, job)
-
-
-async def reply(
-    s: AsyncSession,
-    rt: Runtime,
-    client: Client,
-    intent: I.Reply,
-    event: Event | None,
-    now: datetime,
-    after: After | None,
-    owner: int | None,
-    priority: int = repo.NORMAL,
-) -> None:
-    buttons = buttons_payload(intent.buttons)
-    if intent.edit and isinstance(event, Tap) and event.message_id:
-        assert client.chat_id is not None
-        payload = {"message_id": event.message_id, "text": intent.text, "buttons": buttons}
-        await queue(s, rt, after, client.chat_id, "edit", payload, now, owner, priority)
-        return
-    await send(
-        s, rt, client, intent.text, now, after, buttons=buttons, owner=owner, priority=priority
-    )
-
-
-async def record(
-    s: AsyncSession, rt: Runtime, client: Client, practice: Practice, intent: Any, now: datetime
-) -> None:
-    """Intents that change stored data (answers, settings, life events)."""
-    if isinstance(intent, I.RecordAnswer):
-        await repo.record_answer(
-            s,
-            rt.cipher,
-            checkin_id=intent.checkin_id,
-            item=intent.item,
-            value=intent.value,
-            at=intent.at,
-        )
-    elif isinstance(intent, I.RecordComment):
-        await repo.record_answer(
-            s,
-            rt.cipher,
-            checkin_id=intent.checkin_id,
-            item="comment",
-            value=None,
-            at=intent.at,
-            text=intent.text,
-        )
-    elif isinstance(intent, I.FinishCheckin):
-        checkin = await s.get(Checkin, intent.checkin_id)
-        if checkin is not None and checkin.status == "open":
-            answered = intent.answered > 0 or checkin.first_answer_at is not None
-            partial_or_missed = "partial" if answered else "missed"
-            checkin.status = "answered" if intent.complete else partial_or_missed
-            checkin.closed_at = intent.at
-    elif isinstance(intent, I.RecordConsent):
-        client.consent_version, client.consent_at = intent.version, intent.at
-        await repo.add_event(
-            s, client_id=client.id, kind="consented", at=intent.at, data={"version": intent.version}
-        )
-    elif isinstance(intent, I.SetLanguage):
-        client.language = intent.code
-    elif isinstance(intent, I.SetTimezone):
-        move_client(client, intent.name)
-        if client.status == "active":
-            await replan_client(s, client, practice, now)
-    elif isinstance(intent, I.Pause):
-        client.status, client.paused_until = "paused", intent.until
-        client.next_checkin_at = None
-        await repo.add_event(s, client_id=client.id, kind="paused", at=now)
-        if intent.until is None:
-            await tell_therapist(s, rt, client, "therapist.client_paused_open", now)
-        else:
-            day = intent.until.astimezone(ZoneInfo(client.timezone or "UTC")).date()
-            await tell_therapist(
-                s, rt, client, "therapist.client_paused", now, date=day.isoformat()
-            )
-    elif isinstance(intent, I.Resume):
-        if client.status == "paused":
-            client.status, client.paused_until = "active", None
-            await repo.add_event(s, client_id=client.id, kind="resumed", at=now)
-            await replan_client(s, client, practice, now)
-            await tell_therapist(s, rt, client, "therapist.client_resumed", now)
-    elif isinstance(intent, I.Stop):
-        client.status, client.next_checkin_at = "stopped", None
-        await repo.add_event(s, client_id=client.id, kind="stopped", at=now)
-    elif isinstance(intent, I.CrisisAlert):
-        await repo.add_event(
-            s, client_id=client.id, kind="crisis", at=intent.at, data={"source": intent.source}
-        )
-        key = "alert_crisis_safety" if intent.source == "safety_item" else "alert_crisis_text"
-        await tell_therapist(s, rt, client, f"therapist.{key}", now, urgent=True)
-    elif isinstance(intent, I.TellTherapist):
-        await tell_therapist(s, rt, client, f"therapist.client_{intent.kind}", now)
-    elif isinstance(intent, I.DiscardCheckin):
-        checkin = await s.get(Checkin, intent.checkin_id)
-        if checkin is not None and checkin.status == "open":
-            await s.delete(checkin)
-    elif isinstance(intent, I.ShowMyData):
-        from app.mydata import render_mydata
-
-        for chunk in await render_mydata(s, rt, client, now):
-            await send(s, rt, client, chunk, now, None)
-        await repo.audit(s, actor="client", action="mydata", now=now, client_id=client.id)
-    else:
-        log.warning("intent %s not handled", type(intent).__name__)
-
-
-async def tell_therapist(
-    s: AsyncSession,
-    rt: Runtime,
-    client: Client,
-    key: str,
-    now: datetime,
-    *,
-    urgent: bool = False,
-    about: bool = True,
-    **params: str,
-) -> None:
-    """A short note to the client's therapist, naming the client by alias only. It is about the
-    client (erased with them) unless `about` is False; an urgent one goes before everything
-    else in the outbox."""
-    therapist = await s.get(Therapist, client.therapist_id)
-    if therapist is None or therapist.chat_id is None:
-        log.warning(
-            "therapist of client %s has not joined; note %s kept for the digest", client.id, key
-        )
-        return
-    text = t(therapist.language, key, client=client.alias, **params)
-    await repo.queue_message(
-        s,
-        rt.cipher,
-        chat_id=therapist.chat_id,
-        kind="urgent" if urgent else "text",
-        payload={"text": text},
-        now=now,
-        therapist_id=therapist.id,
-        about_client_id=client.id if about else None,
-    )
-    if urgent:
-        urgent_after_commit(s, rt)
-    rt.wake_sender()
-
-
-def urgent_after_commit(s: AsyncSession, rt: Runtime) -> None:
-    """Once this transaction commits, wake the sender's urgent lane: an urgent message must not
-    wait for the messages already on their way to go out (`OutboxSender`). (A transaction that
-    rolls back wakes nobody; its session is not used again.)"""
-    event.listen(s.sync_session, "after_commit", lambda _session: rt.wake_urgent(), once=True)
+async def expire(s: Session, rt: Runtime, client: Client, checkin_id: int, now: datetime) -> None:
+    """Check-in `checkin_id` ran out of time (`Executor.close_checkin`)."""
+    ex = Executor(s, rt, await people.get_practice(s, now), now)
+    await ex.close_checkin(client, now, only=checkin_id)
+    await ex.flush()
 
 
 async def open_checkin(
-    s: AsyncSession, rt: Runtime, client: Client, practice: Practice, now: datetime
+    s: Session, rt: Runtime, client: Client, practice: Practice, now: datetime
 ) -> Checkin:
-    """The heartbeat opens a check-in: row, deadlines, and the first question in the outbox."""
+    """Open a check-in for one client: row, deadlines, and the first question in the outbox (the
+    heartbeat opens them a batch at a time: `app.opening`)."""
     checkin = await repo.open_checkin(
         s, client_id=client.id, instrument=practice.instrument, now=now
     )

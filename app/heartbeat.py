@@ -12,27 +12,31 @@ row) is set aside for a while (`app.quarantine`) so that it cannot hold up the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy import Select, select, update
 
 from app import effects
 from app.digests import send_digest
 from app.opening import open_due
-from app.planning import client_quiet, replan_client
+from app.planning import client_quiet
 from app.quarantine import DIGEST, EXPIRY, NUDGE, RESUMPTION, is_transient
-from app.runtime import Runtime
-from flows.events import Expire, Nudge
+from app.runtime import Runtime, Session
+from flows import lifecycle
+from flows.events import Nudge
+from flows.lifecycle import Actor
+from flows.statuses import CheckinStatus, ClientStatus
 from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
-from storage import repo
+from storage import due, outbox, people, repo
 from storage.models import Checkin, Client, Practice, TherapySession
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Runtime, int, datetime], Awaitable[bool]]
 """Handles one due item (by id) in its own transaction; True if it did something."""
+
+Finder = Callable[[Session, datetime, Collection[int], int], Awaitable[list[int]]]
+"""The ids of due items (`storage.due`): (session, now, ids to leave alone, at most)."""
 
 BATCH = 200
 """Nudges, expiries, digests and resumptions handled per pass, each; check-ins are opened in
@@ -76,15 +80,12 @@ async def run_pass(rt: Runtime) -> Pass:
     return result
 
 
-async def _each_due(rt: Runtime, now: datetime, kind: str, query: Select, handle: Handler) -> int:
-    """Handle up to `BATCH` due items of `query` (ids), each in its own transaction; how many
+async def _each_due(rt: Runtime, now: datetime, kind: str, find: Finder, handle: Handler) -> int:
+    """Handle up to `BATCH` due items that `find` finds, each in its own transaction; how many
     were done. An item that fails on its own is set aside (`app.quarantine`) and the rest go on."""
     quarantine = rt.quarantine
-    held = quarantine.held(kind, now)
-    if held:
-        query = query.where(query.selected_columns[0].notin_(held))
     async with rt.sessions() as s:
-        ids = list(await s.scalars(query.limit(BATCH)))
+        ids = await find(s, now, quarantine.held(kind, now), BATCH)
     done = 0
     for item in ids:
         try:
@@ -108,10 +109,7 @@ def _morning(client: Client, practice: Practice, now: datetime) -> datetime:
 
 
 async def _nudge(rt: Runtime, now: datetime) -> int:
-    due = select(Checkin.id).where(
-        Checkin.nudge_at <= now, Checkin.nudged_at.is_(None), Checkin.status == "open"
-    )
-    return await _each_due(rt, now, NUDGE, due, _nudge_one)
+    return await _each_due(rt, now, NUDGE, due.due_nudges, _nudge_one)
 
 
 async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
@@ -120,75 +118,47 @@ async def _nudge_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
         if checkin is None or checkin.nudge_at is None or checkin.nudge_at > now:
             return False
         client = await s.get(Client, checkin.client_id)
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         morning = now if client is None else _morning(client, practice, now)
         if morning > now:  # due at night: the morning, unless that is too near the expiry
             expires = checkin.expires_at
             keep = expires is None or morning <= expires - NUDGE_MIN_BEFORE_EXPIRY
-            await s.execute(
-                update(Checkin)
-                .where(
-                    Checkin.id == checkin_id,
-                    Checkin.nudged_at.is_(None),
-                    Checkin.nudge_at == checkin.nudge_at,
-                )
-                .values(nudge_at=morning if keep else None)
-                .execution_options(synchronize_session=False)
-            )
+            await due.move_nudge(s, checkin_id, checkin.nudge_at, morning if keep else None)
             return False
-        claimed = await s.execute(
-            update(Checkin)
-            .where(Checkin.id == checkin_id, Checkin.nudged_at.is_(None), Checkin.status == "open")
-            .values(nudged_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not await due.claim_nudge(s, checkin_id, now):
             return False
-        if client is None or client.status != "active" or client.unreachable_at is not None:
+        if (
+            client is None
+            or client.status != ClientStatus.ACTIVE
+            or client.unreachable_at is not None
+        ):
             return False  # nobody to remind: stopped, paused, or the bot is blocked
         await effects.client_event(s, rt, client, Nudge(at=now), None, now, None)
         return True
 
 
 async def _expire(rt: Runtime, now: datetime) -> int:
-    due = select(Checkin.id).where(Checkin.expires_at <= now, Checkin.status == "open")
-    return await _each_due(rt, now, EXPIRY, due, _expire_one)
+    return await _each_due(rt, now, EXPIRY, due.due_expiries, _expire_one)
 
 
 async def _expire_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
     async with rt.sessions() as s, s.begin():
         checkin = await s.get(Checkin, checkin_id)
-        if checkin is None or checkin.status != "open":
+        if checkin is None or checkin.status != CheckinStatus.OPEN:
             return False
         client = await s.get(Client, checkin.client_id)
-        if client is not None:
-            await effects.client_event(s, rt, client, Expire(at=now), None, now, None)
-        # The flow closes the check-in; make sure it is closed even if the flow had lost it.
-        await s.refresh(checkin)
-        if checkin.status == "open":
-            checkin.status = "partial" if checkin.first_answer_at else "missed"
-            checkin.closed_at = now
+        assert client is not None  # a check-in goes with its client
+        await effects.expire(s, rt, client, checkin_id, now)
         return True
 
 
 async def _digests(rt: Runtime, now: datetime) -> int:
-    due = select(TherapySession.id).where(
-        TherapySession.digest_at <= now,
-        TherapySession.digest_sent_at.is_(None),
-        TherapySession.cancelled.is_(False),
-    )
-    return await _each_due(rt, now, DIGEST, due, _digest_one)
+    return await _each_due(rt, now, DIGEST, due.due_digests, _digest_one)
 
 
 async def _digest_one(rt: Runtime, session_id: int, now: datetime) -> bool:
     async with rt.sessions() as s, s.begin():
-        claimed = await s.execute(
-            update(TherapySession)
-            .where(TherapySession.id == session_id, TherapySession.digest_sent_at.is_(None))
-            .values(digest_sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not await due.claim_digest(s, session_id, now):
             return False
         session = await s.get(TherapySession, session_id)
         assert session is not None
@@ -196,24 +166,18 @@ async def _digest_one(rt: Runtime, session_id: int, now: datetime) -> bool:
 
 
 async def _resume_paused(rt: Runtime, now: datetime) -> int:
-    due = select(Client.id).where(Client.status == "paused", Client.paused_until <= now)
-    return await _each_due(rt, now, RESUMPTION, due, _resume_one)
+    return await _each_due(rt, now, RESUMPTION, due.due_resumptions, _resume_one)
 
 
 async def _resume_one(rt: Runtime, client_id: int, now: datetime) -> bool:
+    """A pause with an end date ran out: resumed as by anyone else (`flows.lifecycle.resume`)."""
     async with rt.sessions() as s, s.begin():
-        claimed = await s.execute(
-            update(Client)
-            .where(Client.id == client_id, Client.status == "paused", Client.paused_until <= now)
-            .values(status="active", paused_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not await due.claim_resumption(s, client_id, now):
             return False
         client = await s.get(Client, client_id)
         assert client is not None
-        await repo.add_event(s, client_id=client_id, kind="resumed", at=now)
-        await replan_client(s, client, await repo.get_practice(s, now), now)
+        resumed = lifecycle.resume(client.status, at=now, by=Actor.SCHEDULE)
+        await effects.change(s, rt, client, resumed, now)
         return True
 
 
@@ -226,10 +190,10 @@ async def housekeeping(rt: Runtime) -> dict[str, int]:
     data older than the practice's retention period."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         done = {
             "update_ids": await repo.forget_processed_updates(s, now - UPDATE_IDS_KEPT),
-            "sent_messages": await repo.forget_sent_messages(s, now - SENT_KEPT),
+            "sent_messages": await outbox.forget_sent_messages(s, now - SENT_KEPT),
         }
         if practice.retention_days < MIN_RETENTION_DAYS:
             # Stored by an older version that rounded `--retention 1h` down to 0 days: deleting

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from app.runtime import Session
 from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
+from flows.statuses import CheckinStatus
 from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
 from storage import people, repo
 from storage.crypto import Cipher
 from storage.models import Answer, Client, Practice
 
+_ENDED_UNANSWERED = (CheckinStatus.MISSED, CheckinStatus.PARTIAL)
 LIFE_KINDS = {"paused", "resumed", "stopped", "blocked", "unblocked"}
 _BRIEF = load_instrument(DEFAULT_INSTRUMENT)
 _TENSION, _TALKED = _BRIEF.rupture_probe
@@ -41,14 +43,14 @@ async def client_history(
                 sent_at=c.opened_at,
                 status=c.status,  # type: ignore[arg-type]
                 answered_at=c.first_answer_at,
-                completed_at=c.closed_at if c.status == "answered" else None,
+                completed_at=c.closed_at if c.status == CheckinStatus.ANSWERED else None,
                 scores=scores,
                 tension=None if tension is None or tension.value is None else tension.value == YES,
                 talked_through=None
                 if talked is None or talked.value is None
                 else talked.value == YES,
                 comment=cipher.decrypt(comment.text_enc) if comment and comment.text_enc else None,
-                expired_at=c.closed_at if c.status in ("missed", "partial") else None,
+                expired_at=c.closed_at if c.status in _ENDED_UNANSWERED else None,
             )
         )
     events = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.runtime import Session
+from flows.statuses import ClientStatus
 from storage import audit, people, repo
 from storage.models import Client, Therapist
 
@@ -38,7 +39,7 @@ def refusal_key(reason: str) -> str:
 def client_has_joined(client: Client) -> bool:
     """A bound client gets no new link: one would rebind them. A client who stopped may get one,
     which only their own account can use (to start again)."""
-    return client.telegram_user_id is not None and client.status != "stopped"
+    return client.telegram_user_id is not None and client.status != ClientStatus.STOPPED
 
 
 def therapist_has_joined(therapist: Therapist) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.runtime import Session
 from flows.cadence import AfterSession, BeforeSession, Cadence, Midway, parse_cadence
+from flows.statuses import ClientStatus
 from flows.timing import (
     CheckinDeadlines,
     QuietHours,
@@ -23,8 +24,6 @@ from flows.timing import (
 )
 from storage import people, repo
 from storage.models import Checkin, Client, Practice, Therapist, TherapySession
-
-ACTIVE = "active"
 
 
 @lru_cache(maxsize=256)
@@ -94,7 +93,7 @@ async def replan_client(
     s: Session, client: Client, practice: Practice, now: datetime
 ) -> datetime | None:
     """Recompute when the client's next check-in opens (None: nothing to plan)."""
-    if client.status != ACTIVE or client.timezone is None:
+    if client.status != ClientStatus.ACTIVE or client.timezone is None:
         client.next_checkin_at = None
         return None
     sessions = await people.sessions_of(s, client.id)

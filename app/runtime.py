@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.clock import Clock
@@ -19,6 +20,11 @@ from storage.db import create_engine, session_factory
 
 Session: TypeAlias = AsyncSession
 """A unit of work's database session: adapters hand it on to the use cases, never query it."""
+
+
+def after_commit(s: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the unit of work `s` has committed (never if it rolls back)."""
+    event.listen(s.sync_session, "after_commit", lambda _session: action(), once=True)
 
 
 @dataclass(frozen=True)

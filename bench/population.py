@@ -20,7 +20,7 @@ from app.runtime import Runtime
 from bench.common import TIMEZONE
 from flows.onboarding import CONSENT_VERSION
 from flows.state import new_state
-from storage import repo
+from storage import people
 from storage.models import Client, Therapist
 
 CLIENTS_PER_THERAPIST = 100
@@ -55,7 +55,7 @@ async def populate(
         raise ValueError("need one chat id per client")
     rng = random.Random(seed)
     async with rt.sessions() as s, s.begin():
-        practice = await repo.get_practice(s, now)
+        practice = await people.get_practice(s, now)
         practice_id = practice.id
     therapist_ids = await _therapists(rt, practice_id, -(-count // CLIENTS_PER_THERAPIST), now)
     name_enc = rt.cipher.encrypt("Bench Client")

@@ -16,15 +16,16 @@ from app import caseload
 from app.admin import AdminError
 from app.caseload import AlreadyJoined, Invited
 from app.conversation import After
-from app.planning import SessionExists, replan_client, schedule_session
+from app.planning import SessionExists, schedule_session
 from app.runtime import Runtime, Session
 from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
+from flows.lifecycle import PAUSABLE
 from flows.settings_rules import MAX_NAME
+from flows.statuses import ClientStatus
 from flows.visible import visible_text
 from flows.when import parse_when
-from storage import repo
 from storage.models import Client, Therapist
 
 MAX_PAUSE_DAYS = 365
@@ -202,8 +203,9 @@ async def cmd_move(
 async def cmd_pause(
     s: Session, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
+    """`/pause <client> [days]`: the same pause as the client's own (`flows.lifecycle.pause`)."""
     client, rest = await own_client(s, therapist, args)
-    if client.status not in ("active", "paused"):
+    if client.status not in PAUSABLE:
         raise Reply(
             "staff.not_active",
             about=client.id,
@@ -215,20 +217,7 @@ async def cmd_pause(
         if not rest.isdigit() or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
             raise Reply("staff.pause_usage", about=client.id, max=MAX_PAUSE_DAYS)
         until = now + timedelta(days=int(rest))
-    client.status, client.paused_until, client.next_checkin_at = "paused", until, None
-    await repo.add_event(s, client_id=client.id, kind="paused", at=now, data={"by": "therapist"})
-    if client.chat_id is not None:
-        name = rt.cipher.decrypt(therapist.name_enc)
-        text = t(client.language or "en", "staff.paused_by_therapist", therapist=name)
-        await repo.enqueue(
-            s,
-            rt.cipher,
-            chat_id=client.chat_id,
-            kind="text",
-            payload={"text": text},
-            now=now,
-            client_id=client.id,
-        )
+    await caseload.pause(s, rt, client, until, now, after)
     if until is None:
         return About(t(therapist.language, "staff.paused_open", alias=client.alias), client.id)
     text = t(
@@ -244,11 +233,9 @@ async def cmd_resume(
     s: Session, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
 ) -> str | About:
     client, _ = await own_client(s, therapist, args)
-    if client.status != "paused":
+    if client.status != ClientStatus.PAUSED:
         raise Reply("staff.not_paused", about=client.id, alias=client.alias)
-    client.status, client.paused_until = "active", None
-    await repo.add_event(s, client_id=client.id, kind="resumed", at=now, data={"by": "therapist"})
-    await replan_client(s, client, await repo.get_practice(s, now), now)
+    await caseload.resume(s, rt, client, now, after)
     return About(t(therapist.language, "staff.resumed", alias=client.alias), client.id)
 
 

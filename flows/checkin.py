@@ -88,7 +88,9 @@ class CheckinModel:
 
     def __init__(self, turn: Turn) -> None:
         self.turn = turn
-        self.checkin: CheckinData = turn.state["checkin"]
+        checkin = turn.state["checkin"]
+        assert checkin is not None, "only built in the check-in machine, which has one"
+        self.checkin: CheckinData = checkin
         self.plan: Plan = plan_for(turn.ctx.instrument, self.checkin["items"])
         self.next_index = 0
 
@@ -173,7 +175,9 @@ class CheckinModel:
 
 
 def _clear(turn: Turn) -> None:
-    closed, last = turn.state["checkin"]["id"], turn.state["last_closed"]
+    checkin = turn.state["checkin"]
+    assert checkin is not None
+    closed, last = checkin["id"], turn.state["last_closed"]
     turn.state["last_closed"] = closed if last is None else max(closed, last)
     turn.state["checkin"] = None
     turn.switch("idle", "idle")

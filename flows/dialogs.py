@@ -125,8 +125,7 @@ class DialogModel:
     def stop(self, _: EventData) -> None:
         turn = self.turn
         checkin.close(turn)
-        turn.emit(Stop())
-        turn.emit(TellTherapist("stopped"))
+        turn.emit(Stop())  # the therapist is told (`flows.lifecycle.stop`)
         turn.say(turn.text("command.stopped"))
         turn.state.update({"machine": "ended", "state": "stopped", "zone": None})
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: `flows.lifecycle` builds these intents
+    from flows.lifecycle import Actor, ClientStatus
 
 MAX_CALLBACK_BYTES = 64
 
@@ -114,19 +118,21 @@ class DiscardCheckin:
 
 @dataclass(frozen=True, slots=True)
 class Pause:
-    """Pause check-ins until `until` (aware UTC), or until `Resume` when None."""
+    """The client asks for a pause until `until` (aware UTC), or until they resume when None
+    (`flows.lifecycle.pause` says what that does)."""
 
     until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class Resume:
-    """Check-ins are on again."""
+    """The client asks for check-ins again (`flows.lifecycle.resume`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stop:
-    """No more check-ins for this client; their data stays until erased."""
+    """The client wants no more check-ins (`flows.lifecycle.stop`); their data stays until
+    erased."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +156,57 @@ class CrisisAlert:
 
 @dataclass(frozen=True, slots=True)
 class TellTherapist:
-    """Let the therapist know of a change: `kind` is "stopped", "deleted" or "declined"."""
+    """Let the therapist know of a change: `kind` is "joined", "paused" (with `until`, or None
+    for a pause until resumed), "resumed", "stopped", "deleted" or "declined"."""
 
     kind: str
+    until: datetime | None = None
+
+
+# What a change of the client's status comes to (`flows.lifecycle` produces these) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    """Store the client's new status. An active client gets its next check-in planned; any
+    other status has none."""
+
+    status: ClientStatus
+    paused_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LifeEvent:
+    """Keep a life event as evidence for the signals ("paused", "resumed", "stopped"), with who
+    caused it unless it was the client."""
+
+    kind: str
+    at: datetime
+    by: Actor
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCheckin:
+    """End the client's open check-in now without a word, as its expiry would: the conversation
+    leaves it, and a check-in still open is counted partial if anything was answered, else
+    missed."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StartCadence:
+    """Check-ins start: the cadence counts from `at`."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TellClient:
+    """A catalog text (`key`) for the client from their therapist's side, in the client's
+    language; `{therapist}` is the therapist's name."""
+
+    key: str
 
 
 Intent = (
@@ -173,4 +227,9 @@ Intent = (
     | ShowMyData
     | CrisisAlert
     | TellTherapist
+    | SetStatus
+    | LifeEvent
+    | CloseCheckin
+    | StartCadence
+    | TellClient
 )

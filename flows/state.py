@@ -1,4 +1,5 @@
-"""The conversation state: a plain JSON-serialisable dict the Telegram layer keeps in one column.
+"""The conversation state: a plain JSON-serialisable dict the Telegram layer keeps in one column,
+typed here (`State`) so that mypy checks every key a flow reads or writes.
 
     {"version": 1,
      "machine": "onboarding" | "idle" | "checkin" | "ended",
@@ -12,12 +13,13 @@
      "last_closed": the id of the last check-in that closed, or None. Check-in ids increase,
                 so an OpenCheckin at or below it is a late duplicate and is ignored}
 
-Flows never mutate the dict they are given: `load` returns a private copy.
+Flows never mutate the dict they are given: `load` returns a private copy, checked key by key:
+stored states of any age are read this way, and one that does not fit is treated as missing.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 from flows.timezones import is_zone
 
@@ -32,7 +34,7 @@ STATES: dict[str, frozenset[str]] = {
 MACHINES = frozenset(STATES)
 DIALOGS = frozenset({"confirm_stop", "confirm_delete", "language", "timezone", "timezone_confirm"})
 
-State = dict[str, Any]
+Machine = Literal["onboarding", "idle", "checkin", "ended"]
 
 
 class CheckinData(TypedDict):
@@ -44,7 +46,19 @@ class CheckinData(TypedDict):
     answers: dict[str, int | None]
 
 
-def new_state(machine: str, state: str) -> State:
+class State(TypedDict):
+    """The whole conversation state (see the module's docstring)."""
+
+    version: int
+    machine: Machine
+    state: str
+    zone: str | None
+    dialog: str | None
+    checkin: CheckinData | None
+    last_closed: int | None
+
+
+def new_state(machine: Machine, state: str) -> State:
     return {
         "version": STATE_VERSION,
         "machine": machine,
@@ -103,10 +117,16 @@ def load(raw: Any) -> State | None:
         )
     return {
         "version": STATE_VERSION,
-        "machine": machine,
+        "machine": cast(Machine, machine),
         "state": name,
         "zone": zone,
         "dialog": dialog,
         "checkin": checkin,
         "last_closed": last_closed,
     }
+
+
+def open_checkin_id(raw: Any) -> int | None:
+    """The check-in a stored state is in the middle of, if any."""
+    state = load(raw)
+    return None if state is None or state["checkin"] is None else state["checkin"]["id"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from flows.context import ClientContext
 from flows.i18n import t
 from flows.intents import CrisisAlert, Intent, Keyboard, Notice, Reply
-from flows.state import State
+from flows.state import Machine, State
 
 
 class Turn:
@@ -62,9 +62,9 @@ class Turn:
 
     # where the conversation is -------------------------------------------------------------
     @property
-    def machine(self) -> str:
-        return str(self.state["machine"])
+    def machine(self) -> Machine:
+        return self.state["machine"]
 
-    def switch(self, machine: str, state: str) -> None:
+    def switch(self, machine: Machine, state: str) -> None:
         self.state["machine"] = machine
         self.state["state"] = state

@@ -1,5 +1,6 @@
-"""Set-at-a-time SQL for the heartbeat: claim a batch of due clients and write what opening their
-check-ins produced with a few statements per batch instead of a dozen per client.
+"""The heartbeat's SQL: what is due (check-ins to open, nudges, expiries, digests, pauses that
+ran out), the compare-and-set claims that make each happen once, and the set-at-a-time writes of a
+batch of openings (a few statements per batch instead of a dozen per client).
 
 Everything here runs inside the caller's transaction and speaks to the tables directly (SQLAlchemy
 Core): the rows are read and written once, so the ORM's identity map and per-object flushes would
@@ -9,17 +10,15 @@ only add cost. Works the same on SQLite (>= 3.35, for RETURNING) and PostgreSQL.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     Row,
     Table,
     and_,
     bindparam,
-    delete,
-    func,
     insert,
     or_,
     select,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.statuses import CheckinStatus, ClientStatus
 from storage.models import Base
 
 _client: Table = Base.metadata.tables["client"]
@@ -35,6 +35,7 @@ _checkin: Table = Base.metadata.tables["checkin"]
 _session: Table = Base.metadata.tables["therapy_session"]
 _therapist: Table = Base.metadata.tables["therapist"]
 _outbox: Table = Base.metadata.tables["outbox"]
+_OPEN_CHECKIN = _checkin.c.status == CheckinStatus.OPEN
 
 DUE_CLIENT_COLUMNS = (
     "id",
@@ -53,6 +54,9 @@ DUE_CLIENT_COLUMNS = (
     "next_checkin_at",
 )
 
+Claimed: TypeAlias = Row[Any]
+"""A claimed row as the due-work queries return it (columns by name)."""
+
 
 async def claim_due_clients(
     s: AsyncSession, now: datetime, limit: int, skip: Collection[int] = ()
@@ -66,7 +70,7 @@ async def claim_due_clients(
     batches instead of queueing on the same rows. SQLite transactions here begin IMMEDIATE, so
     the read and the claim already hold the only write lock.
     """
-    due = and_(_client.c.next_checkin_at <= now, _client.c.status == "active")
+    due = and_(_client.c.next_checkin_at <= now, _client.c.status == ClientStatus.ACTIVE)
     query = (
         select(*(_client.c[name] for name in DUE_CLIENT_COLUMNS))
         .where(due, _client.c.id.notin_(list(skip)) if skip else true())
@@ -87,51 +91,6 @@ async def claim_due_clients(
         )
     )
     return [row for row in rows if row.id in claimed]
-
-
-async def open_checkins_of(
-    s: AsyncSession, client_ids: Collection[int]
-) -> dict[int, list[Row[Any]]]:
-    """The open check-ins (id, first_answer_at) of each client, oldest first."""
-    if not client_ids:
-        return {}
-    rows = await s.execute(
-        select(_checkin.c.client_id, _checkin.c.id, _checkin.c.first_answer_at)
-        .where(_checkin.c.client_id.in_(list(client_ids)), _checkin.c.status == "open")
-        .order_by(_checkin.c.id)
-    )
-    found: dict[int, list[Row[Any]]] = defaultdict(list)
-    for row in rows:
-        found[row.client_id].append(row)
-    return found
-
-
-async def checkin_states(s: AsyncSession, checkin_ids: Collection[int]) -> dict[int, Row[Any]]:
-    """Status and first answer of the given check-ins (those that exist)."""
-    if not checkin_ids:
-        return {}
-    rows = await s.execute(
-        select(_checkin.c.id, _checkin.c.status, _checkin.c.first_answer_at).where(
-            _checkin.c.id.in_(list(checkin_ids))
-        )
-    )
-    return {row.id: row for row in rows}
-
-
-async def last_opened(s: AsyncSession, client_ids: Collection[int]) -> dict[int, datetime]:
-    """When each client's latest check-in opened (clients without any are absent)."""
-    if not client_ids:
-        return {}
-    rows = await s.execute(
-        select(_checkin.c.client_id, func.max(_checkin.c.opened_at))
-        .where(_checkin.c.client_id.in_(list(client_ids)))
-        .group_by(_checkin.c.client_id)
-    )
-    result: dict[int, datetime] = {}
-    for client_id, opened in rows:
-        if opened is not None:
-            result[client_id] = opened
-    return result
 
 
 async def sessions_of(
@@ -172,47 +131,6 @@ async def therapist_names(s: AsyncSession, therapist_ids: Collection[int]) -> di
     return {row.id: bytes(row.name_enc) for row in rows}
 
 
-async def insert_checkins(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
-    """Insert open check-ins, at most one per client (one statement); client id -> check-in id.
-
-    Matching by client rather than by position lets SQLite return the ids of a multi-row INSERT
-    in any order (asking SQLAlchemy to keep the order makes it insert row by row there).
-    """
-    if not rows:
-        return {}
-    result = await s.execute(insert(_checkin).returning(_checkin.c.client_id, _checkin.c.id), rows)
-    ids = {int(row.client_id): int(row.id) for row in result}
-    if len(ids) != len(rows):
-        raise ValueError("one new check-in per client and batch")
-    return ids
-
-
-async def close_checkins(s: AsyncSession, closing: Iterable[tuple[int, str, datetime]]) -> None:
-    """Close each (id, status, at) that is still open."""
-    params = [{"b_id": cid, "b_status": status, "b_at": at} for cid, status, at in closing]
-    if not params:
-        return
-    await s.execute(
-        update(_checkin)
-        .where(_checkin.c.id == bindparam("b_id"), _checkin.c.status == "open")
-        .values(
-            status=bindparam("b_status", type_=_checkin.c.status.type),
-            closed_at=bindparam("b_at", type_=_checkin.c.closed_at.type),
-        ),
-        params,
-    )
-
-
-async def discard_checkins(s: AsyncSession, checkin_ids: Collection[int]) -> None:
-    """Delete check-ins that are still open (opened for a conversation that cannot take one)."""
-    if checkin_ids:
-        await s.execute(
-            delete(_checkin).where(
-                _checkin.c.id.in_(list(checkin_ids)), _checkin.c.status == "open"
-            )
-        )
-
-
 async def insert_outbox(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Queue messages (one statement). Ids follow the order of `rows`: a chat's messages keep
     their order because the sender sends each chat's rows by id."""
@@ -220,34 +138,115 @@ async def insert_outbox(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None
         await s.execute(insert(_outbox), list(rows))
 
 
-async def set_next_checkins(
-    s: AsyncSession,
-    planned: Iterable[tuple[int, datetime | None]],
-) -> None:
-    """Store each (client id, next check-in)."""
-    params = [{"b_id": cid, "b_next": at} for cid, at in planned]
-    if params:
+async def update_clients(s: AsyncSession, columns: Mapping[int, Mapping[str, Any]]) -> None:
+    """Store the given columns of each client (client id -> {column: value}): one statement per
+    set of columns, however many clients."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for client_id, values in columns.items():
+        row = {f"b_{name}": value for name, value in values.items()}
+        groups[tuple(sorted(values))].append({"b_id": client_id, **row})
+    for names, params in groups.items():
         await s.execute(
             update(_client)
             .where(_client.c.id == bindparam("b_id"))
-            .values(next_checkin_at=bindparam("b_next", type_=_client.c.next_checkin_at.type)),
+            .values({name: bindparam(f"b_{name}", type_=_client.c[name].type) for name in names}),
             params,
         )
 
 
-async def set_conversations(
-    s: AsyncSession,
-    planned: Iterable[tuple[int, dict[str, Any] | None, datetime | None]],
-) -> None:
-    """Store each (client id, conversation state, next check-in)."""
-    params = [{"b_id": cid, "b_conv": state, "b_next": at} for cid, state, at in planned]
-    if params:
-        await s.execute(
-            update(_client)
-            .where(_client.c.id == bindparam("b_id"))
-            .values(
-                conversation=bindparam("b_conv", type_=_client.c.conversation.type),
-                next_checkin_at=bindparam("b_next", type_=_client.c.next_checkin_at.type),
-            ),
-            params,
+# --- one item at a time: nudges, expiries, digests, pauses that ran out -----------------------
+
+
+async def _ids(s: AsyncSession, query: Any, skip: Collection[int], limit: int) -> list[int]:
+    if skip:
+        query = query.where(query.selected_columns[0].notin_(list(skip)))
+    return list(await s.scalars(query.limit(limit)))
+
+
+async def due_nudges(
+    s: AsyncSession, now: datetime, skip: Collection[int], limit: int
+) -> list[int]:
+    """Open check-ins whose one nudge is due."""
+    query = select(_checkin.c.id).where(
+        _checkin.c.nudge_at <= now, _checkin.c.nudged_at.is_(None), _OPEN_CHECKIN
+    )
+    return await _ids(s, query, skip, limit)
+
+
+async def move_nudge(s: AsyncSession, checkin_id: int, seen: datetime, to: datetime | None) -> None:
+    """Move a nudge not sent yet from `seen` to `to` (None: no nudge); a nudge moved or sent
+    meanwhile stays as it is."""
+    await s.execute(
+        update(_checkin)
+        .where(
+            _checkin.c.id == checkin_id,
+            _checkin.c.nudged_at.is_(None),
+            _checkin.c.nudge_at == seen,
         )
+        .values(nudge_at=to)
+    )
+
+
+async def claim_nudge(s: AsyncSession, checkin_id: int, now: datetime) -> bool:
+    """Mark the open check-in nudged; False if it was nudged or closed meanwhile."""
+    claimed = await s.execute(
+        update(_checkin)
+        .where(_checkin.c.id == checkin_id, _checkin.c.nudged_at.is_(None), _OPEN_CHECKIN)
+        .values(nudged_at=now)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def due_expiries(
+    s: AsyncSession, now: datetime, skip: Collection[int], limit: int
+) -> list[int]:
+    """Open check-ins whose time ran out."""
+    query = select(_checkin.c.id).where(_checkin.c.expires_at <= now, _OPEN_CHECKIN)
+    return await _ids(s, query, skip, limit)
+
+
+async def due_digests(
+    s: AsyncSession, now: datetime, skip: Collection[int], limit: int
+) -> list[int]:
+    """Sessions whose digest is due and not sent."""
+    query = select(_session.c.id).where(
+        _session.c.digest_at <= now,
+        _session.c.digest_sent_at.is_(None),
+        _session.c.cancelled.is_(False),
+    )
+    return await _ids(s, query, skip, limit)
+
+
+async def claim_digest(s: AsyncSession, session_id: int, now: datetime) -> bool:
+    """Mark the session's digest sent; False if another pass did."""
+    claimed = await s.execute(
+        update(_session)
+        .where(_session.c.id == session_id, _session.c.digest_sent_at.is_(None))
+        .values(digest_sent_at=now)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def due_resumptions(
+    s: AsyncSession, now: datetime, skip: Collection[int], limit: int
+) -> list[int]:
+    """Paused clients whose pause has run out."""
+    query = select(_client.c.id).where(
+        _client.c.status == ClientStatus.PAUSED, _client.c.paused_until <= now
+    )
+    return await _ids(s, query, skip, limit)
+
+
+async def claim_resumption(s: AsyncSession, client_id: int, now: datetime) -> bool:
+    """Take the end of the client's pause (its date is cleared; the status stays for the
+    executor to change); False if they were resumed meanwhile."""
+    claimed = await s.execute(
+        update(_client)
+        .where(
+            _client.c.id == client_id,
+            _client.c.status == ClientStatus.PAUSED,
+            _client.c.paused_until <= now,
+        )
+        .values(paused_until=None)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from flows.statuses import CheckinStatus, ClientStatus
 from storage.types import UTCDateTime
 
 
@@ -79,8 +80,8 @@ class Client(Base):
     name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     alias: Mapped[str] = mapped_column(String(40))
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    # invited -> onboarding -> active <-> paused; stopped; declined
-    status: Mapped[str] = mapped_column(String(16), default="invited")
+    # `flows.statuses.ClientStatus`: invited -> onboarding -> active <-> paused; stopped; declined
+    status: Mapped[str] = mapped_column(String(16), default=ClientStatus.INVITED)
     timezone: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(8))
     cadence: Mapped[str | None] = mapped_column(String(200))
@@ -142,8 +143,8 @@ class Checkin(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     instrument: Mapped[str] = mapped_column(String(64))
-    # open -> answered | partial | missed
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    # `flows.statuses.CheckinStatus`: open -> answered | partial | missed
+    status: Mapped[str] = mapped_column(String(16), default=CheckinStatus.OPEN)
     opened_at: Mapped[datetime]
     nudge_at: Mapped[datetime | None]
     nudged_at: Mapped[datetime | None]

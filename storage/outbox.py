@@ -47,7 +47,7 @@ def urgent(kind: str) -> int:
     return URGENT if kind == "urgent" else NORMAL
 
 
-def _outbox_values(
+def outbox_values(
     cipher: Cipher,
     *,
     chat_id: int,
@@ -56,10 +56,12 @@ def _outbox_values(
     now: datetime,
     client_id: int | None,
     therapist_id: int | None,
-    not_before: datetime | None,
+    not_before: datetime | None = None,
     about_client_id: int | None = None,
     priority: int = NORMAL,
 ) -> dict[str, Any]:
+    """The columns of a new outbox row: how every message is queued, one by one
+    (`queue_message`) or many in one statement (`storage.due.insert_outbox`)."""
     return {
         "chat_id": chat_id,
         "client_id": client_id,
@@ -184,7 +186,7 @@ async def queue_message(
     `client_id` is the client a message goes to; `about_client_id` the client a message to
     someone else (their therapist) is about or quotes. Erasing a client deletes both. Priority
     defaults by kind (`urgent`)."""
-    values = _outbox_values(
+    values = outbox_values(
         cipher,
         chat_id=chat_id,
         kind=kind,
@@ -410,3 +412,11 @@ async def forget_sent_messages(s: AsyncSession, before: datetime) -> int:
         delete(OutboxMessage).where(OutboxMessage.status == "sent", OutboxMessage.sent_at < before)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def disown_messages(s: AsyncSession, client_id: int) -> None:
+    """The client's queued messages go out as nobody's: nothing may stay tied to a client who
+    declined (their chat is forgotten with them)."""
+    await s.execute(
+        update(OutboxMessage).where(OutboxMessage.client_id == client_id).values(client_id=None)
+    )

@@ -28,6 +28,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
+from flows.statuses import CheckinStatus, ClientStatus
 from storage import outbox
 from storage.crypto import Cipher
 from storage.models import AuditEvent, Checkin, Client, Invite, Practice, Therapist, TherapySession
@@ -226,7 +227,9 @@ async def list_clients(s: AsyncSession, therapist_id: int | None = None) -> Sequ
 async def active_clients(s: AsyncSession, practice_id: int) -> Sequence[Client]:
     return (
         await s.scalars(
-            select(Client).where(Client.practice_id == practice_id, Client.status == "active")
+            select(Client).where(
+                Client.practice_id == practice_id, Client.status == ClientStatus.ACTIVE
+            )
         )
     ).all()
 
@@ -304,11 +307,16 @@ _BIND_CLIENT = (
         Client.id == bindparam("person"),
         or_(
             Client.telegram_user_id.is_(None),
-            and_(Client.telegram_user_id == bindparam("user_id"), Client.status == "stopped"),
+            and_(
+                Client.telegram_user_id == bindparam("user_id"),
+                Client.status == ClientStatus.STOPPED,
+            ),
         ),
     )
     .values(
-        telegram_user_id=bindparam("user_id"), chat_id=bindparam("chat_id"), status="onboarding"
+        telegram_user_id=bindparam("user_id"),
+        chat_id=bindparam("chat_id"),
+        status=ClientStatus.ONBOARDING,
     )
 )
 _BIND_THERAPIST = (
@@ -367,7 +375,7 @@ async def redeem_invite(
         return Redemption(False, "invalid")
     bound, status = person
     if bound == user_id:
-        if status != "stopped" or invite.used_at is not None:
+        if status != ClientStatus.STOPPED or invite.used_at is not None:
             return Redemption(False, "already_joined")
     else:
         as_client = await s.scalar(select(Client.id).where(Client.telegram_user_id == user_id))
@@ -415,20 +423,20 @@ async def unbind_client(s: AsyncSession, client: Client, *, now: datetime) -> in
     waiting for the old chat are cancelled (their number is returned)."""
     old_chat = client.chat_id
     client.telegram_user_id = client.chat_id = None
-    client.status, client.conversation = "invited", None
+    client.status, client.conversation = ClientStatus.INVITED, None
     client.next_checkin_at = client.paused_until = client.unreachable_at = None
     client.consent_at, client.consent_version = None, None
     await s.execute(
         delete(Checkin).where(
             Checkin.client_id == client.id,
-            Checkin.status == "open",
+            Checkin.status == CheckinStatus.OPEN,
             Checkin.first_answer_at.is_(None),
         )
     )
     await s.execute(
         update(Checkin)
-        .where(Checkin.client_id == client.id, Checkin.status == "open")
-        .values(status="partial", closed_at=now)
+        .where(Checkin.client_id == client.id, Checkin.status == CheckinStatus.OPEN)
+        .values(status=CheckinStatus.PARTIAL, closed_at=now)
     )
     await revoke_invites(s, now=now, client_id=client.id)
     await s.flush()

@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, bindparam, delete, func, or_, select, text, u
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.statuses import CheckinStatus
 from storage.audit import audit
 from storage.crypto import Cipher
 from storage.models import (
@@ -31,13 +32,6 @@ from storage.models import (
 
 # Still taken from here by the scheduler's modules (`app.effects`, `app.opening`, `app.heartbeat`)
 # and the demo; everything else imports them from their own modules.
-from storage.outbox import NORMAL as NORMAL
-from storage.outbox import URGENT as URGENT
-from storage.outbox import enqueue as enqueue
-from storage.outbox import forget_sent_messages as forget_sent_messages
-from storage.outbox import queue_message as queue_message
-from storage.people import client_by_user as client_by_user
-from storage.people import get_practice as get_practice
 from storage.types import UTCDateTime
 
 # --- check-ins and answers --------------------------------------------------------------------
@@ -46,7 +40,9 @@ from storage.types import UTCDateTime
 async def open_checkin(
     s: AsyncSession, *, client_id: int, instrument: str, now: datetime
 ) -> Checkin:
-    checkin = Checkin(client_id=client_id, instrument=instrument, status="open", opened_at=now)
+    checkin = Checkin(
+        client_id=client_id, instrument=instrument, status=CheckinStatus.OPEN, opened_at=now
+    )
     s.add(checkin)
     await s.flush()
     return checkin
@@ -54,7 +50,7 @@ async def open_checkin(
 
 async def open_checkin_of(s: AsyncSession, client_id: int) -> Checkin | None:
     return await s.scalar(
-        select(Checkin).where(Checkin.client_id == client_id, Checkin.status == "open")
+        select(Checkin).where(Checkin.client_id == client_id, Checkin.status == CheckinStatus.OPEN)
     )
 
 

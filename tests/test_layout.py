@@ -1,5 +1,6 @@
 """The direction of imports (DESIGN, "Layout"): the adapters (`bot`, `cli`) → `app` → `flows`,
-`insights`, `storage`; `insights` → `flows`; `storage` → nothing of ours.
+`insights`, `storage`; `insights` → `flows`; `storage` → nothing of ours but
+plain data types (the status names, `flows.statuses`).
 
 Every import counts, wherever it is written: at the top, inside a function, or under
 `TYPE_CHECKING` (a type is a dependency too).
@@ -27,6 +28,14 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # Nothing of ours: SQLAlchemy models and queries over plain data.
     "storage": ("app", "bot", "cli", "flows", "insights"),
 }
+ALLOWED: dict[str, tuple[str, ...]] = {
+    # Plain data types: the names of the statuses stored in the status columns.
+    "storage": (
+        "flows.statuses",
+        "flows.statuses.ClientStatus",
+        "flows.statuses.CheckinStatus",
+    ),
+}
 
 
 def imported(source: str, module: str) -> Iterator[tuple[int, str]]:
@@ -50,8 +59,12 @@ def imported(source: str, module: str) -> Iterator[tuple[int, str]]:
 
 def breaches(layer: str, source: str, module: str) -> list[str]:
     """The imports of `source` that `layer` may not make, as `line: module`."""
-    banned = FORBIDDEN[layer]
-    found = {(n, name) for n, name in imported(source, module) if name.split(".")[0] in banned}
+    banned, allowed = FORBIDDEN[layer], ALLOWED.get(layer, ())
+    found = {
+        (n, name)
+        for n, name in imported(source, module)
+        if name.split(".")[0] in banned and name not in allowed
+    }
     return [f"{n}: {name}" for n, name in sorted(found)]
 
 
@@ -73,13 +86,7 @@ def test_imports_go_one_way(layer: str) -> None:
     )
 
 
-SQL_IN_APP = {
-    "app/runtime.py",  # the unit of work: engine and session factory
-    # Still hold queries of the scheduler, on their way into `storage`:
-    "app/effects.py",
-    "app/opening.py",
-    "app/heartbeat.py",
-}
+SQL_IN_APP = {"app/runtime.py"}  # the unit of work: engine, session factory, after-commit
 
 
 def test_the_use_cases_leave_sql_to_storage() -> None:

@@ -19,7 +19,7 @@ from app.runtime import Runtime
 from devtools.demo.people import ClientAgent
 from devtools.demo.therapist import ReceivedDigest, TherapistView
 from insights.digest import render_text
-from storage import repo
+from storage import people
 from storage.models import Checkin, Client, Therapist, TherapySession
 
 SERIOUS = ("watch", "alert")
@@ -135,7 +135,7 @@ async def _explain(rt: Runtime, received: ReceivedDigest) -> DigestFacts:
         if session is None or client is None or session.digest_sent_at is None:
             return DigestFacts(received)
         therapist = await s.get(Therapist, client.therapist_id)
-        practice = await repo.get_practice(s, session.digest_sent_at)
+        practice = await people.get_practice(s, session.digest_sent_at)
         digest, _ = await digest_for(
             s, rt, client, practice, session.digest_sent_at, session.starts_at
         )

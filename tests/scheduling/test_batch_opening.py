@@ -294,8 +294,8 @@ async def test_batches_leave_the_rows_one_by_one_opening_left(fresh: Fresh) -> N
 async def test_an_outcome_the_batch_does_not_know_goes_through_effects(
     fresh: Fresh, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A flow that also tells the therapist something on opening: the batch hands that client to
-    `effects.apply`, and the result is still what one-by-one opening gives."""
+    """A flow that also tells the therapist something on opening: the executor loads that client
+    whole, and the result is still what one-by-one opening gives."""
     real = handle
 
     def telling(state: Any, event: Any, ctx: ClientContext) -> Outcome:
@@ -305,7 +305,6 @@ async def test_an_outcome_the_batch_does_not_know_goes_through_effects(
         return outcome
 
     monkeypatch.setattr(effects, "handle", telling)
-    monkeypatch.setattr(opening, "handle", telling)
     old = await fresh()
     await build(old, PRACTICE)
     await reference_open_due(old, old.clock.now())

@@ -1,0 +1,106 @@
+"""Set-at-a-time SQL for check-ins: open them for many clients in one statement, read their
+states, close or void them with one statement per kind.
+
+Everything here runs inside the caller's transaction and speaks to the table directly (SQLAlchemy
+Core): an ORM object of a row changed here is stale until refreshed. Closing and voiding are
+compare-and-set on `status = 'open'`, so a check-in closed meanwhile stays as it was.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.statuses import CheckinStatus
+from storage.models import Base
+
+_checkin: Table = Base.metadata.tables["checkin"]
+_OPEN = _checkin.c.status == CheckinStatus.OPEN
+
+
+async def open_of(s: AsyncSession, client_ids: Collection[int]) -> dict[int, list[Row[Any]]]:
+    """The open check-ins (id, first_answer_at) of each client, oldest first."""
+    if not client_ids:
+        return {}
+    rows = await s.execute(
+        select(_checkin.c.client_id, _checkin.c.id, _checkin.c.first_answer_at)
+        .where(_checkin.c.client_id.in_(list(client_ids)), _OPEN)
+        .order_by(_checkin.c.id)
+    )
+    found: dict[int, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        found[row.client_id].append(row)
+    return found
+
+
+async def states(s: AsyncSession, checkin_ids: Collection[int]) -> dict[int, Row[Any]]:
+    """Status and first answer of the given check-ins (those that exist)."""
+    if not checkin_ids:
+        return {}
+    rows = await s.execute(
+        select(_checkin.c.id, _checkin.c.status, _checkin.c.first_answer_at).where(
+            _checkin.c.id.in_(list(checkin_ids))
+        )
+    )
+    return {row.id: row for row in rows}
+
+
+async def last_opened(s: AsyncSession, client_ids: Collection[int]) -> dict[int, datetime]:
+    """When each client's latest check-in opened (clients without any are absent)."""
+    if not client_ids:
+        return {}
+    rows = await s.execute(
+        select(_checkin.c.client_id, func.max(_checkin.c.opened_at))
+        .where(_checkin.c.client_id.in_(list(client_ids)))
+        .group_by(_checkin.c.client_id)
+    )
+    result: dict[int, datetime] = {}
+    for client_id, opened in rows:
+        if opened is not None:
+            result[client_id] = opened
+    return result
+
+
+async def insert_open(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """Insert open check-ins, at most one per client (one statement); client id -> check-in id.
+
+    Matching by client rather than by position lets SQLite return the ids of a multi-row INSERT
+    in any order (asking SQLAlchemy to keep the order makes it insert row by row there).
+    """
+    if not rows:
+        return {}
+    result = await s.execute(
+        insert(_checkin).returning(_checkin.c.client_id, _checkin.c.id),
+        [{**row, "status": CheckinStatus.OPEN} for row in rows],
+    )
+    ids = {int(row.client_id): int(row.id) for row in result}
+    if len(ids) != len(rows):
+        raise ValueError("one new check-in per client and batch")
+    return ids
+
+
+async def close(s: AsyncSession, closing: Iterable[tuple[int, CheckinStatus, datetime]]) -> None:
+    """Close each (id, status, at) that is still open."""
+    params = [{"b_id": cid, "b_status": status, "b_at": at} for cid, status, at in closing]
+    if not params:
+        return
+    await s.execute(
+        update(_checkin)
+        .where(_checkin.c.id == bindparam("b_id"), _OPEN)
+        .values(
+            status=bindparam("b_status", type_=_checkin.c.status.type),
+            closed_at=bindparam("b_at", type_=_checkin.c.closed_at.type),
+        ),
+        params,
+    )
+
+
+async def discard(s: AsyncSession, checkin_ids: Collection[int]) -> None:
+    """Delete check-ins that are still open (opened for a conversation that cannot take one)."""
+    if checkin_ids:
+        await s.execute(delete(_checkin).where(_checkin.c.id.in_(list(checkin_ids)), _OPEN))
