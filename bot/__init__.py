@@ -1,1 +1,1 @@
-"""Rapport: the Telegram side, CLI, scheduler heartbeat, outbox sender and the sandbox Bot API."""
+"""Rapport's Telegram side: updates in, replies out, within Telegram's limits."""
