@@ -25,7 +25,7 @@ from flows.crisis import detect_crisis
 from flows.events import Command, Event
 from flows.i18n import t
 from flows.statuses import ClientStatus
-from storage import outbox, people, repo
+from storage import checkins, outbox, people, retention
 from storage.models import Therapist
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ async def _handle(
 ) -> After:
     after = After(callback_id=callback_id)
     async with rt.sessions() as s, s.begin():
-        if not await repo.mark_update_processed(s, delivery_id, now):
+        if not await retention.mark_update_processed(s, delivery_id, now):
             log.info("duplicate update %s dropped", delivery_id)
             return after
         if isinstance(incoming, Membership):
@@ -189,7 +189,7 @@ async def join(
     client = result.client
     assert client is not None
     client.joined_at = client.joined_at or now
-    await repo.add_event(s, client_id=client.id, kind="joined", at=now)
+    await checkins.add_event(s, client_id=client.id, kind="joined", at=now)
     await effects.start_onboarding(s, rt, client, person.telegram_language, now, after)
 
 
@@ -201,7 +201,7 @@ async def on_membership(s: Session, change: Membership, now: datetime) -> None:
     if change.blocked:
         if client.unreachable_at is None:
             client.unreachable_at = now
-            await repo.add_event(s, client_id=client.id, kind="blocked", at=now)
+            await checkins.add_event(s, client_id=client.id, kind="blocked", at=now)
     elif client.unreachable_at is not None:
         client.unreachable_at = None
-        await repo.add_event(s, client_id=client.id, kind="unblocked", at=now)
+        await checkins.add_event(s, client_id=client.id, kind="unblocked", at=now)

@@ -31,7 +31,7 @@ from flows.instruments import Instrument, load_instrument
 from flows.lifecycle import Actor
 from flows.state import open_checkin_id
 from flows.statuses import CheckinStatus, ClientStatus
-from storage import audit, checkins, due, outbox, people, repo
+from storage import audit, checkins, due, outbox, people
 from storage.due import Claimed
 from storage.models import Checkin, Client, Practice, Therapist
 
@@ -273,11 +273,11 @@ class Executor:
                 else:
                     self.send(subject, text, owned=owned, priority=priority)
             case I.RecordAnswer(checkin_id=checkin_id, item=item, value=value, at=at):
-                await repo.record_answer(
+                await checkins.record_answer(
                     self.s, self.rt.cipher, checkin_id=checkin_id, item=item, value=value, at=at
                 )
             case I.RecordComment(checkin_id=checkin_id, text=text, at=at):
-                await repo.record_answer(
+                await checkins.record_answer(
                     self.s,
                     self.rt.cipher,
                     checkin_id=checkin_id,
@@ -309,7 +309,7 @@ class Executor:
         match intent:
             case I.RecordConsent(version=version, at=at):
                 client.consent_version, client.consent_at = version, at
-                await repo.add_event(
+                await checkins.add_event(
                     s, client_id=client.id, kind="consented", at=at, data={"version": version}
                 )
             case I.SetLanguage(code=code):
@@ -333,7 +333,7 @@ class Executor:
                     self.send(client, chunk)
                 await audit.audit(s, actor="client", action="mydata", now=now, client_id=client.id)
             case I.CrisisAlert(source=source, at=at):
-                await repo.add_event(
+                await checkins.add_event(
                     s, client_id=client.id, kind="crisis", at=at, data={"source": source}
                 )
                 await self._tell_therapist(client, intent, urgent=True)
@@ -347,7 +347,7 @@ class Executor:
                     client.next_checkin_at = None
             case I.LifeEvent(kind=kind, at=at, by=by):
                 data = None if by is Actor.CLIENT else {"by": str(by)}
-                await repo.add_event(s, client_id=client.id, kind=kind, at=at, data=data)
+                await checkins.add_event(s, client_id=client.id, kind=kind, at=at, data=data)
             case I.CloseCheckin(at=at):
                 await self.close_checkin(client, at)
             case I.StartCadence(at=at):
@@ -615,7 +615,7 @@ async def open_checkin(
 ) -> Checkin:
     """Open a check-in for one client: row, deadlines, and the first question in the outbox (the
     heartbeat opens them a batch at a time: `app.opening`)."""
-    checkin = await repo.open_checkin(
+    checkin = await checkins.open_checkin(
         s, client_id=client.id, instrument=practice.instrument, now=now
     )
     await plan_checkin_deadlines(s, checkin, client, practice)

@@ -14,14 +14,14 @@ from typing import Any
 
 from app.runtime import Runtime, Session
 from flows.visible import visible_text
-from storage import audit, people, repo
+from storage import audit, checkins, people
 from storage.models import Client
 
 
 async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, Any]:
     cipher = rt.cipher
-    checkins = []
-    for checkin in await repo.checkins_of(s, client.id):
+    rows: list[dict[str, Any]] = []
+    for checkin in await checkins.checkins_of(s, client.id):
         answers = [
             {
                 "item": a.item,
@@ -29,9 +29,9 @@ async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, An
                 "text": None if a.text_enc is None else visible_text(cipher.decrypt(a.text_enc)),
                 "answered_at": a.answered_at.isoformat(),
             }
-            for a in await repo.answers_of(s, checkin.id)
+            for a in await checkins.answers_of(s, checkin.id)
         ]
-        checkins.append(
+        rows.append(
             {
                 "id": checkin.id,
                 "instrument": checkin.instrument,
@@ -64,9 +64,9 @@ async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, An
             for x in await people.sessions_of(s, client.id)
         ],
         "events": [
-            {"kind": e.kind, "at": e.at.isoformat()} for e in await repo.events_of(s, client.id)
+            {"kind": e.kind, "at": e.at.isoformat()} for e in await checkins.events_of(s, client.id)
         ],
-        "checkins": checkins,
+        "checkins": rows,
     }
 
 

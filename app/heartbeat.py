@@ -27,7 +27,7 @@ from flows.events import Nudge
 from flows.lifecycle import Actor
 from flows.statuses import CheckinStatus, ClientStatus
 from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
-from storage import due, outbox, people, repo
+from storage import due, outbox, people, retention
 from storage.models import Checkin, Client, Practice, TherapySession
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ async def housekeeping(rt: Runtime) -> dict[str, int]:
     async with rt.sessions() as s, s.begin():
         practice = await people.get_practice(s, now)
         done = {
-            "update_ids": await repo.forget_processed_updates(s, now - UPDATE_IDS_KEPT),
+            "update_ids": await retention.forget_processed_updates(s, now - UPDATE_IDS_KEPT),
             "sent_messages": await outbox.forget_sent_messages(s, now - SENT_KEPT),
         }
         if practice.retention_days < MIN_RETENTION_DAYS:
@@ -206,7 +206,7 @@ async def housekeeping(rt: Runtime) -> dict[str, int]:
             return done
         return {
             **done,
-            **await repo.apply_retention(s, now - timedelta(days=practice.retention_days)),
+            **await retention.apply_retention(s, now - timedelta(days=practice.retention_days)),
         }
 
 

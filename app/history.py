@@ -9,7 +9,7 @@ from app.runtime import Session
 from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
 from flows.statuses import CheckinStatus
 from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
-from storage import people, repo
+from storage import checkins, people
 from storage.crypto import Cipher
 from storage.models import Answer, Client, Practice
 
@@ -24,13 +24,13 @@ YES = 1
 async def client_history(
     s: Session, cipher: Cipher, client: Client, practice: Practice
 ) -> ClientHistory:
-    checkins = await repo.checkins_of(s, client.id)
+    rows = await checkins.checkins_of(s, client.id)
     answers: dict[int, list[Answer]] = {}
-    if checkins:
-        for a in await repo.answers_of_client(s, client.id):
+    if rows:
+        for a in await checkins.answers_of_client(s, client.id):
             answers.setdefault(a.checkin_id, []).append(a)
     records = []
-    for c in checkins:
+    for c in rows:
         got = answers.get(c.id, [])
         scores = {a.item: a.value for a in got if a.item not in _BRIEF.score_free_ids}
         by_item = {a.item: a for a in got}
@@ -55,7 +55,7 @@ async def client_history(
         )
     events = [
         LifeEvent(kind=e.kind, at=e.at)  # type: ignore[arg-type]
-        for e in await repo.events_of(s, client.id)
+        for e in await checkins.events_of(s, client.id)
         if e.kind in LIFE_KINDS
     ]
     sessions = [x.starts_at for x in await people.sessions_of(s, client.id)]

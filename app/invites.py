@@ -11,7 +11,7 @@ from datetime import datetime
 
 from app.runtime import Session
 from flows.statuses import ClientStatus
-from storage import audit, people, repo
+from storage import audit, checkins, people
 from storage.models import Client, Therapist
 
 # What someone opening a refused link is told, by `people.Redemption.reason`.
@@ -50,7 +50,7 @@ async def move_client(s: Session, client: Client, *, actor: str, now: datetime) 
     """End the client's binding to their Telegram account and issue a link for a new one.
     Returns the token and how many messages for the old chat were cancelled."""
     cancelled = await people.unbind_client(s, client, now=now)
-    await repo.add_event(s, client_id=client.id, kind="moved", at=now, data={"by": actor})
+    await checkins.add_event(s, client_id=client.id, kind="moved", at=now, data={"by": actor})
     await audit.audit(s, actor=actor, action="client_moved", now=now, client_id=client.id)
     token = await people.create_invite(s, now=now, client_id=client.id)
     return token, cancelled

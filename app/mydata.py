@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from flows.i18n import t
 from insights.digest import split_message
-from storage import repo
+from storage import checkins
 from storage.models import Client
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ async def render_mydata(s: Session, rt: Runtime, client: Client, now: datetime) 
             consent=client.consent_at.date().isoformat() if client.consent_at else "-",
         ),
     ]
-    for checkin in await repo.checkins_of(s, client.id):
-        answers = await repo.answers_of(s, checkin.id)
+    for checkin in await checkins.checkins_of(s, client.id):
+        answers = await checkins.answers_of(s, checkin.id)
         parts = []
         for a in answers:
             if a.text_enc is not None:

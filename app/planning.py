@@ -22,7 +22,7 @@ from flows.timing import (
     parse_quiet_hours,
     same_local_day,
 )
-from storage import people, repo
+from storage import checkins, people
 from storage.models import Checkin, Client, Practice, Therapist, TherapySession
 
 
@@ -97,7 +97,7 @@ async def replan_client(
         client.next_checkin_at = None
         return None
     sessions = await people.sessions_of(s, client.id)
-    last = await repo.last_opened(s, client.id)
+    last = await checkins.last_opened_of(s, client.id)
     client.next_checkin_at = plan_next_checkin(
         client, practice, now=now, sessions=sessions, last_opened=last
     )

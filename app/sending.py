@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.runtime import OutboxJob, Runtime, Session
-from storage import outbox, people, repo
+from storage import checkins, outbox, people
 
 log = logging.getLogger(__name__)
 
@@ -156,5 +156,5 @@ def _never(_attempts: int) -> datetime | None:
 async def client_unreachable(s: Session, client_id: int, now: datetime) -> None:
     """A send found that the client blocked the bot: evidence for the signals."""
     if await people.mark_unreachable(s, client_id, now):
-        await repo.add_event(s, client_id=client_id, kind="blocked", at=now)
+        await checkins.add_event(s, client_id=client_id, kind="blocked", at=now)
         log.info("client %s is unreachable (blocked the bot)", client_id)

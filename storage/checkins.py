@@ -1,5 +1,6 @@
-"""Set-at-a-time SQL for check-ins: open them for many clients in one statement, read their
-states, close or void them with one statement per kind.
+"""Check-ins, their answers and the client's life events. One at a time (the ORM, for a client's
+own update) and set-at-a-time for the heartbeat's batches: open check-ins for many clients in one
+statement, read their states, close or void them with one statement per kind.
 
 Everything here runs inside the caller's transaction and speaks to the table directly (SQLAlchemy
 Core): an ORM object of a row changed here is stale until refreshed. Closing and voiding are
@@ -17,7 +18,8 @@ from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
-from storage.models import Base
+from storage.crypto import Cipher
+from storage.models import Answer, Base, Checkin, ClientEvent
 
 _checkin: Table = Base.metadata.tables["checkin"]
 _OPEN = _checkin.c.status == CheckinStatus.OPEN
@@ -104,3 +106,99 @@ async def discard(s: AsyncSession, checkin_ids: Collection[int]) -> None:
     """Delete check-ins that are still open (opened for a conversation that cannot take one)."""
     if checkin_ids:
         await s.execute(delete(_checkin).where(_checkin.c.id.in_(list(checkin_ids)), _OPEN))
+
+
+# --- check-ins and answers --------------------------------------------------------------------
+
+
+async def open_checkin(
+    s: AsyncSession, *, client_id: int, instrument: str, now: datetime
+) -> Checkin:
+    checkin = Checkin(
+        client_id=client_id, instrument=instrument, status=CheckinStatus.OPEN, opened_at=now
+    )
+    s.add(checkin)
+    await s.flush()
+    return checkin
+
+
+async def open_checkin_of(s: AsyncSession, client_id: int) -> Checkin | None:
+    return await s.scalar(
+        select(Checkin).where(Checkin.client_id == client_id, Checkin.status == CheckinStatus.OPEN)
+    )
+
+
+async def record_answer(
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    checkin_id: int,
+    item: str,
+    value: int | None,
+    at: datetime,
+    text: str | None = None,
+) -> bool:
+    """Store one answer; an answer already stored for that item is kept (returns False)."""
+    existing = await s.scalar(
+        select(Answer.id).where(Answer.checkin_id == checkin_id, Answer.item == item)
+    )
+    if existing is not None:
+        return False
+    s.add(
+        Answer(
+            checkin_id=checkin_id,
+            item=item,
+            value=value,
+            text_enc=cipher.encrypt(text) if text is not None else None,
+            answered_at=at,
+        )
+    )
+    await s.execute(
+        update(Checkin)
+        .where(Checkin.id == checkin_id, Checkin.first_answer_at.is_(None))
+        .values(first_answer_at=at)
+    )
+    await s.flush()
+    return True
+
+
+async def answers_of(s: AsyncSession, checkin_id: int) -> Sequence[Answer]:
+    return (
+        await s.scalars(select(Answer).where(Answer.checkin_id == checkin_id).order_by(Answer.id))
+    ).all()
+
+
+async def checkins_of(s: AsyncSession, client_id: int) -> Sequence[Checkin]:
+    return (
+        await s.scalars(
+            select(Checkin).where(Checkin.client_id == client_id).order_by(Checkin.opened_at)
+        )
+    ).all()
+
+
+async def answers_of_client(s: AsyncSession, client_id: int) -> Sequence[Answer]:
+    """Every answer of the client, in the order given."""
+    return (
+        await s.scalars(
+            select(Answer).join(Checkin).where(Checkin.client_id == client_id).order_by(Answer.id)
+        )
+    ).all()
+
+
+async def last_opened_of(s: AsyncSession, client_id: int) -> datetime | None:
+    """When the client's latest check-in opened (None: never)."""
+    return await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client_id))
+
+
+async def add_event(
+    s: AsyncSession, *, client_id: int, kind: str, at: datetime, data: dict[str, Any] | None = None
+) -> None:
+    s.add(ClientEvent(client_id=client_id, kind=kind, at=at, data=data))
+
+
+async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
+    return (
+        await s.scalars(
+            select(ClientEvent).where(ClientEvent.client_id == client_id).order_by(ClientEvent.at)
+        )
+    ).all()

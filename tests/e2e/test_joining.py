@@ -13,7 +13,7 @@ from app import admin
 from app.clock import ManualClock
 from devtools.sandbox import SandboxUser
 from flows.i18n import t
-from storage import audit, outbox, people, repo
+from storage import audit, checkins, outbox, people
 from storage.models import Client, ClientEvent, OutboxMessage, Therapist
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import (
@@ -358,7 +358,7 @@ async def test_moving_a_client_ends_the_old_binding_and_keeps_their_data(world: 
     assert [c[1] for c in after.checkins] == ["answered", "partial"]  # kept, the open one closed
     async with world.rt.sessions() as s:
         trail = [(e.actor, e.action, e.client_id, e.detail) for e in await audit.audit_log(s)]
-        kinds = [e.kind for e in await repo.events_of(s, alice.id)]
+        kinds = [e.kind for e in await checkins.events_of(s, alice.id)]
     assert ("cli", "client_moved", alice.id, None) in trail
     assert kinds[-1] == "moved"
 

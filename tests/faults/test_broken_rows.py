@@ -21,7 +21,7 @@ from app import effects, heartbeat
 from app.opening import QUARANTINE_KIND
 from cli.main import commands
 from flows.i18n import t
-from storage import outbox, repo
+from storage import checkins, outbox
 from storage.models import Answer, Checkin, Client, OutboxMessage
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World, next_with_buttons
@@ -146,9 +146,9 @@ async def test_a_digest_that_cannot_be_written_does_not_stop_the_others(
         await next_with_buttons(member.user, timeout=GUARD)
     async with world.rt.sessions() as s, s.begin():
         for member in (alice, bob):
-            checkin = await repo.open_checkin_of(s, member.id)
+            checkin = await checkins.open_checkin_of(s, member.id)
             assert checkin is not None
-            await repo.record_answer(
+            await checkins.record_answer(
                 s, world.rt.cipher, checkin_id=checkin.id, item="comment", value=None, at=now,
                 text="It was a good week.",
             )  # fmt: skip

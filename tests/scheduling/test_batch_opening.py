@@ -33,7 +33,7 @@ from flows import intents as I
 from flows.conversation import ClientContext, Outcome, handle
 from flows.events import OpenCheckin, Text
 from flows.state import new_state
-from storage import due, people, repo
+from storage import checkins, due, people
 from storage.crypto import Cipher
 from storage.models import Checkin, Client, OutboxMessage
 from tests.conftest import START, TABLES, TEST_KEY
@@ -100,7 +100,7 @@ async def reference_open_due(rt: Runtime, now: datetime) -> int:
             if morning > now:
                 continue
             if client.unreachable_at is None:
-                stale = await repo.open_checkin_of(s, client_id)
+                stale = await checkins.open_checkin_of(s, client_id)
                 await effects.open_checkin(s, rt, client, practice, now)
                 if stale is not None:
                     await s.refresh(stale)
@@ -211,13 +211,13 @@ async def _state(
     if spec.state == "idle":
         return idle
     opened = now - timedelta(days=3)
-    checkin = await repo.open_checkin(
+    checkin = await checkins.open_checkin(
         s, client_id=client.id, instrument="rapport-brief", now=opened
     )
     checkin.expires_at = now + timedelta(hours=5)
     if spec.state.startswith("lost"):  # the stored conversation no longer knows the check-in
         if spec.state == "lost_answered":
-            await repo.record_answer(
+            await checkins.record_answer(
                 s, rt.cipher, checkin_id=checkin.id, item="heard", value=4, at=opened
             )
         return idle
@@ -226,7 +226,7 @@ async def _state(
     if spec.state == "answered":
         answered_at = opened + timedelta(hours=1)
         state = handle(state, Text(at=answered_at, text="7"), ctx).state
-        await repo.record_answer(
+        await checkins.record_answer(
             s, rt.cipher, checkin_id=checkin.id, item="heard", value=7, at=answered_at
         )
     return state

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import ManualClock
-from storage import audit, outbox, people, repo
+from storage import audit, checkins, outbox, people, retention
 from storage.crypto import Cipher
 from storage.models import OutboxMessage
 from tests.storage.leftovers import bare_audit, leftovers
@@ -19,12 +19,12 @@ async def everything_about(
     s: AsyncSession, cipher: Cipher, now, therapist_id: int, client_id: int, words: str
 ) -> None:
     """One row of every kind a client leaves behind, with `words` wherever words can go."""
-    checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=now)
-    await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=4, at=now)
-    await repo.record_answer(
+    checkin = await checkins.open_checkin(s, client_id=client_id, instrument="x", now=now)
+    await checkins.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=4, at=now)
+    await checkins.record_answer(
         s, cipher, checkin_id=checkin.id, item="comment", value=None, at=now, text=words
     )
-    await repo.add_event(s, client_id=client_id, kind="crisis", at=now, data={"source": "text"})
+    await checkins.add_event(s, client_id=client_id, kind="crisis", at=now, data={"source": "text"})
     await people.add_session(s, client_id=client_id, starts_at=now, minutes=50, now=now)
     await people.create_invite(s, now=now, client_id=client_id)
     for status in ("pending", "failed", "sent"):
@@ -63,7 +63,7 @@ async def test_after_erasure_no_table_holds_the_client(sessions, cipher, clock: 
         ids = (therapist.id, alice.id, bob.id)
     therapist_id, alice_id, bob_id = ids
     async with sessions() as s, s.begin():
-        assert await repo.erase_client(s, alice_id, clock.now(), actor="cli") is not None
+        assert await retention.erase_client(s, alice_id, clock.now(), actor="cli") is not None
     async with sessions() as s:
         assert await leftovers(s, cipher, alice_id, ["Konstantin", "Smithereens"]) == []
         assert await bare_audit(s, alice_id) == [
@@ -94,7 +94,7 @@ async def test_retention_removes_messages_that_failed_long_ago(sessions, cipher,
             s, cipher, chat_id=2, kind="text", payload={"text": "y"}, now=clock.now()
         )
         recent.status = "failed"
-        removed = await repo.apply_retention(s, clock.now() - timedelta(days=30))
+        removed = await retention.apply_retention(s, clock.now() - timedelta(days=30))
     assert removed["failed_messages"] == 1
     async with sessions() as s:
         left = (await s.execute(select(OutboxMessage.chat_id, OutboxMessage.status))).all()

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import outbox, people, repo
+from storage import checkins, outbox, people
 from storage.models import Checkin, Client, Invite, OutboxMessage, TherapySession
 from tests.storage.builders import make_client
 
@@ -131,8 +131,10 @@ async def test_unbinding_a_client_keeps_their_history(sessions, cipher, clock) -
     async with sessions() as s, s.begin():
         client = await joined(s, client_id, 70)
         client.consent_at, client.consent_version = now, "v1"
-        answered = await repo.open_checkin(s, client_id=client_id, instrument="x", now=now)
-        await repo.record_answer(s, cipher, checkin_id=answered.id, item="heard", value=8, at=now)
+        answered = await checkins.open_checkin(s, client_id=client_id, instrument="x", now=now)
+        await checkins.record_answer(
+            s, cipher, checkin_id=answered.id, item="heard", value=8, at=now
+        )
         await outbox.enqueue(s, cipher, chat_id=70, kind="text", payload={"text": "a"}, now=now)
         await outbox.enqueue(s, cipher, chat_id=71, kind="text", payload={"text": "b"}, now=now)
         await people.create_invite(s, now=now, client_id=client_id)
@@ -146,9 +148,9 @@ async def test_unbinding_a_client_keeps_their_history(sessions, cipher, clock) -
         assert client is not None
         assert (client.telegram_user_id, client.chat_id, client.status) == (None, None, "invited")
         assert client.consent_at is None and client.conversation is None
-        checkins = await repo.checkins_of(s, client_id)
-        assert [c.status for c in checkins] == ["partial"]  # answered: kept, closed
-        assert len(await repo.answers_of(s, checkins[0].id)) == 1
+        rows = await checkins.checkins_of(s, client_id)
+        assert [c.status for c in rows] == ["partial"]  # answered: kept, closed
+        assert len(await checkins.answers_of(s, rows[0].id)) == 1
         rows = {m.chat_id: m for m in await s.scalars(select(OutboxMessage))}
         assert (rows[70].status, rows[70].error) == ("failed", outbox.MOVED_ERROR)
         assert rows[71].status == "pending"
@@ -161,7 +163,7 @@ async def test_unbinding_voids_a_check_in_nothing_was_answered_in(sessions, ciph
     now = clock.now()
     async with sessions() as s, s.begin():
         await joined(s, client_id, 80)
-        await repo.open_checkin(s, client_id=client_id, instrument="x", now=now)
+        await checkins.open_checkin(s, client_id=client_id, instrument="x", now=now)
     async with sessions() as s, s.begin():
         client = await people.client_by_id(s, client_id)
         assert client is not None

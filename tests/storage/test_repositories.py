@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from storage import audit, due, outbox, people, repo
+from storage import audit, checkins, due, outbox, people, retention
 from storage.db import create_engine, session_factory
 from storage.models import Client, Invite, OutboxMessage, Therapist
 from tests.storage.builders import make_client
@@ -204,14 +204,14 @@ async def test_two_links_for_one_client_opened_at_once_bind_one(sessions, cipher
 async def test_answers_are_kept_once(sessions, cipher, clock) -> None:
     _, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        checkin = await repo.open_checkin(
+        checkin = await checkins.open_checkin(
             s, client_id=client_id, instrument="rapport-brief", now=clock.now()
         )
         first = clock.advance(timedelta(minutes=5))
-        assert await repo.record_answer(
+        assert await checkins.record_answer(
             s, cipher, checkin_id=checkin.id, item="heard", value=8, at=first
         )
-        assert not await repo.record_answer(
+        assert not await checkins.record_answer(
             s,
             cipher,
             checkin_id=checkin.id,
@@ -219,7 +219,7 @@ async def test_answers_are_kept_once(sessions, cipher, clock) -> None:
             value=2,
             at=clock.advance(timedelta(minutes=1)),
         )
-        await repo.record_answer(
+        await checkins.record_answer(
             s,
             cipher,
             checkin_id=checkin.id,
@@ -229,21 +229,21 @@ async def test_answers_are_kept_once(sessions, cipher, clock) -> None:
             text="felt rushed today",
         )
     async with sessions() as s:
-        answers = await repo.answers_of(s, checkin.id)
+        answers = await checkins.answers_of(s, checkin.id)
         assert [(a.item, a.value) for a in answers] == [("heard", 8), ("comment", None)]
         assert cipher.decrypt(answers[1].text_enc or b"") == "felt rushed today"
-        refreshed = await repo.checkins_of(s, client_id)
+        refreshed = await checkins.checkins_of(s, client_id)
         assert refreshed[0].first_answer_at == first
 
 
 async def test_duplicate_update_ids_are_detected(sessions, clock) -> None:
     async with sessions() as s, s.begin():
-        assert await repo.mark_update_processed(s, 1001, clock.now())
-        assert not await repo.mark_update_processed(s, 1001, clock.now())
-        assert await repo.mark_update_processed(s, 1002, clock.now())
+        assert await retention.mark_update_processed(s, 1001, clock.now())
+        assert not await retention.mark_update_processed(s, 1001, clock.now())
+        assert await retention.mark_update_processed(s, 1002, clock.now())
     async with sessions() as s, s.begin():
-        assert not await repo.mark_update_processed(s, 1002, clock.now())
-        removed = await repo.forget_processed_updates(s, clock.now() + timedelta(seconds=1))
+        assert not await retention.mark_update_processed(s, 1002, clock.now())
+        removed = await retention.forget_processed_updates(s, clock.now() + timedelta(seconds=1))
         assert removed == 2
 
 
@@ -282,8 +282,10 @@ async def test_outbox_claims_are_exclusive_and_ordered_per_chat(sessions, cipher
 async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> None:
     therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
-        await repo.record_answer(
+        checkin = await checkins.open_checkin(
+            s, client_id=client_id, instrument="x", now=clock.now()
+        )
+        await checkins.record_answer(
             s,
             cipher,
             checkin_id=checkin.id,
@@ -292,7 +294,7 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
             at=clock.now(),
             text="private words",
         )
-        await repo.add_event(s, client_id=client_id, kind="paused", at=clock.now())
+        await checkins.add_event(s, client_id=client_id, kind="paused", at=clock.now())
         await people.add_session(
             s, client_id=client_id, starts_at=clock.now(), minutes=50, now=clock.now()
         )
@@ -310,8 +312,8 @@ async def test_erase_leaves_nothing_of_the_client(sessions, cipher, clock) -> No
             s, actor="therapist:1", action="digest", now=clock.now(), client_id=client_id
         )
     async with sessions() as s, s.begin():
-        assert await repo.erase_client(s, client_id, clock.now(), actor="cli")
-        assert not await repo.erase_client(s, client_id, clock.now(), actor="cli")
+        assert await retention.erase_client(s, client_id, clock.now(), actor="cli")
+        assert not await retention.erase_client(s, client_id, clock.now(), actor="cli")
     async with sessions() as s:
         for table in ("answer", "checkin", "client_event", "therapy_session", "invite", "outbox"):
             assert await s.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
@@ -342,9 +344,11 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
     _, client_id = await make_client(sessions, cipher, clock)
     old = clock.now()
     async with sessions() as s, s.begin():
-        checkin = await repo.open_checkin(s, client_id=client_id, instrument="x", now=old)
-        await repo.record_answer(s, cipher, checkin_id=checkin.id, item="heard", value=3, at=old)
-        await repo.add_event(s, client_id=client_id, kind="paused", at=old)
+        checkin = await checkins.open_checkin(s, client_id=client_id, instrument="x", now=old)
+        await checkins.record_answer(
+            s, cipher, checkin_id=checkin.id, item="heard", value=3, at=old
+        )
+        await checkins.add_event(s, client_id=client_id, kind="paused", at=old)
         sent = await outbox.enqueue(
             s, cipher, chat_id=1, kind="text", payload={"text": "a"}, now=old
         )
@@ -352,9 +356,11 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
         await outbox.enqueue(s, cipher, chat_id=1, kind="text", payload={"text": "b"}, now=old)
     clock.advance(timedelta(days=40))
     async with sessions() as s, s.begin():
-        recent = await repo.open_checkin(s, client_id=client_id, instrument="x", now=clock.now())
+        recent = await checkins.open_checkin(
+            s, client_id=client_id, instrument="x", now=clock.now()
+        )
         assert await outbox.forget_sent_messages(s, clock.now() - timedelta(days=1)) == 1
-        removed = await repo.apply_retention(s, clock.now() - timedelta(days=30))
+        removed = await retention.apply_retention(s, clock.now() - timedelta(days=30))
     assert removed == {
         "answers": 1,
         "checkins": 1,
@@ -363,7 +369,7 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
         "failed_messages": 0,
     }
     async with sessions() as s:
-        assert [c.id for c in await repo.checkins_of(s, client_id)] == [recent.id]
+        assert [c.id for c in await checkins.checkins_of(s, client_id)] == [recent.id]
         assert await outbox.pending_count(s) == 1  # unsent messages are never dropped
 
 
@@ -371,10 +377,10 @@ async def test_a_duplicate_mark_rolls_back_with_its_transaction(sessions, clock)
     """The processed-update mark must commit or roll back with the update's effects."""
     with pytest.raises(RuntimeError):
         async with sessions() as s, s.begin():
-            assert await repo.mark_update_processed(s, 77, clock.now())
+            assert await retention.mark_update_processed(s, 77, clock.now())
             raise RuntimeError("crash while handling the update")
     async with sessions() as s, s.begin():
-        assert await repo.mark_update_processed(s, 77, clock.now())  # not marked: redelivered
+        assert await retention.mark_update_processed(s, 77, clock.now())  # not marked: redelivered
 
 
 @pytest.mark.postgres
@@ -446,7 +452,7 @@ async def test_an_erased_clients_id_is_never_given_to_a_new_client(sessions, cip
     therapist_id, first = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
         await audit.audit(s, actor="therapist:1", action="digest", now=clock.now(), client_id=first)
-        assert await repo.erase_client(s, first, clock.now(), actor="cli")
+        assert await retention.erase_client(s, first, clock.now(), actor="cli")
     async with sessions() as s, s.begin():
         newcomer = await people.add_client(
             s, cipher, therapist_id=therapist_id, name="New Person", now=clock.now()
@@ -461,34 +467,34 @@ async def test_a_clients_answers_and_last_opening(sessions, cipher, clock) -> No
     _, client_id = await make_client(sessions, cipher, clock)
     _, other_id = await make_client(sessions, cipher, clock)
     async with sessions() as s:
-        assert await repo.last_opened(s, client_id) is None
-        assert await repo.answers_of_client(s, client_id) == []
+        assert await checkins.last_opened_of(s, client_id) is None
+        assert await checkins.answers_of_client(s, client_id) == []
     first_at = clock.now()
     async with sessions() as s, s.begin():
-        first = await repo.open_checkin(s, client_id=client_id, instrument="x", now=first_at)
-        theirs = await repo.open_checkin(s, client_id=other_id, instrument="x", now=first_at)
+        first = await checkins.open_checkin(s, client_id=client_id, instrument="x", now=first_at)
+        theirs = await checkins.open_checkin(s, client_id=other_id, instrument="x", now=first_at)
         first.status = "answered"
         for checkin, value in ((first, 9), (theirs, 1)):
-            await repo.record_answer(
+            await checkins.record_answer(
                 s, cipher, checkin_id=checkin.id, item="heard", value=value, at=first_at
             )
     second_at = clock.advance(timedelta(days=3))
     async with sessions() as s, s.begin():
-        second = await repo.open_checkin(s, client_id=client_id, instrument="x", now=second_at)
+        second = await checkins.open_checkin(s, client_id=client_id, instrument="x", now=second_at)
         for item, value in (("goals", 6), ("heard", 7)):
-            await repo.record_answer(
+            await checkins.record_answer(
                 s, cipher, checkin_id=second.id, item=item, value=value, at=second_at
             )
-        await repo.record_answer(
+        await checkins.record_answer(
             s, cipher, checkin_id=first.id, item="comment", value=None, at=second_at, text="ok"
         )
     async with sessions() as s:
-        answers = await repo.answers_of_client(s, client_id)
+        answers = await checkins.answers_of_client(s, client_id)
         assert [(a.checkin_id, a.item) for a in answers] == [
             (first.id, "heard"),
             (second.id, "goals"),
             (second.id, "heard"),
             (first.id, "comment"),
         ]  # as given, across check-ins, none of another client's
-        assert await repo.last_opened(s, client_id) == second_at
-        assert await repo.last_opened(s, other_id) == first_at
+        assert await checkins.last_opened_of(s, client_id) == second_at
+        assert await checkins.last_opened_of(s, other_id) == first_at

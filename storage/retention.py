@@ -1,23 +1,16 @@
-"""Check-ins, answers and client events, duplicate updates, retention, and erasure. Each function
-works inside the caller's session, so that a handler commits state, answers and outbox rows in one
-transaction. The other aggregates have their own modules: `storage.people`, `storage.outbox`,
-`storage.audit`; every query lives somewhere in `storage/`, and the shared suite in
-`tests/storage` runs each against SQLite and PostgreSQL."""
+"""Kept and removed: the updates seen (duplicates dropped), retention, and erasure. Each function
+takes the caller's session and never commits: the caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import BigInteger, bindparam, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows.statuses import CheckinStatus
 from storage.audit import audit
-from storage.crypto import Cipher
 from storage.models import (
     Answer,
     AuditEvent,
@@ -33,102 +26,6 @@ from storage.models import (
 # Still taken from here by the scheduler's modules (`app.effects`, `app.opening`, `app.heartbeat`)
 # and the demo; everything else imports them from their own modules.
 from storage.types import UTCDateTime
-
-# --- check-ins and answers --------------------------------------------------------------------
-
-
-async def open_checkin(
-    s: AsyncSession, *, client_id: int, instrument: str, now: datetime
-) -> Checkin:
-    checkin = Checkin(
-        client_id=client_id, instrument=instrument, status=CheckinStatus.OPEN, opened_at=now
-    )
-    s.add(checkin)
-    await s.flush()
-    return checkin
-
-
-async def open_checkin_of(s: AsyncSession, client_id: int) -> Checkin | None:
-    return await s.scalar(
-        select(Checkin).where(Checkin.client_id == client_id, Checkin.status == CheckinStatus.OPEN)
-    )
-
-
-async def record_answer(
-    s: AsyncSession,
-    cipher: Cipher,
-    *,
-    checkin_id: int,
-    item: str,
-    value: int | None,
-    at: datetime,
-    text: str | None = None,
-) -> bool:
-    """Store one answer; an answer already stored for that item is kept (returns False)."""
-    existing = await s.scalar(
-        select(Answer.id).where(Answer.checkin_id == checkin_id, Answer.item == item)
-    )
-    if existing is not None:
-        return False
-    s.add(
-        Answer(
-            checkin_id=checkin_id,
-            item=item,
-            value=value,
-            text_enc=cipher.encrypt(text) if text is not None else None,
-            answered_at=at,
-        )
-    )
-    await s.execute(
-        update(Checkin)
-        .where(Checkin.id == checkin_id, Checkin.first_answer_at.is_(None))
-        .values(first_answer_at=at)
-    )
-    await s.flush()
-    return True
-
-
-async def answers_of(s: AsyncSession, checkin_id: int) -> Sequence[Answer]:
-    return (
-        await s.scalars(select(Answer).where(Answer.checkin_id == checkin_id).order_by(Answer.id))
-    ).all()
-
-
-async def checkins_of(s: AsyncSession, client_id: int) -> Sequence[Checkin]:
-    return (
-        await s.scalars(
-            select(Checkin).where(Checkin.client_id == client_id).order_by(Checkin.opened_at)
-        )
-    ).all()
-
-
-async def answers_of_client(s: AsyncSession, client_id: int) -> Sequence[Answer]:
-    """Every answer of the client, in the order given."""
-    return (
-        await s.scalars(
-            select(Answer).join(Checkin).where(Checkin.client_id == client_id).order_by(Answer.id)
-        )
-    ).all()
-
-
-async def last_opened(s: AsyncSession, client_id: int) -> datetime | None:
-    """When the client's latest check-in opened (None: never)."""
-    return await s.scalar(select(func.max(Checkin.opened_at)).where(Checkin.client_id == client_id))
-
-
-async def add_event(
-    s: AsyncSession, *, client_id: int, kind: str, at: datetime, data: dict[str, Any] | None = None
-) -> None:
-    s.add(ClientEvent(client_id=client_id, kind=kind, at=at, data=data))
-
-
-async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
-    return (
-        await s.scalars(
-            select(ClientEvent).where(ClientEvent.client_id == client_id).order_by(ClientEvent.at)
-        )
-    ).all()
-
 
 # --- duplicate updates ------------------------------------------------------------------------
 
