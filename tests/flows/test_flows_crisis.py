@@ -186,12 +186,23 @@ def test_the_fast_path_agrees_on_every_labelled_case(language: str) -> None:
 
 
 WORDS = sorted({word for text in all_cases() for word in text.split()})
+CASE_WORDS = [text.split() for text in all_cases()]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12))
-def test_the_fast_path_agrees_on_any_mix_of_lexicon_words(words: list[str]) -> None:
-    text = " ".join(words)
+@st.composite
+def spliced(draw: st.DrawFn) -> str:
+    """Slices of labelled cases joined: near-phrases that reach every rule's patterns."""
+    words: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        case = draw(st.sampled_from(CASE_WORDS))
+        start = draw(st.integers(0, len(case) - 1))
+        words += case[start : draw(st.integers(start + 1, len(case)))]
+    return " ".join(words)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(spliced(), st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join)))
+def test_the_fast_path_agrees_on_any_mix_of_lexicon_words(text: str) -> None:
     assert match_crisis(text) == match_crisis_exhaustively(text)
 
 
