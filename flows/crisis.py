@@ -42,7 +42,7 @@ _LEET_NEAR_LETTER = re.compile(r"[a-z][0134579@$]|[0134579@$][a-z]")
 _LEET_TOKEN = re.compile(r"[a-z0134579@$]+")
 _LEET = str.maketrans("0134579@$", "oieastgas")
 _CLAUSE_BREAK = re.compile(r"[.,;:!?]")
-_NEGATION_WINDOW = 120  # characters before a match searched for its negation
+_CONTEXT = 120  # characters either side of a match searched for its negation or idiom
 _STEM_PREFIX = 3
 
 # Latin and Cyrillic letters that look alike, both cases.
@@ -51,8 +51,6 @@ _CYRILLIC_LOOKS = "АаВСсЕеНКкМОоРрТХхУу"
 _TO_CYRILLIC = str.maketrans(_LATIN_LOOKS, _CYRILLIC_LOOKS)
 _TO_LATIN = str.maketrans(_CYRILLIC_LOOKS + "іјѕһ", _LATIN_LOOKS + "ijsh")
 _LETTERS = re.compile(r"[^\W\d_]+")
-
-
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _LATIN = re.compile("[a-zA-Z]")
 
@@ -90,8 +88,8 @@ def _unleet(text: str) -> str:
 
 
 def _fold_letters(text: str) -> str:
-    """Case, accents (ё->е and й->и with them) and apostrophes folded, doubled letters written
-    once: the part of `normalise` that patterns go through too."""
+    """Case, accents (ё->е and й->и with them) and apostrophes folded: with `_undouble`, the
+    part of `normalise` that patterns go through too."""
     text = text.casefold()
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
@@ -145,7 +143,7 @@ class _Negation:
     def before(self, text: str, start: int) -> bool:
         """A negation among the `reach` words right before `start`, in the same clause; a
         stop word ("i", "but") ends the search and a join ("or") lets it reach further."""
-        clause = _CLAUSE_BREAK.split(text[max(0, start - _NEGATION_WINDOW) : start])[-1]
+        clause = _CLAUSE_BREAK.split(text[max(0, start - _CONTEXT) : start])[-1]
         allowed = self.reach
         for word in reversed(clause.split()):
             if word in self.words:
@@ -177,7 +175,7 @@ _ESCAPE = re.compile(r"(\\.)")
 def _fold_pattern(source: str) -> str:
     """A pattern's letters folded as the text's are; its escapes (\\b, \\W) are left alone."""
     return "".join(
-        part if index % 2 else _DOUBLED.sub(r"\1", _fold_letters(part))
+        part if index % 2 else _undouble(_fold_letters(part))
         for index, part in enumerate(_ESCAPE.split(source))
     )
 
@@ -290,10 +288,9 @@ def _candidates(folded: str) -> list[int]:
 def _in_idiom(rule: _Rule, folded: str, start: int, end: int) -> bool:
     if rule.idioms is None:
         return False
-    window = max(0, start - _NEGATION_WINDOW)
     return any(
         i.start() < end and start < i.end()
-        for i in rule.idioms.finditer(folded, window, min(len(folded), end + _NEGATION_WINDOW))
+        for i in rule.idioms.finditer(folded, max(0, start - _CONTEXT), end + _CONTEXT)
     )
 
 
