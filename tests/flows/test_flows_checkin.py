@@ -4,17 +4,6 @@ nudge and expiry."""
 from __future__ import annotations
 
 import pytest
-from flows_testkit import (
-    RESOURCES,
-    Client,
-    all_text,
-    idle_client,
-    last_keyboard_data,
-    make_ctx,
-    notices,
-    of_type,
-    replies,
-)
 
 from flows.checkin import COMMENT_LIMIT
 from flows.i18n import t
@@ -27,6 +16,17 @@ from flows.intents import (
     Reply,
     SetLanguage,
     ShowMyData,
+)
+from tests.flows.testkit import (
+    RESOURCES,
+    Client,
+    all_text,
+    idle_client,
+    last_keyboard_data,
+    make_ctx,
+    notices,
+    of_type,
+    replies,
 )
 
 ITEMS = ["heard", "goals", "approach", "overall", "wellbeing", "tension", "talked", "comment"]

@@ -5,17 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flows_testkit import (
-    RESOURCES,
-    Client,
-    all_text,
-    idle_client,
-    last_keyboard_data,
-    make_ctx,
-    notices,
-    of_type,
-    replies,
-)
 
 from flows.commands import command_name, pause_days
 from flows.i18n import t
@@ -32,6 +21,17 @@ from flows.intents import (
     ShowMyData,
     Stop,
     TellTherapist,
+)
+from tests.flows.testkit import (
+    RESOURCES,
+    Client,
+    all_text,
+    idle_client,
+    last_keyboard_data,
+    make_ctx,
+    notices,
+    of_type,
+    replies,
 )
 
 

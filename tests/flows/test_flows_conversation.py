@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows_testkit import (
+
+from flows.i18n import t
+from flows.intents import CrisisAlert, DiscardCheckin, Intent, Reply
+from tests.flows.testkit import (
     RESOURCES,
     Client,
     idle_client,
@@ -18,9 +21,6 @@ from flows_testkit import (
     of_type,
     replies,
 )
-
-from flows.i18n import t
-from flows.intents import CrisisAlert, DiscardCheckin, Intent, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,16 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from flows_testkit import (
-    RESOURCES,
-    Client,
-    all_text,
-    last_keyboard_data,
-    make_ctx,
-    notices,
-    of_type,
-    replies,
-)
 
 from flows.i18n import t
 from flows.intents import (
@@ -25,6 +15,16 @@ from flows.intents import (
     TellTherapist,
 )
 from flows.onboarding import CONSENT_VERSION
+from tests.flows.testkit import (
+    RESOURCES,
+    Client,
+    all_text,
+    last_keyboard_data,
+    make_ctx,
+    notices,
+    of_type,
+    replies,
+)
 
 
 def new_client(**ctx: object) -> Client:

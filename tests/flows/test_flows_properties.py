@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows_testkit import RESOURCES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as tally
 from hypothesis import strategies as st
@@ -30,6 +29,7 @@ from flows.intents import (
     SetTimezone,
 )
 from flows.state import load, new_state
+from tests.flows.testkit import RESOURCES
 
 ITEMS = {
     i.id: i

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from insights_builders import build, missed
 
 from insights import rules
 from insights.backtest import first_appearances, run_backtest, summarise
@@ -17,6 +16,7 @@ from insights.line_stream import stream_from_line
 from insights.state import ANSWER, SENT, ClientState, Reply, observations, replay
 from insights.synthetic import generate
 from insights.thresholds import Thresholds
+from tests.insights.builders import build, missed
 
 SUMMARY_FIELDS = {"precision", "recall", "f1", "median_lead_days", "alerted_stayers_pct", "n"}
 
@@ -186,7 +186,7 @@ def test_thresholds_change_the_outcome(small_set: list[str]) -> None:
 
 
 def test_the_simple_rules_on_a_hand_built_history() -> None:
-    from insights_builders import answered
+    from tests.insights.builders import answered
 
     history = build([answered(38), answered(38), answered(37), missed(), missed(), answered(30)])
     assert baseline_alert_at(history) == history.checkins[2].answered_at

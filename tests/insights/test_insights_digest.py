@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from insights_builders import after_last, answered, build, missed
 
 from insights.chart import render_chart
 from insights.digest import (
@@ -22,6 +21,7 @@ from insights.digest import (
 )
 from insights.history import ClientHistory, history_from_backtest_line
 from insights.synthetic import ARCHETYPES, generate
+from tests.insights.builders import after_last, answered, build, missed
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

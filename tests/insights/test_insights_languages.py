@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from insights_builders import after_last, answered, build, missed
 from PIL import Image
 
 from flows.i18n import CATALOGS, LANGUAGES, number, plural_category, plural_choice
@@ -29,6 +28,7 @@ from insights.texts import (
     text,
     together_tail,
 )
+from tests.insights.builders import after_last, answered, build, missed
 
 OTHERS = [lang for lang in LANGUAGES if lang != "en"]
 CATALOG = {

@@ -6,11 +6,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from insights_builders import T0, after_last, answered, build, items_for, missed
 
 from insights import signals
 from insights.signals import Signal, detect, is_alerting, rank_and_merge
 from insights.thresholds import Thresholds
+from tests.insights.builders import T0, after_last, answered, build, items_for, missed
 
 TH = Thresholds()
 QUIET = replace(TH, engage_h=0.0)
