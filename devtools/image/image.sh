@@ -39,19 +39,21 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 apt_uri() {
   local suite="$1"
   {
-    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+    { grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true; } \
+      | sed 's/\[[^]]*\] *//' \
       | awk -v s="$suite" '{ for (i = 3; i <= NF; i++) if ($i == s) print $2 }'
     for f in /etc/apt/sources.list.d/*.sources; do
       [ -e "$f" ] || continue
       awk -v s="$suite" 'BEGIN { RS = ""; FS = "\n" }
-        { uri = ""; ok = 0
+        { uri = ""; ok = 0; bin = 0
           for (i = 1; i <= NF; i++) {
+            if ($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) bin = 1
             if ($i ~ /^URIs:/) { split($i, u, /[ \t]+/); uri = u[2] }
             if ($i ~ /^Suites:/) { n = split($i, w, /[ \t]+/); for (j = 2; j <= n; j++) if (w[j] == s) ok = 1 }
           }
-          if (ok && uri != "") print uri }' "$f"
+          if (ok && bin && uri != "") print uri }' "$f"
     done
-  } | head -n 1
+  } | awk 'NR == 1'  # not head: an early exit would fail the pipe (pipefail)
 }
 
 need_docker() {
