@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench run sandbox clean
+.PHONY: install demo test lint bench run sandbox image clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ bench: $(STAMP)
 
 sandbox: $(STAMP)
 	$(BIN)/rapport sandbox --port 8081
+
+# The container image, built and smoke-tested here (root, debootstrap and a Docker daemon; not in
+# CI): devtools/image/image.sh says what it does and which settings it reads.
+image:
+	devtools/image/image.sh
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info

@@ -7,10 +7,11 @@ the setting and exit code 2; operator mistakes (unknown id, bad cadence) with on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -701,13 +702,30 @@ def run(
         pass
 
 
+@contextlib.contextmanager
+def from_checkout() -> Iterator[None]:
+    """devtools/ (the sandbox, the demo) is left out of the wheel and the image: where it is
+    missing, say so in one line. Any other missing module is a real fault and goes on up."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "devtools":
+            raise
+        fail(
+            "the sandbox and the demo live in devtools/, which is not installed with Rapport: "
+            "run them from a checkout of the source (make sandbox, make demo)",
+            2,
+        )
+
+
 @commands.command("sandbox")
 def sandbox(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8081,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
 ) -> None:
     """Run the local Bot API stand-in alone (for trying Rapport without Telegram)."""
-    from devtools.sandbox.standalone import main as sandbox_main
+    with from_checkout():
+        from devtools.sandbox.standalone import main as sandbox_main
 
     sandbox_main(["--host", host, "--port", str(port)])
 
@@ -722,7 +740,8 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", help="no live transcript")] = False,
 ) -> None:
     """The whole story against the sandbox: a practice's weeks in about a minute."""
-    from devtools.demo import run_demo
+    with from_checkout():
+        from devtools.demo import run_demo
 
     code = asyncio.run(run_demo(weeks=weeks, out=out, speed=speed or None, quiet=quiet))
     raise typer.Exit(code)
