@@ -47,7 +47,11 @@ def postgres_base_url() -> str | None:
 
 
 def backends() -> list[str]:
-    return ["sqlite", "postgres"] if postgres_base_url() else ["sqlite"]
+    """SQLite, and PostgreSQL when its URL is set; RAPPORT_BENCH_BACKENDS (e.g. `postgres`)
+    picks some of them."""
+    found = ["sqlite", "postgres"] if postgres_base_url() else ["sqlite"]
+    chosen = os.environ.get("RAPPORT_BENCH_BACKENDS")
+    return [b for b in found if b in chosen.split(",")] if chosen else found
 
 
 def make_runtime(
