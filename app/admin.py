@@ -324,6 +324,8 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
             elif field == "crisis_resources":
                 lang, text = value
                 value = {**practice.crisis_resources, check_language(lang): text}
+            elif field == "safety_contact":
+                field, value = "safety_contact_id", await _safety_contact(s, value)
             setattr(practice, field, value)
         try:
             rules.nudge_before_expiry(practice.nudge_after_hours, practice.expire_after_hours)
@@ -331,6 +333,20 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
             raise AdminError(str(exc)) from None  # the transaction rolls back: nothing stored
         await _replan_for_practice(s, practice, changes, now)
         return practice_view(practice)
+
+
+async def _safety_contact(s: Session, value: str) -> int | None:
+    """A therapist's id, or None for "none": who is alerted when a client's therapist cannot
+    be reached."""
+    if value.strip().lower() == "none":
+        return None
+    try:
+        therapist = await people.therapist_by_id(s, int(value))
+    except ValueError:
+        therapist = None
+    if therapist is None:
+        raise AdminError(f"--safety-contact: no therapist with id {value} (or 'none')")
+    return therapist.id
 
 
 async def _replan_for_practice(
@@ -395,6 +411,7 @@ def practice_view(p: Any) -> dict[str, Any]:
         "crisis_resources": p.crisis_resources,
         "retention_days": p.retention_days,
         "digest_comments": p.digest_comments,
+        "safety_contact": p.safety_contact_id,
     }
 
 

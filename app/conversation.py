@@ -194,9 +194,19 @@ async def join(
 
 
 async def on_membership(s: Session, change: Membership, now: datetime) -> None:
-    """The client blocked or unblocked the bot: evidence for the signals, nothing to send."""
+    """The client blocked or unblocked the bot: evidence for the signals, nothing to send. A
+    therapist who blocked it cannot be alerted: their clients' urgent alerts go to the safety
+    contact until they unblock it (`app.effects.reachable`)."""
     client = await people.client_by_user(s, change.user_id)
     if client is None:
+        therapist = await people.therapist_by_user(s, change.user_id)
+        if therapist is not None and change.blocked != (therapist.unreachable_at is not None):
+            therapist.unreachable_at = now if change.blocked else None
+            log.info(
+                "therapist %s %s the bot",
+                therapist.id,
+                "blocked" if change.blocked else "unblocked",
+            )
         return
     if change.blocked:
         if client.unreachable_at is None:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ALERT_WORDS_LIMIT = 1000
+"""At most this much of what the client wrote goes into an alert (a message holds 4,096)."""
+
 Subject = Client | Claimed
 """A client loaded whole, or the row the heartbeat claimed them with (`storage.due`)."""
 
@@ -52,7 +55,6 @@ ClientIntent = (
     | I.Resume
     | I.Stop
     | I.ShowMyData
-    | I.CrisisAlert
     | I.TellTherapist
     | I.SetStatus
     | I.LifeEvent
@@ -294,6 +296,9 @@ class Executor:
                 self._voiding.add(checkin_id)
             case I.EraseAll() | I.DeclineConsent():
                 pass  # once the last replies are queued (`_leave`)
+            case I.CrisisAlert():
+                await self._write_checkins()
+                await self._crisis(await self._whole(subject), intent, owned, about=not erasing)
             case I.TellTherapist() if erasing:
                 # The notice that the client erased their data is the one message about them
                 # that outlives the erasure: it carries only the alias.
@@ -332,11 +337,6 @@ class Executor:
                 for chunk in await render_mydata(s, self.rt, client, now):
                     self.send(client, chunk)
                 await audit.audit(s, actor="client", action="mydata", now=now, client_id=client.id)
-            case I.CrisisAlert(source=source, at=at):
-                await checkins.add_event(
-                    s, client_id=client.id, kind="crisis", at=at, data={"source": source}
-                )
-                await self._tell_therapist(client, intent, urgent=True)
             case I.TellTherapist():
                 await self._tell_therapist(client, intent)
             case I.SetStatus(status=status, paused_until=paused_until):
@@ -401,23 +401,68 @@ class Executor:
             return
         self.send(subject, intent.text, buttons=buttons, owned=owned, priority=priority)
 
+    async def _crisis(
+        self, client: Client, intent: I.CrisisAlert, owned: bool, *, about: bool = True
+    ) -> None:
+        """The urgent alert goes to a person who can be reached: the client's therapist, else
+        the practice's safety contact; the client is told which, or that nobody could be, and
+        gets the crisis resources either way. Both go ahead of everything else queued."""
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        assert therapist is not None
+        recipient: Therapist | None = therapist
+        alerted, reply = "therapist", intent.replies.therapist
+        if not reachable(therapist):
+            contact_id = self.practice.safety_contact_id
+            contact = None if contact_id is None else await self.s.get(Therapist, contact_id)
+            if contact is not None and contact.id != therapist.id and reachable(contact):
+                recipient, alerted, reply = contact, "safety_contact", intent.replies.practice
+            else:
+                recipient, alerted, reply = None, "nobody", intent.replies.nobody
+                log.warning("urgent alert about client %s reached nobody", client.id)
+        self.send(client, reply, owned=owned, priority=outbox.URGENT)
+        data = {"source": intent.source, "category": intent.category, "alerted": alerted}
+        await checkins.add_event(
+            self.s, client_id=client.id, kind="crisis", at=intent.at, data=data
+        )
+        if recipient is None:
+            return
+        lines = [self._alert_head(recipient, client, intent)]
+        if recipient is not therapist:
+            why = "blocked" if therapist.chat_id is not None else "not_joined"
+            lines.append(
+                t(
+                    recipient.language,
+                    "therapist.alert_safety_contact",
+                    client=client.alias,
+                    therapist=await self.therapist_alias(therapist.id),
+                    why=t(recipient.language, f"therapist.unreachable_{why}"),
+                )
+            )
+        if intent.words and self.practice.digest_comments:
+            words = intent.words[:ALERT_WORDS_LIMIT]
+            lines.append(t(recipient.language, "therapist.alert_crisis_words", words=words))
+        lines.append(
+            t(recipient.language, "therapist.alert_crisis_resources", resources=intent.resources)
+        )
+        self._alert(recipient, client, "\n\n".join(lines), urgent=True, about=about)
+
+    @staticmethod
+    def _alert_head(recipient: Therapist, client: Client, intent: I.CrisisAlert) -> str:
+        """What kind of language and when, in the recipient's language and time zone."""
+        lang = recipient.language
+        at = intent.at.astimezone(ZoneInfo(recipient.timezone or "UTC"))
+        if intent.source == "safety_item":
+            return t(lang, "therapist.alert_crisis_safety", client=client.alias, at=at)
+        kind = t(lang, f"therapist.crisis_kind.{intent.category or 'other'}")
+        return t(lang, "therapist.alert_crisis_text", client=client.alias, kind=kind, at=at)
+
     async def _tell_therapist(
-        self,
-        client: Client,
-        intent: I.TellTherapist | I.CrisisAlert,
-        *,
-        urgent: bool = False,
-        about: bool = True,
+        self, client: Client, intent: I.TellTherapist, *, about: bool = True
     ) -> None:
         """A short note to the client's therapist, naming the client by alias only. It is about
-        the client (erased with them) unless `about` is False; an urgent one goes before
-        everything else in the outbox."""
+        the client (erased with them) unless `about` is False."""
         params: dict[str, str] = {}
         match intent:
-            case I.CrisisAlert(source="safety_item"):
-                key = "therapist.alert_crisis_safety"
-            case I.CrisisAlert():
-                key = "therapist.alert_crisis_text"
             case I.TellTherapist(kind="paused", until=None):
                 key = "therapist.client_paused_open"
             case I.TellTherapist(kind=kind, until=until):
@@ -427,11 +472,17 @@ class Executor:
                     params["date"] = day.isoformat()
         therapist = await self.s.get(Therapist, client.therapist_id)
         if therapist is None or therapist.chat_id is None:
-            log.warning(
-                "therapist of client %s has not joined; note %s kept for the digest", client.id, key
-            )
+            log.info("therapist of client %s has not joined; note %s not sent", client.id, key)
             return
         text = t(therapist.language, key, client=client.alias, **params)
+        self._alert(therapist, client, text, urgent=False, about=about)
+
+    def _alert(
+        self, therapist: Therapist, client: Client, text: str, *, urgent: bool, about: bool
+    ) -> None:
+        """Queue a message about the client for a therapist who has a chat; an urgent one goes
+        before everything else in the outbox."""
+        assert therapist.chat_id is not None
         self._messages.append(
             _Message(
                 therapist.chat_id,
@@ -547,6 +598,12 @@ class Executor:
         client.conversation, client.next_checkin_at = None, None
         # Onboarding messages queued earlier must not keep the chat tied to the client either.
         await outbox.disown_messages(self.s, client.id)
+
+
+def reachable(therapist: Therapist) -> bool:
+    """Whether a message to the therapist reaches a person: they joined (a chat is bound) and
+    have not blocked the bot since."""
+    return therapist.chat_id is not None and therapist.unreachable_at is None
 
 
 def urgent_after_commit(s: Session, rt: Runtime) -> None:

@@ -4,7 +4,9 @@ A bot is alive when its `bot_instance` row in this database was refreshed recent
 `storage.keyring`), so a bot serving another database on the same host says nothing about this
 one. The bot also rewrites a small file at every heartbeat pass, named after its database, with
 how many items the heartbeat has set aside after failures (`app.quarantine`); `rapport health`
-mentions them without failing: the bot is alive and serving everyone else.
+mentions them without failing: the bot is alive and serving everyone else. Settings that leave
+an urgent alert without a person to reach (no safety contact) are warned about the same way:
+they need an admin, not a restart.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from app.effects import reachable
 from app.instances import HOST, gate, wall_now
 from app.runtime import Runtime
-from storage import keyring
+from storage import keyring, people
 from storage.db import database_place, ping
 
 
@@ -55,3 +58,24 @@ async def check(rt: Runtime, max_age: float) -> str | None:
     async with rt.sessions() as s:
         bots = await keyring.instances(s)
     return keyring.liveness_problem(bots, wall_now(), timedelta(seconds=max_age), HOST)
+
+
+async def warnings(rt: Runtime) -> list[str]:
+    """What an admin should fix although the bot is healthy, one line each."""
+    async with rt.sessions() as s:
+        practice = await people.get_practice(s, rt.clock.now())
+        contact_id = practice.safety_contact_id
+        if contact_id is None:
+            return [
+                "warning: no safety contact: an urgent alert about a client whose therapist has "
+                "not joined or blocked the bot reaches nobody; name one with "
+                "`rapport practice set --safety-contact THERAPIST_ID`"
+            ]
+        contact = await people.therapist_by_id(s, contact_id)
+        if contact is None or not reachable(contact):
+            return [
+                f"warning: the safety contact (therapist {contact_id}) cannot be reached in "
+                "Telegram (not joined, or blocked the bot); name another with "
+                "`rapport practice set --safety-contact THERAPIST_ID`"
+            ]
+    return []

@@ -138,6 +138,13 @@ async def _record(s: Session, outcomes: Sequence[Outcome], now: datetime, retry_
         log.warning("outbox message %s failed for good: %s", row.id, o.error)
         if o.blocked and row.client_id is not None:
             await client_unreachable(s, row.client_id, now)
+        elif (
+            o.blocked
+            and row.therapist_id is not None
+            and await people.mark_therapist_unreachable(s, row.therapist_id, now)
+        ):
+            # Urgent alerts go to the safety contact from now on (`app.effects.reachable`).
+            log.info("therapist %s is unreachable (blocked the bot)", row.therapist_id)
     return failed
 
 

@@ -194,6 +194,10 @@ def practice_set(
         bool | None, typer.Option("--digest-comments/--no-digest-comments")
     ] = None,
     name: Annotated[str | None, typer.Option(help="the practice's name")] = None,
+    safety_contact: Annotated[
+        str | None,
+        typer.Option(help="THERAPIST_ID alerted when a client's own therapist can't be; none"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Set practice defaults."""
@@ -218,6 +222,7 @@ def practice_set(
             retention=retention,
             digest_comments=digest_comments,
             name=name,
+            safety_contact=safety_contact,
         )
     )
     show(data, as_json)
@@ -661,7 +666,7 @@ def health(
     max_age: Annotated[float, typer.Option(help="seconds since the last heartbeat")] = 120.0,
 ) -> None:
     """Exit 0 when the database answers and the bot's heartbeat is recent (Docker HEALTHCHECK)."""
-    from app.health import check, set_aside
+    from app.health import check, set_aside, warnings
 
     problem = with_runtime(lambda rt: check(rt, max_age), None)
     if problem:
@@ -669,6 +674,8 @@ def health(
     held = set_aside(settings().database_url, max_age)
     note = f"; {held} item(s) set aside after failures, named in the bot's log" if held else ""
     typer.echo(f"ok{note}")
+    for line in with_runtime(warnings, "read"):  # healthy all the same: settings to fix
+        typer.echo(line)
 
 
 @commands.command("run")

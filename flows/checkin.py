@@ -150,7 +150,7 @@ class CheckinModel:
             turn.emit(RecordAnswer(checkin["id"], item.id, value, turn.at))
             checkin["answers"][item.id] = value
             if item.is_crisis(value):
-                turn.crisis("safety_item")
+                turn.crisis(words=None)  # the safety item
         checkin["index"] = self.next_index
 
     def ask_current(self, _: EventData) -> None:

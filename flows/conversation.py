@@ -63,10 +63,10 @@ def _dispatch(turn: Turn, event: Event) -> None:
             _tap(turn, data)
         case Command(name=name, args=args):
             if detect_crisis(args):
-                turn.crisis("text")
+                turn.crisis(args)
             commands.run(turn, name, args)
         case Edited(text=text) | Media(text=text) if detect_crisis(text):
-            turn.crisis("text")
+            turn.crisis(text)
         case Media():
             turn.say(turn.text("chat.media"))
         case Edited():
@@ -83,7 +83,7 @@ def _text(turn: Turn, text: str) -> None:
     if detect_crisis(text):
         # The crisis reply is the answer: no "I didn't understand" after it. A comment with
         # crisis language is still kept, so the therapist sees the client's own words.
-        turn.crisis("text")
+        turn.crisis(text)
         if turn.machine == "checkin":
             checkin.on_text(turn, text, crisis=True)
     elif dialogs.is_open(turn) and dialogs.on_text(turn, text):
@@ -114,7 +114,7 @@ def _ended(turn: Turn, event: Event) -> None:
     match event:
         case Text(text=text):
             if detect_crisis(text):
-                turn.crisis("text")
+                turn.crisis(text)
             elif not (dialogs.is_open(turn) and dialogs.on_text(turn, text)):
                 turn.say(turn.text(f"ended.{turn.state['state']}"))
         case Tap(data=data):
@@ -125,12 +125,12 @@ def _ended(turn: Turn, event: Event) -> None:
                 turn.notice("chat.button_inactive")
         case Command(name=name, args=args):
             if detect_crisis(args):
-                turn.crisis("text")
+                turn.crisis(args)
             commands.run_ended(turn, name)
         case OpenCheckin(checkin_id=checkin_id):
             turn.emit(DiscardCheckin(checkin_id, turn.at))
         case Edited(text=text) | Media(text=text) if detect_crisis(text):
-            turn.crisis("text")
+            turn.crisis(text)
         case Media() | Edited():
             turn.say(turn.text(f"ended.{turn.state['state']}"))
         case _:
@@ -147,7 +147,7 @@ def _without_state(turn: Turn, event: Event) -> None:
             pass
         case _:
             if detect_crisis(words(event)):
-                turn.crisis("text")
+                turn.crisis(words(event))
             onboarding.start(turn)
 
 

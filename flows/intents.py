@@ -146,12 +146,29 @@ class ShowMyData:
 
 
 @dataclass(frozen=True, slots=True)
+class CrisisReplies:
+    """The client's answer to crisis language, one per outcome: the flow cannot know who can be
+    reached, so the executor picks the one that is true once it has chosen the recipient."""
+
+    therapist: str  # their own therapist was told
+    practice: str  # the practice's safety contact was told
+    nobody: str  # nobody could be: the resources, and no word of anyone informed
+
+
+@dataclass(frozen=True, slots=True)
 class CrisisAlert:
-    """Alert the therapist at once. `source` is "text" (crisis language in a message) or
-    "safety_item" (a positive safety answer). Carries no message text by design."""
+    """Alert a person at once (the executor decides who: `app.effects`) and answer the client
+    with the reply that is true. `source` is "text" (crisis language in a message, `category`
+    from `flows.crisis.CATEGORIES`) or "safety_item" (a positive safety answer). `words` is
+    what was written, shown to the clinician only where the practice shows comments in
+    digests; `resources` are the crisis resources the client was given."""
 
     source: str
     at: datetime
+    replies: CrisisReplies
+    resources: str
+    category: str | None = None
+    words: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from flows.context import ClientContext
+from flows.crisis import match_crisis
 from flows.i18n import t
-from flows.intents import CrisisAlert, Intent, Keyboard, Notice, Reply
+from flows.intents import CrisisAlert, CrisisReplies, Intent, Keyboard, Notice, Reply
 from flows.state import Machine, State
 
 
@@ -55,10 +56,21 @@ class Turn:
     def emit(self, intent: Intent) -> None:
         self.intents.append(intent)
 
-    def crisis(self, source: str) -> None:
-        """Crisis resources to the client at once, and an urgent alert for the therapist."""
-        self.say(self.text("crisis.reply", resources=self.crisis_resources))
-        self.emit(CrisisAlert(source, self.at))
+    def crisis(self, words: str | None) -> None:
+        """Crisis resources to the client at once, and an urgent alert for a person: crisis
+        language in `words`, or (None) a positive answer to the safety item."""
+        resources = self.crisis_resources
+        replies = CrisisReplies(
+            therapist=self.text("crisis.reply", resources=resources),
+            practice=self.text("crisis.reply_practice", resources=resources),
+            nobody=self.text("crisis.reply_alone", resources=resources),
+        )
+        if words is None:
+            self.emit(CrisisAlert("safety_item", self.at, replies, resources))
+            return
+        found = match_crisis(words)
+        category = found.category if found is not None else None
+        self.emit(CrisisAlert("text", self.at, replies, resources, category, words))
 
     # where the conversation is -------------------------------------------------------------
     @property

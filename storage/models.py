@@ -48,6 +48,15 @@ class Practice(Base):
     crisis_resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     retention_days: Mapped[int] = mapped_column(Integer, default=730)
     digest_comments: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who gets an urgent alert when the client's own therapist cannot be reached.
+    safety_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey(
+            "therapist.id",
+            ondelete="SET NULL",
+            use_alter=True,
+            name="fk_practice_safety_contact_id_therapist",
+        )
+    )
     created_at: Mapped[datetime]
 
 
@@ -62,6 +71,7 @@ class Therapist(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    unreachable_at: Mapped[datetime | None]  # blocked the bot; cleared when they unblock it
     created_at: Mapped[datetime]
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist")

@@ -209,6 +209,16 @@ async def mark_unreachable(s: AsyncSession, client_id: int, now: datetime) -> bo
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def mark_therapist_unreachable(s: AsyncSession, therapist_id: int, now: datetime) -> bool:
+    """The therapist blocked the bot, as a send to them found: True if that is news."""
+    result = await s.execute(
+        update(Therapist)
+        .where(Therapist.id == therapist_id, Therapist.unreachable_at.is_(None))
+        .values(unreachable_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 async def therapist_by_user(s: AsyncSession, telegram_user_id: int) -> Therapist | None:
     return await s.scalar(select(Therapist).where(Therapist.telegram_user_id == telegram_user_id))
 
@@ -446,7 +456,7 @@ async def unbind_client(s: AsyncSession, client: Client, *, now: datetime) -> in
 async def unbind_therapist(s: AsyncSession, therapist: Therapist, *, now: datetime) -> int:
     """`unbind_client` for a therapist: unused links revoked, the old chat's messages cancelled."""
     old_chat = therapist.chat_id
-    therapist.telegram_user_id = therapist.chat_id = None
+    therapist.telegram_user_id = therapist.chat_id = therapist.unreachable_at = None
     await revoke_invites(s, now=now, therapist_id=therapist.id)
     await s.flush()
     return await outbox.cancel_pending(s, old_chat)

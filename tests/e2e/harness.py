@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from app.runtime import Runtime
 from bot.runtime import TelegramSide
 from bot.service import BotService
 from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
+from flows.i18n import t
 from storage.crypto import Cipher
 from storage.models import Answer, Checkin, Client, OutboxMessage
 
@@ -196,6 +198,17 @@ class World:
     async def invite_client(self, therapist: Person, name: str, **kwargs: Any) -> tuple[int, str]:
         data = await admin.add_client(self.rt, therapist.id, name, **kwargs)
         return data["id"], token_of(data["invite_link"])
+
+
+ALERT_START = t("en", "therapist.alert_crisis_text").split("{", 1)[0]  # "⚠️ Urgent: "
+
+
+def alerts_as_aliases(texts: Iterable[str]) -> list[str]:
+    """Each urgent crisis alert among `texts` as the alias it names first; other texts as
+    they are."""
+    return [
+        x[len(ALERT_START) :].split(" ", 1)[0] if x.startswith(ALERT_START) else x for x in texts
+    ]
 
 
 def has_buttons(message: dict[str, Any]) -> bool:

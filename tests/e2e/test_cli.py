@@ -124,6 +124,20 @@ def test_practice_settings_round_trip(rapport) -> None:  # type: ignore[no-untyp
     assert shown["crisis_resources"] == {"es": "Llama al 112"}
 
 
+def test_the_safety_contact_is_a_therapist_and_can_be_cleared(rapport) -> None:  # type: ignore[no-untyped-def]
+    assert json.loads(rapport("practice", "show", "--json"))["safety_contact"] is None
+    sam = json.loads(rapport("therapist", "add", "--name", "Sam Reyes", "--json"))
+    shown = json.loads(rapport("practice", "set", "--safety-contact", str(sam["id"]), "--json"))
+    assert shown["safety_contact"] == sam["id"]
+    assert f"safety_contact: {sam['id']}" in rapport("practice", "show")
+    for wrong in ("99", "Sam"):
+        out = rapport("practice", "set", "--safety-contact", wrong, code=1)
+        assert out.startswith("rapport: ") and "--safety-contact" in out, out
+    assert json.loads(rapport("practice", "show", "--json"))["safety_contact"] == sam["id"]
+    cleared = json.loads(rapport("practice", "set", "--safety-contact", "none", "--json"))
+    assert cleared["safety_contact"] is None
+
+
 def test_keys_rotate_moves_every_value_to_the_new_key(  # type: ignore[no-untyped-def]
     rapport, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,7 @@ from storage.models import Client, ClientEvent, OutboxMessage
 from tests.e2e.harness import (
     Person,
     World,
+    alerts_as_aliases,
     button_data,
     data_for,
     join_client,
@@ -662,18 +663,18 @@ async def test_crisis_language_mid_item_and_in_a_comment(world: World) -> None:
     question = await next_with_buttons(user)
     before = await stored(world, alice.id)
     crisis_reply = en("crisis.reply", resources=CRISIS)
-    alert = t("en", "therapist.alert_crisis_text", client="A.S.")
+    alert = "A.S."  # an urgent alert about Alice
 
     await user.send("honestly I want to kill myself")
     assert await said(user) == crisis_reply  # at once, and no "please tap a button" after it
-    assert await therapist_heard(world, dana) == [alert]
+    assert alerts_as_aliases(await therapist_heard(world, dana)) == [alert]
     assert (await stored(world, alice.id)).answers == before.answers
     await answer_all_but_comment(world, user, question)
     comment = "some days I think about ending my life"
     await user.send(comment)
     assert await said(user) == crisis_reply
     assert await said(user) == en("checkin.thanks")  # the check-in carries on to its end
-    assert await therapist_heard(world, dana) == [alert, alert]
+    assert alerts_as_aliases(await therapist_heard(world, dana)) == [alert, alert]
 
     result = await stored(world, alice.id)
     assert [a[3] for a in result.answers if a[1] == "comment"] == [comment]
@@ -695,9 +696,7 @@ async def test_crisis_words_in_an_edit_or_a_caption_are_answered_at_once(world: 
 
     await user.edit(sent, "I'm not fine, I want to kill myself")
     assert await said(user) == en("crisis.reply", resources=CRISIS)
-    assert await therapist_heard(world, dana) == [
-        t("en", "therapist.alert_crisis_text", client="A.S.")
-    ]
+    assert alerts_as_aliases(await therapist_heard(world, dana)) == ["A.S."]
     await user.edit(sent, "I'm fine, see you on Tuesday")  # any other edit: the usual note
     assert await said(user) == en("chat.edited")
 
@@ -731,9 +730,11 @@ async def test_a_positive_safety_item_raises_an_urgent_alert(world: World) -> No
     assert await said(alice.user) == en("crisis.reply", resources=CRISIS)
     comment = await next_with_buttons(alice.user)  # the check-in goes on
     assert comment["text"] == prompt(safety_index + 1, safety_item=True)
-    assert await therapist_heard(world, dana) == [
-        t("en", "therapist.alert_crisis_safety", client="A.S.")
-    ]
+    heard = await therapist_heard(world, dana)
+    assert alerts_as_aliases(heard) == ["A.S."]
+    assert heard[0].startswith(
+        t("en", "therapist.alert_crisis_safety").split("{at", 1)[0].format(client="A.S.")
+    )
     await tap(world, alice.user, comment, "s")
     assert await said(alice.user) == en("checkin.thanks")
     result = await stored(world, alice.id)
@@ -741,7 +742,8 @@ async def test_a_positive_safety_item_raises_an_urgent_alert(world: World) -> No
     assert [c[1] for c in result.checkins] == ["answered"]
     async with world.rt.sessions() as s:
         event = (await s.scalars(select(ClientEvent).where(ClientEvent.kind == "crisis"))).one()
-        assert event.data == {"source": "safety_item"} and event.at == answered_at
+        assert event.at == answered_at
+        assert event.data == {"source": "safety_item", "category": None, "alerted": "therapist"}
 
 
 # --- a restart in the middle ----------------------------------------------------------------------

@@ -8,7 +8,6 @@ import pytest
 from flows.checkin import COMMENT_LIMIT
 from flows.i18n import t
 from flows.intents import (
-    CrisisAlert,
     DiscardCheckin,
     FinishCheckin,
     RecordAnswer,
@@ -20,6 +19,7 @@ from flows.intents import (
 from tests.flows.testkit import (
     RESOURCES,
     Client,
+    alerts,
     all_text,
     idle_client,
     last_keyboard_data,
@@ -247,7 +247,7 @@ def test_crisis_language_mid_check_in_answers_at_once_and_the_flow_stays() -> No
     client.tap("c:7:0:8")
     before = client.state
     intents = client.text("I don't want to live anymore")
-    assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
+    assert alerts(intents) == [("text", client.at)]
     (reply,) = replies(intents)  # resources only: no "please tap a button" after it
     assert RESOURCES in reply.text and "Dr. Lee" in reply.text
     assert client.state == before
@@ -259,7 +259,7 @@ def test_crisis_language_in_the_comment_is_kept_and_alerted() -> None:
     answer_scales(client)
     client.tap("c:7:5:0")
     intents = client.text("quiero suicidarme")
-    assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
+    assert alerts(intents) == [("text", client.at)]
     assert of_type(intents, RecordComment) == [RecordComment(7, "quiero suicidarme", client.at)]
     assert of_type(intents, FinishCheckin)[0].complete
 
@@ -281,7 +281,7 @@ def test_safety_item_when_switched_on() -> None:
     intents = client.tap("c:7:7:2")
     assert recorded(intents) == [("phq9_item9", 2)]
     assert replies(intents)[0].text.endswith("✓ More than half the days")
-    assert of_type(intents, CrisisAlert) == [CrisisAlert("safety_item", client.at)]
+    assert alerts(intents) == [("safety_item", client.at)]
     assert RESOURCES in all_text(intents)
     assert client.state["state"] == "commenting"
 
@@ -292,7 +292,7 @@ def test_safety_item_not_at_all_or_not_answered_raises_no_alert(data: str) -> No
     answer_scales(client)
     client.tap("c:7:5:0")
     intents = client.tap(data)
-    assert of_type(intents, CrisisAlert) == []
+    assert alerts(intents) == []
     assert len(of_type(intents, RecordAnswer)) == 1
 
 

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from flows.crisis import match_crisis
 from flows.i18n import t
-from flows.intents import CrisisAlert, DiscardCheckin, Intent, Reply
+from flows.intents import CrisisAlert, DiscardCheckin, Intent
 from tests.flows.testkit import (
     RESOURCES,
     Client,
+    alerts,
     idle_client,
     last_keyboard_data,
     make_ctx,
@@ -66,8 +68,8 @@ def test_crisis_language_typed_into_a_dialog_gets_only_the_crisis_reply() -> Non
     client.command("timezone")
     before = client.state
     intents = client.text("I want to end it all")
-    assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
-    assert len(of_type(intents, Reply)) == 1 and RESOURCES in str(intents[0])
+    assert alerts(intents) == [("text", client.at)]
+    assert len(replies(intents)) == 1 and RESOURCES in replies(intents)[0].text
     assert client.state == before
 
 
@@ -83,10 +85,10 @@ def test_the_benchmark_runs_complete_check_ins() -> None:
 def test_crisis_language_after_a_command_is_answered_and_the_command_still_runs() -> None:
     for client in (idle_client(), mid_checkin(), stopped(), Client(make_ctx(timezone=None))):
         intents = client.command("help", "I want to kill myself")
-        assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
+        assert alerts(intents) == [("text", client.at)]
         first, *rest = replies(intents)
         assert RESOURCES in first.text and rest, "the command's own answer follows"
-    assert of_type(idle_client().command("pause", "3"), CrisisAlert) == []
+    assert alerts(idle_client().command("pause", "3")) == []
 
 
 @pytest.mark.parametrize("how", ["edited", "caption"])
@@ -106,7 +108,7 @@ def test_crisis_language_in_an_edit_or_a_caption_is_answered_wherever_the_client
     for client in (idle, mid_checkin(), stopped(), Client(make_ctx(timezone=None))):
         before = client.state["machine"] if client.stored is not None else "onboarding"
         intents = send(client, "actually I want to kill myself")
-        assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)], before
+        assert alerts(intents) == [("text", client.at)], before
         assert RESOURCES in replies(intents)[0].text
         assert client.state["machine"] == before
 
@@ -123,3 +125,18 @@ def stopped() -> Client:
     client.tap("d:stop:y")
     assert client.state["machine"] == "ended", client.state
     return client
+
+
+def test_a_crisis_alert_says_what_kind_and_offers_a_true_reply_for_each_outcome() -> None:
+    """The flow cannot know who can be reached: it gives the executor a reply for each
+    outcome, and only the one for a therapist who was told says so."""
+    client = idle_client()
+    (alert,) = of_type(client.text("I have pills saved up to end my life"), CrisisAlert)
+    found = match_crisis("I have pills saved up to end my life")
+    assert found is not None
+    assert (alert.category, alert.words) == (found.category, "I have pills saved up to end my life")
+    told, practice, nobody = alert.replies.therapist, alert.replies.practice, alert.replies.nobody
+    assert all(RESOURCES in reply for reply in (told, practice, nobody))
+    assert "Dr. Lee" in told and "Dr. Lee" not in practice and "Dr. Lee" not in nobody
+    assert "know" in practice.split(RESOURCES)[1] and "know" not in nobody.split(RESOURCES)[1]
+    assert alert.resources == RESOURCES

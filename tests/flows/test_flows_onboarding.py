@@ -6,7 +6,6 @@ import pytest
 
 from flows.i18n import t
 from flows.intents import (
-    CrisisAlert,
     DeclineConsent,
     DiscardCheckin,
     RecordConsent,
@@ -18,6 +17,7 @@ from flows.onboarding import CONSENT_VERSION
 from tests.flows.testkit import (
     RESOURCES,
     Client,
+    alerts,
     all_text,
     last_keyboard_data,
     make_ctx,
@@ -235,7 +235,7 @@ def test_crisis_language_during_onboarding_is_answered_at_once() -> None:
     client.start()
     before = client.state
     intents = client.text("honestly I want to die")
-    assert of_type(intents, CrisisAlert) == [CrisisAlert("text", client.at)]
+    assert alerts(intents) == [("text", client.at)]
     assert RESOURCES in replies(intents)[0].text
     assert len(replies(intents)) == 1
     assert client.state == before

@@ -9,7 +9,7 @@ from typing import Any
 
 from flows.conversation import ClientContext, Outcome, handle, start_onboarding
 from flows.events import Command, Edited, Event, Expire, Media, Nudge, OpenCheckin, Tap, Text
-from flows.intents import Intent, Notice, Reply, SetLanguage, SetTimezone
+from flows.intents import CrisisAlert, Intent, Notice, Reply, SetLanguage, SetTimezone
 from flows.state import new_state
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin
@@ -101,7 +101,18 @@ def idle_client(ctx: ClientContext | None = None) -> Client:
 
 
 def replies(intents: list[Intent]) -> list[Reply]:
-    return [i for i in intents if isinstance(i, Reply)]
+    """What the client is told, a crisis reply as when their own therapist could be alerted
+    (the executor picks the true one of `CrisisAlert.replies`)."""
+    return [
+        Reply(i.replies.therapist) if isinstance(i, CrisisAlert) else i
+        for i in intents
+        if isinstance(i, Reply | CrisisAlert)
+    ]
+
+
+def alerts(intents: list[Intent]) -> list[tuple[str, datetime]]:
+    """The urgent alerts asked for: (source, at) each."""
+    return [(i.source, i.at) for i in intents if isinstance(i, CrisisAlert)]
 
 
 def of_type(intents: list[Intent], kind: type) -> list[Any]:
