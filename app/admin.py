@@ -5,8 +5,9 @@ Each function runs one transaction and returns plain data (dicts) that both fron
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import erasure, invites
@@ -26,6 +27,17 @@ from storage import audit, keyring, people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 LANGUAGES = ("en", "es", "ru")
+
+_Person = TypeVar("_Person", Client, Therapist)
+_Moved = TypeVar("_Moved", Client, Therapist, contravariant=True)
+
+
+class _Move(Protocol[_Moved]):
+    """`invites.move_client` or `invites.move_therapist`: the new token, messages cancelled."""
+
+    async def __call__(
+        self, s: Session, person: _Moved, /, *, actor: str, now: datetime
+    ) -> tuple[str, int]: ...
 
 
 class AdminError(ValueError):
@@ -62,6 +74,30 @@ def check_cadence(spec: str) -> str:
         return str(parse_cadence(spec))
     except ValueError as exc:
         raise AdminError(f"cadence: {exc}") from None
+
+
+async def client_of(s: Session, client_id: int) -> Client:
+    """The client with this id, or the operator's one-line error."""
+    client = await people.client_by_id(s, client_id)
+    if client is None:
+        raise AdminError(f"no client with id {client_id}")
+    return client
+
+
+async def therapist_of(s: Session, therapist_id: int) -> Therapist:
+    """The therapist with this id, or the operator's one-line error."""
+    therapist = await people.therapist_by_id(s, therapist_id)
+    if therapist is None:
+        raise AdminError(f"no therapist with id {therapist_id}")
+    return therapist
+
+
+def check_quiet_hours(text: str) -> str:
+    try:
+        parse_quiet_hours(text)
+    except ValueError as exc:
+        raise AdminError(f"quiet hours: {exc}") from None
+    return text
 
 
 def no_username(who: str, ident: int) -> str:
@@ -182,73 +218,64 @@ async def new_invite(
         raise AdminError(no_username(who, ident or 0))
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        if client_id is not None:
-            client = await people.client_by_id(s, client_id)
-            if client is None:
-                raise AdminError(f"no client with id {client_id}")
-            if invites.client_has_joined(client):
-                raise AdminError(
-                    f"client {client_id} has joined on Telegram already; to move them to "
-                    f"another Telegram account: rapport client move {client_id}"
-                )
-        if therapist_id is not None:
-            therapist = await people.therapist_by_id(s, therapist_id)
-            if therapist is None:
-                raise AdminError(f"no therapist with id {therapist_id}")
-            if invites.therapist_has_joined(therapist):
-                raise AdminError(
-                    f"therapist {therapist_id} has joined on Telegram already; to move them to "
-                    f"another Telegram account: rapport therapist move {therapist_id}"
-                )
+        if client_id is not None and invites.client_has_joined(await client_of(s, client_id)):
+            raise AdminError(_joined("client", client_id))
+        if therapist_id is not None and invites.therapist_has_joined(
+            await therapist_of(s, therapist_id)
+        ):
+            raise AdminError(_joined("therapist", therapist_id))
         token = await people.create_invite(
             s, now=now, client_id=client_id, therapist_id=therapist_id
         )
-        expires = now + people.INVITE_TTL
+    return await _fresh_link(rt, token, now)
+
+
+async def _fresh_link(rt: Runtime, token: str, now: datetime) -> dict[str, Any]:
+    """A new invite's link and when it stops working."""
+    expires = now + people.INVITE_TTL
     return {"invite_link": await link(rt, token), "expires_at": expires.isoformat()}
+
+
+def _joined(who: str, ident: int) -> str:
+    return (
+        f"{who} {ident} has joined on Telegram already; to move them to "
+        f"another Telegram account: rapport {who} move {ident}"
+    )
 
 
 async def move_client_account(rt: Runtime, client_id: int, actor: str = "cli") -> dict[str, Any]:
     """Disconnect the client's Telegram account and give a link for their new one (audited)."""
-    now = rt.clock.now()
-    async with rt.sessions() as s, s.begin():
-        client = await people.client_by_id(s, client_id)
-        if client is None:
-            raise AdminError(f"no client with id {client_id}")
-        if client.telegram_user_id is None:
-            raise AdminError(
-                f"client {client_id} has no Telegram account to move from; "
-                f"for a new link: rapport invite --client {client_id}"
-            )
-        token, cancelled = await invites.move_client(s, client, actor=actor, now=now)
-    return {
-        "client": client_id,
-        "invite_link": await link(rt, token),
-        "expires_at": (now + people.INVITE_TTL).isoformat(),
-        "cancelled_messages": cancelled,
-    }
+    return await _move_account(rt, "client", client_id, client_of, invites.move_client, actor)
 
 
 async def move_therapist_account(
     rt: Runtime, therapist_id: int, actor: str = "cli"
 ) -> dict[str, Any]:
     """`move_client_account` for a therapist."""
+    return await _move_account(
+        rt, "therapist", therapist_id, therapist_of, invites.move_therapist, actor
+    )
+
+
+async def _move_account(
+    rt: Runtime,
+    who: str,
+    ident: int,
+    find: Callable[[Session, int], Awaitable[_Person]],
+    move: _Move[_Person],
+    actor: str,
+) -> dict[str, Any]:
+    """One way to move either kind of person: `invites.move_client` or `move_therapist`."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        therapist = await people.therapist_by_id(s, therapist_id)
-        if therapist is None:
-            raise AdminError(f"no therapist with id {therapist_id}")
-        if therapist.telegram_user_id is None:
+        person = await find(s, ident)
+        if person.telegram_user_id is None:
             raise AdminError(
-                f"therapist {therapist_id} has no Telegram account to move from; "
-                f"for a new link: rapport invite --therapist {therapist_id}"
+                f"{who} {ident} has no Telegram account to move from; "
+                f"for a new link: rapport invite --{who} {ident}"
             )
-        token, cancelled = await invites.move_therapist(s, therapist, actor=actor, now=now)
-    return {
-        "therapist": therapist_id,
-        "invite_link": await link(rt, token),
-        "expires_at": (now + people.INVITE_TTL).isoformat(),
-        "cancelled_messages": cancelled,
-    }
+        token, cancelled = await move(s, person, actor=actor, now=now)
+    return {who: ident, **await _fresh_link(rt, token, now), "cancelled_messages": cancelled}
 
 
 async def list_therapists(rt: Runtime) -> list[dict[str, Any]]:
@@ -280,9 +307,7 @@ async def add_session(
         raise AdminError("the session time needs a UTC offset, e.g. 2026-03-02T15:00:00+01:00")
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await people.client_by_id(s, client_id)
-        if client is None:
-            raise AdminError(f"no client with id {client_id}")
+        client = await client_of(s, client_id)
         if at <= now:
             raise AdminError(f"{at.isoformat()} has already passed: give a future time")
         try:
@@ -311,10 +336,7 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
             if field == "cadence":
                 value = check_cadence(value)
             elif field == "quiet_hours":
-                try:
-                    parse_quiet_hours(value)
-                except ValueError as exc:
-                    raise AdminError(f"quiet hours: {exc}") from None
+                check_quiet_hours(value)
             elif field == "language":
                 check_language(value)
             elif field == "instrument":
@@ -437,22 +459,17 @@ async def client_set(
     """Per-client overrides; 'default' clears one. The next check-in is re-planned at once."""
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await people.client_by_id(s, client_id)
-        if client is None:
-            raise AdminError(f"no client with id {client_id}")
+        client = await client_of(s, client_id)
         if cadence is not None:
             client.cadence = None if cadence == "default" else check_cadence(cadence)
         if timezone is not None:
             move_client(client, check_timezone(timezone))
         if language is not None:
             client.language = check_language(language)
-        if quiet_hours is not None:
-            if quiet_hours != "default":
-                try:
-                    parse_quiet_hours(quiet_hours)
-                except ValueError as exc:
-                    raise AdminError(f"quiet hours: {exc}") from None
-            client.quiet_hours = None if quiet_hours == "default" else quiet_hours
+        if quiet_hours == "default":
+            client.quiet_hours = None
+        elif quiet_hours is not None:
+            client.quiet_hours = check_quiet_hours(quiet_hours)
         await replan_client(s, client, await people.get_practice(s, now), now)
         return client_view(rt, client, with_name=False)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.admin import AdminError, session_view
+from app.admin import AdminError, session_view, therapist_of
 from app.ics_import import CalendarEvent, match_client, parse_sessions
 from app.planning import plan_digest, replan_client
 from app.runtime import Runtime, Session
@@ -291,9 +291,7 @@ async def import_calendar(
         raise AdminError("the import window must end after it starts")
     now = rt.clock.now()
     async with rt.sessions() as s:
-        therapist = await people.therapist_by_id(s, therapist_id)
-        if therapist is None:
-            raise AdminError(f"no therapist with id {therapist_id}")
+        therapist = await therapist_of(s, therapist_id)
         problems: list[str] = []
         try:
             events = parse_sessions(

@@ -12,6 +12,7 @@ import csv
 import io
 from typing import Any
 
+from app.admin import client_of
 from app.runtime import Runtime, Session
 from flows.visible import visible_text
 from storage import audit, checkins, people
@@ -74,12 +75,7 @@ async def export(rt: Runtime, client_id: int | None, actor: str = "cli") -> list
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
         if client_id is not None:
-            client = await people.client_by_id(s, client_id)
-            if client is None:
-                from app.admin import AdminError
-
-                raise AdminError(f"no client with id {client_id}")
-            clients = [client]
+            clients = [await client_of(s, client_id)]
         else:
             clients = list(await people.list_clients(s))
         records = [await client_record(rt, c, s) for c in clients]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.admin import AdminError
+from app.admin import client_of
 from app.digests import digest_for
 from app.runtime import Runtime
 from insights.chart import render_chart
@@ -24,9 +24,7 @@ class DigestNow:
 async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestNow:
     now = rt.clock.now()
     async with rt.sessions() as s, s.begin():
-        client = await people.client_by_id(s, client_id)
-        if client is None:
-            raise AdminError(f"no client with id {client_id}")
+        client = await client_of(s, client_id)
         therapist = await people.therapist_by_id(s, client.therapist_id)
         practice = await people.get_practice(s, now)
         upcoming = await people.next_session(s, client.id, now)

@@ -52,6 +52,7 @@ for sub, name in (
     commands.add_typer(sub, name=name)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -85,27 +86,36 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]], mode: keyring.Mode | N
         finally:
             await rt.close()
 
+    with setup_errors():
+        try:
+            return asyncio.run(go())
+        except admin.AdminError as exc:
+            fail(str(exc))
+        except ValueError as exc:
+            if not undecryptable(exc):
+                raise
+            fail(
+                "RAPPORT_ENCRYPTION_KEY: a stored text cannot be decrypted with the configured "
+                "keys (was it written with another key?)",
+                2,
+            )
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def setup_errors() -> Iterator[None]:
+    """A setting, the keys or the database that will not do: one line, exit code 2 (1 for a key
+    set refused for now), for the one-shot commands and for `rapport run` alike."""
     try:
-        return asyncio.run(go())
+        yield
     except ConfigError as exc:
         fail(str(exc), 2)
     except keyring.KeysCannotRead as exc:
         fail(str(exc), 2)
     except keyring.KeyRefused as exc:
         fail(str(exc))
-    except admin.AdminError as exc:
-        fail(str(exc))
-    except ValueError as exc:
-        if not undecryptable(exc):
-            raise
-        fail(
-            "RAPPORT_ENCRYPTION_KEY: a stored text cannot be decrypted with the configured "
-            "keys (was it written with another key?)",
-            2,
-        )
     except DATABASE_ERRORS as exc:
         fail(database_problem(exc), 2)
-    raise AssertionError("unreachable")
 
 
 def database_problem(exc: BaseException) -> str:
@@ -114,9 +124,14 @@ def database_problem(exc: BaseException) -> str:
     return f"RAPPORT_DATABASE_URL: the database cannot be used ({reason})"
 
 
+def json_text(data: Any) -> str:
+    """How every command writes JSON: readable, and non-ASCII names as they are."""
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
 def show(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
     if as_json:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        typer.echo(json_text(data))
     elif text is not None:
         typer.echo(text(data))
     elif isinstance(data, list):
@@ -133,17 +148,18 @@ def invite_line(d: dict[str, Any]) -> str:
     return f"\ninvite link: {d['invite_link']}" if d["invite_link"] else ""
 
 
-def without_link_warned(d: dict[str, Any], as_json: bool) -> dict[str, Any]:
-    """Said loudly when no link could be made: the person is stored, but cannot join yet. On
-    standard error for people; as a `warning` field for `--json` readers."""
-    if d["invite_link"]:
-        return d
-    who = "client" if "code" in d else "therapist"
-    warning = admin.no_username(who, d["id"])
-    if as_json:
-        return {**d, "warning": warning}
-    typer.echo(f"rapport: warning: {warning}", err=True)
-    return d
+def show_added(d: dict[str, Any], as_json: bool, headline: Callable[[dict[str, Any]], str]) -> None:
+    """A person just added, with their invite link; said loudly when no link could be made: the
+    person is stored, but cannot join yet. On standard error for people; as a `warning` field
+    for `--json` readers."""
+    if not d["invite_link"]:
+        who = "client" if "code" in d else "therapist"
+        warning = admin.no_username(who, d["id"])
+        if as_json:
+            d = {**d, "warning": warning}
+        else:
+            typer.echo(f"rapport: warning: {warning}", err=True)
+    show(d, as_json, lambda added: headline(added) + invite_line(added))
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -155,10 +171,8 @@ def db_upgrade() -> None:
     from storage.db import upgrade
 
     conf = settings()
-    try:
+    with setup_errors():
         upgrade(conf.database_url)
-    except DATABASE_ERRORS as exc:
-        fail(database_problem(exc), 2)
     typer.echo("database is at the latest schema")
 
 
@@ -245,33 +259,45 @@ def therapist_add(
 ) -> None:
     """Add a therapist; prints the id and an invite link to open in Telegram."""
     data = with_runtime(lambda rt: admin.add_therapist(rt, name, timezone))
-    data = without_link_warned(data, as_json)
-    show(data, as_json, lambda d: f"therapist {d['id']} added" + invite_line(d))
+    show_added(data, as_json, lambda d: f"therapist {d['id']} added")
 
 
 @therapist_app.command("move")
 def therapist_move(
     therapist_id: Annotated[int, typer.Argument(help="the therapist's id")],
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Move a therapist to another Telegram account: the old one is disconnected now (messages
     still waiting for it are cancelled) and a link for the new one is printed. Audited."""
-    if not yes and not typer.confirm(
-        f"Disconnect therapist {therapist_id}'s current Telegram account?"
-    ):
-        raise typer.Exit(1)
-    data = with_runtime(lambda rt: admin.move_therapist_account(rt, therapist_id))
-    show(data, as_json, moved_text)
+    move_account("therapist", therapist_id, yes, as_json, admin.move_therapist_account)
 
 
-def moved_text(d: dict[str, Any]) -> str:
-    who = f"client {d['client']}" if "client" in d else f"therapist {d['therapist']}"
-    return (
-        f"{who}: the old Telegram account is disconnected "
-        f"({d['cancelled_messages']} unsent message(s) cancelled)\n"
-        f"invite link for the new account: {d['invite_link']}\nexpires: {d['expires_at']}"
+def move_account(
+    who: str,
+    ident: int,
+    yes: bool,
+    as_json: bool,
+    move: Callable[[Runtime, int], Awaitable[dict[str, Any]]],
+) -> None:
+    """`client move` and `therapist move`: asked first, then the new account's link."""
+    confirm(yes, f"Disconnect {who} {ident}'s current Telegram account?")
+    moved = with_runtime(lambda rt: move(rt, ident))
+    show(
+        moved,
+        as_json,
+        lambda d: (
+            f"{who} {ident}: the old Telegram account is disconnected "
+            f"({d['cancelled_messages']} unsent message(s) cancelled)\n"
+            f"invite link for the new account: {d['invite_link']}\nexpires: {d['expires_at']}"
+        ),
     )
+
+
+def confirm(yes: bool, question: str) -> None:
+    """Go on with `--yes` or when the operator says yes; otherwise stop with exit code 1."""
+    if not yes and not typer.confirm(question):
+        raise typer.Exit(1)
 
 
 @therapist_app.command("list")
@@ -299,13 +325,10 @@ def client_add(
             rt, therapist, name, timezone=timezone, cadence=cadence, language=language, alias=alias
         )
     )
-    data = without_link_warned(data, as_json)
-    show(
+    show_added(
         data,
         as_json,
-        lambda d: (
-            f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})" + invite_line(d)
-        ),
+        lambda d: f"client {d['id']} added as {d['alias']} (calendar code #{d['code']})",
     )
 
 
@@ -321,26 +344,22 @@ def client_list(
 @client_app.command("move")
 def client_move(
     client_id: Annotated[int, typer.Argument(help="the client's id")],
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Move a client to another Telegram account: the old one is disconnected now (messages
     still waiting for it are cancelled; data and history are kept) and a link for the new one
     is printed. The new account goes through onboarding and consent again. Audited."""
-    if not yes and not typer.confirm(f"Disconnect client {client_id}'s current Telegram account?"):
-        raise typer.Exit(1)
-    data = with_runtime(lambda rt: admin.move_client_account(rt, client_id))
-    show(data, as_json, moved_text)
+    move_account("client", client_id, yes, as_json, admin.move_client_account)
 
 
 @client_app.command("erase")
 def client_erase(
     client_id: Annotated[int, typer.Argument(help="the client's id")],
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    yes: YesOpt = False,
 ) -> None:
     """Erase a client's data for good."""
-    if not yes and not typer.confirm(f"Erase everything stored about client {client_id}?"):
-        raise typer.Exit(1)
+    confirm(yes, f"Erase everything stored about client {client_id}?")
     if not with_runtime(lambda rt: admin.erase_client(rt, client_id)):
         fail(f"no client with id {client_id}")
     typer.echo(f"client {client_id} erased")
@@ -552,7 +571,7 @@ def digest(
         fail("--format png needs --out FILE.png")
     result = with_runtime(lambda rt: digest_now(rt, client), "read")
     if format == "json":
-        typer.echo(json.dumps(result.as_json, ensure_ascii=False, indent=2, default=str))
+        typer.echo(json_text(result.as_json))
     elif format == "png":
         assert out is not None
         if result.png is None:
@@ -576,9 +595,7 @@ def export(
     if format not in ("csv", "json"):
         fail("--format must be csv or json")
     records = with_runtime(lambda rt: run_export(rt, client), "read")
-    text = (
-        json.dumps(records, ensure_ascii=False, indent=2) if format == "json" else to_csv(records)
-    )
+    text = json_text(records) if format == "json" else to_csv(records)
     if out is None:
         typer.echo(text)
     else:
@@ -695,18 +712,8 @@ def run(
     conf = settings()  # before the heavy imports: a bad setting is reported at once
     from bot.main import run_bot
 
-    try:
+    with setup_errors(), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen, polling=polling))
-    except ConfigError as exc:
-        fail(str(exc), 2)
-    except keyring.KeysCannotRead as exc:
-        fail(str(exc), 2)
-    except keyring.KeyRefused as exc:
-        fail(str(exc))
-    except DATABASE_ERRORS as exc:
-        fail(database_problem(exc), 2)
-    except KeyboardInterrupt:
-        pass
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from flows.intents import (
     RecordComment,
 )
 from flows.keyboards import CHECKIN, PREFER_NOT, SKIP
-from flows.machinery import build_machine, can_fire, fire
+from flows.machinery import TurnModel, build_machine, can_fire, fire
 from flows.parsing import typed_number, yes_or_no
 from flows.plan import Plan, answer_label, plan_for, plan_items
 from flows.state import CheckinData
@@ -81,26 +81,18 @@ MACHINE.get_state("finished").add_callback("enter", "finish")
 MACHINE.get_state("expired").add_callback("enter", "close_quietly")
 
 
-class CheckinModel:
-    """The transitions model for one event; its `state` lives in the client's state dict."""
+class CheckinModel(TurnModel):
+    """The check-in's model: the open check-in and its plan besides the turn."""
 
-    __slots__ = ("checkin", "next_index", "plan", "turn")
+    __slots__ = ("checkin", "next_index", "plan")
 
     def __init__(self, turn: Turn) -> None:
-        self.turn = turn
+        super().__init__(turn)
         checkin = turn.state["checkin"]
         assert checkin is not None, "only built in the check-in machine, which has one"
         self.checkin: CheckinData = checkin
         self.plan: Plan = plan_for(turn.ctx.instrument, self.checkin["items"])
         self.next_index = 0
-
-    @property
-    def state(self) -> str:
-        return str(self.turn.state["state"])
-
-    @state.setter
-    def state(self, value: str) -> None:
-        self.turn.state["state"] = value
 
     def current_item(self) -> Item | None:
         return self.plan.item(self.checkin["index"])

@@ -17,7 +17,7 @@ from flows import checkin, foreground, zone_step
 from flows.i18n import LANGUAGES, t
 from flows.intents import EraseAll, SetLanguage, SetTimezone, Stop, TellTherapist
 from flows.keyboards import DIALOG, NO, OTHER_ZONE, YES, language_keyboard, yes_no_keyboard
-from flows.machinery import build_machine, can_fire, fire
+from flows.machinery import TurnModel, build_machine, can_fire, fire
 from flows.parsing import language_from_text, yes_or_no
 from flows.state import DIALOGS as STATE_DIALOGS
 from flows.timezones import display_zone, parse_zone
@@ -73,13 +73,10 @@ def _language_text(turn: Turn) -> str:
     return turn.text("command.language_prompt")
 
 
-class DialogModel:
-    """The transitions model for one event; `state` is the dialog slot of the state dict."""
+class DialogModel(TurnModel):
+    """The dialogs' model: here `state` is the dialog slot of the state dict."""
 
-    __slots__ = ("turn",)
-
-    def __init__(self, turn: Turn) -> None:
-        self.turn = turn
+    __slots__ = ()
 
     @property
     def state(self) -> str:
@@ -114,10 +111,8 @@ class DialogModel:
             turn.say(turn.text("command.confirm_hint"))
         elif name == "language":
             turn.say(turn.text("onboarding.language_hint"), language_keyboard(DIALOG))
-        elif name == "timezone":
-            zone_step.ask(turn, DIALOG, hint_key="timezone.not_found")
-        elif name == "timezone_confirm":
-            turn.say(turn.text("timezone.hint"), zone_step.confirm_keyboard(turn, DIALOG))
+        else:
+            zone_step.hint(turn, DIALOG, name)
 
     def ask_typing(self, _: EventData) -> None:
         zone_step.ask_typing(self.turn)

@@ -12,6 +12,8 @@ from typing import Any
 
 from transitions import Machine
 
+from flows.turn import Turn
+
 
 def build_machine(name: str, states: list[str], transitions: list[dict[str, Any]]) -> Machine:
     """A model-less machine: triggers are fired with `fire`, never bound to models."""
@@ -35,3 +37,20 @@ def can_fire(machine: Machine, model: object, trigger: str) -> bool:
     """True if `trigger` has a transition out of the model's current state."""
     event = machine.events.get(trigger)
     return event is not None and bool(event.transitions.get(getattr(model, "state", "")))
+
+
+class TurnModel:
+    """The transitions model for one event; its `state` lives in the client's state dict."""
+
+    __slots__ = ("turn",)
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+
+    @property
+    def state(self) -> str:
+        return str(self.turn.state["state"])
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.turn.state["state"] = value

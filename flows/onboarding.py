@@ -22,7 +22,7 @@ from flows.intents import (
     TellTherapist,
 )
 from flows.keyboards import NO, ONBOARDING, OTHER_ZONE, YES, language_keyboard, yes_no_keyboard
-from flows.machinery import build_machine, can_fire, fire
+from flows.machinery import TurnModel, build_machine, can_fire, fire
 from flows.parsing import language_from_text, yes_or_no
 from flows.timezones import is_zone, parse_zone
 from flows.turn import Turn
@@ -89,21 +89,10 @@ def _consent_keyboard(turn: Turn) -> Keyboard:
     return yes_no_keyboard(turn.lang, ONBOARDING, "ok", "button.agree", "button.decline")
 
 
-class OnboardingModel:
-    """The transitions model for one event; its `state` lives in the client's state dict."""
+class OnboardingModel(TurnModel):
+    """Onboarding's model: the turn alone."""
 
-    __slots__ = ("turn",)
-
-    def __init__(self, turn: Turn) -> None:
-        self.turn = turn
-
-    @property
-    def state(self) -> str:
-        return str(self.turn.state["state"])
-
-    @state.setter
-    def state(self, value: str) -> None:
-        self.turn.state["state"] = value
+    __slots__ = ()
 
     # prompts -------------------------------------------------------------------------------
     def prompt(self, _: EventData) -> None:
@@ -126,10 +115,8 @@ class OnboardingModel:
             turn.say(turn.text("onboarding.language_hint"), language_keyboard(ONBOARDING))
         elif step == "consent":
             turn.say(turn.text("onboarding.consent_hint"), _consent_keyboard(turn))
-        elif step == "timezone":
-            zone_step.ask(turn, ONBOARDING, hint_key="timezone.not_found")
-        elif step == "timezone_confirm":
-            turn.say(turn.text("timezone.hint"), zone_step.confirm_keyboard(turn, ONBOARDING))
+        else:
+            zone_step.hint(turn, ONBOARDING, step)
 
     def ask_typing(self, _: EventData) -> None:
         zone_step.ask_typing(self.turn)

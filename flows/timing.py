@@ -213,19 +213,31 @@ def _window_start(day: date, wall: time, quiet: QuietHours) -> date:
     return day
 
 
-def defer_out_of_quiet(instant: datetime, tz: str, quiet: QuietHours | None) -> datetime:
-    """`instant` in UTC, or if it is inside the local quiet hours, the end of that window."""
-    _require_aware("instant", instant)
-    instant = instant.astimezone(UTC)
+def _quiet_window(
+    instant: datetime, tz: str, quiet: QuietHours | None
+) -> tuple[datetime, datetime] | None:
+    """When the local quiet window that `instant` falls in began and ends (UTC); None when
+    `instant` is outside the quiet hours."""
     if quiet is None or quiet.is_empty:
-        return instant
+        return None
     zone = get_zone(tz)
     local = instant.astimezone(zone)
     wall = local.time().replace(tzinfo=None)
     if not quiet.contains(wall):
-        return instant
-    moved = local_wall_time(_window_end(local.date(), wall, quiet), quiet.end, zone)
-    return max(moved, instant)
+        return None
+    day = local.date()
+    return (
+        local_wall_time(_window_start(day, wall, quiet), quiet.start, zone),
+        local_wall_time(_window_end(day, wall, quiet), quiet.end, zone),
+    )
+
+
+def defer_out_of_quiet(instant: datetime, tz: str, quiet: QuietHours | None) -> datetime:
+    """`instant` in UTC, or if it is inside the local quiet hours, the end of that window."""
+    _require_aware("instant", instant)
+    instant = instant.astimezone(UTC)
+    window = _quiet_window(instant, tz, quiet)
+    return instant if window is None else max(window[1], instant)
 
 
 # --- sessions and rule candidates -----------------------------------------------------------
@@ -462,17 +474,8 @@ def digest_at(
     if lead < timedelta(0):
         raise ValueError("the digest lead time cannot be negative")
     target = session_start.astimezone(UTC) - lead
-    if therapist_quiet is None or therapist_quiet.is_empty:
-        return target
-    zone = get_zone(therapist_tz)
-    local = target.astimezone(zone)
-    wall = local.time().replace(tzinfo=None)
-    if not therapist_quiet.contains(wall):
-        return target
-    began = local_wall_time(
-        _window_start(local.date(), wall, therapist_quiet), therapist_quiet.start, zone
-    )
-    return min(began - margin, target)
+    window = _quiet_window(target, therapist_tz, therapist_quiet)
+    return target if window is None else min(window[0] - margin, target)
 
 
 # --- durations ------------------------------------------------------------------------------

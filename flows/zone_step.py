@@ -68,6 +68,15 @@ def confirm(turn: Turn, owner: str, zone: str, *, preset: bool = False) -> None:
     turn.say(confirm_text(turn, zone, preset=preset), confirm_keyboard(turn, owner))
 
 
+def hint(turn: Turn, owner: str, step: str) -> None:
+    """The nudge when a message did not answer the time-zone step `step` (nothing for a step
+    of another kind)."""
+    if step == "timezone":
+        ask(turn, owner, hint_key="timezone.not_found")
+    elif step == "timezone_confirm":
+        turn.say(turn.text("timezone.hint"), confirm_keyboard(turn, owner))
+
+
 def tapped_zone(value: str) -> str | None:
     """The zone in a zone button's data, if it is one we can load."""
     return value if value != OTHER_ZONE and is_zone(value) else None

@@ -61,7 +61,9 @@ def _baseline_count(n: int, recent: int, th: Thresholds) -> int:
     The baseline grows from `baseline_min` to `baseline_max` answers and never includes the
     check-ins it is compared with; 0 means there is not enough data yet.
     """
-    size = min(th.baseline_max, n - recent)
+    size = n - recent  # compared, not min(): every rule asks this, for every check-in
+    if size > th.baseline_max:
+        return th.baseline_max
     return size if size >= th.baseline_min else 0
 
 
@@ -149,10 +151,8 @@ def _disengagement(s: ClientState, th: Thresholds) -> tuple[float, float, int, i
     """
     if th.engage_h <= 0:
         return None
-    base_n = len(s.answers) - 1  # as in _baseline_count
-    if base_n > th.baseline_max:
-        base_n = th.baseline_max
-    elif base_n < th.baseline_min:
+    base_n = _baseline_count(len(s.answers), 1, th)
+    if not base_n:
         return None
     usual = sum(s.log_delays[:base_n]) / base_n
     sigma = th.delay_sigma
@@ -182,10 +182,8 @@ def slowing(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """The median delay of the latest replies against the client's own usual delay."""
     delays = s.delays
     window = th.slowing_window
-    base_n = len(delays) - window  # as in _baseline_count
-    if base_n > th.baseline_max:
-        base_n = th.baseline_max
-    elif base_n < th.baseline_min:
+    base_n = _baseline_count(len(delays), window, th)
+    if not base_n:
         return None
     recent = _median(delays[-window:])
     if recent < th.slowing_min_hours:
@@ -231,8 +229,8 @@ def falling_alliance(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """
     totals = s.totals
     n = len(totals)
-    base_n = n - 1 if n - 1 < th.baseline_max else th.baseline_max  # as in _baseline_count
-    if base_n >= th.baseline_min:
+    base_n = _baseline_count(n, 1, th)
+    if base_n:
         base = sum(totals[:base_n]) / base_n
         scale = th.reliable_change / 2
         if th.falling_noise_z > 0:
@@ -311,17 +309,13 @@ def item_drop(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     worst: tuple[float, str, int, float | None, int, float] | None = None
     points = th.item_drop_points
     low = th.item_low
-    most = th.baseline_max
-    least = th.baseline_min
     for track in s.items:
         values = track.values
         if not values:
             continue
         latest = values[-1]
-        base_n = len(values) - 1  # as in _baseline_count
-        if base_n > most:
-            base_n = most
-        base: float | None = sum(values[:base_n]) / base_n if base_n >= least else None
+        base_n = _baseline_count(len(values), 1, th)
+        base: float | None = sum(values[:base_n]) / base_n if base_n else None
         drop = base - latest if base is not None else 0.0
         if drop < points and latest > low:
             continue
@@ -370,10 +364,8 @@ def terse(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     """Stopped commenting after commenting, or comments shrinking sharply."""
     answers = s.answers
     window = th.terse_window
-    base_n = len(answers) - window  # as in _baseline_count
-    if base_n > th.baseline_max:
-        base_n = th.baseline_max
-    elif base_n < th.baseline_min:
+    base_n = _baseline_count(len(answers), window, th)
+    if not base_n:
         return None
     habit: Any = s.memo.get(("comments", base_n))
     rate_before, mean_before = habit if habit is not None else _comment_habit(s, base_n)

@@ -113,13 +113,8 @@ def _sentence(
             cadence = float(raw.get("cadence_days", 1)) or 1.0
             cadences = float(raw.get("days_since_reply", 0)) / cadence
             return text(lang, "silence.quiet", days=e["days_since_reply"], cadences=int(cadences))
-        return text(
-            lang,
-            "silence.rate",
-            answered=e["answered"],
-            window=e["window"],
-            rate_before=e["rate_before_pct"],
-        )
+        counts = _named(e, "answered", "window")
+        return text(lang, "silence.rate", rate_before=e["rate_before_pct"], **counts)
     if code == "slowing":
         return text(
             lang,
@@ -129,23 +124,10 @@ def _sentence(
         )
     if code == "low_alliance":
         key = "low_alliance.run" if int(raw.get("in_row", 1)) > 1 else "low_alliance"
-        return text(
-            lang,
-            key,
-            total=e["total"],
-            max=config.TOTAL_MAX,
-            cutoff=e["cutoff"],
-            in_row=e["in_row"],
-        )
+        return text(lang, key, max=config.TOTAL_MAX, **_named(e, "total", "cutoff", "in_row"))
     if code == "falling_alliance":
         if reason == "trend":
-            return text(
-                lang,
-                "falling_alliance.trend",
-                window=e["window"],
-                first=e["first"],
-                total=e["total"],
-            )
+            return text(lang, "falling_alliance.trend", **_named(e, "window", "first", "total"))
         key = (
             "falling_alliance.sustained"
             if int(raw.get("sustained", 1)) > 1
@@ -158,41 +140,37 @@ def _sentence(
         domain = text(lang, f"domain.{raw['domain']}")
         if "baseline" in e and float(raw.get("drop", 0)) > 0:
             return text(
-                lang,
-                "item_drop",
-                item=item,
-                domain=domain,
-                value=e["value"],
-                baseline=e["baseline"],
+                lang, "item_drop", item=item, domain=domain, **_named(e, "value", "baseline")
             )
         return text(lang, "item_drop.low", item=item, domain=domain, value=e["value"])
     if code == "partial":
         if int(raw.get("count", 1)) <= 1:
             return text(lang, "partial.one")
-        return text(lang, "partial", count=e["count"], window=e["window"])
+        return text(lang, "partial", **_named(e, "count", "window"))
     if code == "terse":
         if reason == "shrinking":
-            return text(
-                lang,
-                "terse.shrinking",
-                chars_recent=e["chars_recent"],
-                chars_before=e["chars_before"],
-            )
+            return text(lang, "terse.shrinking", **_named(e, "chars_recent", "chars_before"))
         return text(lang, "terse.stopped", window=e["window"], rate_before=e["rate_before_pct"])
     if code == "ceiling":
         return text(lang, "ceiling", in_row=e["in_row"])
     if code == "rupture_reported":
         if raw.get("talked_through") == "yes":
             return text(lang, "rupture_reported.resolved", since=day)
-        count = int(raw.get("unresolved_recent", 1))
-        if count > 1:
-            return text(lang, "rupture_reported.repeated", count=count, since=day)
-        return text(lang, "rupture_reported", since=day)
+        return _once_or_more(lang, code, int(raw.get("unresolved_recent", 1)), day)
     if code == "confrontation":
-        count = int(raw.get("count_recent", 1))
-        if count > 1:
-            return text(lang, "confrontation.repeated", count=count, since=day)
-        return text(lang, "confrontation", since=day)
+        return _once_or_more(lang, code, int(raw.get("count_recent", 1)), day)
     if has_key(code):
         return text(lang, code, since=day)
     return code.replace("_", " ")
+
+
+def _named(e: dict[str, str], *names: str) -> dict[str, str]:
+    """The evidence a sentence shows under the evidence's own names."""
+    return {name: e[name] for name in names}
+
+
+def _once_or_more(lang: str, key: str, count: int, day: str) -> str:
+    """`key`, or `key.repeated` with the count when it happened more than once lately."""
+    if count > 1:
+        return text(lang, f"{key}.repeated", count=count, since=day)
+    return text(lang, key, since=day)

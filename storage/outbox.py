@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Required, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -47,68 +47,50 @@ def urgent(kind: str) -> int:
     return URGENT if kind == "urgent" else NORMAL
 
 
-def outbox_values(
-    cipher: Cipher,
-    *,
-    chat_id: int,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-    client_id: int | None,
-    therapist_id: int | None,
-    not_before: datetime | None = None,
-    about_client_id: int | None = None,
-    priority: int = NORMAL,
-) -> dict[str, Any]:
+class Queued(TypedDict, total=False):
+    """A message to queue, as `enqueue`, `queue_message` and `outbox_values` take it.
+
+    `client_id` is the client a message goes to; `about_client_id` the client a message to
+    someone else (their therapist) is about or quotes. Erasing a client deletes both. Priority
+    defaults by kind (`urgent`); `not_before`, to now."""
+
+    chat_id: Required[int]
+    kind: Required[str]
+    payload: Required[dict[str, Any]]
+    now: Required[datetime]
+    client_id: int | None
+    therapist_id: int | None
+    not_before: datetime | None
+    about_client_id: int | None
+    priority: int | None
+
+
+def outbox_values(cipher: Cipher, **message: Unpack[Queued]) -> dict[str, Any]:
     """The columns of a new outbox row: how every message is queued, one by one
     (`queue_message`) or many in one statement (`storage.due.insert_outbox`)."""
+    now, kind, priority = message["now"], message["kind"], message.get("priority")
     return {
-        "chat_id": chat_id,
-        "client_id": client_id,
-        "therapist_id": therapist_id,
-        "about_client_id": about_client_id,
-        "priority": priority,
+        "chat_id": message["chat_id"],
+        "client_id": message.get("client_id"),
+        "therapist_id": message.get("therapist_id"),
+        "about_client_id": message.get("about_client_id"),
+        "priority": urgent(kind) if priority is None else priority,
         "kind": kind,
-        "payload_enc": cipher.encrypt(json.dumps(payload, ensure_ascii=False)),
+        "payload_enc": cipher.encrypt(json.dumps(message["payload"], ensure_ascii=False)),
         "status": "pending",
         "attempts": 0,
-        "not_before": not_before or now,
+        "not_before": message.get("not_before") or now,
         "created_at": now,
     }
 
 
-async def enqueue(
-    s: AsyncSession,
-    cipher: Cipher,
-    *,
-    chat_id: int,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-    client_id: int | None = None,
-    therapist_id: int | None = None,
-    not_before: datetime | None = None,
-    about_client_id: int | None = None,
-    priority: int | None = None,
-) -> OutboxMessage:
+async def enqueue(s: AsyncSession, cipher: Cipher, **message: Unpack[Queued]) -> OutboxMessage:
     """`queue_message` for callers that go on to use the row (tests, the digest and staff
     replies, none of them on a hot path)."""
-    message_id, _ = await queue_message(
-        s,
-        cipher,
-        chat_id=chat_id,
-        kind=kind,
-        payload=payload,
-        now=now,
-        client_id=client_id,
-        therapist_id=therapist_id,
-        not_before=not_before,
-        about_client_id=about_client_id,
-        priority=priority,
-    )
-    message = await s.get(OutboxMessage, message_id)
-    assert message is not None
-    return message
+    message_id, _ = await queue_message(s, cipher, **message)
+    row = await s.get(OutboxMessage, message_id)
+    assert row is not None
+    return row
 
 
 QUEUED_KEY = "rapport.outbox_rows"
@@ -165,39 +147,13 @@ _QUEUE = _queue_statement()
 
 
 async def queue_message(
-    s: AsyncSession,
-    cipher: Cipher,
-    *,
-    chat_id: int,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-    client_id: int | None = None,
-    therapist_id: int | None = None,
-    not_before: datetime | None = None,
-    claim_by: str | None = None,
-    about_client_id: int | None = None,
-    priority: int | None = None,
+    s: AsyncSession, cipher: Cipher, *, claim_by: str | None = None, **message: Unpack[Queued]
 ) -> tuple[int, bool]:
     """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
     for `claim_by` (given a worker, a due head of its chat's queue claims itself, so that
-    worker can send it once this transaction commits without claiming it again).
-
-    `client_id` is the client a message goes to; `about_client_id` the client a message to
-    someone else (their therapist) is about or quotes. Erasing a client deletes both. Priority
-    defaults by kind (`urgent`)."""
-    values = outbox_values(
-        cipher,
-        chat_id=chat_id,
-        kind=kind,
-        payload=payload,
-        now=now,
-        client_id=client_id,
-        therapist_id=therapist_id,
-        not_before=not_before,
-        about_client_id=about_client_id,
-        priority=urgent(kind) if priority is None else priority,
-    )
+    worker can send it once this transaction commits without claiming it again)."""
+    values = outbox_values(cipher, **message)
+    now = message["now"]
     values.update(due=claim_by is not None and values["not_before"] <= now)
     values.update(claim_at=now, claim_by=claim_by)
     row = (await s.execute(_QUEUE, values)).one()

@@ -159,16 +159,18 @@ def set_blocked(world: World, bot: SandboxBot, person: Person, blocked: bool) ->
     if not blocked:
         conversation.started = True
     old, new = ("member", "kicked") if blocked else ("kicked", "member")
+    _bot_status_changed(world, bot, conversation.chat, person, old, new)
+    return True
+
+
+def _bot_status_changed(
+    world: World, bot: SandboxBot, chat: Chat, actor: Person, old: str, new: str
+) -> None:
+    """The bot learns that `actor` changed its status in `chat` (a my_chat_member update)."""
     update = chat_member_updated_json(
-        chat=conversation.chat,
-        actor=person,
-        bot=bot.person,
-        old_status=old,
-        new_status=new,
-        date=world.now(),
+        chat=chat, actor=actor, bot=bot.person, old_status=old, new_status=new, date=world.now()
     )
     world.enqueue(bot, "my_chat_member", update)
-    return True
 
 
 def add_to_group(world: World, bot: SandboxBot, chat: Chat, actor: Person) -> Conversation:
@@ -176,15 +178,7 @@ def add_to_group(world: World, bot: SandboxBot, chat: Chat, actor: Person) -> Co
     conversation = world.conversation(bot, chat)
     conversation.started = True
     conversation.bot_removed = False
-    update = chat_member_updated_json(
-        chat=chat,
-        actor=actor,
-        bot=bot.person,
-        old_status="left",
-        new_status="member",
-        date=world.now(),
-    )
-    world.enqueue(bot, "my_chat_member", update)
+    _bot_status_changed(world, bot, chat, actor, "left", "member")
     service = message_json(
         message_id=conversation.allocate_id(),
         date=world.now(),
@@ -205,15 +199,7 @@ def remove_from_group(world: World, bot: SandboxBot, chat: Chat, actor: Person) 
     if conversation.bot_removed:
         return
     conversation.bot_removed = True
-    update = chat_member_updated_json(
-        chat=chat,
-        actor=actor,
-        bot=bot.person,
-        old_status="member",
-        new_status="left",
-        date=world.now(),
-    )
-    world.enqueue(bot, "my_chat_member", update)
+    _bot_status_changed(world, bot, chat, actor, "member", "left")
 
 
 def add_to_channel(world: World, bot: SandboxBot, chat: Chat) -> Conversation:

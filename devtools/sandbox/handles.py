@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from devtools.sandbox import actions
 from devtools.sandbox.files import (
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MessageRef = dict[str, Any] | int
 Predicate = Callable[[dict[str, Any]], bool]
+T = TypeVar("T")
 
 
 def _message_id(message: MessageRef) -> int:
@@ -50,11 +51,45 @@ class _ChatView:
         self._sandbox = sandbox
         self._cursor = 0
 
+    @property
+    def bot(self) -> SandboxBot:
+        raise NotImplementedError
+
     def _conversation(self) -> Conversation:
         raise NotImplementedError
 
     def _label(self) -> str:
         raise NotImplementedError
+
+    # --- what someone in the chat does, as every kind of chat does it ---------------------------
+
+    async def _post(
+        self, sender: Person | None, content: dict[str, Any], reply_to: MessageRef | None
+    ) -> dict[str, Any]:
+        reply_id = None if reply_to is None else _message_id(reply_to)
+        world, conversation = self._sandbox.world, self._conversation()
+        posted = actions.post(world, self.bot, conversation, sender, content, reply_id)
+        return await _settled(posted)
+
+    async def _edit(
+        self, sender: Person | None, message: MessageRef, new_text: str
+    ) -> dict[str, Any]:
+        world, message_id = self._sandbox.world, _message_id(message)
+        edited = actions.edit(world, self.bot, self._conversation(), sender, message_id, new_text)
+        return await _settled(edited)
+
+    async def _tap(
+        self,
+        sender: Person,
+        message: MessageRef,
+        data: str | None,
+        button_text: str | None,
+        forge: bool,
+    ) -> dict[str, Any]:
+        conversation, message_id = self._conversation(), _message_id(message)
+        data = _button_data(conversation, message_id, data, button_text, forge)
+        query = actions.tap(self._sandbox.world, self.bot, conversation, sender, message_id, data)
+        return await _settled(query)
 
     def _bot_messages(self) -> list[dict[str, Any]]:
         conversation = self._conversation()
@@ -140,13 +175,15 @@ class SandboxUser(_ChatView):
 
     async def send(self, text: str, *, reply_to: MessageRef | None = None) -> dict[str, Any]:
         """Send text (commands and `/start payload` deep links get their bot_command entity)."""
-        return await self._post(actions.text_message(text), reply_to)
+        return await self._post(self.person, actions.text_message(text), reply_to)
 
     async def send_sticker(self, emoji: str = "👍", set_name: str = "HotCherry") -> dict[str, Any]:
         stored = self._sandbox.world.files.add(
             _webp_512(), kind="stickers", extension="webp", mime_type="image/webp"
         )
-        return await self._post({"sticker": sticker_json(stored, emoji, set_name)}, None)
+        return await self._post(
+            self.person, {"sticker": sticker_json(stored, emoji, set_name)}, None
+        )
 
     async def send_photo(
         self, data: bytes | None = None, *, caption: str | None = None
@@ -159,14 +196,14 @@ class SandboxUser(_ChatView):
         stored = store.add(payload, kind="photos", extension="jpg", mime_type="image/jpeg")
         content: dict[str, Any] = {"photo": photo_sizes_json(store, stored, size)}
         content.update(_user_caption(caption))
-        return await self._post(content, None)
+        return await self._post(self.person, content, None)
 
     async def send_voice(self, duration: int = 3, data: bytes | None = None) -> dict[str, Any]:
         payload = data if data is not None else b"OggS" + bytes(2000 * max(1, duration))
         stored = self._sandbox.world.files.add(
             payload, kind="voice", extension="oga", mime_type="audio/ogg"
         )
-        return await self._post({"voice": voice_json(stored, duration)}, None)
+        return await self._post(self.person, {"voice": voice_json(stored, duration)}, None)
 
     async def send_document(
         self,
@@ -182,16 +219,11 @@ class SandboxUser(_ChatView):
         )
         content: dict[str, Any] = {"document": document_json(stored)}
         content.update(_user_caption(caption))
-        return await self._post(content, None)
+        return await self._post(self.person, content, None)
 
     async def edit(self, message: MessageRef, new_text: str) -> dict[str, Any]:
         """Edit one of this person's text messages: the bot gets an edited_message update."""
-        world = self._sandbox.world
-        result = actions.edit(
-            world, self.bot, self._conversation(), self.person, _message_id(message), new_text
-        )
-        await asyncio.sleep(0)
-        return result
+        return await self._edit(self.person, message, new_text)
 
     async def tap(
         self,
@@ -206,13 +238,7 @@ class SandboxUser(_ChatView):
         A real client can only tap buttons the message currently shows; `forge=True` sends any
         `data` anyway, as a modified client could.
         """
-        conversation = self._conversation()
-        data = _button_data(conversation, _message_id(message), data, button_text, forge)
-        query = actions.tap(
-            self._sandbox.world, self.bot, conversation, self.person, _message_id(message), data
-        )
-        await asyncio.sleep(0)
-        return query
+        return await self._tap(self.person, message, data, button_text, forge)
 
     async def answer_to(
         self,
@@ -267,33 +293,33 @@ class SandboxUser(_ChatView):
     def chat_action(self) -> str | None:
         return self._conversation().last_action
 
-    async def _post(self, content: dict[str, Any], reply_to: MessageRef | None) -> dict[str, Any]:
-        reply_id = None if reply_to is None else _message_id(reply_to)
-        message = actions.post(
-            self._sandbox.world, self.bot, self._conversation(), self.person, content, reply_id
-        )
-        await asyncio.sleep(0)
-        return message
 
-
-class SandboxGroup(_ChatView):
-    """A basic group with the bot in it; members speak with `group.send(member, text)`."""
+class _BotInChat(_ChatView):
+    """A group or a channel with one bot in it."""
 
     def __init__(self, sandbox: Sandbox, chat: Chat, bot: SandboxBot) -> None:
         super().__init__(sandbox)
         self.chat = chat
-        self.bot = bot
+        self._in_chat = bot
+
+    @property
+    def bot(self) -> SandboxBot:
+        return self._in_chat
 
     @property
     def id(self) -> int:
         return self.chat.id
 
+    def _conversation(self) -> Conversation:
+        return self._sandbox.world.conversation(self.bot, self.chat)
+
+
+class SandboxGroup(_BotInChat):
+    """A basic group with the bot in it; members speak with `group.send(member, text)`."""
+
     @property
     def title(self) -> str:
         return self.chat.title or ""
-
-    def _conversation(self) -> Conversation:
-        return self._sandbox.world.conversation(self.bot, self.chat)
 
     def _label(self) -> str:
         return f"group {self.title!r} ({self.id})"
@@ -310,29 +336,10 @@ class SandboxGroup(_ChatView):
         self, user: SandboxUser, text: str, *, reply_to: MessageRef | None = None
     ) -> dict[str, Any]:
         """A member writes in the group (a bot in privacy mode sees only what addresses it)."""
-        reply_id = None if reply_to is None else _message_id(reply_to)
-        message = actions.post(
-            self._sandbox.world,
-            self.bot,
-            self._conversation(),
-            self._member(user),
-            actions.text_message(text),
-            reply_id,
-        )
-        await asyncio.sleep(0)
-        return message
+        return await self._post(self._member(user), actions.text_message(text), reply_to)
 
     async def edit(self, user: SandboxUser, message: MessageRef, new_text: str) -> dict[str, Any]:
-        result = actions.edit(
-            self._sandbox.world,
-            self.bot,
-            self._conversation(),
-            self._member(user),
-            _message_id(message),
-            new_text,
-        )
-        await asyncio.sleep(0)
-        return result
+        return await self._edit(self._member(user), message, new_text)
 
     async def tap(
         self,
@@ -343,18 +350,7 @@ class SandboxGroup(_ChatView):
         button_text: str | None = None,
         forge: bool = False,
     ) -> dict[str, Any]:
-        conversation = self._conversation()
-        data = _button_data(conversation, _message_id(message), data, button_text, forge)
-        query = actions.tap(
-            self._sandbox.world,
-            self.bot,
-            conversation,
-            self._member(user),
-            _message_id(message),
-            data,
-        )
-        await asyncio.sleep(0)
-        return query
+        return await self._tap(self._member(user), message, data, button_text, forge)
 
     async def remove_bot(self, by: SandboxUser) -> None:
         actions.remove_from_group(self._sandbox.world, self.bot, self.chat, self._member(by))
@@ -371,42 +367,17 @@ class SandboxGroup(_ChatView):
         ]
 
 
-class SandboxChannel(_ChatView):
+class SandboxChannel(_BotInChat):
     """A channel the bot administers: its posts reach the bot as channel_post updates."""
-
-    def __init__(self, sandbox: Sandbox, chat: Chat, bot: SandboxBot) -> None:
-        super().__init__(sandbox)
-        self.chat = chat
-        self.bot = bot
-
-    @property
-    def id(self) -> int:
-        return self.chat.id
-
-    def _conversation(self) -> Conversation:
-        return self._sandbox.world.conversation(self.bot, self.chat)
 
     def _label(self) -> str:
         return f"channel {self.chat.title!r} ({self.id})"
 
     async def post(self, text: str) -> dict[str, Any]:
-        message = actions.post(
-            self._sandbox.world, self.bot, self._conversation(), None, actions.text_message(text)
-        )
-        await asyncio.sleep(0)
-        return message
+        return await self._post(None, actions.text_message(text), None)
 
     async def edit(self, message: MessageRef, new_text: str) -> dict[str, Any]:
-        result = actions.edit(
-            self._sandbox.world,
-            self.bot,
-            self._conversation(),
-            None,
-            _message_id(message),
-            new_text,
-        )
-        await asyncio.sleep(0)
-        return result
+        return await self._edit(None, message, new_text)
 
 
 def _button_data(
@@ -435,6 +406,12 @@ def _button_data(
             f"{[b['callback_data'] for b in buttons]} (use forge=True to send it anyway)"
         )
     return data
+
+
+async def _settled(result: T) -> T:
+    """`result` once the bot's tasks have had a turn to see what was done."""
+    await asyncio.sleep(0)
+    return result
 
 
 def _user_caption(caption: str | None) -> dict[str, Any]:

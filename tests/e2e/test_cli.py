@@ -100,6 +100,26 @@ def test_operator_mistakes_get_one_line(rapport) -> None:  # type: ignore[no-unt
         assert out.count("\n") == 1 and out.startswith("rapport: "), (args, out)
 
 
+def test_an_unknown_id_is_named_in_one_line(rapport, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    calendar = tmp_path / "cal.ics"
+    calendar.write_text("BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n", encoding="utf-8")
+    for args in (
+        ("client", "move", "99", "--yes"),
+        ("client", "set", "99", "--language", "en"),
+        ("invite", "--client", "99"),
+        ("session", "add", "--client", "99", "--at", "2030-03-11T15:00:00+01:00"),
+        ("export", "--format", "json", "--client", "99"),
+        ("digest", "--client", "99"),
+    ):
+        assert rapport(*args, code=1) == "rapport: no client with id 99\n", args
+    for args in (
+        ("therapist", "move", "98", "--yes"),
+        ("invite", "--therapist", "98"),
+        ("session", "import", str(calendar), "--therapist", "98"),
+    ):
+        assert rapport(*args, code=1) == "rapport: no therapist with id 98\n", args
+
+
 def test_practice_settings_round_trip(rapport) -> None:  # type: ignore[no-untyped-def]
     shown = json.loads(
         rapport(

@@ -51,7 +51,10 @@ def find_chat(ctx: MethodContext, chat_id: int | str) -> Chat:
 
 def known_conversation(ctx: MethodContext, chat_id: int | str) -> Conversation:
     """The bot's conversation with a chat it has met (for edits, deletes, getChat)."""
-    chat = find_chat(ctx, chat_id)
+    return _met(ctx, find_chat(ctx, chat_id))
+
+
+def _met(ctx: MethodContext, chat: Chat) -> Conversation:
     conversation = ctx.bot.conversations.get(chat.id)
     if conversation is None:
         raise bad_request(CHAT_NOT_FOUND)
@@ -61,8 +64,8 @@ def known_conversation(ctx: MethodContext, chat_id: int | str) -> Conversation:
 def writable_conversation(ctx: MethodContext, chat_id: int | str) -> Conversation:
     """The conversation the bot may post to now, or Telegram's refusal."""
     chat = find_chat(ctx, chat_id)
-    conversation = ctx.bot.conversations.get(chat.id)
     if chat.type == "private":
+        conversation = ctx.bot.conversations.get(chat.id)
         if conversation is None or not conversation.started:
             if ctx.world.shares_group(ctx.bot, chat.id):
                 raise forbidden("bot can't initiate conversation with a user")
@@ -72,8 +75,7 @@ def writable_conversation(ctx: MethodContext, chat_id: int | str) -> Conversatio
         if conversation.blocked:
             raise forbidden(BLOCKED)
         return conversation
-    if conversation is None:
-        raise bad_request(CHAT_NOT_FOUND)
+    conversation = _met(ctx, chat)
     if conversation.bot_removed:
         kind = "channel chat" if chat.type == "channel" else "group chat"
         raise forbidden(f"bot was kicked from the {kind}")

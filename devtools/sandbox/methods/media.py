@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from typing import Any
 
 from devtools.sandbox.errors import bad_request
@@ -18,13 +19,12 @@ from devtools.sandbox.methods.common import (
     MAX_CAPTION,
     MethodContext,
     formatted,
-    replied_message,
-    reply_markup,
     writable_conversation,
 )
-from devtools.sandbox.methods.messages import post_message
+from devtools.sandbox.methods.messages import post_asked
 from devtools.sandbox.params import Params, Upload
 from devtools.sandbox.wire import caption_content
+from devtools.sandbox.world import Conversation
 
 _MAX_PHOTO_SIDES = 10_000
 _MAX_PHOTO_RATIO = 20
@@ -65,54 +65,57 @@ def _photo_from_upload(ctx: MethodContext, upload: Upload) -> StoredFile:
     )
 
 
-async def send_photo(ctx: MethodContext, p: Params) -> dict[str, Any]:
+def _document_from_upload(ctx: MethodContext, upload: Upload) -> StoredFile:
+    if not upload.data:
+        raise bad_request("file must be non-empty")
+    file_name = upload.filename or "document"
+    mime_type = (
+        upload.content_type
+        if upload.content_type and upload.content_type != "application/octet-stream"
+        else mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    )
+    extension = file_name.rsplit(".", 1)[-1] if "." in file_name else "bin"
+    return ctx.world.files.add(
+        upload.data,
+        kind="documents",
+        extension=extension,
+        mime_type=mime_type,
+        file_name=file_name,
+    )
+
+
+def _sent_file(
+    ctx: MethodContext,
+    p: Params,
+    field: str,
+    kind: str,
+    from_upload: Callable[[MethodContext, Upload], StoredFile],
+) -> tuple[Conversation, StoredFile]:
+    """The chat a file is sent to, and the file: uploaded with the call, or sent before."""
     conversation = writable_conversation(ctx, p.chat_id())
-    source = p.file("photo")
+    source = p.file(field)
     if source is None:
-        raise bad_request("there is no photo in the request")
+        raise bad_request(f"there is no {field} in the request")
     if isinstance(source, Upload):
-        stored = _photo_from_upload(ctx, source)
-    else:
-        stored = _existing(ctx, source, "photos")
+        return conversation, from_upload(ctx, source)
+    return conversation, _existing(ctx, source, kind)
+
+
+async def send_photo(ctx: MethodContext, p: Params) -> dict[str, Any]:
+    conversation, stored = _sent_file(ctx, p, "photo", "photos", _photo_from_upload)
     size = image_size(stored.data) or (1, 1)
     content: dict[str, Any] = {"photo": photo_sizes_json(ctx.world.files, stored, size)}
     content.update(_caption(p))
     if p.boolean("has_spoiler"):
         content["has_media_spoiler"] = True
-    markup = reply_markup(p)
-    reply_to = replied_message(p, conversation)
-    return post_message(ctx, conversation, content, markup, reply_to)
+    return post_asked(ctx, p, conversation, content)
 
 
 async def send_document(ctx: MethodContext, p: Params) -> dict[str, Any]:
-    conversation = writable_conversation(ctx, p.chat_id())
-    source = p.file("document")
-    if source is None:
-        raise bad_request("there is no document in the request")
-    if isinstance(source, Upload):
-        if not source.data:
-            raise bad_request("file must be non-empty")
-        file_name = source.filename or "document"
-        mime_type = (
-            source.content_type
-            if source.content_type and source.content_type != "application/octet-stream"
-            else mimetypes.guess_type(file_name)[0] or "application/octet-stream"
-        )
-        extension = file_name.rsplit(".", 1)[-1] if "." in file_name else "bin"
-        stored = ctx.world.files.add(
-            source.data,
-            kind="documents",
-            extension=extension,
-            mime_type=mime_type,
-            file_name=file_name,
-        )
-    else:
-        stored = _existing(ctx, source, "documents")
+    conversation, stored = _sent_file(ctx, p, "document", "documents", _document_from_upload)
     content: dict[str, Any] = {"document": document_json(stored)}
     content.update(_caption(p))
-    markup = reply_markup(p)
-    reply_to = replied_message(p, conversation)
-    return post_message(ctx, conversation, content, markup, reply_to)
+    return post_asked(ctx, p, conversation, content)
 
 
 async def get_file(ctx: MethodContext, p: Params) -> dict[str, Any]:

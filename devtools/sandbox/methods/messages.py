@@ -69,9 +69,15 @@ async def send_message(ctx: MethodContext, p: Params) -> dict[str, Any]:
         raise bad_request("message text is empty")
     if len(body.text) > MAX_TEXT:
         raise bad_request("message is too long")
+    return post_asked(ctx, p, conversation, text_content(body.text, body.entities))
+
+
+def post_asked(
+    ctx: MethodContext, p: Params, conversation: Conversation, content: dict[str, Any]
+) -> dict[str, Any]:
+    """`post_message` with the reply markup and the message replied to that the call asks for."""
     markup = reply_markup(p)
-    reply_to = replied_message(p, conversation)
-    return post_message(ctx, conversation, text_content(body.text, body.entities), markup, reply_to)
+    return post_message(ctx, conversation, content, markup, replied_message(p, conversation))
 
 
 def _editable(ctx: MethodContext, p: Params) -> tuple[Conversation, dict[str, Any]]:
