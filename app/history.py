@@ -5,16 +5,27 @@ Comments are decrypted here, for the digest only; nothing here is logged.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from app.runtime import Session
 from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
 from flows.statuses import CheckinStatus
-from insights.history import CheckinRecord, ClientHistory, LifeEvent, cadence_days_from_spec
+from insights.history import (
+    CheckinRecord,
+    ClientHistory,
+    CrisisEvent,
+    LifeEvent,
+    cadence_days_from_spec,
+)
 from storage import checkins, people
 from storage.crypto import Cipher
 from storage.models import Answer, Client, Practice
 
 _ENDED_UNANSWERED = (CheckinStatus.MISSED, CheckinStatus.PARTIAL)
 LIFE_KINDS = {"paused", "resumed", "stopped", "blocked", "unblocked"}
+CRISIS_KIND = "crisis"
+"""The client event an urgent alert leaves behind (see `app.effects`)."""
 _BRIEF = load_instrument(DEFAULT_INSTRUMENT)
 _TENSION, _TALKED = _BRIEF.rupture_probe
 (_COMMENT,) = (item.id for item in _BRIEF.flat_items() if item.kind == "text")
@@ -53,11 +64,13 @@ async def client_history(
                 expired_at=c.closed_at if c.status in _ENDED_UNANSWERED else None,
             )
         )
+    stored = await checkins.events_of(s, client.id)
     events = [
         LifeEvent(kind=e.kind, at=e.at)  # type: ignore[arg-type]
-        for e in await checkins.events_of(s, client.id)
+        for e in stored
         if e.kind in LIFE_KINDS
     ]
+    crises = [_crisis(e.at, e.data or {}) for e in stored if e.kind == CRISIS_KIND]
     sessions = [x.starts_at for x in await people.sessions_of(s, client.id)]
     return ClientHistory(
         client=str(client.id),
@@ -69,4 +82,16 @@ async def client_history(
         checkins=tuple(records),
         events=tuple(events),
         sessions=tuple(sessions),
+        crises=tuple(crises),
+    )
+
+
+def _crisis(at: datetime, data: dict[str, Any]) -> CrisisEvent:
+    """A stored crisis event as the digest sees it (older rows may lack category or recipient)."""
+    category, alerted = data.get("category"), data.get("alerted")
+    return CrisisEvent(
+        at=at,
+        source=str(data.get("source") or "text"),
+        category=str(category) if category else None,
+        alerted=str(alerted) if alerted else None,
     )

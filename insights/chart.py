@@ -52,6 +52,7 @@ _PNG_LEVEL: Final = 1
 """zlib level: 1 is several times faster than the default and the file stays well under 200 KB."""
 _RED: Final = "#c0392b"
 _BLUE: Final = "#1f4e79"
+_CRISIS: Final = "#7b0000"
 _ITEM_COLOURS: Final[dict[str, str]] = dict(
     zip(config.ALLIANCE_ITEMS, ("#1b9e77", "#d95f02", "#7570b3", "#666666"), strict=True)
 )
@@ -84,6 +85,10 @@ class _Template:
         )
         self.missed = _line(
             top, linestyle="none", marker="x", markersize=12, color=_RED, markeredgewidth=3
+        )
+        # urgent alerts: a distinct mark along the top, explained in the notes beside the panel
+        self.crises = _line(
+            top, linestyle="none", marker="^", markersize=14, color=_CRISIS, zorder=5
         )
         self.cutoff = top.axhline(config.CUTOFF, color=_RED, linestyle="--", linewidth=2)
         self.cutoff_label = top.text(
@@ -193,9 +198,15 @@ class _Template:
         self.cutoff_label.set_text(text(lang, "chart.cutoff", cutoff=decimal(f"{cutoff:g}", lang)))
         self.cutoff_label.set_y(cutoff + 0.4)
         self.flag.set_ydata([item_flag, item_flag])
+        crises = [_num(c.at) for c in history.crises if c.at <= now]
+        self.crises.set_data(crises, [config.TOTAL_MAX + 0.3] * len(crises))
         notes = [
             text(lang, key)
-            for key, present in (("chart.missed", missed), ("chart.unfinished", unfinished))
+            for key, present in (
+                ("chart.crisis", crises),
+                ("chart.missed", missed),
+                ("chart.unfinished", unfinished),
+            )
             if present
         ]
         self.notes.set_text("\n".join(notes))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+from flows import i18n
 from flows.visible import visible_text
 from insights import config
-from insights.history import CheckinRecord, ClientHistory, zone_or_utc
+from insights.history import CheckinRecord, ClientHistory, CrisisEvent, zone_or_utc
 from insights.signals import Signal, detect, rank_and_merge
 from insights.texts import date_time, short_date, strip_together, text
 from insights.thresholds import Thresholds
@@ -46,6 +47,30 @@ _OPENINGS_BY_DOMAIN: Final[dict[str, str]] = {
 }
 _MARKS: Final[dict[str, str]] = {"alert": "‼", "watch": "•", "info": "·"}
 
+RiskKind = Literal["crisis", "safety_item", "blocked"]
+
+
+@dataclass(frozen=True)
+class RiskItem:
+    """Something since the last session a clinician must not miss: an urgent alert (risk
+    language, or a positive answer to the safety question) or the client blocking the bot.
+
+    Kind and time only, never the client's words: shown whatever the comments setting.
+    """
+
+    kind: RiskKind
+    at: datetime
+    category: str | None = None
+    alerted: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "category": self.category,
+            "alerted": self.alerted,
+        }
+
 
 @dataclass(frozen=True)
 class Digest:
@@ -72,6 +97,19 @@ class Digest:
     latest_total: int | None
     baseline_total: float | None
     flagged_items: tuple[str, ...]
+    risks: tuple[RiskItem, ...] = ()
+    since_session: bool = True
+    """Whether `risks` (and the counts) run from a previous session, or from the start."""
+
+    @property
+    def level(self) -> str:
+        """ "alert", "watch", "info" or "none": any risk item makes the digest an alert."""
+        if self.risks:
+            return "alert"
+        for severity in ("alert", "watch", "info"):
+            if any(signal.severity == severity for signal in self.signals):
+                return severity
+        return "none"
 
 
 def _total(record: CheckinRecord) -> int | None:
@@ -131,7 +169,8 @@ def build_digest(
             and c.answered_at <= now
         ]
         comments = tuple(commented[-MAX_COMMENTS:])
-    serious = any(s.severity != "info" for s in signals)
+    risks = risk_items(history, now, since)
+    serious = bool(risks) or any(s.severity != "info" for s in signals)
     too_little = not serious and len(complete) < th.baseline_min
     return Digest(
         client=history.client,
@@ -151,7 +190,30 @@ def build_digest(
         latest_total=totals[-1] if totals else None,
         baseline_total=baseline,
         flagged_items=flagged,
+        risks=risks,
+        since_session=since is not None,
     )
+
+
+def risk_items(
+    history: ClientHistory, now: datetime, since: datetime | None
+) -> tuple[RiskItem, ...]:
+    """Urgent alerts and blocking after `since` (the last session; None: from the start), up to
+    `now`, in time order."""
+
+    def within(at: datetime) -> bool:
+        return at <= now and (since is None or at > since)
+
+    items = [_crisis_item(c) for c in history.crises if within(c.at)]
+    items += [
+        RiskItem("blocked", e.at) for e in history.events if e.kind == "blocked" and within(e.at)
+    ]
+    return tuple(sorted(items, key=lambda item: item.at))
+
+
+def _crisis_item(crisis: CrisisEvent) -> RiskItem:
+    kind: RiskKind = "safety_item" if crisis.source == "safety_item" else "crisis"
+    return RiskItem(kind, crisis.at, crisis.category, crisis.alerted)
 
 
 def _without_inner_tails(signal: Signal, lang: str) -> Signal:
@@ -202,6 +264,11 @@ def _keys_for(code: str, signal: Signal) -> tuple[str, ...]:
 def _lines(digest: Digest, zone: tzinfo) -> list[str]:
     lang = digest.lang
     lines = [text(lang, "digest.title", alias=digest.alias)]
+    if digest.risks:
+        since = "digest.risk.since_session" if digest.since_session else "digest.risk.since_start"
+        lines.append(text(lang, since))
+        lines.extend(_risk_line(item, zone, lang) for item in digest.risks)
+        lines.append("")
     if digest.session_at is not None:
         lines.append(text(lang, "digest.session", when=date_time(digest.session_at, zone, lang)))
     else:
@@ -239,6 +306,22 @@ def _lines(digest: Digest, zone: tzinfo) -> list[str]:
         lines.append(text(lang, "digest.openings"))
         lines.extend(f"– {opening}" for opening in digest.openings)
     return lines
+
+
+def _risk_line(item: RiskItem, zone: tzinfo, lang: str) -> str:
+    """One risk item, marked as an alert, with its time in the reader's zone."""
+    when = date_time(item.at, zone, lang)
+    if item.kind == "blocked":
+        return f"{_MARKS['alert']} {text(lang, 'digest.risk.blocked', when=when)}"
+    if item.kind == "safety_item":
+        line = text(lang, "digest.risk.safety_item", when=when)
+    else:
+        # the words of the urgent alert itself: one wording for a kind of language
+        kind = i18n.t(lang, f"therapist.crisis_kind.{item.category or 'other'}")
+        line = text(lang, "digest.risk.crisis", when=when, kind=kind)
+    if item.alerted:
+        line += " " + text(lang, f"digest.risk.alerted.{item.alerted}")
+    return f"{_MARKS['alert']} {line}"
 
 
 def _headline(digest: Digest) -> list[str]:
@@ -353,6 +436,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "answered": digest.answered,
         "sent": digest.sent,
         "answered_total": digest.answered_total,
+        "level": digest.level,
         "all_well": digest.all_well,
         "too_little_data": digest.too_little_data,
         "latest_total": digest.latest_total,
@@ -360,6 +444,8 @@ def to_json(digest: Digest) -> dict[str, Any]:
             None if digest.baseline_total is None else round(digest.baseline_total, 1)
         ),
         "flagged_items": list(digest.flagged_items),
+        "risks_since": "last_session" if digest.since_session else "start",
+        "risks": [item.to_dict() for item in digest.risks],
         "signals": [signal.to_dict() for signal in digest.signals],
         "comments": [{"at": at.isoformat(), "text": comment} for at, comment in digest.comments],
         "openings": list(digest.openings),

@@ -67,6 +67,21 @@ class LifeEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class CrisisEvent:
+    """An urgent alert about the client: risk language or a positive safety-item answer.
+
+    `source` is what raised it ("safety_item" for the safety question, else written words),
+    `category` the kind of language when known, `alerted` who was told ("therapist",
+    "safety_contact", "nobody"). No words of the client: the digest shows the kind and time only.
+    """
+
+    at: datetime
+    source: str = "text"
+    category: str | None = None
+    alerted: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClientHistory:
     """Everything Rapport knows about one client, in time order.
 
@@ -80,6 +95,7 @@ class ClientHistory:
     checkins: tuple[CheckinRecord, ...]
     events: tuple[LifeEvent, ...] = ()
     sessions: tuple[datetime, ...] = ()
+    crises: tuple[CrisisEvent, ...] = ()
 
     def zone(self) -> tzinfo:
         """The client's time zone, falling back to UTC for a name this system does not know."""
