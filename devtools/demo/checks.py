@@ -87,6 +87,22 @@ def crisis_alert(client: ClientFacts | None, alerts: list[UrgentAlert]) -> Check
     return Check(name, ok, detail)
 
 
+def crisis_in_next_digest(client: ClientFacts | None) -> Check:
+    name = "the crisis client's next digest opens with the urgent alert"
+    if client is None or client.crisis_sent_at is None:
+        return Check(name, False, "the crisis message was never sent")
+    sent = client.crisis_sent_at
+    after = [d.received for d in client.digests if d.received.received_at >= sent]
+    if not after:
+        return Check(name, False, f"{client.alias}: no digest after the crisis message")
+    nxt = after[0]
+    when = nxt.session_at.strftime("%d %b")
+    ok = nxt.opens_with_risk and nxt.urgent_alerts > 0 and not nxt.all_well
+    if ok:
+        return Check(name, True, f"{client.alias}: the digest for {when} opens with it")
+    return Check(name, False, f"{client.alias}: the digest for {when} does not open with it")
+
+
 def every_step_answered(clients: list[ClientFacts]) -> Check:
     name = "the bot answered every tap and message of the check-ins"
     stuck = {c.alias: c.stuck for c in clients if c.stuck}
@@ -102,4 +118,5 @@ def verify(clients: list[ClientFacts], alerts: list[UrgentAlert]) -> list[Check]
         flagged_before_session(_by_story(clients, FALLING), ALLIANCE_CODES, "falling-alliance"),
         engaged_all_well(_by_story(clients, ENGAGED)),
         crisis_alert(_by_story(clients, CRISIS), alerts),
+        crisis_in_next_digest(_by_story(clients, CRISIS)),
     ]

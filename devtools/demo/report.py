@@ -85,6 +85,7 @@ def _digest_json(facts: DigestFacts) -> dict[str, Any]:
         "received_at": received.received_at.isoformat(),
         "all_well": received.all_well,
         "too_little_data": received.too_little_data,
+        "urgent_alerts_listed": received.urgent_alerts,
         "signals": facts.signals,
         "signals_match_received_text": facts.verified,
         "chart": received.chart_file,

@@ -37,6 +37,8 @@ DIGEST_TITLE = _head("digest.title")
 ALL_WELL = _head("digest.all_well")
 ALL_WELL_NO_TOTAL = _head("digest.all_well.no_total")
 TOO_LITTLE = _head("digest.too_little")
+RISK_SINCE = (_head("digest.risk.since_session"), _head("digest.risk.since_start"))
+URGENT_ALERT = "‼ " + _head("digest.risk.crisis")
 
 
 def slug(alias: str) -> str:
@@ -70,6 +72,17 @@ class ReceivedDigest:
         return any(
             line.startswith((ALL_WELL, ALL_WELL_NO_TOTAL)) for line in self.text.splitlines()
         )
+
+    @property
+    def opens_with_risk(self) -> bool:
+        """The risk block comes right after the title, before anything else."""
+        lines = self.text.splitlines()
+        return len(lines) > 1 and lines[1] in RISK_SINCE
+
+    @property
+    def urgent_alerts(self) -> int:
+        """Urgent alerts (risk language) the digest lists."""
+        return sum(line.startswith(URGENT_ALERT) for line in self.text.splitlines())
 
     @property
     def too_little_data(self) -> bool:

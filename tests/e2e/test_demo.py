@@ -69,6 +69,9 @@ async def test_three_weeks_of_the_demo_tell_the_story(tmp_path: Path) -> None:
     crisis_alias = next(p.alias for p in CAST if p.story == "crisis")
     alerts = [a for a in summary["crisis_alerts"] if a["client"] == crisis_alias]
     assert len(alerts) == 1 and 0 <= alerts[0]["minutes_after_message"] <= 5
+    # the digest after the crisis opens with it, whatever the scores (9s) and comments setting
+    checks = {check["check"]: check for check in summary["checks"]}
+    assert checks["the crisis client's next digest opens with the urgent alert"]["ok"] is True
 
     assert summary["bot_log"]["errors"] == 0
 
