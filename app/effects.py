@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
 
 from app import erasure
+from app.history import CRISIS_KIND
 from app.planning import move_client, plan_checkin_deadlines, replan_client
 from app.runtime import OutboxJob, Session, after_commit
 from flows import intents as I

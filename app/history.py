@@ -24,7 +24,7 @@ from storage.models import Answer, Client, Practice
 
 _ENDED_UNANSWERED = (CheckinStatus.MISSED, CheckinStatus.PARTIAL)
 LIFE_KINDS = {"paused", "resumed", "stopped", "blocked", "unblocked"}
-CRISIS_KIND = "crisis"
+CRISIS_KIND = "crisis"  # the client event an urgent alert leaves (`app.effects`)
 """The client event an urgent alert leaves behind (see `app.effects`)."""
 _BRIEF = load_instrument(DEFAULT_INSTRUMENT)
 _TENSION, _TALKED = _BRIEF.rupture_probe
