@@ -423,7 +423,7 @@ class Executor:
         self.send(client, reply, owned=owned, priority=outbox.URGENT)
         data = {"source": intent.source, "category": intent.category, "alerted": alerted}
         await checkins.add_event(
-            self.s, client_id=client.id, kind="crisis", at=intent.at, data=data
+            self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
         )
         if recipient is None:
             return
