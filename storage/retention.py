@@ -22,9 +22,6 @@ from storage.models import (
     ProcessedUpdate,
     TherapySession,
 )
-
-# Still taken from here by the scheduler's modules (`app.effects`, `app.opening`, `app.heartbeat`)
-# and the demo; everything else imports them from their own modules.
 from storage.types import UTCDateTime
 
 # --- duplicate updates ------------------------------------------------------------------------
