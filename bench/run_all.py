@@ -32,7 +32,7 @@ SUMMARY = re.compile(
     r"^(?P<name>[\w-]+): (?P<figure>.*) \(target (?P<target>.*)\) (?P<verdict>OK|MISS)$"
 )
 # The quick, in-process ones first, so their figures are on screen early.
-ORDER = ("flow", "digest", "backtest", "handler", "pipeline", "heartbeat", "fanout")
+ORDER = ("flow", "digest", "backtest", "handler", "pipeline", "answer", "heartbeat", "fanout")
 TIMEOUT = 900.0
 # Their full size is the figure asked for, and it fits in `make bench`'s ten minutes.
 ALWAYS_FULL = ("digest", "backtest")

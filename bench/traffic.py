@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,15 +92,21 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def watch(sandbox: Sandbox) -> Traffic:
-    """Start timestamping every Bot API call the sandbox answers, at the moment it is recorded."""
-    traffic = Traffic()
+def on_every_call(sandbox: Sandbox, note: Callable[[ApiCall, float], None]) -> None:
+    """Call `note(call, perf_counter time)` for every Bot API call the sandbox answers, at the
+    moment it is recorded."""
     world = sandbox.world
     record = world.record
 
     def timed_record(call: ApiCall) -> None:
-        traffic.note_call(call, time.perf_counter())
+        note(call, time.perf_counter())
         record(call)
 
     world.record = timed_record  # type: ignore[method-assign]
+
+
+def watch(sandbox: Sandbox) -> Traffic:
+    """Start timestamping every Bot API call the sandbox answers, at the moment it is recorded."""
+    traffic = Traffic()
+    on_every_call(sandbox, traffic.note_call)
     return traffic
