@@ -26,9 +26,10 @@ from flows import intents as I
 from flows import lifecycle
 from flows.conversation import ClientContext, Outcome, handle
 from flows.conversation import start_onboarding as flow_start
-from flows.events import Event, Expire, OpenCheckin, Tap
+from flows.events import Event, Expire, OpenCheckin, Tap, Text
 from flows.i18n import t
 from flows.instruments import Instrument, load_instrument
+from flows.keyboards import CHECKIN
 from flows.lifecycle import Actor
 from flows.state import open_checkin_id
 from flows.statuses import CheckinStatus, ClientStatus
@@ -41,6 +42,12 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4096
+"""Telegram's limit on a message's text."""
+
+CHECKIN_DATA = f"{CHECKIN}:"
+"""The start of a check-in answer button's data."""
 
 ALERT_WORDS_LIMIT = 1000
 """At most this much of what the client wrote goes into an alert (a message holds 4,096)."""
@@ -159,6 +166,9 @@ class Executor:
         self._known: dict[int, _Known] = {}
         self._voiding: set[int] = set()
         self._rows: dict[int, dict[str, Any]] = {}  # columns to store of clients known as rows
+        # The check-ins the conversation had answers for before this event: their first
+        # answer's time is stored already.
+        self._answered: frozenset[int] = frozenset()
 
     # --- what callers use ---------------------------------------------------------------------
 
@@ -177,6 +187,7 @@ class Executor:
     async def apply(self, subject: Subject, outcome: Outcome, event: Event | None) -> None:
         """Store the conversation's new state and carry out its intents, in order."""
         subject = self._current(subject)
+        self._answered = _answered_checkin(self._state(subject))
         self._set(subject, "conversation", outcome.state)
         # After erasure or a declined consent nothing may stay tied to the client: the last
         # replies go out as messages of nobody's, and the unbinding happens once they are queued.
@@ -188,6 +199,8 @@ class Executor:
         crisis = any(isinstance(i, I.CrisisAlert) for i in outcome.intents)
         priority = outbox.URGENT if crisis else outbox.NORMAL
         erasing = isinstance(leaving, I.EraseAll)
+        if isinstance(event, Text) and owned and _answered(outcome.intents):
+            await self._retire_buttons(subject)
         for intent in outcome.intents:
             await self._carry_out(subject, intent, event, owned, priority, erasing)
         subject = self._current(subject)
@@ -277,7 +290,13 @@ class Executor:
                     self.send(subject, text, owned=owned, priority=priority)
             case I.RecordAnswer(checkin_id=checkin_id, item=item, value=value, at=at):
                 await checkins.record_answer(
-                    self.s, self.rt.cipher, checkin_id=checkin_id, item=item, value=value, at=at
+                    self.s,
+                    self.rt.cipher,
+                    checkin_id=checkin_id,
+                    item=item,
+                    value=value,
+                    at=at,
+                    maybe_first=checkin_id not in self._answered,
                 )
             case I.RecordComment(checkin_id=checkin_id, text=text, at=at):
                 await checkins.record_answer(
@@ -400,7 +419,50 @@ class Executor:
             payload = {"message_id": event.message_id, "text": intent.text, "buttons": buttons}
             self._to_client(subject, "edit", payload, owned, priority)
             return
+        if isinstance(event, Tap) and self._onto_edit(subject, event, intent.text, buttons, owned):
+            return
         self.send(subject, intent.text, buttons=buttons, owned=owned, priority=priority)
+
+    def _onto_edit(
+        self,
+        subject: Subject,
+        tap: Tap,
+        text: str,
+        buttons: list[list[dict[str, str]]],
+        owned: bool,
+    ) -> bool:
+        """A check-in answer is acknowledged in place: the tapped question becomes the
+        acknowledgement followed by what comes next (the next question with its buttons, or the
+        thanks), one edit instead of an edit and a message. Only right behind the edit of the
+        same tap (nothing queued in between, e.g. crisis resources) and within one message."""
+        if not tap.data.startswith(CHECKIN_DATA) or not self._messages:
+            return False
+        last = self._messages[-1]
+        payload = last.payload
+        if (
+            last.kind != "edit"
+            or last.chat_id != subject.chat_id
+            or last.client_id != (subject.id if owned else None)
+            or last.priority != outbox.NORMAL
+            or payload.get("message_id") != tap.message_id
+            or payload.get("buttons")
+        ):
+            return False
+        merged = f"{payload['text']}\n\n{text}"
+        if len(merged) > MESSAGE_LIMIT:
+            return False
+        last.payload = {**payload, "text": merged, "buttons": buttons, "or_send": True}
+        return True
+
+    async def _retire_buttons(self, subject: Subject) -> None:
+        """The question a typed answer answered loses its buttons (its text stays, the typed
+        answer follows it in the chat): no live button on an answered question."""
+        found = await outbox.live_buttons(self.s, self.rt.cipher, subject.id, CHECKIN_DATA)
+        if found is not None:
+            chat_id, message_id = found
+            self._messages.append(
+                _Message(chat_id, "markup", {"message_id": message_id}, subject.id)
+            )
 
     async def _crisis(
         self, client: Client, intent: I.CrisisAlert, owned: bool, *, about: bool = True
@@ -599,6 +661,20 @@ class Executor:
         client.conversation, client.next_checkin_at = None, None
         # Onboarding messages queued earlier must not keep the chat tied to the client either.
         await outbox.disown_messages(self.s, client.id)
+
+
+def _answered_checkin(state: dict[str, Any] | None) -> frozenset[int]:
+    """The open check-in of a stored conversation if it has answers already (its first answer
+    was recorded in an earlier transaction, with the state that says so)."""
+    current = (state or {}).get("checkin")
+    if isinstance(current, dict) and current.get("answers"):
+        return frozenset({int(current["id"])})
+    return frozenset()
+
+
+def _answered(intents: Iterable[I.Intent]) -> bool:
+    """Whether the intents answer the check-in's current question (or end the check-in)."""
+    return any(isinstance(i, I.RecordAnswer | I.RecordComment | I.FinishCheckin) for i in intents)
 
 
 def reachable(therapist: Therapist) -> bool:

@@ -426,14 +426,27 @@ class OutboxSender:
         markup = keyboard(p.get("buttons"))
         parse_mode = p.get("parse_mode")
         if kind == "edit":
-            result = await self.bot.edit_message_text(
-                chat_id=chat_id,
-                message_id=p["message_id"],
-                text=p["text"],
-                parse_mode=parse_mode,
-                reply_markup=markup,
+            try:
+                result = await self.bot.edit_message_text(
+                    chat_id=chat_id,
+                    message_id=p["message_id"],
+                    text=p["text"],
+                    parse_mode=parse_mode,
+                    reply_markup=markup,
+                )
+            except BadRequest as exc:
+                # An edit that carries the next question must reach the client even when the
+                # message is gone (deleted, too old to edit): as a new message then.
+                if not p.get("or_send") or "not modified" in exc.message:
+                    raise
+                log.info("edit not possible, sent as a new message: %s", type(exc).__name__)
+            else:
+                return p["message_id"] if result is True else result.message_id  # type: ignore[union-attr]
+        elif kind == "markup":  # the buttons of an answered question go, its text stays
+            await self.bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=p["message_id"], reply_markup=None
             )
-            return p["message_id"] if result is True else result.message_id  # type: ignore[union-attr]
+            return int(p["message_id"])
         if kind == "photo":
             msg = await self.bot.send_photo(
                 chat_id=chat_id,

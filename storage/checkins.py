@@ -14,12 +14,26 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    Row,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
 from storage.crypto import Cipher
 from storage.models import Answer, Base, Checkin, ClientEvent
+from storage.types import UTCDateTime
 
 _checkin: Table = Base.metadata.tables["checkin"]
 _OPEN = _checkin.c.status == CheckinStatus.OPEN
@@ -128,6 +142,26 @@ async def open_checkin_of(s: AsyncSession, client_id: int) -> Checkin | None:
     )
 
 
+# An answer is one statement on the backends that have ON CONFLICT (written as text, as
+# `storage.retention` does, so that it is compiled once), and the check-in's first answer time is
+# set only when the caller cannot rule it out: a tap is the most frequent update there is.
+_INSERT_ANSWER = sql_text(
+    "INSERT INTO answer (checkin_id, item, value, text_enc, answered_at) "
+    "VALUES (:checkin_id, :item, :value, :text_enc, :answered_at) ON CONFLICT DO NOTHING"
+).bindparams(
+    bindparam("checkin_id", type_=Integer()),
+    bindparam("item", type_=String()),
+    bindparam("value", type_=Integer()),
+    bindparam("text_enc", type_=LargeBinary()),
+    bindparam("answered_at", type_=UTCDateTime()),
+)
+_FIRST_ANSWER = (
+    update(_checkin)
+    .where(_checkin.c.id == bindparam("b_id"), _checkin.c.first_answer_at.is_(None))
+    .values(first_answer_at=bindparam("b_at", type_=_checkin.c.first_answer_at.type))
+)
+
+
 async def record_answer(
     s: AsyncSession,
     cipher: Cipher,
@@ -137,8 +171,25 @@ async def record_answer(
     value: int | None,
     at: datetime,
     text: str | None = None,
+    maybe_first: bool = True,
 ) -> bool:
-    """Store one answer; an answer already stored for that item is kept (returns False)."""
+    """Store one answer; an answer already stored for that item is kept (returns False).
+    `maybe_first` False: the caller knows the check-in has an answer already."""
+    text_enc = cipher.encrypt(text) if text is not None else None
+    if s.get_bind().dialect.name in ("sqlite", "postgresql"):
+        params = {
+            "checkin_id": checkin_id,
+            "item": item,
+            "value": value,
+            "text_enc": text_enc,
+            "answered_at": at,
+        }
+        result = await s.execute(_INSERT_ANSWER, params)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        if maybe_first:
+            await s.execute(_FIRST_ANSWER, {"b_id": checkin_id, "b_at": at})
+        return True
     existing = await s.scalar(
         select(Answer.id).where(Answer.checkin_id == checkin_id, Answer.item == item)
     )
@@ -149,7 +200,7 @@ async def record_answer(
             checkin_id=checkin_id,
             item=item,
             value=value,
-            text_enc=cipher.encrypt(text) if text is not None else None,
+            text_enc=text_enc,
             answered_at=at,
         )
     )

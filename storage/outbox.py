@@ -345,6 +345,47 @@ async def pending_count(s: AsyncSession) -> int:
     )
 
 
+# --- buttons still shown ------------------------------------------------------------------
+
+RECENT_SENT = 8
+"""How many of a client's newest sent rows `live_buttons` reads (a question, its edits, a few
+replies in between)."""
+
+
+async def live_buttons(
+    s: AsyncSession, cipher: Cipher, client_id: int, prefix: str
+) -> tuple[int, int] | None:
+    """(chat id, Telegram message id) of the client's newest message still showing buttons whose
+    data starts with `prefix`, as far as the rows kept (`forget_sent_messages`) tell; None when
+    there is none. A message's newest row says what it shows now (an edit or a `markup` row
+    replaced its buttons)."""
+    rows = await s.execute(
+        select(
+            _OUTBOX.c.chat_id, _OUTBOX.c.kind, _OUTBOX.c.telegram_message_id, _OUTBOX.c.payload_enc
+        )
+        .where(
+            _OUTBOX.c.client_id == client_id,
+            _OUTBOX.c.status == "sent",
+            _OUTBOX.c.telegram_message_id.is_not(None),
+            _OUTBOX.c.kind.in_(("text", "edit", "markup")),
+        )
+        .order_by(_OUTBOX.c.id.desc())
+        .limit(RECENT_SENT)
+    )
+    seen: set[int] = set()
+    for chat_id, kind, message_id, payload_enc in rows:
+        if message_id in seen:
+            continue
+        seen.add(message_id)
+        if kind == "markup":
+            continue
+        payload = json.loads(cipher.decrypt(payload_enc))
+        data = (b.get("data", "") for row in payload.get("buttons") or () for b in row)
+        if any(d.startswith(prefix) for d in data):
+            return int(chat_id), int(message_id)
+    return None
+
+
 # --- cancelled and forgotten ---------------------------------------------------------------
 
 MOVED_ERROR = "cancelled: the account was moved"

@@ -253,12 +253,11 @@ class ClientAgent:
                 if text_of(following).startswith(prefix("chat.idle_text")):
                     return "closed"  # no check-in open any more: the bot says so
             else:
+                last = self._last_id()
                 query = await self._tap(question, f"c:{checkin_id}:{index}:{value}")
                 if (await self.user.answer_to(query, REPLY_WAIT)).get("text"):
                     return "closed"  # the bot's notice: this check-in is over
-                following = await view.next_message(
-                    REPLY_WAIT, predicate=_moved_on(checkin_id, index)
-                )
+                following = await self._after_tap(question, last, _moved_on(checkin_id, index))
             answered += 1
             position = checkin_position(following)
             found = None if position is None else (following, position[1])
@@ -274,9 +273,12 @@ class ClientAgent:
     ) -> str:
         thanks = prefix("checkin.thanks")
         if reply.comment is None:
+            last = self._last_id()
             query = await self._tap(question, f"c:{checkin_id}:{index}:s")
             if (await self.user.answer_to(query, REPLY_WAIT)).get("text"):
                 return "closed"
+            await self._after_tap(question, last, lambda m: text_of(m).startswith(thanks))
+            return "answered"
         else:
             self.clock.advance(timedelta(seconds=20 + 2 * len(reply.comment)))
             sent = await self._send(reply.comment)
@@ -302,6 +304,34 @@ class ClientAgent:
             if best is None or position[1] >= best[1]:
                 best = (message, position[1])
         return best
+
+    def _last_id(self) -> int:
+        return max((int(m["message_id"]) for m in self.user.inbox), default=0)
+
+    async def _after_tap(
+        self, question: Message, last: int, moved: Callable[[Message], bool]
+    ) -> Message:
+        """What follows a tapped answer: the tapped message as edited in place (the bot shows
+        what comes next there, below the choice made; read without that part), or a new message
+        after message `last`, whichever `moved` accepts first."""
+        found: list[Message] = []
+
+        def arrived() -> bool:
+            for message in self.user.inbox:
+                if message["message_id"] == question["message_id"]:
+                    if text_of(message) == text_of(question):
+                        continue
+                    parts = text_of(message).split("\n\n", 2)
+                    message = {**message, "text": parts[-1]}
+                elif int(message["message_id"]) <= last:
+                    continue
+                if moved(message):
+                    found.append(message)
+                    return True
+            return False
+
+        await self.sandbox.wait_until(arrived, REPLY_WAIT, what="the bot's answer to a tap")
+        return found[0]
 
     def _view(self) -> SandboxUser:
         """A second pair of eyes on the same chat, with its own reading position."""

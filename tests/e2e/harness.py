@@ -11,7 +11,9 @@ the sandbox Bot API, a real SQLite file, and a manual clock that moves only when
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,11 +29,13 @@ from app.runtime import Runtime
 from bot.runtime import TelegramSide
 from bot.service import BotService
 from devtools.sandbox import DEFAULT_TOKEN, Sandbox, SandboxUser
+from devtools.sandbox.handles import describe_message
 from flows.i18n import t
 from storage.crypto import Cipher
 from storage.models import Answer, Checkin, Client, OutboxMessage
 
 BOT_USERNAME = "rapport_test_bot"
+CHOSEN = "✓ "  # how every language acknowledges a choice (`common.chosen`)
 
 
 def free_port() -> int:
@@ -219,8 +223,94 @@ async def tap_label(user: SandboxUser, message: dict[str, Any], label: str) -> N
     await user.tap(message, button_text=label)
 
 
-async def next_with_buttons(user: SandboxUser, timeout: float = 5.0) -> dict[str, Any]:
-    return await user.next_message(timeout=timeout, predicate=has_buttons)
+_SHOWN: weakref.WeakKeyDictionary[SandboxUser, dict[int, list[str]]] = weakref.WeakKeyDictionary()
+
+
+async def next_with_buttons(
+    user: SandboxUser, timeout: float = 5.0, *, after: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The next question: a new bot message with buttons (as `next_message` finds them), or one
+    returned here before (or `after`, the question just answered) that an edit has given other
+    buttons since (a tapped check-in question becomes the next question in place)."""
+    shown = _SHOWN.setdefault(user, {})
+    if after is not None:
+        shown.setdefault(after["message_id"], button_data(after))
+    found: list[dict[str, Any]] = []
+
+    def arrived() -> bool:
+        for message in user.inbox:
+            known = shown.get(message["message_id"])
+            data = button_data(message)
+            if known is not None and data and data != known:
+                found.append(message)
+                return True
+        messages = user._bot_messages()
+        while user._cursor < len(messages):
+            message = messages[user._cursor]
+            user._cursor += 1
+            if has_buttons(message):
+                found.append(copy.deepcopy(message))
+                return True
+        return False
+
+    if not await user._sandbox.world.signal.until(arrived, timeout):
+        seen = [describe_message(m) for m in user.inbox] or ["nothing"]
+        raise TimeoutError(f"no new question within {timeout} s; messages: " + "; ".join(seen))
+    question = found[0]
+    shown[question["message_id"]] = button_data(question)
+    acknowledged, asked = split_question(str(question.get("text", "")))
+    if acknowledged:
+        question["text"], question["acknowledged"] = asked, acknowledged
+    return question
+
+
+async def following(
+    user: SandboxUser, question: dict[str, Any], timeout: float = 5.0
+) -> dict[str, Any]:
+    """What the client reads after tapping an answer to `question`: the message as edited in
+    place (its text without the acknowledgement, which is under "acknowledged"), else the next
+    new message."""
+    message_id = question["message_id"]
+    acknowledged = question.get("acknowledged")
+    before = f"{acknowledged}\n\n{question['text']}" if acknowledged else question["text"]
+    found: list[dict[str, Any]] = []
+
+    def arrived() -> bool:
+        now = next(m for m in user.inbox if m["message_id"] == message_id)
+        if now.get("text") != before:
+            found.append(now)
+            return True
+        messages = user._bot_messages()
+        if user._cursor < len(messages):
+            found.append(copy.deepcopy(messages[user._cursor]))
+            user._cursor += 1
+            return True
+        return False
+
+    if not await user._sandbox.world.signal.until(arrived, timeout):
+        raise TimeoutError(f"nothing followed the answer within {timeout} s")
+    message = found[0]
+    if button_data(message):
+        _SHOWN.setdefault(user, {})[message["message_id"]] = button_data(message)
+    acknowledged, text = split_question(str(message.get("text", "")))
+    if acknowledged:
+        message["text"], message["acknowledged"] = text, acknowledged
+    return message
+
+
+async def after_tap(user: SandboxUser, question: dict[str, Any], timeout: float = 5.0) -> str:
+    """The text that follows a tapped answer when no question does (the thanks)."""
+    return str((await following(user, question, timeout))["text"])
+
+
+def split_question(text: str) -> tuple[str, str]:
+    """(the acknowledgement of the answer before, the question): a question asked in place of
+    the one just answered starts with that one and the choice made (`✓ …`); `as_seen_now`
+    shows the whole message."""
+    parts = text.split("\n\n", 2)
+    if len(parts) == 3 and parts[1].startswith(CHOSEN):
+        return "\n\n".join(parts[:2]), parts[2]
+    return "", text
 
 
 async def onboard(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client
-from tests.e2e.harness import World, button_data, join_client, next_with_buttons
+from tests.e2e.harness import (
+    World,
+    button_data,
+    data_for,
+    following,
+    join_client,
+    next_with_buttons,
+    open_checkin_now,
+)
 
 
 async def test_onboarding_activates_the_client_with_consent_and_zone(world: World) -> None:
@@ -45,9 +54,7 @@ async def test_a_full_checkin_is_stored_with_times(world: World) -> None:
         await alice.user.tap(question, choice)
         taps += 1
         try:
-            question = await alice.user.next_message(
-                timeout=3, predicate=lambda m: bool(button_data(m))
-            )
+            question = await next_with_buttons(alice.user, timeout=3)
         except TimeoutError:
             break
         if any(d.endswith(":s") for d in button_data(question)):  # the comment step
@@ -84,3 +91,53 @@ async def test_a_silent_client_is_asked_on_cadence_and_each_unanswered_checkin_i
     async with world.rt.sessions() as s:
         statuses = [c.status for c in await s.scalars(select(Checkin).order_by(Checkin.id))]
     assert statuses == ["missed", "missed", "open"]
+
+
+def calls_to(world: World, chat_id: int, since: int) -> Counter[str]:
+    """Bot API calls made for one chat since call number `since`, by method (a callback answer
+    names no chat: every one counts, only one client taps here)."""
+    counted: Counter[str] = Counter()
+    for call in world.sandbox.calls[since:]:
+        if call.method == "answerCallbackQuery" or str(call.params.get("chat_id")) == str(chat_id):
+            counted[call.method] += 1
+    return counted
+
+
+async def test_a_tapped_checkin_costs_two_calls_a_tap(world: World) -> None:
+    therapist = await world.join_therapist()
+    alice = await join_client(world, therapist, "Alice Smith")
+    chat = alice.user.chat_id
+    since = len(world.sandbox.calls)
+    question = await open_checkin_now(world, alice)
+    await world.drain()
+    assert calls_to(world, chat, since) == {"sendMessage": 2}  # the intro and the question
+    since = len(world.sandbox.calls)
+    taps = 0
+    while button_data(question):
+        value = "s" if any(d.endswith(":s") for d in button_data(question)) else "0"
+        await alice.user.tap(question, data_for(question, value))
+        taps += 1
+        question = await following(alice.user, question)
+    assert question["text"] == t("en", "checkin.thanks", therapist="Dana Lee")
+    await world.drain()
+    # Each tap: the callback answer and one edit, the next question in place of the answered one.
+    assert taps == 7 and calls_to(world, chat, since) == {
+        "answerCallbackQuery": taps,
+        "editMessageText": taps,
+    }
+
+
+async def test_a_question_that_cannot_be_edited_in_comes_as_a_new_message(world: World) -> None:
+    therapist = await world.join_therapist()
+    alice = await join_client(world, therapist, "Alice Smith")
+    question = await open_checkin_now(world, alice)
+    world.sandbox.faults.fail_next(
+        "editMessageText", 400, description="Bad Request: message to edit not found", chat_id=None
+    )
+    await alice.user.tap(question, data_for(question, "7"))
+    following_question = await next_with_buttons(alice.user)
+    assert following_question["message_id"] != question["message_id"]
+    assert following_question["text"].startswith("2/")  # the next one, after the choice made
+    assert following_question["acknowledged"].endswith("✓ 7")
+    async with world.rt.sessions() as s:
+        assert (await s.scalars(select(Answer.value))).all() == [7]

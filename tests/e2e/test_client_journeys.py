@@ -24,6 +24,7 @@ from storage.models import Client, ClientEvent, OutboxMessage
 from tests.e2e.harness import (
     Person,
     World,
+    after_tap,
     alerts_as_aliases,
     button_data,
     data_for,
@@ -139,7 +140,7 @@ async def answer_all(
         data = button_data(question)
         if data[-1].endswith(":s"):
             await tap(world, user, question, "s")
-            assert await said(user) == t(lang, "checkin.thanks", therapist=THERAPIST)
+            assert await after_tap(user, question) == t(lang, "checkin.thanks", therapist=THERAPIST)
             return
         choice = value if has_value(question, value) else "0"
         await tap(world, user, question, choice)
@@ -302,14 +303,18 @@ async def test_a_full_checkin_records_every_answer_with_its_time(world: World) -
         times[item] = (int(value), world.clock.now())
         previous, question = question, await next_with_buttons(alice.user)
         label = en("button.yes" if value == "1" else "button.no") if item in YES_NO else value
+        # The answered question becomes the next one, in place: the choice made shown above it,
+        # and only the next question's buttons.
+        assert question["message_id"] == previous["message_id"]
         edited = as_seen_now(alice.user, previous)
-        assert edited["text"] == acked(previous, label)
-        assert button_data(edited) == []  # the answered question keeps no buttons
+        assert edited["text"] == f"{acked(previous, label)}\n\n{question['text']}"
+        assert button_data(edited) == button_data(question) != button_data(previous)
 
     assert question["text"] == prompt(7)
     world.clock.advance(timedelta(minutes=3))
     await alice.user.send("  the last session felt rushed  ")
     assert await said(alice.user) == en("checkin.thanks")
+    assert button_data(as_seen_now(alice.user, question)) == []  # typed: its Skip button went
     finished = world.clock.now()
     result = await stored(world, alice.id)
     assert result.items() == {**times, "comment": (None, finished)}
@@ -327,9 +332,9 @@ async def test_prefer_not_typed_numbers_and_a_skipped_comment(world: World) -> N
     question = await open_checkin_now(world, alice)
     await tap(world, alice.user, question, "n")
     heard_at = world.clock.now()
-    assert (await next_with_buttons(alice.user))["text"] == prompt(1)
-    edited = as_seen_now(alice.user, question)
-    assert edited["text"] == acked(question, en("checkin.prefer_not"))
+    following = await next_with_buttons(alice.user)
+    assert following["text"] == prompt(1)
+    assert following["acknowledged"] == acked(question, en("checkin.prefer_not"))
 
     typed = {"goals": "7", "approach": "10/10", "overall": " 5 ", "wellbeing": "3.",
              "tension": "no"}  # fmt: skip
@@ -337,14 +342,18 @@ async def test_prefer_not_typed_numbers_and_a_skipped_comment(world: World) -> N
         world.clock.advance(timedelta(minutes=1))
         await alice.user.send(answer)
         typed[item] = world.clock.now()  # type: ignore[assignment]
-        question = await next_with_buttons(alice.user)
+        answered, question = question, await next_with_buttons(alice.user)
+        # A typed answer leaves the question's text as it was, without live buttons.
+        assert button_data(as_seen_now(alice.user, answered)) == []
+        assert "acknowledged" not in question
         # "no" to the tension probe leaves out its follow-up: the comment comes next
         assert question["text"] == prompt(7 if item == "tension" else index), item
     assert question["text"] == prompt(7)
     await tap(world, alice.user, question, "s")
-    assert await said(alice.user) == en("checkin.thanks")
+    assert await after_tap(alice.user, question) == en("checkin.thanks")
     edited = as_seen_now(alice.user, question)
-    assert edited["text"] == acked(question, en("checkin.skipped"))
+    assert edited["text"] == f"{acked(question, en('checkin.skipped'))}\n\n{en('checkin.thanks')}"
+    assert button_data(edited) == []
 
     result = await stored(world, alice.id)
     assert result.items() == {
@@ -729,6 +738,9 @@ async def test_a_positive_safety_item_raises_an_urgent_alert(world: World) -> No
     answered_at = world.clock.now()
     assert await said(alice.user) == en("crisis.reply", resources=CRISIS)
     comment = await next_with_buttons(alice.user)  # the check-in goes on
+    # The crisis resources come first, urgent: the next question follows them as a new message.
+    assert comment["message_id"] > question["message_id"] and "acknowledged" not in comment
+    assert button_data(as_seen_now(alice.user, question)) == []
     assert comment["text"] == prompt(safety_index + 1, safety_item=True)
     heard = await therapist_heard(world, dana)
     assert alerts_as_aliases(heard) == ["A.S."]
@@ -736,7 +748,7 @@ async def test_a_positive_safety_item_raises_an_urgent_alert(world: World) -> No
         t("en", "therapist.alert_crisis_safety").split("{at", 1)[0].format(client="A.S.")
     )
     await tap(world, alice.user, comment, "s")
-    assert await said(alice.user) == en("checkin.thanks")
+    assert await after_tap(alice.user, comment) == en("checkin.thanks")
     result = await stored(world, alice.id)
     assert result.items()["phq9_item9"] == (2, answered_at)
     assert [c[1] for c in result.checkins] == ["answered"]
@@ -784,4 +796,5 @@ async def test_a_restart_mid_checkin_loses_and_doubles_nothing(world: World) -> 
     }  # fmt: skip
     assert [c[1] for c in result.checkins] == ["answered"]  # the restart opened no other
     texts = [m["text"] for m in user.inbox]
-    assert texts.count(en("checkin.intro")) == 1 and texts.count(en("checkin.thanks")) == 1
+    assert texts.count(en("checkin.intro")) == 1
+    assert sum(x.endswith(en("checkin.thanks")) for x in texts) == 1

@@ -50,6 +50,7 @@ class Transcript:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self.texts: list[str] = []
+        self.in_place: int | None = None  # the message the next question is asked in
 
     def text(self, key: str, **params: Any) -> str:
         """A catalog text that really is translated: a missing key would fall back to English."""
@@ -68,15 +69,23 @@ class Transcript:
         plan = plan_for(brief, plan_items(brief, False))
         text = plan.prompt(index, self.lang).replace("{therapist}", THERAPIST)
         assert text != plan.prompt(index, "en").replace("{therapist}", THERAPIST)
-        self.texts.append(text)
+        if self.in_place is not None:  # asked in place of the question just answered
+            self.texts[self.in_place] += f"\n\n{text}"
+            self.in_place = None
+        else:
+            self.texts.append(text)
         return text
 
     def answered(self, text: str, choice: str, *, question: bool = False) -> None:
         """The message showing `text` was tapped: it now shows the choice made (a question
-        keeps its first line, without the scale's anchors)."""
-        position = self.texts.index(text)
+        keeps its first line, without the scale's anchors, and the next question follows in
+        the same message)."""
+        position = next(
+            i for i, x in enumerate(self.texts) if x == text or x.endswith(f"\n\n{text}")
+        )
         shown = text.split("\n")[0] if question else text
         self.texts[position] = f"{shown}\n\n{self.text('common.chosen', choice=choice)}"
+        self.in_place = position if question else None
 
 
 @pytest.mark.parametrize("speaker", SPEAKERS, ids=[s.lang for s in SPEAKERS])

@@ -330,6 +330,7 @@ async def test_moving_a_client_ends_the_old_binding_and_keeps_their_data(world: 
     question = await open_checkin_now(world, alice)  # a check-in left half done
     await alice.user.tap(question, data_for(question, "7"))
     await next_with_buttons(alice.user)
+    await world.drain()  # the next question is marked sent, not only shown
     async with world.rt.sessions() as s, s.begin():  # a message still waiting for the old chat
         await outbox.enqueue(
             s,

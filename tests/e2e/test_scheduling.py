@@ -29,7 +29,14 @@ from app.clock import ManualClock
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client, ClientEvent, TherapySession
 from tests.conftest import TEST_KEY
-from tests.e2e.harness import Person, World, button_data, join_client, next_with_buttons
+from tests.e2e.harness import (
+    Person,
+    World,
+    button_data,
+    following,
+    join_client,
+    next_with_buttons,
+)
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -210,9 +217,7 @@ async def answer_checkin(
         await user.tap(question, choice)
         taps += 1
         # Wait for the reply, so the answer is stored at this instant of the manual clock.
-        question = await user.next_message(
-            predicate=lambda m: bool(checkin_buttons(m)) or m["text"].startswith(THANKS)
-        )
+        question = await following(user, question)
         if not checkin_buttons(question) or (items is not None and taps >= items):
             break
     await world.drain()

@@ -15,7 +15,7 @@ from flows.instruments import load_instrument
 from flows.plan import plan_items
 from storage.crypto import Cipher
 from storage.models import Answer
-from tests.e2e.harness import button_data, next_with_buttons
+from tests.e2e.harness import button_data, following, next_with_buttons
 from tests.faults.traffic import GUARD
 
 # Item ids by position in the default check-in (no safety item): callback data names positions.
@@ -103,7 +103,7 @@ async def answer(
     user.skip_to_end()  # only what the tap brings counts as the next question
     await user.tap(question, data)
     ledger.tapped(data)
-    return await next_with_buttons(user, timeout=timeout)
+    return await next_with_buttons(user, timeout=timeout, after=question)
 
 
 async def type_number(
@@ -133,10 +133,12 @@ async def complete_checkin(
         question = await answer(user, question, value, ledger, timeout)
     assert item_of(question) == "comment", f"still asking {item_of(question)}"
     if comment is None:
+        user.skip_to_end()
         await user.tap(question, button(question, "s"))
-    else:
-        await user.send(comment)
-        found = parse_answer(button(question, "s"))
-        assert found is not None
-        ledger.wrote(found[0], comment)
+        assert is_thanks(await following(user, question, timeout)), "thanked in place"
+        return
+    await user.send(comment)
+    found = parse_answer(button(question, "s"))
+    assert found is not None
+    ledger.wrote(found[0], comment)
     await user.next_message(timeout=timeout, predicate=is_thanks)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from devtools.sandbox import SandboxUser
-from tests.e2e.harness import next_with_buttons
+from tests.e2e.harness import following, next_with_buttons
 from tests.faults.answers import (
     Ledger,
     answer,
@@ -48,9 +48,10 @@ async def double_tap(
     data = button(question, value)
     user.skip_to_end()
     await user.tap(question, data)
-    await user.tap(question, data)
+    # Before the client's app redraws the message (its next question comes in its place).
+    await user.tap(question, data, forge=True)
     ledger.tapped(data)
-    return await next_with_buttons(user, timeout=GUARD)
+    return await next_with_buttons(user, timeout=GUARD, after=question)
 
 
 def asking(question: dict[str, Any], item: str) -> dict[str, Any]:
@@ -76,13 +77,14 @@ async def answer_checkin(n: int, client: Member, ledger: Ledger) -> None:
     user.skip_to_end()
     if n % 2:
         await user.tap(question, button(question, "s"))
+        assert is_thanks(await following(user, question, GUARD)), "thanked in place"
     else:
         found = parse_answer(button(question, "s"))
         assert found is not None
         comment = f"client {n} wrote this"
         await user.send(comment)
         ledger.wrote(found[0], comment)
-    await user.next_message(timeout=GUARD, predicate=is_thanks)
+        await user.next_message(timeout=GUARD, predicate=is_thanks)
 
 
 async def test_two_webhook_replicas_file_every_answer_under_its_item_once(
