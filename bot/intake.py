@@ -56,6 +56,19 @@ STOP_GRACE_SECONDS = 10.0
 """How long a stop waits for the updates in flight before giving up on them (unconfirmed)."""
 
 
+def without_keyboard(data: dict[str, Any]) -> dict[str, Any]:
+    """A tap's update without the keyboard of the message it was on: nothing reads it, and
+    PTB would build an object for each of its buttons on every tap."""
+    query = data.get("callback_query")
+    if not isinstance(query, dict):
+        return data
+    message = query.get("message")
+    if not isinstance(message, dict) or "reply_markup" not in message:
+        return data
+    message = {k: v for k, v in message.items() if k != "reply_markup"}
+    return {**data, "callback_query": {**query, "message": message}}
+
+
 class Intake:
     """The receiving side of one bot process: long polling, or what the webhook hands in."""
 
@@ -95,7 +108,7 @@ class Intake:
         """The update, or None if PTB cannot read it: then it is dropped (answered), since it
         would fail the same way every time it came back. Logged by id, never by content."""
         try:
-            return Update.de_json(data, self.bot)
+            return Update.de_json(without_keyboard(data), self.bot)
         except Exception as exc:
             log.warning(
                 "update %s could not be read (%s): dropped",

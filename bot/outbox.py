@@ -26,7 +26,7 @@ from collections import deque
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from app import sending
@@ -60,12 +60,22 @@ per batch, which in a burst, when replies wait a second or two, was a good part 
 cost."""
 
 
-def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
+def keyboard(rows: list[list[dict[str, str]]] | None) -> dict[str, Any] | None:
+    """A stored keyboard as the Bot API takes it (`reply_markup`); None for none."""
     if not rows:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row] for row in rows]
-    )
+    return {
+        "inline_keyboard": [
+            [{"text": b["label"], "callback_data": b["data"]} for b in row] for row in rows
+        ]
+    }
+
+
+def message_id_of(result: Any, default: int | None = None) -> int | None:
+    """The message id in a Bot API answer (an edit may answer just `true`)."""
+    if isinstance(result, dict) and isinstance(result.get("message_id"), int):
+        return int(result["message_id"])
+    return default
 
 
 class _Unsure(Exception):
@@ -423,16 +433,27 @@ class OutboxSender:
             raise _Unsure from exc
 
     async def _call(self, chat_id: int, kind: str, p: dict[str, Any]) -> int | None:
-        markup = keyboard(p.get("buttons"))
-        parse_mode = p.get("parse_mode")
+        """Send one row; the Telegram id of the message sent or changed. Texts and edits go out
+        as raw Bot API calls whose answer is read for the message id alone: PTB would build a
+        whole `Message` (a question's keyboard included) from every answer, on the hot path."""
+        if kind == "photo":
+            msg = await self.bot.send_photo(
+                chat_id=chat_id,
+                photo=base64.b64decode(p["photo"]),
+                caption=p.get("caption"),
+                parse_mode=p.get("parse_mode"),
+            )
+            return msg.message_id
+        data: dict[str, Any] = {"chat_id": chat_id, "reply_markup": keyboard(p.get("buttons"))}
+        if kind == "markup":  # the buttons of an answered question go, its text stays
+            data["message_id"] = p["message_id"]
+            await self.bot._post("editMessageReplyMarkup", data)
+            return int(p["message_id"])
+        data.update(text=p["text"], parse_mode=p.get("parse_mode"))
         if kind == "edit":
             try:
-                result = await self.bot.edit_message_text(
-                    chat_id=chat_id,
-                    message_id=p["message_id"],
-                    text=p["text"],
-                    parse_mode=parse_mode,
-                    reply_markup=markup,
+                result = await self.bot._post(
+                    "editMessageText", {**data, "message_id": p["message_id"]}
                 )
             except BadRequest as exc:
                 # An edit that carries the next question must reach the client even when the
@@ -441,24 +462,8 @@ class OutboxSender:
                     raise
                 log.info("edit not possible, sent as a new message: %s", type(exc).__name__)
             else:
-                return p["message_id"] if result is True else result.message_id  # type: ignore[union-attr]
-        elif kind == "markup":  # the buttons of an answered question go, its text stays
-            await self.bot.edit_message_reply_markup(
-                chat_id=chat_id, message_id=p["message_id"], reply_markup=None
-            )
-            return int(p["message_id"])
-        if kind == "photo":
-            msg = await self.bot.send_photo(
-                chat_id=chat_id,
-                photo=base64.b64decode(p["photo"]),
-                caption=p.get("caption"),
-                parse_mode=parse_mode,
-            )
-            return msg.message_id
-        msg = await self.bot.send_message(
-            chat_id=chat_id, text=p["text"], parse_mode=parse_mode, reply_markup=markup
-        )
-        return msg.message_id
+                return message_id_of(result, default=int(p["message_id"]))
+        return message_id_of(await self.bot._post("sendMessage", data))
 
     def _count(self, outcomes: list[Outcome], failed: int) -> None:
         self.sent_count += sum(o.status == "sent" for o in outcomes)
