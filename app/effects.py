@@ -449,7 +449,7 @@ class Executor:
         ):
             return False
         merged = f"{payload['text']}\n\n{text}"
-        if len(merged) > MESSAGE_LIMIT:
+        if len(merged.encode("utf-16-le")) // 2 > MESSAGE_LIMIT:  # Telegram counts UTF-16 units
             return False
         last.payload = {**payload, "text": merged, "buttons": buttons, "or_send": True}
         return True
