@@ -1,0 +1,80 @@
+"""The held-out table: the rules and the learned model on generators they were not fitted to.
+
+    .venv/bin/python bench/heldout_bench.py [--clients 1000] [--tune-clients 600] [--tune-rules]
+
+Seeded throughout, so the same arguments print the same table. Steps, in the order the
+discipline needs them: (1) with `--tune-rules`, search `insights.heldout.TUNING_GRID` on the
+tuning generators only and print the best setting beside the defaults (about two minutes);
+(2) fit the logistic model and pick its alert level on the tuning generators only; (3) score the
+rules (defaults), the learned model and the best simple rule on every generator with the report
+seed, held-out generators first, worst F1 first, then one verdict line against the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from insights.heldout import (
+    REPORT_SEED,
+    TARGET_F1,
+    TARGET_LEAD_DAYS,
+    TARGET_STAYERS_PCT,
+    TUNING_GRID,
+    Row,
+    fit_model,
+    grid,
+    objective,
+    render,
+    score_model,
+    score_rules,
+    streams,
+    tune_rules,
+    worst_first,
+)
+from insights.learned import FEATURES
+from insights.scenarios import GENERATORS, HELD_OUT
+from insights.thresholds import Thresholds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000, help="per generator, reported")
+    parser.add_argument("--tune-clients", type=int, default=600, help="per tuning generator")
+    parser.add_argument("--tune-rules", action="store_true", help="search the rules' grid too")
+    args = parser.parse_args()
+    th = Thresholds()
+    started = time.perf_counter()
+    if args.tune_rules:
+        best, value = tune_rules(grid(th, TUNING_GRID), args.tune_clients)
+        (_, default_value) = tune_rules([th], args.tune_clients)
+        changed = {k: getattr(best, k) for k in TUNING_GRID if getattr(best, k) != getattr(th, k)}
+        print(f"rules: defaults objective {default_value:.3f}; best {value:.3f} with {changed}")
+    model, value = fit_model(args.tune_clients, th)
+    print(f"learned: objective on tuning {value:.3f}, alert at p >= {model.threshold:.2f}")
+    print("  " + ", ".join(f"{f} {w:+.2f}" for f, w in zip(FEATURES, model.weights, strict=True)))
+    rows: list[Row] = []
+    for name in GENERATORS:
+        ruled = score_rules(name, args.clients, REPORT_SEED, th)
+        rows.append(next(r for r in ruled if r.method == "rapport"))
+        simple = [r for r in ruled if r.method != "rapport"]
+        rows.append(max(simple, key=lambda r: r.f1))
+        rows.append(score_model(name, streams(name, args.clients, REPORT_SEED), model, th))
+    table = worst_first(rows)
+    print(render(table))
+    for method in ("rapport", "learned"):
+        held = [r for r in table if r.held_out and r.method == method]
+        worst = min(held, key=lambda r: r.f1)
+        ok = all(r.meets_targets() for r in held)
+        print(
+            f"{method}: worst held-out F1 {worst.f1:.2f} ({worst.generator}), stayers alerted "
+            f"up to {max(r.stayers_pct for r in held):.1f}%, median lead at least "
+            f"{min(r.lead_days or 0.0 for r in held):.1f} d (targets F1 >= {TARGET_F1}, "
+            f"<= {TARGET_STAYERS_PCT:.0f}%, >= {TARGET_LEAD_DAYS:.0f} d on each of "
+            f"{', '.join(HELD_OUT)}) {'OK' if ok else 'MISS'}; objective {objective(held):.3f}"
+        )
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
