@@ -614,16 +614,39 @@ def audit(
 
 @commands.command("backtest")
 def backtest(
-    file: Annotated[Path, typer.Argument(help="JSON Lines of client histories")],
+    file: Annotated[Path | None, typer.Argument(help="JSON Lines of client histories")] = None,
     config: Annotated[Path | None, typer.Option(help="thresholds (.toml or .json)")] = None,
     summary_only: Annotated[bool, typer.Option("--summary", help="print only the summary")] = False,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="score this practice's own history instead")
+    ] = False,
+    min_weeks: Annotated[
+        int, typer.Option(min=1, help="with --from-db: weeks followed to count as a stayer")
+    ] = 8,
+    lapse_weeks: Annotated[
+        int, typer.Option(min=1, help="with --from-db: ...and active within this many weeks")
+    ] = 4,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Signals over past histories; with labels, precision/recall/F1 against simple rules."""
+    """Signals over past histories; with labels, precision/recall/F1 against simple rules.
+
+    With --from-db, the practice's own clients, labelled by observed endings, and a plain report
+    with suggested thresholds."""
     from insights.backtest import run_backtest
     from insights.thresholds import Thresholds
 
+    if from_db == (file is not None):
+        fail("give either a FILE or --from-db")
     try:
         thresholds = Thresholds.from_file(config) if config else Thresholds()
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+        raise  # unreachable
+    if from_db:
+        _backtest_from_db(thresholds, min_weeks, lapse_weeks, as_json)
+        return
+    assert file is not None
+    try:
         with file.open(encoding="utf-8") as lines:
             for obj in run_backtest(lines, thresholds):
                 if summary_only and "summary" not in obj:
@@ -631,6 +654,19 @@ def backtest(
                 typer.echo(json.dumps(obj, ensure_ascii=False))
     except (OSError, ValueError) as exc:
         fail(str(exc))
+
+
+def _backtest_from_db(thresholds: Any, min_weeks: int, lapse_weeks: int, as_json: bool) -> None:
+    from app.practice_backtest import practice_backtest
+    from insights.practice import Labelling, report
+
+    labelling = Labelling(min_weeks, lapse_weeks)
+    result = with_runtime(lambda rt: practice_backtest(rt, thresholds, labelling=labelling), "read")
+    if as_json:
+        data = {k: v for k, v in vars(result).items() if k != "lines"}
+        typer.echo(json_text(data))
+    else:
+        typer.echo("\n".join(report(result)))
 
 
 # --- keys and health --------------------------------------------------------------------------
