@@ -90,11 +90,12 @@ def test_backtest_from_db_scores_the_practice_and_reports_plainly(  # type: igno
         )
         ids.append(json.loads(added)["id"])
     seed(sqlite_url, ids, lines)
+    rapport("client", "add", "--therapist", str(therapist["id"]), "--name", "Not Joined")
     ended = sum(
         1 for line in lines if any(e["type"] in ("stopped", "blocked") for e in line["events"])
     )
     data = json.loads(rapport("backtest", "--from-db", "--json"))
-    assert data["clients"] == len(lines)
+    assert data["clients"] == len(lines)  # the client who never joined is not counted
     assert data["dropouts"] == ended and ended > 0
     assert data["stayers"] == 0  # every course ended by May: lapsed, not known to have stayed
     assert data["unlabelled"] == len(lines) - ended
