@@ -11,6 +11,7 @@ rules (defaults), the learned model and the best simple rule on every generator 
 seed, held-out generators first, worst F1 first; a line for each of the rules and the learned
 model against the targets, and last the verdict line for the rules (what Rapport runs). `--quick`
 is 200 clients per generator and 150 to fit on (a rougher table, in a few seconds).
+`--leave-one-out` adds the learned model fitted on four generators and scored on the fifth.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from insights.heldout import (
     Row,
     fit_model,
     grid,
+    leave_one_out,
     objective,
     render,
     score_model,
@@ -46,6 +48,9 @@ def main() -> None:
     parser.add_argument("--tune-clients", type=int, default=600, help="per tuning generator")
     parser.add_argument("--tune-rules", action="store_true", help="search the rules' grid too")
     parser.add_argument("--quick", action="store_true", help="200 clients, 150 to fit on")
+    parser.add_argument(
+        "--leave-one-out", action="store_true", help="also fit on four generators, score the fifth"
+    )
     args = parser.parse_args()
     if args.quick:
         args.clients, args.tune_clients = 200, 150
@@ -79,6 +84,8 @@ def main() -> None:
             all(r.meets_targets() for r in held),
             objective(held),
         )
+    if args.leave_one_out:
+        print(render(leave_one_out(args.tune_clients, args.clients, th)))
     print(f"({time.perf_counter() - started:.0f} s)")
     target = (
         f"F1 >= {TARGET_F1}, stayers <= {TARGET_STAYERS_PCT:.0f}%, lead >= "

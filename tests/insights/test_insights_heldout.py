@@ -18,6 +18,7 @@ from insights.heldout import (
     REPORT_SEED,
     Row,
     fit_model,
+    leave_one_out,
     render,
     score_model,
     score_rules,
@@ -144,3 +145,10 @@ FEATURES_CODES = [f.removeprefix("signal_") for f in FEATURES] + [
     "stopped",
     "unreachable",
 ]
+
+
+def test_leave_one_out_scores_each_generator_once_with_a_model_that_never_saw_it() -> None:
+    rows = leave_one_out(40, 40, Thresholds())
+    assert [r.generator for r in rows] == list(GENERATORS)
+    assert all(r.held_out and r.method == "learned (fit on the other 4)" for r in rows)
+    assert all(r.clients == 40 for r in rows)
