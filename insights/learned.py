@@ -9,9 +9,9 @@ model's threshold is its alert, and the signals found then are its evidence, so 
 say the same things whichever decides. A client who stopped or blocked the bot is alerted as by
 the rules.
 
-Fitting is Newton's method on the penalised log-likelihood (a handful of iterations on a few
-thousand rows), in numpy; features are standardised with the training means and spreads, which
-travel with the weights (`to_dict` / `from_dict`).
+Fitting is Newton's method on the penalised log-likelihood (a handful of iterations over some
+tens of thousands of moments, about a second), in numpy; features are standardised with the
+training means and spreads, which travel with the weights (`to_dict` / `from_dict`).
 """
 
 from __future__ import annotations
