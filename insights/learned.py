@@ -166,13 +166,15 @@ class Model:
     def from_dict(cls, data: dict[str, Any]) -> Model:
         if list(data.get("features", ())) != list(FEATURES):
             raise ValueError("the model was fitted on other features")
-        return cls(
-            tuple(data["weights"]),
-            float(data["bias"]),
-            tuple(data["mean"]),
-            tuple(data["scale"]),
-            float(data["threshold"]),
-        )
+        try:
+            vectors = [tuple(map(float, data[k])) for k in ("weights", "mean", "scale")]
+            bias, threshold = float(data["bias"]), float(data["threshold"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a model: {exc}") from None
+        if any(len(v) != len(FEATURES) for v in vectors) or 0.0 in vectors[2]:
+            raise ValueError("not a model: one weight, mean and non-zero scale per feature")
+        weights, mean, scale = vectors
+        return cls(weights, bias, mean, scale, threshold)
 
     def with_threshold(self, threshold: float) -> Model:
         return Model(self.weights, self.bias, self.mean, self.scale, threshold)

@@ -126,6 +126,9 @@ def test_a_model_round_trips_and_refuses_other_features() -> None:
     data["features"] = data["features"][:-1]
     with pytest.raises(ValueError, match="other features"):
         Model.from_dict(data)
+    for broken in ({"bias": None}, {"weights": [0.1]}, {"scale": [0.0] * n}, {"mean": "x"}):
+        with pytest.raises(ValueError, match="not a model"):
+            Model.from_dict({**model.to_dict(), **broken})
 
 
 def test_the_learned_alert_keeps_the_signals_as_evidence(model: Model) -> None:
