@@ -68,6 +68,15 @@ async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, An
             {"kind": e.kind, "at": e.at.isoformat()} for e in await checkins.events_of(s, client.id)
         ],
         "checkins": rows,
+        "notes": [
+            {
+                "kind": n.kind,
+                "at": n.at.isoformat(),
+                "reason": n.reason,
+                "text": None if n.text_enc is None else visible_text(cipher.decrypt(n.text_enc)),
+            }
+            for n in await checkins.notes_of(s, client.id)
+        ],
     }
 
 

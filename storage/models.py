@@ -189,6 +189,21 @@ class ClientEvent(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ClientNote(Base):
+    """What a client asked to tell their therapist: `talk` (they would like to talk about how the
+    work is going) or `stop_reason` (why they stopped); `reason` a fixed choice, the words
+    encrypted."""
+
+    __tablename__ = "client_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(32))
+    text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
 class OutboxMessage(Base):
     """A message committed with the state change that caused it, sent afterwards by the sender."""
 
