@@ -17,7 +17,10 @@ async def moments_of(
 ) -> dict[int, Moment]:
     """Each client's moment for a check-in opening at `now`."""
     facts = await checkins.asking_facts(s, client_ids, instrument.session_items, now)
+    rates = bool(instrument.session_items)
     return {
-        client_id: moment_for(f.last_session_ended, f.has_upcoming_session, f.last_rated)
+        client_id: moment_for(
+            f.last_session_ended, f.has_upcoming_session, f.last_rated, rates_sessions=rates
+        )
         for client_id, f in facts.items()
     }

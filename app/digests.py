@@ -35,7 +35,7 @@ async def digest_for(
     history = await client_history(s, rt.cipher, client, practice)
     talks = [
         TalkRequest(note.at, rt.cipher.decrypt(note.text_enc) if note.text_enc else None)
-        for note in await checkins.notes_of(s, client.id, TALK)
+        for note in await checkins.notes_of(s, client.id, TALK, unshown=True)
     ]
     digest = build_digest(
         history,
@@ -111,7 +111,10 @@ async def send_digest(s: Session, rt: Runtime, session: TherapySession, now: dat
     if therapist is None or therapist.chat_id is None:
         log.warning("digest for session %s not sent: therapist has not joined", session.id)
         return False
+    talks = await checkins.notes_of(s, client.id, TALK, unshown=True)
     await enqueue_digest(s, rt, client, therapist, now, session.starts_at, "heartbeat")
+    # Pinned until a pre-session digest has carried them (one asked for by hand does not count).
+    await checkins.mark_notes_shown(s, [note.id for note in talks if note.at <= now], now)
     return True
 
 

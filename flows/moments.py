@@ -8,8 +8,9 @@ taken place, about what the client expects and wants from the work (first).
 
 `last_rated` is when the check-in in which the client last rated a session opened (any answer to
 one of the instrument's session-only items counts, "prefer not to answer" too: they were asked).
-A practice that records no sessions at all gives Rapport nothing to go by: it asks the session
-items every time, as a check-in always did.
+A practice that records no sessions at all gives Rapport nothing to go by, and an instrument
+without session-only items has nothing to leave out: both ask every item every time, as a
+check-in always did.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ MOMENTS: Final[tuple[Moment, ...]] = (SESSION, BETWEEN, FIRST)
 
 
 def moment_for(
-    last_session_ended: datetime | None, has_upcoming_session: bool, last_rated: datetime | None
+    last_session_ended: datetime | None,
+    has_upcoming_session: bool,
+    last_rated: datetime | None,
+    *,
+    rates_sessions: bool = True,
 ) -> Moment:
-    """The moment of a check-in opening now (all instants aware UTC)."""
+    """The moment of a check-in opening now (all instants aware UTC); `rates_sessions` False
+    for an instrument whose items are all asked every time."""
+    if not rates_sessions:
+        return SESSION
     if last_session_ended is None:
         return FIRST if has_upcoming_session else SESSION
     if last_rated is None or last_session_ended > last_rated:

@@ -114,7 +114,7 @@ class Digest:
     since_session: bool = True
     """Whether `risks` (and the counts) run from a previous session, or from the start."""
     talk_requests: tuple[TalkRequest, ...] = ()
-    """Requests to talk since the last session: pinned at the top."""
+    """Requests to talk that no pre-session digest has carried yet: pinned at the top."""
 
     @property
     def level(self) -> str:
@@ -189,7 +189,7 @@ def build_digest(
     talks = tuple(
         TalkRequest(r.at, _visible(r.words) if include_comments else None)
         for r in sorted(talk_requests, key=lambda r: r.at)
-        if r.at <= now and (since is None or r.at > since)
+        if r.at <= now
     )
     serious = bool(risks) or any(s.severity != "info" for s in signals)
     too_little = not serious and len(complete) < th.baseline_min

@@ -272,10 +272,20 @@ async def add_note(
 
 
 async def notes_of(
-    s: AsyncSession, client_id: int, kind: str | None = None
+    s: AsyncSession, client_id: int, kind: str | None = None, *, unshown: bool = False
 ) -> Sequence[ClientNote]:
-    """The client's notes (of one kind), oldest first."""
+    """The client's notes (of one kind; `unshown`: that no digest has carried yet), oldest
+    first."""
     query = select(ClientNote).where(ClientNote.client_id == client_id)
     if kind is not None:
         query = query.where(ClientNote.kind == kind)
+    if unshown:
+        query = query.where(ClientNote.shown_at.is_(None))
     return (await s.scalars(query.order_by(ClientNote.at, ClientNote.id))).all()
+
+
+async def mark_notes_shown(s: AsyncSession, note_ids: Collection[int], at: datetime) -> None:
+    if note_ids:
+        await s.execute(
+            update(ClientNote).where(ClientNote.id.in_(list(note_ids))).values(shown_at=at)
+        )

@@ -191,8 +191,8 @@ class ClientEvent(Base):
 
 class ClientNote(Base):
     """What a client asked to tell their therapist: `talk` (they would like to talk about how the
-    work is going) or `stop_reason` (why they stopped); `reason` a fixed choice, the words
-    encrypted."""
+    work is going; pinned atop digests until a pre-session digest has carried it) or
+    `stop_reason` (why they stopped); `reason` a fixed choice, the words encrypted."""
 
     __tablename__ = "client_note"
 
@@ -202,6 +202,7 @@ class ClientNote(Base):
     at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(String(32))
     text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    shown_at: Mapped[datetime | None]  # a pre-session digest carried it: not pinned again
 
 
 class OutboxMessage(Base):

@@ -6,16 +6,18 @@ leaves none of it behind."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
 from app import admin
 from app.digests import digest_for, digest_json
 from app.erasure import erase_client
+from app.export import export
 from flows.i18n import t
 from storage import people
 from storage.models import Client, ClientNote
-from tests.e2e.harness import next_with_buttons
+from tests.e2e.harness import World, next_with_buttons
 from tests.e2e.test_scheduling import (
     BERLIN,
     MONDAY,
@@ -29,6 +31,16 @@ from tests.e2e.test_scheduling import make_world as make_world  # the fixture
 
 TITLE = t("en", "insights.digest.title", alias="A.S.")
 TALK = t("en", "insights.digest.talk", when="").split(":", 1)[1].strip()
+
+
+async def talk_json(world: World, client_id: int) -> list[dict[str, Any]]:
+    """The talk requests of the client's digest as JSON, asked for now."""
+    async with world.rt.sessions() as s:
+        client = await s.get(Client, client_id)
+        assert client is not None
+        practice = await people.get_practice(s, world.clock.now())
+        digest, _ = await digest_for(s, world.rt, client, practice, world.clock.now(), None)
+    return list(digest_json(digest)["talk_requests"])
 
 
 async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_therapist(
@@ -45,6 +57,7 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
         (note,) = (await s.scalars(select(ClientNote))).all()
         assert note.kind == "talk" and note.text_enc is not None
         assert b"pace" not in note.text_enc  # encrypted at rest
+    assert [x["words"] for x in await talk_json(world, alice.id)] == ["the pace of our sessions"]
     session = aware(D(2026, 1, 8, 15, 0), BERLIN)
     await admin.add_session(world.rt, alice.id, session)
     before = len(dana.user.inbox)
@@ -54,13 +67,8 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
     lines = digest_text.split("\n")
     assert lines[0] == TITLE and lines[1].startswith("‼") and TALK in lines[1]
     assert "the pace of our sessions" in lines[2]
-    async with world.rt.sessions() as s:
-        client = await s.get(Client, alice.id)
-        assert client is not None
-        practice = await people.get_practice(s, world.clock.now())
-        digest, _ = await digest_for(s, world.rt, client, practice, world.clock.now(), None)
-    talks = digest_json(digest)["talk_requests"]
-    assert len(talks) == 1 and talks[0]["words"] == "the pace of our sessions"
+    # Carried by a pre-session digest: not pinned again.
+    assert await talk_json(world, alice.id) == []
 
     # /stop: the one optional question why, and the therapist sees the answer.
     world.clock.advance(timedelta(hours=2))
@@ -79,12 +87,17 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
     )
     assert "It felt rushed lately" in told[1]
 
-    # /mydata shows both; erasure leaves none of it.
+    # /mydata and the export show both; erasure leaves none of it.
     await user.send("/mydata")
     mydata = await user.next_message(predicate=lambda m: "Everything" in m["text"])
     assert (
         "the pace of our sessions" in mydata["text"] and "It felt rushed lately" in mydata["text"]
     )
+    (record,) = await export(world.rt, alice.id, actor="test")
+    assert [(n["kind"], n["text"]) for n in record["notes"]] == [
+        ("talk", "the pace of our sessions"),
+        ("stop_reason", "It felt rushed lately"),
+    ]
     async with world.rt.sessions() as s, s.begin():
         assert await erase_client(s, world.rt, alice.id, world.clock.now(), actor="test")
     async with world.rt.sessions() as s:

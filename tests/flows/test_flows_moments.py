@@ -28,6 +28,9 @@ def test_the_rule() -> None:
     assert moment_for(T0, True, T0 + DAY) == BETWEEN  # Tuesday rated Monday's session
     assert moment_for(T0 + 7 * DAY, True, T0 + DAY) == SESSION  # the next Monday's session
     assert moment_for(T0, True, T0 - DAY) == SESSION  # rated the one before
+    # an instrument without session-only items asks everything every time
+    assert moment_for(None, True, None, rates_sessions=False) == SESSION
+    assert moment_for(T0, True, T0 + DAY, rates_sessions=False) == SESSION
 
 
 def test_session_items_only_at_a_session() -> None:

@@ -89,3 +89,17 @@ def test_stop_reason_in_words_and_skipping() -> None:
     intents = crisis.text("I want to end my life")
     kinds = [type(i) for i in intents if isinstance(i, CrisisAlert | StopReason)]
     assert kinds == [CrisisAlert, StopReason]
+
+
+def test_the_talk_button_does_nothing_before_onboarding_is_done_or_after_stopping() -> None:
+    from flows.state import new_state
+    from tests.flows.testkit import Client
+
+    onboarding = Client(None, new_state("onboarding", "consent"))
+    assert notices(onboarding.tap("d:talk:ask")) and onboarding.state["dialog"] is None
+    stopped = idle_client()
+    stopped.command("stop")
+    stopped.tap("d:stop:y")
+    stopped.tap("d:why:s")
+    assert notices(stopped.tap("d:talk:ask")) and stopped.state["dialog"] is None
+    assert of_type(stopped.command("talk", "please"), AskToTalk) == []

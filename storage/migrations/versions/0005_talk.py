@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=True),
         sa.Column("text_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("shown_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["client_id"], ["client.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
