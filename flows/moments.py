@@ -2,7 +2,9 @@
 
 A check-in asks about "your last session" only when there has been a session since the client last
 rated one; otherwise it asks about the time since (between sessions), or, before any session has
-taken place, about what the client expects and wants from the work (first).
+taken place, about what the client expects and wants from the work (first). "Before any session"
+is as far as Rapport knows: a client who joins mid-therapy with only future sessions on record is
+asked this too, so its wording never claims a first session.
 
     moment_for(last_session_ended, has_upcoming_session, last_rated)
 

@@ -100,6 +100,7 @@ class ClientAgent:
         self.thinking = random.Random(seed + 1)  # seconds between taps, apart from the story
         brief = load_instrument(instrument)
         self.items = {m: plan_items(brief, safety_item=False, moment=m) for m in MOMENTS}
+        self.moment: Moment = SESSION  # what the latest check-in asked about
         self.user: SandboxUser = sandbox.user(persona.name.split()[0], language_code=LANG)
         self.log = CheckinLog()
         self._seen: set[int] = set()
@@ -200,7 +201,7 @@ class ClientAgent:
             self.clock.release()
 
     def _report(self, outcome: str, at: datetime, reply: Reply) -> None:
-        scores = "/".join(str(v) for v in reply.alliance)
+        scores = _ASKED.get(self.moment) or "/".join(str(v) for v in reply.alliance)
         if outcome == "answered":
             self.log.answered += 1
             extras = []
@@ -237,7 +238,8 @@ class ClientAgent:
         """Tap through the open check-in; 'answered', 'abandoned' or 'closed'."""
         view = self._view()
         found = self._current_question(checkin_id)
-        items = self.items[self._moment_of(found[0])] if found is not None else []
+        self.moment = self._moment_of(found[0]) if found is not None else SESSION
+        items = self.items[self.moment]
         answered = 0
         while found is not None:
             question, index = found
@@ -353,6 +355,9 @@ def _typed(value: str, item: str) -> str:
         return t(LANG, "button.yes" if value == "1" else "button.no").lower()
     return value
 
+
+# What a check-in that rated no session is reported as in the transcript.
+_ASKED: dict[str, str] = {"first": "before the first session", "between": "between sessions"}
 
 # Items the stories do not score themselves, answered like the nearest one they do.
 _STAND_IN = {"expectations": "goals", "hope": "overall", "between_work": "goals"}
