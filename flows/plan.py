@@ -48,7 +48,9 @@ class Plan:
     ids: tuple[str, ...]
     steps: tuple[Step, ...]
     moment: Moment = SESSION
-    _questions: dict[tuple[int, str], str] = field(default_factory=dict)
+    parents: tuple[str, ...] = ()  # the probes whose "yes" brings a follow-up in
+    _positions: dict[tuple[int, tuple[bool, ...]], tuple[int, int]] = field(default_factory=dict)
+    _questions: dict[tuple[int, str, int, int], str] = field(default_factory=dict)
     _anchors: dict[tuple[int, str], str] = field(default_factory=dict)
     _keyboards: dict[tuple[int, str], KeyboardTemplate] = field(default_factory=dict)
 
@@ -70,20 +72,31 @@ class Plan:
         """(n, total) for the counter: every question counts, the comment and a follow-up too
         (one is counted once its probe got the "yes" that brings it in), so the counter never
         reads "6/6" with more to come."""
-        asked = [i for i in range(len(self.steps)) if self._asked(i, answers) or i == index]
-        return asked.index(index) + 1, len(asked)
+        flags = tuple(answers.get(parent) == 1 for parent in self.parents)
+        key = (index, flags)
+        found = self._positions.get(key)
+        if found is None:
+            n = total = 0
+            for i in range(len(self.steps)):
+                if i == index or self._asked(i, answers):
+                    total += 1
+                    n += i <= index
+            found = self._positions[key] = (n, total)
+        return found
 
     def question(self, index: int, lang: str, answers: dict[str, int | None] | None = None) -> str:
         """The question with its number ("3/7. ..."), `{therapist}` still to be filled in;
         `answers` so far decide whether a follow-up counts."""
-        key = (index, lang)
+        n, total = self.position(index, answers or {})
+        key = (index, lang, n, total)
         text = self._questions.get(key)
         if text is None:
             step = self.steps[index]
             assert step.item is not None
-            text = self._questions[key] = step.item.question(lang, self.moment)
-        n, total = self.position(index, answers or {})
-        return t(lang, "checkin.numbered", n=n, total=total, question=text)
+            question = step.item.question(lang, self.moment)
+            text = t(lang, "checkin.numbered", n=n, total=total, question=question)
+            self._questions[key] = text
+        return text
 
     def prompt(self, index: int, lang: str, answers: dict[str, int | None] | None = None) -> str:
         """The question as asked: with the scale's anchors when the buttons are bare numbers."""
@@ -150,7 +163,8 @@ def _build(instrument: Instrument, ids: tuple[str, ...], moment: Moment) -> Plan
         item = instrument.find(item_id) or SAFETY.find(item_id)
         parent = instrument.parent_of(item_id) or SAFETY.parent_of(item_id)
         steps.append(Step(item, parent))
-    return Plan(ids, tuple(steps), moment)
+    parents = tuple(dict.fromkeys(step.parent for step in steps if step.parent is not None))
+    return Plan(ids, tuple(steps), moment, parents)
 
 
 _PLANS: dict[tuple[int, tuple[str, ...], Moment], tuple[Instrument, Plan]] = {}
