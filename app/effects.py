@@ -342,6 +342,7 @@ class Executor:
                 await checkins.add_note(
                     s, self.rt.cipher, client_id=client.id, kind=TALK, at=at, text=text
                 )
+                await self._talk_without_session(client)
             case I.StopReason(reason=reason, text=text, at=at):
                 await checkins.add_note(
                     s,
@@ -498,6 +499,18 @@ class Executor:
             return
         text = t(therapist.language, key, client=client.alias, **params)
         self._alert(therapist, client, text, urgent=False, about=about)
+
+    async def _talk_without_session(self, client: Client) -> None:
+        """A request to talk waits for the next digest, pinned at its top; with no session
+        booked no digest is coming, so the therapist is told now (the words stay in Rapport)."""
+        facts = await checkins.asking_facts(self.s, [client.id], (), self.now)
+        if facts[client.id].has_upcoming_session:
+            return
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        if therapist is None or therapist.chat_id is None:
+            return
+        text = t(therapist.language, "therapist.client_talk_no_session", client=client.alias)
+        self._alert(therapist, client, text, urgent=False, about=True)
 
     async def _tell_why(self, client: Client, reason: str | None, words: str | None) -> None:
         """Why the client stopped, to their therapist (after the stop notice): the reason chosen

@@ -139,7 +139,7 @@ class Stop:
 class AskToTalk:
     """The client would like to talk with their therapist about how the work is going, with an
     optional sentence (at most 2,000 characters; store it encrypted). Shown at the top of the
-    next digest."""
+    next digest; with no session booked (so no digest coming) the therapist is told at once."""
 
     text: str | None
     at: datetime

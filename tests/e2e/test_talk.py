@@ -53,6 +53,9 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
     await user.send("/talk the pace of our sessions")
     await user.next_message(predicate=lambda m: m["text"].startswith("Done"))
     await world.drain()
+    # No session booked, so no digest is coming: the therapist is told now, without the words.
+    now_told = t("en", "therapist.client_talk_no_session", client="A.S.")
+    assert dana.user.inbox[-1]["text"] == now_told
     async with world.rt.sessions() as s:
         (note,) = (await s.scalars(select(ClientNote))).all()
         assert note.kind == "talk" and note.text_enc is not None
@@ -69,6 +72,16 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
     assert "the pace of our sessions" in lines[2]
     # Carried by a pre-session digest: not pinned again.
     assert await talk_json(world, alice.id) == []
+
+    # With a session booked the request waits for its digest: no note now.
+    await admin.add_session(world.rt, alice.id, aware(D(2026, 1, 15, 15, 0), BERLIN))
+    heard = len(dana.user.inbox)
+    await user.send("/talk")
+    await user.tap(await next_with_buttons(user), "d:talk:y")
+    await user.next_message(predicate=lambda m: m["text"].startswith("Done"))
+    await world.drain()
+    assert len(dana.user.inbox) == heard
+    assert [x["words"] for x in await talk_json(world, alice.id)] == [None]
 
     # /stop: the one optional question why, and the therapist sees the answer.
     world.clock.advance(timedelta(hours=2))
@@ -96,6 +109,7 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
     (record,) = await export(world.rt, alice.id, actor="test")
     assert [(n["kind"], n["text"]) for n in record["notes"]] == [
         ("talk", "the pace of our sessions"),
+        ("talk", None),
         ("stop_reason", "It felt rushed lately"),
     ]
     async with world.rt.sessions() as s, s.begin():
