@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app import admin
 from app.digests import digest_for, digest_json
 from app.erasure import erase_client
-from app.export import export
+from app.export import export, to_csv
 from flows.i18n import t
 from storage import people
 from storage.models import Client, ClientNote
@@ -112,6 +112,8 @@ async def test_talk_is_pinned_atop_the_next_digest_and_stop_reason_reaches_the_t
         ("talk", None),
         ("stop_reason", "It felt rushed lately"),
     ]
+    rows = [line for line in to_csv([record]).splitlines() if ",note:" in line]
+    assert len(rows) == 3 and "note:stop_reason," in rows[2] and "rushed" in rows[2]
     async with world.rt.sessions() as s, s.begin():
         assert await erase_client(s, world.rt, alice.id, world.clock.now(), actor="test")
     async with world.rt.sessions() as s:
