@@ -39,7 +39,6 @@ from flows.turn import Turn
 from flows.visible import visible_text
 
 NONE = "none"
-WORDS_LIMIT = 2000
 STOP_REASONS = ("better", "not_helping", "too_many", "ending", "other")
 """Why a client stopped, as the buttons offer it (`stop_reason.<code>` in the catalogue)."""
 ASK = "ask"  # the value of the button after a check-in that opens the talk dialog
@@ -121,8 +120,9 @@ def _why_keyboard(turn: Turn) -> Keyboard:
 
 
 def _words(text: str | None) -> str | None:
-    """What the client wrote, as a person may see it, within the limit; None if nothing."""
-    kept = visible_text(text or "").strip()[:WORDS_LIMIT]
+    """What the client wrote, as a person may see it, within a comment's limit; None if
+    nothing."""
+    kept = visible_text(text or "").strip()[: checkin.COMMENT_LIMIT]
     return kept or None
 
 

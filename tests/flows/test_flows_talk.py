@@ -103,3 +103,13 @@ def test_the_talk_button_does_nothing_before_onboarding_is_done_or_after_stoppin
     stopped.tap("d:why:s")
     assert notices(stopped.tap("d:talk:ask")) and stopped.state["dialog"] is None
     assert of_type(stopped.command("talk", "please"), AskToTalk) == []
+
+
+def test_huge_and_invisible_sentences() -> None:
+    from flows.checkin import COMMENT_LIMIT
+
+    client = idle_client()
+    (sent,) = of_type(client.command("talk", "x" * 10_000), AskToTalk)
+    assert sent.text == "x" * COMMENT_LIMIT
+    (bare,) = of_type(client.command("talk", "\u200b\u2066\u200b"), AskToTalk)
+    assert bare.text is None  # nothing a person could see: a request without words
