@@ -10,11 +10,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from app.effects import TALK
 from app.history import client_history
 from app.runtime import Runtime, Session
-from insights.digest import Digest, build_digest, caption, render_text, to_json
+from insights.digest import Digest, TalkRequest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
-from storage import audit, outbox, people
+from storage import audit, checkins, outbox, people
 from storage.models import Client, Practice, Therapist, TherapySession
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ async def digest_for(
 ) -> tuple[Digest, Any]:
     """The digest and the history behind it, in `lang` (default: the client's therapist's)."""
     history = await client_history(s, rt.cipher, client, practice)
+    talks = [
+        TalkRequest(note.at, rt.cipher.decrypt(note.text_enc) if note.text_enc else None)
+        for note in await checkins.notes_of(s, client.id, TALK, unshown=True)
+    ]
     digest = build_digest(
         history,
         now,
@@ -39,6 +44,7 @@ async def digest_for(
         Thresholds(),
         lang=lang or await reader_language(s, client),
         include_comments=practice.digest_comments,
+        talk_requests=talks,
     )
     return digest, history
 
@@ -105,7 +111,10 @@ async def send_digest(s: Session, rt: Runtime, session: TherapySession, now: dat
     if therapist is None or therapist.chat_id is None:
         log.warning("digest for session %s not sent: therapist has not joined", session.id)
         return False
+    talks = await checkins.notes_of(s, client.id, TALK, unshown=True)
     await enqueue_digest(s, rt, client, therapist, now, session.starts_at, "heartbeat")
+    # Pinned until a pre-session digest has carried them (one asked for by hand does not count).
+    await checkins.mark_notes_shown(s, [note.id for note in talks if note.at <= now], now)
     return True
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
 
 from app import erasure
+from app.asking import moments_of
 from app.history import CRISIS_KIND
 from app.planning import move_client, plan_checkin_deadlines, replan_client
 from app.runtime import OutboxJob, Session, after_commit
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TALK, STOP_REASON = "talk", "stop_reason"
+"""The kinds of `storage.models.ClientNote`."""
+
 ALERT_WORDS_LIMIT = 1000
 """At most this much of what the client wrote goes into an alert (a message holds 4,096)."""
 
@@ -55,6 +59,8 @@ ClientIntent = (
     | I.Pause
     | I.Resume
     | I.Stop
+    | I.AskToTalk
+    | I.StopReason
     | I.ShowMyData
     | I.TellTherapist
     | I.SetStatus
@@ -332,6 +338,22 @@ class Executor:
                 await self.run(client, lifecycle.resume(client.status, at=now, by=Actor.CLIENT))
             case I.Stop():
                 await self.run(client, lifecycle.stop(client.status, at=now))
+            case I.AskToTalk(text=text, at=at):
+                await checkins.add_note(
+                    s, self.rt.cipher, client_id=client.id, kind=TALK, at=at, text=text
+                )
+                await self._talk_without_session(client)
+            case I.StopReason(reason=reason, text=text, at=at):
+                await checkins.add_note(
+                    s,
+                    self.rt.cipher,
+                    client_id=client.id,
+                    kind=STOP_REASON,
+                    at=at,
+                    reason=reason,
+                    text=text,
+                )
+                await self._tell_why(client, reason, text)
             case I.ShowMyData():
                 from app.mydata import render_mydata
 
@@ -477,6 +499,37 @@ class Executor:
             return
         text = t(therapist.language, key, client=client.alias, **params)
         self._alert(therapist, client, text, urgent=False, about=about)
+
+    async def _talk_without_session(self, client: Client) -> None:
+        """A request to talk waits for the next digest, pinned at its top; with no session
+        booked no digest is coming, so the therapist is told now (the words stay in Rapport)."""
+        facts = await checkins.asking_facts(self.s, [client.id], (), self.now)
+        if facts[client.id].has_upcoming_session:
+            return
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        if therapist is None or therapist.chat_id is None:
+            return
+        text = t(therapist.language, "therapist.client_talk_no_session", client=client.alias)
+        self._alert(therapist, client, text, urgent=False, about=True)
+
+    async def _tell_why(self, client: Client, reason: str | None, words: str | None) -> None:
+        """Why the client stopped, to their therapist (after the stop notice): the reason chosen
+        and, where the practice shows clients' words to therapists, what they wrote."""
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        if therapist is None or therapist.chat_id is None:
+            return
+        lang = therapist.language
+        lines = [
+            t(
+                lang,
+                "therapist.client_stop_reason",
+                client=client.alias,
+                reason=t(lang, f"therapist.stop_reason.{reason or 'own_words'}"),
+            )
+        ]
+        if words and self.practice.digest_comments:
+            lines.append(t(lang, "therapist.client_words", words=words[:ALERT_WORDS_LIMIT]))
+        self._alert(therapist, client, "\n".join(lines), urgent=False, about=True)
 
     def _alert(
         self, therapist: Therapist, client: Client, text: str, *, urgent: bool, about: bool
@@ -677,5 +730,7 @@ async def open_checkin(
         s, client_id=client.id, instrument=practice.instrument, now=now
     )
     await plan_checkin_deadlines(s, checkin, client, practice)
-    await client_event(s, rt, client, OpenCheckin(at=now, checkin_id=checkin.id), None, now, None)
+    moment = (await moments_of(s, instrument(practice.instrument), [client.id], now))[client.id]
+    event = OpenCheckin(at=now, checkin_id=checkin.id, moment=moment)
+    await client_event(s, rt, client, event, None, now, None)
     return checkin

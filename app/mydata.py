@@ -44,5 +44,12 @@ async def render_mydata(s: Session, rt: Runtime, client: Client, now: datetime) 
             )
             + ("\n  " + "; ".join(parts) if parts else "")
         )
+    for note in await checkins.notes_of(s, client.id):
+        line = t(lang, f"mydata.note_{note.kind}", date=note.at.date().isoformat())
+        if note.reason:
+            line += f": {t(lang, f'stop_reason.{note.reason}')}"
+        if note.text_enc is not None:
+            line += f"\n  “{rt.cipher.decrypt(note.text_enc)}”"
+        lines.append(line)
     lines.append(t(lang, "mydata.footer"))
     return split_message(lines)

@@ -16,6 +16,8 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flows.moments import MOMENTS, SESSION, Moment
+
 INSTRUMENTS_DIR = Path(__file__).with_name("instruments")
 DEFAULT_INSTRUMENT = "rapport-brief"
 SAFETY_INSTRUMENT = "safety-phq9-item9"
@@ -59,10 +61,19 @@ class Item(_Strict):
     follow_up: Item | None = None  # asked only after a "yes"
     optional: bool = False
     crisis_above: int | None = None  # any answer above this is handled as a crisis
+    # When it is asked (`flows.moments`): every check-in unless the file says otherwise.
+    moments: tuple[Moment, ...] = MOMENTS
+    text_at: dict[Moment, LocalText] | None = None  # other wording at a moment
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _needs_english(self.text, "text")
+        if not self.moments:
+            raise ValueError("moments: name at least one moment it is asked in")
+        for moment, texts in (self.text_at or {}).items():
+            if moment not in self.moments:
+                raise ValueError(f"text_at.{moment}: the item is not asked then")
+            _needs_english(texts, f"text_at.{moment}")
         if self.kind == "scale":
             if self.min is None or self.max is None:
                 raise ValueError("min/max: a scale item needs both")
@@ -105,8 +116,12 @@ class Item(_Strict):
     def localized(self, texts: LocalText, lang: str) -> str:
         return texts.get(lang) or texts["en"]
 
-    def question(self, lang: str) -> str:
-        return self.localized(self.text, lang)
+    def question(self, lang: str, moment: Moment = SESSION) -> str:
+        texts = (self.text_at or {}).get(moment) or self.text
+        return self.localized(texts, lang)
+
+    def asked_at(self, moment: Moment) -> bool:
+        return moment in self.moments
 
     def is_crisis(self, value: int | None) -> bool:
         return value is not None and self.crisis_above is not None and value > self.crisis_above
@@ -183,6 +198,11 @@ class Instrument(_Strict):
             if item.follow_up is not None:
                 out.append(item.follow_up)
         return tuple(out)
+
+    @cached_property
+    def session_items(self) -> tuple[str, ...]:
+        """Ids of the items asked only about a session: an answer to one is a session rated."""
+        return tuple(item.id for item in self.items if item.moments == (SESSION,))
 
     def by_subscale(self, subscale: str) -> tuple[Item, ...]:
         """The items (follow-ups too) of one subscale, in asking order."""

@@ -8,6 +8,7 @@ all is well and when there is too little data to say anything: alert fatigue is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Final, Literal
@@ -73,6 +74,18 @@ class RiskItem:
 
 
 @dataclass(frozen=True)
+class TalkRequest:
+    """The client asked (`/talk`, or the button after a check-in) to talk about how the work is
+    going; `words` their optional sentence, shown only where comments travel in digests."""
+
+    at: datetime
+    words: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "words": self.words}
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything the therapist is shown about one client before a session.
 
@@ -100,6 +113,8 @@ class Digest:
     risks: tuple[RiskItem, ...] = ()
     since_session: bool = True
     """Whether `risks` (and the counts) run from a previous session, or from the start."""
+    talk_requests: tuple[TalkRequest, ...] = ()
+    """Requests to talk that no pre-session digest has carried yet: pinned at the top."""
 
     @property
     def level(self) -> str:
@@ -131,6 +146,7 @@ def build_digest(
     include_comments: bool = True,
     *,
     zone: tzinfo | None = None,
+    talk_requests: Sequence[TalkRequest] = (),
 ) -> Digest:
     """The digest as it would be sent at `now`, using nothing recorded after `now`.
 
@@ -170,6 +186,11 @@ def build_digest(
         ]
         comments = tuple(commented[-MAX_COMMENTS:])
     risks = risk_items(history, now, since)
+    talks = tuple(
+        TalkRequest(r.at, _visible(r.words) if include_comments else None)
+        for r in sorted(talk_requests, key=lambda r: r.at)
+        if r.at <= now
+    )
     serious = bool(risks) or any(s.severity != "info" for s in signals)
     too_little = not serious and len(complete) < th.baseline_min
     return Digest(
@@ -192,7 +213,12 @@ def build_digest(
         flagged_items=flagged,
         risks=risks,
         since_session=since is not None,
+        talk_requests=talks,
     )
+
+
+def _visible(words: str | None) -> str | None:
+    return (visible_text(words).strip() or None) if words else None
 
 
 def risk_items(
@@ -264,6 +290,12 @@ def _keys_for(code: str, signal: Signal) -> tuple[str, ...]:
 def _lines(digest: Digest, zone: tzinfo) -> list[str]:
     lang = digest.lang
     lines = [text(lang, "digest.title", alias=digest.alias)]
+    for talk in digest.talk_requests:
+        lines.append(text(lang, "digest.talk", when=date_time(talk.at, zone, lang)))
+        if talk.words:
+            lines.append(text(lang, "digest.talk.words", words=talk.words))
+    if digest.talk_requests:
+        lines.append("")
     if digest.risks:
         since = "digest.risk.since_session" if digest.since_session else "digest.risk.since_start"
         lines.append(text(lang, since))
@@ -446,6 +478,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "flagged_items": list(digest.flagged_items),
         "risks_since": "last_session" if digest.since_session else "start",
         "risks": [item.to_dict() for item in digest.risks],
+        "talk_requests": [talk.to_dict() for talk in digest.talk_requests],
         "signals": [signal.to_dict() for signal in digest.signals],
         "comments": [{"at": at.isoformat(), "text": comment} for at, comment in digest.comments],
         "openings": list(digest.openings),

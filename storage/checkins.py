@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
 from storage.crypto import Cipher
-from storage.models import Answer, Base, Checkin, ClientEvent
+from storage.models import Answer, Base, Checkin, ClientEvent, ClientNote, TherapySession
 
 _checkin: Table = Base.metadata.tables["checkin"]
 _OPEN = _checkin.c.status == CheckinStatus.OPEN
@@ -202,3 +203,89 @@ async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
             select(ClientEvent).where(ClientEvent.client_id == client_id).order_by(ClientEvent.at)
         )
     ).all()
+
+
+# --- what a check-in opening now should ask ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AskingFacts:
+    """What `flows.moments.moment_for` needs about one client."""
+
+    last_session_ended: datetime | None  # the latest session (not cancelled) that has ended
+    has_upcoming_session: bool  # one (not cancelled) that has not ended yet
+    last_rated: datetime | None  # when the latest check-in with a session rated in it opened
+
+
+async def asking_facts(
+    s: AsyncSession, client_ids: Collection[int], rating_items: Collection[str], now: datetime
+) -> dict[int, AskingFacts]:
+    """Sessions and the last session rating of each client (two statements for any number)."""
+    if not client_ids:
+        return {}
+    ids = list(client_ids)
+    ended = TherapySession.ends_at <= now
+    sessions = await s.execute(
+        select(
+            TherapySession.client_id,
+            func.max(case((ended, TherapySession.ends_at))),
+            func.max(case((ended, 0), else_=1)),
+        )
+        .where(TherapySession.client_id.in_(ids), TherapySession.cancelled.is_(False))
+        .group_by(TherapySession.client_id)
+    )
+    known: dict[int, tuple[datetime | None, bool]] = {
+        client_id: (last, bool(upcoming)) for client_id, last, upcoming in sessions
+    }
+    rated: dict[int, datetime] = {}
+    if rating_items:
+        rows = await s.execute(
+            select(Checkin.client_id, func.max(Checkin.opened_at))
+            .join(Answer, Answer.checkin_id == Checkin.id)
+            .where(Checkin.client_id.in_(ids), Answer.item.in_(list(rating_items)))
+            .group_by(Checkin.client_id)
+        )
+        rated = {client_id: at for client_id, at in rows if at is not None}
+    return {
+        client_id: AskingFacts(*known.get(client_id, (None, False)), rated.get(client_id))
+        for client_id in ids
+    }
+
+
+# --- what a client asked to tell their therapist -----------------------------------------------
+
+
+async def add_note(
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    client_id: int,
+    kind: str,
+    at: datetime,
+    reason: str | None = None,
+    text: str | None = None,
+) -> None:
+    """Keep a client's note (`ClientNote`); the words encrypted."""
+    text_enc = cipher.encrypt(text) if text else None
+    s.add(ClientNote(client_id=client_id, kind=kind, at=at, reason=reason, text_enc=text_enc))
+    await s.flush()
+
+
+async def notes_of(
+    s: AsyncSession, client_id: int, kind: str | None = None, *, unshown: bool = False
+) -> Sequence[ClientNote]:
+    """The client's notes (of one kind; `unshown`: that no digest has carried yet), oldest
+    first."""
+    query = select(ClientNote).where(ClientNote.client_id == client_id)
+    if kind is not None:
+        query = query.where(ClientNote.kind == kind)
+    if unshown:
+        query = query.where(ClientNote.shown_at.is_(None))
+    return (await s.scalars(query.order_by(ClientNote.at, ClientNote.id))).all()
+
+
+async def mark_notes_shown(s: AsyncSession, note_ids: Collection[int], at: datetime) -> None:
+    if note_ids:
+        await s.execute(
+            update(ClientNote).where(ClientNote.id.in_(list(note_ids))).values(shown_at=at)
+        )

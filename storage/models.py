@@ -189,6 +189,22 @@ class ClientEvent(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ClientNote(Base):
+    """What a client asked to tell their therapist: `talk` (they would like to talk about how the
+    work is going; pinned atop digests until a pre-session digest has carried it) or
+    `stop_reason` (why they stopped); `reason` a fixed choice, the words encrypted."""
+
+    __tablename__ = "client_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(32))
+    text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    shown_at: Mapped[datetime | None]  # a pre-session digest carried it: not pinned again
+
+
 class OutboxMessage(Base):
     """A message committed with the state change that caused it, sent afterwards by the sender."""
 

@@ -50,9 +50,15 @@ def plan(safety_item: bool = False) -> Plan:
     return plan_for(brief, plan_items(brief, safety_item))
 
 
-def prompt(index: int, lang: str = "en", safety_item: bool = False) -> str:
-    """Question `index` as asked, anchors included."""
-    return plan(safety_item).prompt(index, lang).replace("{therapist}", THERAPIST)
+def prompt(
+    index: int,
+    lang: str = "en",
+    safety_item: bool = False,
+    answers: dict[str, int | None] | None = None,
+) -> str:
+    """Question `index` as asked, anchors included (`answers` so far: a "yes" to the tension
+    probe counts its follow-up in)."""
+    return plan(safety_item).prompt(index, lang, answers).replace("{therapist}", THERAPIST)
 
 
 def acked(question: dict[str, Any], choice: str) -> str:
@@ -306,7 +312,7 @@ async def test_a_full_checkin_records_every_answer_with_its_time(world: World) -
         assert edited["text"] == acked(previous, label)
         assert button_data(edited) == []  # the answered question keeps no buttons
 
-    assert question["text"] == prompt(7)
+    assert question["text"] == prompt(7, answers={"tension": 1})
     world.clock.advance(timedelta(minutes=3))
     await alice.user.send("  the last session felt rushed  ")
     assert await said(alice.user) == en("checkin.thanks")
@@ -578,6 +584,10 @@ async def test_stop_confirmed_before_any_answer_leaves_a_missed_checkin(world: W
     await user.send("/stop")
     await tap_label(user, await next_with_buttons(user), en("button.yes_stop"))
     assert await said(user) == en("command.stopped")
+    why = await next_with_buttons(user)  # the one optional question why: skipped
+    assert why["text"] == en("stop_reason.prompt")
+    await user.answer_to(await user.tap(why, "d:why:s"))
+    await world.drain()
     result = await stored(world, alice.id)
     assert result.status == "stopped" and result.answers == ()
     assert [(c[1], c[3]) for c in result.checkins] == [("missed", world.clock.now())]

@@ -26,6 +26,7 @@ from sqlalchemy import Select, select
 
 from app import admin, heartbeat
 from app.clock import ManualClock
+from flows.checkin import INTRO_KEYS
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client, ClientEvent, TherapySession
 from tests.conftest import TEST_KEY
@@ -43,6 +44,8 @@ MONDAY = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 QUIET_START, QUIET_END = time(21, 0), time(9, 0)  # the practice default
 
 INTRO = t("en", "checkin.intro").split("{")[0]
+INTROS = tuple(t("en", key).split("{")[0] for key in INTRO_KEYS.values())
+"""Every check-in opens with one of these, whichever moment it asks about (`flows.moments`)."""
 NUDGE = t("en", "checkin.nudge")
 THANKS = t("en", "checkin.thanks").split("{")[0]
 ZONE_SAVED = t("en", "timezone.saved").split("{")[0]
@@ -113,7 +116,11 @@ class Member:
         ]
 
     def checkins_received(self) -> list[datetime]:
-        return self.received(INTRO)
+        return [
+            wall(sent_at(m), self.zone)
+            for m in self.later_messages()
+            if (m.get("text") or "").startswith(INTROS)
+        ]
 
 
 async def unjoined_therapist(world: World) -> Person:
@@ -519,7 +526,7 @@ async def test_a_new_zone_moves_the_next_checkin_without_a_double(make_world: Ma
 
     await run_until(world, MONDAY + timedelta(days=3))
 
-    alex = [sent_at(m) for m in westward.later_messages() if m["text"].startswith(INTRO)]
+    alex = [sent_at(m) for m in westward.later_messages() if m["text"].startswith(INTROS)]
     assert alex == [
         aware(D(2026, 1, 5, 18, 0), BERLIN),
         aware(D(2026, 1, 6, 18, 0), NEW_YORK),
