@@ -1,6 +1,6 @@
-"""The pre-session digest: built from the client's history, sent to the therapist as a chart with a
-caption and then the text, within Telegram's limits, in the therapist's language. Every build is a
-therapist read: audited."""
+"""The pre-session digest: built from the client's history, sent to the therapist as one pair of
+messages (the chart with a short caption, then one text), in the therapist's language. Every build
+is a therapist read: audited."""
 
 from __future__ import annotations
 
@@ -78,7 +78,9 @@ async def enqueue_digest(
         # and tens of megabytes a bot without sessions never needs).
         from insights.chart import render_chart
 
-        png = await asyncio.to_thread(render_chart, history, now, None, lang=digest.lang)
+        png = await asyncio.to_thread(
+            render_chart, history, now, None, lang=digest.lang, finding=digest.headline
+        )
         await outbox.enqueue(
             s,
             rt.cipher,

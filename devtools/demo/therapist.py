@@ -204,7 +204,8 @@ class TherapistView:
 
 
 def _alias_in_title(text: str) -> str:
-    return text.splitlines()[0][len(DIGEST_TITLE) :].strip()
+    """'Digest for A.S.: Alliance falling…' → 'A.S.' (the finding follows the alias)."""
+    return text.splitlines()[0][len(DIGEST_TITLE) :].split(": ", 1)[0].strip()
 
 
 def _digest_line(digest: ReceivedDigest, transcript: Transcript) -> str:

@@ -27,7 +27,7 @@ from tests.e2e.test_scheduling import (
 )
 from tests.e2e.test_scheduling import make_world as make_world  # the fixture
 
-DIGEST = therapist_text("en", "digest.title", alias="")
+DIGEST = therapist_text("en", "digest.title", alias="\0", finding="").split("\0")[0]
 
 
 def digests_received(therapist: Person, zone: str) -> list[tuple[datetime, str]]:
