@@ -12,6 +12,7 @@ from typing import Any
 
 from app.history import client_history
 from app.runtime import Runtime, Session
+from flows.instruments import outcome_instruments
 from insights.digest import Digest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
 from storage import audit, outbox, people
@@ -39,6 +40,7 @@ async def digest_for(
         Thresholds(),
         lang=lang or await reader_language(s, client),
         include_comments=practice.digest_comments,
+        instruments=outcome_instruments(practice.instrument),
     )
     return digest, history
 

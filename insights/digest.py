@@ -10,15 +10,18 @@ said already: alert fatigue is a failure mode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Final, Literal
 
 from flows import i18n
 from flows.i18n import number
+from flows.instruments import Instrument
 from flows.visible import visible_text
 from insights import config, headline
 from insights.history import CheckinRecord, ClientHistory, CrisisEvent, zone_or_utc
+from insights.outcomes import OutcomeTrend, outcome_trends
 from insights.signals import SEVERITY_RANK, Signal, detect, rank
 from insights.texts import date_time, short_date, strip_together, text
 from insights.thresholds import Thresholds
@@ -118,6 +121,8 @@ class Digest:
     """The mean of the client's first 2–4 wellbeing answers, not counting the latest."""
     headline: str = ""
     """The finding in a few words ("Alliance falling for 3 weeks; 2 check-ins missed")."""
+    outcomes: tuple[OutcomeTrend, ...] = ()
+    """PHQ-9, GAD-7 (or a practice's own outcome measure): latest, band, reliable change."""
 
     @property
     def wellbeing_latest(self) -> tuple[datetime, int] | None:
@@ -153,10 +158,12 @@ def build_digest(
     include_comments: bool = True,
     *,
     zone: tzinfo | None = None,
+    instruments: Sequence[Instrument] | None = None,
 ) -> Digest:
     """The digest as it would be sent at `now`, using nothing recorded after `now`.
 
-    `zone` is the reader's time zone for dates inside signal sentences (default: the client's).
+    `zone` is the reader's time zone for dates inside signal sentences (default: the client's);
+    `instruments` the outcome measures to look for (default: the shipped PHQ-9 and GAD-7).
     """
     th = thresholds or Thresholds()
     since = max((s for s in history.sessions if s < now), default=None)
@@ -226,6 +233,7 @@ def build_digest(
         ),
         wellbeing=wellbeing,
         wellbeing_usual=_usual([value for _, value in wellbeing[:-1]], th),
+        outcomes=outcome_trends(history, now, lang, instruments),
     )
     return replace(digest, headline=_headline(digest, zone or history.zone()))
 
@@ -455,6 +463,7 @@ def _answer_lines(digest: Digest, zone: tzinfo) -> list[str]:
                     items=items,
                 )
             )
+    lines.extend(_outcome_line(trend, zone, lang) for trend in digest.outcomes)
     latest = digest.wellbeing_latest
     if latest is not None:
         at, value = latest
@@ -465,6 +474,29 @@ def _answer_lines(digest: Digest, zone: tzinfo) -> list[str]:
             usual = number(round(digest.wellbeing_usual, 1), lang)
             lines.append(text(lang, "digest.wellbeing.usual", usual=usual, **values))
     return lines
+
+
+def _outcome_line(trend: OutcomeTrend, zone: tzinfo, lang: str) -> str:
+    """'PHQ-9 (depression), 12 Jan: 14/27, moderate; 8 on 1 Dec: reliably worse (6+ points)'."""
+    line = text(
+        lang,
+        "digest.outcome",
+        title=trend.title,
+        date=short_date(trend.latest_at, zone, lang),
+        total=trend.latest_total,
+        max=trend.total_max,
+        band=trend.band,
+    )
+    if trend.count < 2:
+        return line
+    change = text(
+        lang,
+        f"digest.outcome.{trend.change}",
+        first=trend.first_total,
+        date=short_date(trend.first_at, zone, lang),
+        points=trend.reliable_change,
+    )
+    return f"{line}; {change}"
 
 
 def _shortened(comment: str) -> str:
@@ -493,11 +525,19 @@ def _risk_line(item: RiskItem, zone: tzinfo, lang: str) -> str:
 
 
 def _headline(digest: Digest, zone: tzinfo) -> str:
-    """The finding: risk and signals in the order shown, low wellbeing, or that all is well."""
+    """The finding: risk and signals in the order shown, then outcome news (a reliably worse
+    PHQ-9 or GAD-7, a low wellbeing), or that all is well."""
     lang = digest.lang
-    wellbeing = _wellbeing_news(digest)
+    outcome = [
+        headline.outcome_phrase(trend.instrument, trend.first_total, trend.latest_total, lang)
+        for trend in digest.outcomes
+        if trend.change == "worse"
+    ]
+    news = [*outcome, _wellbeing_news(digest)]
     if digest.too_little_data:
-        return text(lang, "digest.too_little", answered=digest.answered_total)
+        return headline.join_phrases(
+            [text(lang, "digest.too_little", answered=digest.answered_total), *news], lang
+        )
     if digest.all_well:
         answered, sent = (
             (digest.answered, digest.sent)
@@ -515,14 +555,17 @@ def _headline(digest: Digest, zone: tzinfo) -> str:
                 total=digest.latest_total,
                 max=config.TOTAL_MAX,
             )
-        return headline.join_phrases([well, wellbeing], lang)
+        return headline.join_phrases([well, *news], lang)
     phrases = [headline.risk_phrase(item, zone, lang) for item in digest.risks]
     phrases += [
         headline.signal_phrase(signal, digest.now, zone, lang)
         for signal in digest.signals
         if signal.severity != "info"
     ]
-    phrases.insert(min(len(phrases), headline.MAX_PARTS - 1), wellbeing)
+    # outcome news keeps a place among the first three, after the most serious finding
+    for phrase in reversed(news):
+        if phrase:
+            phrases.insert(min(len(phrases), 1), phrase)
     return headline.join_phrases(phrases, lang)
 
 
@@ -639,6 +682,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "risks_since": "last_session" if digest.since_session else "start",
         "risks": [item.to_dict() for item in digest.risks],
         "signals": [signal.to_dict() for signal in digest.signals],
+        "outcomes": [trend.to_dict() for trend in digest.outcomes],
         "comments": [{"at": at.isoformat(), "text": comment} for at, comment in digest.comments],
         "openings": list(digest.openings),
     }

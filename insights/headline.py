@@ -58,6 +58,11 @@ def signal_phrase(signal: Signal, now: datetime, zone: tzinfo, lang: str) -> str
     return text(lang, key, date=date) if has_key(key) else code
 
 
+def outcome_phrase(instrument: str, first: int, latest: int, lang: str) -> str:
+    """'PHQ-9 reliably worse (8 → 15)'."""
+    return text(lang, "headline.outcome.worse", title=instrument.upper(), first=first, total=latest)
+
+
 def wellbeing_phrase(value: int, lang: str) -> str:
     return text(lang, "headline.wellbeing", value=value, max=config.ITEM_MAX)
 
@@ -72,4 +77,9 @@ def join_phrases(phrases: Sequence[str], lang: str) -> str:
     if not kept:
         return ""
     first, *rest = kept
-    return "; ".join([first[:1].upper() + first[1:], *(p[:1].lower() + p[1:] for p in rest)])
+    return "; ".join([first[:1].upper() + first[1:], *(_lower_first(p) for p in rest)])
+
+
+def _lower_first(phrase: str) -> str:
+    """'Urgent alert' → 'urgent alert', but 'PHQ-9 …' stays as it is."""
+    return phrase[:1].lower() + phrase[1:] if phrase[1:2].islower() else phrase

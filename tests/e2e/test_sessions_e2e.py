@@ -31,9 +31,9 @@ DIGEST = therapist_text("en", "digest.title", alias="\0", finding="").split("\0"
 
 
 def digests_received(therapist: Person, zone: str) -> list[tuple[datetime, str]]:
-    """(local time, first line) of each digest text the therapist got."""
+    """(local time, title up to the finding: 'Digest for A.S.') of each digest text received."""
     return [
-        (wall(sent_at(m), zone), m["text"].splitlines()[0])
+        (wall(sent_at(m), zone), m["text"].splitlines()[0].split(": ", 1)[0])
         for m in therapist.user.inbox
         if (m.get("text") or "").startswith(DIGEST)
     ]
