@@ -22,6 +22,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Final
 
@@ -59,8 +60,9 @@ _FONT: Final = 24
 _TITLE_CHARS: Final = 40
 """A title line wraps at about this many characters (the title font at this width); the
 legend line at about a third more."""
-_PNG_LEVEL: Final = 1
-"""zlib level: 1 is several times faster than the default and the file stays well under 200 KB."""
+_PNG_LEVEL: Final = 3
+"""zlib level: about as fast as 1 on these mostly flat charts (60 synthetic clients: 52 ms a
+chart either way) and 5–10% smaller; the default (6) costs a fifth more time for 10% less."""
 _RED: Final = "#c0392b"
 _BLUE: Final = "#1f4e79"
 _CRISIS: Final = "#7b0000"
@@ -74,8 +76,9 @@ _ITEM_MARKERS: Final[dict[str, str]] = dict(
     zip(config.ALLIANCE_ITEMS, ("o", "s", "D", "v"), strict=True)
 )
 """...and one marker shape, so items can be told apart without colour."""
-_OFFSET: Final = 0.016
-"""Items are drawn side by side, this share of the time axis apart, so equal scores all show."""
+_OFFSET: Final = 0.024
+"""Items are drawn side by side, this share of the time axis apart (about 15 pixels), so equal
+scores all show; closer when check-ins are close, so one check-in's four never reach the next."""
 
 
 class _Template:
@@ -88,7 +91,7 @@ class _Template:
         top = figure.add_subplot(grid[0])
         middle = figure.add_subplot(grid[1], sharex=top)
         bottom = figure.add_subplot(grid[2], sharex=top)
-        figure.subplots_adjust(left=0.1, right=0.8, top=0.82, bottom=0.05)
+        figure.subplots_adjust(left=0.1, right=0.8, top=0.82, bottom=0.065)
         self.figure = figure
         self.top = top
         self.middle = middle
@@ -96,7 +99,10 @@ class _Template:
         self.title = figure.text(
             0.02, 0.99, "", fontsize=_FONT + 2, ha="left", va="top", weight="bold"
         )
-        self.legend = figure.text(0.02, 0.85, "", fontsize=_FONT - 4, ha="left", va="bottom")
+        self.legend = figure.text(0.02, 0.905, "", fontsize=_FONT - 4, ha="left", va="top")
+        self.measure = figure.text(
+            0.99, 0.004, "", fontsize=_FONT - 8, ha="right", va="bottom", color="#777777"
+        )
         self.total = _line(top, color=_BLUE, linewidth=3.5, marker="o", markersize=10)
         self.unfinished = _line(
             top,
@@ -200,6 +206,7 @@ class _Template:
         self.total_label.set_text(text(lang, "chart.total", max=config.TOTAL_MAX))
         self.wellbeing_label.set_text(text(lang, "chart.wellbeing", max=config.ITEM_MAX))
         self.items_label.set_text(text(lang, "chart.items", max=config.ITEM_MAX))
+        self.measure.set_text(config.measure_title(lang))
         for item, label in self.item_names.items():
             shape = _SHAPES[_ITEM_MARKERS[item]]
             label.set_text(f"{shape} {text(lang, f'chart.item.{item}')}")
@@ -278,7 +285,11 @@ class _Template:
             if c.answered_at is not None and (v := c.scores.get(config.WELLBEING_ITEM)) is not None
         ]
         self.wellbeing.set_data([p[0] for p in wellbeing], [p[1] for p in wellbeing])
+        times = sorted(_num(c.answered_at) for c in answered if c.answered_at is not None)
+        gaps = sorted(b - a for a, b in pairwise(times) if b > a)
         step = (right - left) * _OFFSET
+        if gaps:
+            step = min(step, gaps[len(gaps) // 2] / 5)  # four side by side use 60% of a gap
         middle = (len(self.items) - 1) / 2
         for row, (item, line) in enumerate(self.items.items()):
             values = [

@@ -562,10 +562,10 @@ def _headline(digest: Digest, zone: tzinfo) -> str:
         for signal in digest.signals
         if signal.severity != "info"
     ]
-    # outcome news keeps a place among the first three, after the most serious finding
+    # outcome news keeps a place among the first three, after the two most serious findings
     for phrase in reversed(news):
         if phrase:
-            phrases.insert(min(len(phrases), 1), phrase)
+            phrases.insert(min(len(phrases), headline.MAX_PARTS - 1), phrase)
     return headline.join_phrases(phrases, lang)
 
 
@@ -666,6 +666,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "all_well": digest.all_well,
         "too_little_data": digest.too_little_data,
         "headline": digest.headline,
+        "alliance_measure": config.measure_title(digest.lang),
         "latest_total": digest.latest_total,
         "latest_at": digest.latest_at.isoformat() if digest.latest_at else None,
         "latest_scores": dict(digest.latest_scores),
