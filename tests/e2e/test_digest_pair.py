@@ -11,7 +11,14 @@ from PIL import Image
 
 from app import admin
 from app.reports import digest_now
-from tests.e2e.harness import Person, World, data_for, join_client, next_with_buttons
+from tests.e2e.harness import (
+    Person,
+    World,
+    alerts_as_aliases,
+    data_for,
+    join_client,
+    next_with_buttons,
+)
 from tests.e2e.harness import open_checkin_now as open_checkin
 from tests.e2e.test_scheduling import BERLIN, MONDAY, D, MakeWorld, aware, run_until
 from tests.e2e.test_scheduling import make_world as make_world  # the fixture
@@ -97,3 +104,56 @@ async def test_clients_and_mydata_speak_plain_words_not_codes(make_world: MakeWo
     assert "tension or misunderstanding: yes" in mine and "talked it through: no" in mine
     assert "how you have been: 6/10" in mine and "your comment: “we clashed about homework”" in mine
     assert "tension: 1" not in mine and "talked: 0" not in mine
+
+
+async def test_a_practice_that_asks_the_phq9_sees_it_scored_in_the_digest(
+    make_world: MakeWorld,
+) -> None:
+    world = await make_world(MONDAY, cadence="off")
+    await admin.practice_set(world.rt, instrument="phq-9")
+    dana = await world.join_therapist("Dana Lee", BERLIN)
+    alice = await join_client(world, dana, "Alice Smith")
+    for answers in (["1"] * 8 + ["0"], ["2"] * 8 + ["0"]):  # 8, then 16; item 9 "not at all"
+        question = await open_checkin(world, alice)
+        for position, value in enumerate(answers, start=1):
+            world.clock.advance(timedelta(minutes=1))
+            await alice.user.tap(question, data_for(question, value))
+            if position < len(answers):
+                question = await next_with_buttons(alice.user)
+        await world.drain()
+        world.clock.advance(timedelta(days=3))
+
+    report = await digest_now(world.rt, alice.id)
+    (text,) = report.chunks
+    assert "PHQ-9 (depression)" in text and "16/27, moderately severe; 8 on " in text
+    assert "reliably worse (by 6 or more)" in text
+    assert "PHQ-9 reliably worse (8 → 16)" in text.splitlines()[0]
+    (phq,) = report.as_json["outcomes"]
+    assert (phq["total"], phq["band"], phq["change"]) == (16, "moderately severe", "worse")
+
+
+async def test_phq9_item_9_answered_yes_alerts_at_once_and_opens_the_digest(
+    make_world: MakeWorld,
+) -> None:
+    world = await make_world(MONDAY, cadence="off")
+    await admin.practice_set(world.rt, instrument="phq-9", safety_item=True)
+    dana = await world.join_therapist("Dana Lee", BERLIN)
+    alice = await join_client(world, dana, "Alice Smith")
+    before = len(dana.user.inbox)
+    question = await open_checkin(world, alice)
+    asked = 1
+    for value in ["0"] * 8:
+        await alice.user.tap(question, data_for(question, value))
+        question = await next_with_buttons(alice.user)
+        asked += 1
+    assert asked == 9  # item 9 once, though the safety item is on too
+    await alice.user.tap(question, data_for(question, "1"))  # "several days"
+    await world.drain()
+    alerts = alerts_as_aliases(m.get("text") or "" for m in dana.user.inbox[before:])
+    assert "A.S." in alerts
+
+    report = await digest_now(world.rt, alice.id)
+    lines = report.chunks[0].splitlines()
+    assert lines[0].startswith("Digest for A.S.: Safety question answered yes ")
+    assert lines[2].startswith("‼ Urgent alert, ") and "safety question" in lines[2]
+    assert report.as_json["risks"][0]["kind"] == "safety_item"
