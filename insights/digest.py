@@ -181,7 +181,8 @@ def build_digest(
     totals = [t for c in complete if (t := _total(c)) is not None]
     base_n = min(th.baseline_max, len(totals))
     baseline = sum(totals[:base_n]) / base_n if base_n >= th.baseline_min else None
-    latest = complete[-1] if complete else None
+    rated = [c for c in complete if any(c.scores.get(i) is not None for i in config.ALLIANCE_ITEMS)]
+    latest = rated[-1] if rated else None
     flagged = tuple(
         item
         for item in config.ALLIANCE_ITEMS
@@ -447,7 +448,8 @@ def _answer_lines(digest: Digest, zone: tzinfo) -> list[str]:
             for item, value in digest.latest_scores
         )
         day = short_date(digest.latest_at, zone, lang)
-        total = digest.latest_total if digest.latest_total is not None else None
+        scores = [value for _, value in digest.latest_scores]
+        total = None if None in scores else sum(v for v in scores if v is not None)
         if total is None:
             lines.append(text(lang, "digest.scores.partial", date=day, items=items))
         else:

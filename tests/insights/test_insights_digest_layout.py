@@ -150,3 +150,21 @@ def test_signal_names_are_plain_words_in_every_language() -> None:
     assert signal_name("item_drop", "es") != "item_drop"
     assert "_" not in signal_name("falling_alliance", "ru")
     assert signal_name("something_new") == "something new"
+
+
+def test_the_latest_answers_are_one_check_in_s_never_a_mix() -> None:
+    skipped = {"heard": None, "goals": 8, "approach": 8, "overall": 8}
+    history = build([answered(38), answered(38), answered(30, items=skipped)])
+    text, _ = _text(history)
+    # the latest check-in had "prefer not to say" on one item: no total from an older one
+    assert "Latest answers, 11 Jan: heard –, goals 8, approach 8, overall 8" in text
+    assert "alliance 38/40" not in text
+
+
+def test_a_check_in_without_alliance_items_does_not_blank_the_latest_answers() -> None:
+    phq = {f"phq9_{n}": 1 for n in range(1, 9)} | {"phq9_item9": 0}
+    only_phq = dict.fromkeys(("heard", "goals", "approach", "overall"))
+    history = build([answered(38), answered(37), answered(0, items=only_phq, extra=phq)])
+    text, _ = _text(history)
+    assert "Latest answers, 8 Jan: alliance 37/40" in text and "heard –" not in text
+    assert "PHQ-9 (depression), 11 Jan: 8/27, mild" in text
