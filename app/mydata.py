@@ -6,7 +6,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flows.i18n import has_key, t
-from flows.instruments import DEFAULT_INSTRUMENT, SAFETY_INSTRUMENT, Item, load_instrument
+from flows.instruments import (
+    DEFAULT_INSTRUMENT,
+    SAFETY_INSTRUMENT,
+    Instrument,
+    Item,
+    available_instruments,
+    load_instrument,
+)
 from insights.digest import split_message
 from storage import checkins
 from storage.models import Client
@@ -53,9 +60,17 @@ async def render_mydata(s: Session, rt: Runtime, client: Client, now: datetime) 
 
 
 def _name(lang: str, item_id: str) -> str:
-    """The question in a few plain words ("tension or misunderstanding"), not its code."""
+    """The question in a few plain words ("tension or misunderstanding"), or which question of
+    which questionnaire it was ("PHQ-9 (depression), question 3"), never its code."""
     key = f"mydata.item.{item_id}"
-    return t(lang, key) if has_key(key) else item_id.replace("_", " ")
+    if has_key(key):
+        return t(lang, key)
+    for instrument in _instruments():
+        ids = [item.id for item in instrument.flat_items()]
+        if item_id in ids:
+            title = instrument.title_for(lang)
+            return t(lang, "mydata.item_of", title=title, n=ids.index(item_id) + 1)
+    return item_id.replace("_", " ")
 
 
 def _answer(lang: str, item_id: str, value: int | None) -> str:
@@ -75,8 +90,15 @@ def _answer(lang: str, item_id: str, value: int | None) -> str:
 
 
 def _item(item_id: str) -> Item | None:
-    for name in (DEFAULT_INSTRUMENT, SAFETY_INSTRUMENT):
-        found = load_instrument(name).find(item_id)
+    for instrument in _instruments():
+        found = instrument.find(item_id)
         if found is not None:
             return found
     return None
+
+
+def _instruments() -> list[Instrument]:
+    """The brief check and the safety item first (their wording wins), then every shipped one."""
+    first = [DEFAULT_INSTRUMENT, SAFETY_INSTRUMENT]
+    names = first + [name for name in available_instruments() if name not in first]
+    return [load_instrument(name) for name in names]

@@ -131,6 +131,13 @@ async def test_a_practice_that_asks_the_phq9_sees_it_scored_in_the_digest(
     (phq,) = report.as_json["outcomes"]
     assert (phq["total"], phq["band"], phq["change"]) == (16, "moderately severe", "worse")
 
+    alice.user.skip_to_end()
+    await alice.user.send("/mydata")
+    mine = str((await alice.next_message())["text"])
+    assert "PHQ-9 (depression), question 1: Several days" in mine
+    assert "PHQ-9 (depression), question 2: More than half the days" in mine
+    assert "safety question: Not at all" in mine and "phq9" not in mine
+
 
 async def test_phq9_item_9_answered_yes_alerts_at_once_and_opens_the_digest(
     make_world: MakeWorld,
