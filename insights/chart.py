@@ -41,6 +41,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator
 
 from flows.i18n import decimal
+from flows.visible import visible_text
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, posix
 from insights.texts import text
@@ -96,8 +97,9 @@ class _Template:
         self.top = top
         self.middle = middle
         self.bottom = bottom
+        # the title carries the alias: a "$" in it must print, not start matplotlib's math mode
         self.title = figure.text(
-            0.02, 0.99, "", fontsize=_FONT + 2, ha="left", va="top", weight="bold"
+            0.02, 0.99, "", fontsize=_FONT + 2, ha="left", va="top", weight="bold", parse_math=False
         )
         self.legend = figure.text(0.02, 0.905, "", fontsize=_FONT - 4, ha="left", va="top")
         self.measure = figure.text(
@@ -225,9 +227,8 @@ class _Template:
         shown = [c for c in history.checkins if c.sent_at <= now]
         answered = [c for c in shown if c.answered_at is not None and c.answered_at <= now]
         missed = [c for c in shown if _missed_by(c, now)]
-        title = text(lang, "chart.title", alias=history.alias)
-        if finding:
-            title = f"{history.alias}: {finding}"
+        alias = visible_text(history.alias)
+        title = f"{alias}: {finding}" if finding else text(lang, "chart.title", alias=alias)
         lines = textwrap.wrap(title, _TITLE_CHARS)
         if len(lines) > 2:
             lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), _TITLE_CHARS, placeholder="…")]

@@ -81,3 +81,10 @@ def test_sessions_are_numbered_and_events_marked_and_wellbeing_has_its_panel() -
     assert [t.get_text() for t in _template().session_labels] == ["С1", "С2", "С3"]
     earlier = render_chart(history, now - timedelta(days=8))  # type: ignore[arg-type]
     assert earlier.startswith(b"\x89PNG") and len(_template().session_labels) == 2
+
+
+def test_an_alias_with_dollars_and_invisible_characters_prints_as_written() -> None:
+    history = replace(build([answered(36)]), alias="A$B^\u202e$.")
+    data = render_chart(history, after_last(history), finding="wellbeing 2/10")
+    assert data.startswith(b"\x89PNG")
+    assert _template().title.get_text() == "A$B^$.: wellbeing 2/10"
