@@ -368,17 +368,22 @@ def _keys_for(code: str, signal: Signal) -> tuple[str, ...]:
     return _OPENINGS_BY_CODE.get(code, ())
 
 
-def _lines(digest: Digest, zone: tzinfo, comments: int | None = None) -> list[str]:
-    """The digest's lines: headline, when, risk, signals, latest answers, words, openings.
+def _lines(
+    digest: Digest, zone: tzinfo, comments: int | None = None, risks: int | None = None
+) -> list[str]:
+    """The digest's lines: headline, risk, when, signals, latest answers, words, openings.
 
-    `comments` limits how many of the most recent comments are shown (to fit one message).
+    `comments` and `risks` limit how many of the most recent are shown (to fit one message).
     """
     lang = digest.lang
     lines = [_headline_line(digest)]
     if digest.risks:
         since = "digest.risk.since_session" if digest.since_session else "digest.risk.since_start"
         lines.append(text(lang, since))
-        lines.extend(_risk_line(item, zone, lang) for item in digest.risks)
+        shown_risks = digest.risks if risks is None else digest.risks[len(digest.risks) - risks :]
+        if len(shown_risks) < len(digest.risks):
+            lines.append(text(lang, "digest.risk.more", n=len(digest.risks) - len(shown_risks)))
+        lines.extend(_risk_line(item, zone, lang) for item in shown_risks)
         lines.append("")
     lines += _when(digest, zone)
     if digest.signals and not digest.all_well:
@@ -586,12 +591,18 @@ def _wellbeing_news(digest: Digest) -> str:
 def render_text(digest: Digest, tz: tzinfo | str | None = None) -> list[str]:
     """The digest as one plain-text message of ≤ 4096 characters.
 
-    Older comments give way first when it would not fit (they stay in the export); only a digest
-    that still does not fit (dozens of risk items) is split on line boundaries.
+    Older comments give way first when it would not fit (they stay in the export), then older
+    risk items (counted in a line; all in the JSON); only what still does not fit is split on
+    line boundaries.
     """
     zone = _zone(tz, digest)
     for shown in range(len(digest.comments), -1, -1):
         chunks = split_message(_lines(digest, zone, shown), MESSAGE_LIMIT)
+        if len(chunks) <= 1:
+            return chunks
+    # dozens of urgent alerts: the most recent stay, a line counts the rest (all in the JSON)
+    for risks in range(len(digest.risks) - 1, 0, -1):
+        chunks = split_message(_lines(digest, zone, 0, risks), MESSAGE_LIMIT)
         if len(chunks) <= 1:
             return chunks
     return chunks

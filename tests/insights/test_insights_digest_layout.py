@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 from insights.digest import (
@@ -18,10 +19,11 @@ from insights.digest import (
     render_text,
     to_json,
 )
+from insights.history import CrisisEvent
 from insights.signals import detect
 from insights.texts import signal_name
 from insights.thresholds import Thresholds
-from tests.insights.builders import after_last, answered, build, missed
+from tests.insights.builders import T0, after_last, answered, build, missed
 
 
 def _text(history: object, **kwargs: object) -> tuple[str, object]:
@@ -168,3 +170,19 @@ def test_a_check_in_without_alliance_items_does_not_blank_the_latest_answers() -
     text, _ = _text(history)
     assert "Latest answers, 8 Jan: alliance 37/40" in text and "heard –" not in text
     assert "PHQ-9 (depression), 11 Jan: 8/27, mild" in text
+
+
+def test_dozens_of_urgent_alerts_still_make_one_message_with_the_latest_shown() -> None:
+    history = build([answered(38) for _ in range(4)], sessions=[-1])
+    alerts = tuple(
+        CrisisEvent(T0 + timedelta(days=1, minutes=m), category="plan", alerted="therapist")
+        for m in range(60)
+    )
+    history = replace(history, crises=alerts)
+    digest = build_digest(history, after_last(history), None)
+    (text,) = render_text(digest)
+    lines = text.splitlines()
+    assert lines[1] == "Since the last session:" and "earlier ones in the JSON digest" in lines[2]
+    assert "Latest answers, " in text and "Wellbeing, " in text  # the rest is there
+    assert sum(line.startswith("‼ Urgent alert") for line in lines) >= 10
+    assert len(to_json(digest)["risks"]) == 60
