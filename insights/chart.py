@@ -268,7 +268,7 @@ class _Template:
                 ("chart.tension", tension),
                 ("chart.missed", missed),
                 ("chart.unfinished", unfinished),
-                ("chart.session", history.sessions),
+                ("chart.session", [s for s in history.sessions if s <= now]),
             )
             if present
         ]
