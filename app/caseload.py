@@ -20,6 +20,7 @@ from flows.i18n import t
 from flows.lifecycle import Actor
 from flows.timing import parse_quiet_hours
 from insights.signals import detect, rank_and_merge
+from insights.texts import signal_name
 from insights.thresholds import Thresholds
 from storage import audit, outbox, people
 from storage.models import Client, Therapist
@@ -38,6 +39,7 @@ class CaseloadEntry:
     last_sent_at: datetime | None  # the latest check-in, if any
     last_status: str | None
     signals: tuple[str, ...]  # signal codes, most serious first
+    signal_names: tuple[str, ...] = ()  # the same in plain words, in the therapist's language
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ async def caseload(
                 last_sent_at=last.sent_at if last else None,
                 last_status=last.status if last else None,
                 signals=tuple(x.code for x in signals),
+                signal_names=tuple(signal_name(x.code, therapist.language) for x in signals),
             )
         )
     await audit.audit(s, actor=actor(therapist), action="list_clients", now=now)

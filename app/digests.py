@@ -1,6 +1,6 @@
-"""The pre-session digest: built from the client's history, sent to the therapist as a chart with a
-caption and then the text, within Telegram's limits, in the therapist's language. Every build is a
-therapist read: audited."""
+"""The pre-session digest: built from the client's history, sent to the therapist as one pair of
+messages (the chart with a short caption, then one text), in the therapist's language. Every build
+is a therapist read: audited."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from app.effects import TALK
 from app.history import client_history
 from app.runtime import Runtime, Session
+from flows.instruments import outcome_instruments
 from insights.digest import Digest, TalkRequest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
 from storage import audit, checkins, outbox, people
@@ -45,6 +46,7 @@ async def digest_for(
         lang=lang or await reader_language(s, client),
         include_comments=practice.digest_comments,
         talk_requests=talks,
+        instruments=outcome_instruments(practice.instrument),
     )
     return digest, history
 
@@ -84,7 +86,9 @@ async def enqueue_digest(
         # and tens of megabytes a bot without sessions never needs).
         from insights.chart import render_chart
 
-        png = await asyncio.to_thread(render_chart, history, now, None, lang=digest.lang)
+        png = await asyncio.to_thread(
+            render_chart, history, now, None, lang=digest.lang, finding=digest.headline
+        )
         await outbox.enqueue(
             s,
             rt.cipher,

@@ -39,5 +39,7 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
         )
         await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     zone = therapist.timezone if therapist else "UTC"
-    png = render_chart(history, now, None, lang=digest.lang) if history.checkins else None
+    png = None
+    if history.checkins:
+        png = render_chart(history, now, None, lang=digest.lang, finding=digest.headline)
     return DigestNow(render_text(digest, zone), to_json(digest), png)

@@ -107,7 +107,8 @@ async def cmd_clients(
     lines = [t(lang, "staff.clients_title")]
     for entry in entries:
         last = (
-            f"{local(entry.last_sent_at, therapist.timezone)[:10]} ({entry.last_status})"
+            f"{local(entry.last_sent_at, therapist.timezone)[:10]} "
+            f"({t(lang, f'mydata.checkin_{entry.last_status}')})"
             if entry.last_sent_at is not None
             else "-"
         )
@@ -118,7 +119,7 @@ async def cmd_clients(
                 alias=entry.alias,
                 status=t(lang, f"status.{entry.status}"),
                 last=last,
-                signals=", ".join(entry.signals[:3]) or t(lang, "staff.no_signals"),
+                signals=", ".join(entry.signal_names[:3]) or t(lang, "staff.no_signals"),
             )
         )
     return "\n".join(lines)

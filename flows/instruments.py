@@ -8,6 +8,7 @@ from the file. Validation errors name the file and the field so a broken file is
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -127,12 +128,31 @@ class Item(_Strict):
         return value is not None and self.crisis_above is not None and value > self.crisis_above
 
 
+class Band(_Strict):
+    """A published severity band: from `min` up to the next band's `min`."""
+
+    min: int = Field(ge=0)
+    label: LocalText
+
+
+class Outcome(_Strict):
+    """How an outcome measure (PHQ-9, GAD-7) is scored: the sum of `items`, its published
+    severity bands, and the smallest change in the total that is more than measurement error
+    (`reliable_change`, a reliable change index). Higher totals are worse."""
+
+    items: list[str] = Field(min_length=1)
+    total_max: int
+    reliable_change: int = Field(gt=0)
+    bands: list[Band] = Field(min_length=1)
+
+
 class Scoring(_Strict):
     alliance: list[str] = Field(default_factory=list)
     total_max: int | None = None
     cutoff: int | None = None
     item_flag: int | None = None
     reliable_change: int | None = None
+    outcome: Outcome | None = None
 
 
 class Instrument(_Strict):
@@ -164,6 +184,8 @@ class Instrument(_Strict):
                 raise ValueError(f"scoring.alliance: no item {name!r}")
             if index[name].kind != "scale":
                 raise ValueError(f"scoring.alliance: {name!r} is not a scale item")
+        if self.scoring.outcome is not None:
+            _check_outcome(self.scoring.outcome, index)
         if self.scoring.total_max is not None:
             possible = sum(index[name].high for name in self.scoring.alliance)
             if possible != self.scoring.total_max:
@@ -224,6 +246,22 @@ class Instrument(_Strict):
         if self.title is None:
             return self.id
         return self.title.get(lang) or self.title.get("en") or self.id
+
+
+def _check_outcome(outcome: Outcome, index: dict[str, Item]) -> None:
+    for name in outcome.items:
+        if name not in index or index[name].kind != "scale":
+            raise ValueError(f"scoring.outcome.items: {name!r} is not a scale item")
+    possible = sum(index[name].high for name in outcome.items)
+    if possible != outcome.total_max:
+        raise ValueError(
+            f"scoring.outcome.total_max: is {outcome.total_max} but the items add up to {possible}"
+        )
+    starts = [band.min for band in outcome.bands]
+    if starts[0] != 0 or starts != sorted(set(starts)) or starts[-1] > outcome.total_max:
+        raise ValueError("scoring.outcome.bands: must start at 0 and rise within the total")
+    for position, band in enumerate(outcome.bands):
+        _needs_english(band.label, f"scoring.outcome.bands[{position}].label")
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -323,3 +361,52 @@ def score(instrument: Instrument, answers: dict[str, int | None]) -> Scores:
             if (v := answers.get(name)) is not None and v <= rules.item_flag
         )
     return Scores(total, by_subscale, below, flagged)
+
+
+Change = Literal["better", "worse", "same"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeScore:
+    """One outcome measure scored: the total and the index of its severity band."""
+
+    total: int
+    band: int
+
+    def label(self, outcome: Outcome, lang: str) -> str:
+        labels = outcome.bands[self.band].label
+        return labels.get(lang) or labels["en"]
+
+
+def score_outcome(instrument: Instrument, answers: Mapping[str, int | None]) -> OutcomeScore | None:
+    """The instrument's outcome total and band, or None unless every item got a number (a
+    total with items left out would read as less severe than it is)."""
+    outcome = instrument.scoring.outcome
+    if outcome is None:
+        return None
+    values = [answers.get(name) for name in outcome.items]
+    if any(value is None for value in values):
+        return None
+    total = sum(value for value in values if value is not None)
+    band = max(i for i, b in enumerate(outcome.bands) if b.min <= total)
+    return OutcomeScore(total, band)
+
+
+def reliable_change(outcome: Outcome, before: int, after: int) -> Change:
+    """'better' or 'worse' when the totals differ by at least the reliable change, else 'same'."""
+    if before - after >= outcome.reliable_change:
+        return "better"
+    if after - before >= outcome.reliable_change:
+        return "worse"
+    return "same"
+
+
+def outcome_instruments(also: str | Path | None = None) -> tuple[Instrument, ...]:
+    """The shipped instruments that score an outcome (PHQ-9, GAD-7), and `also` (a practice's
+    own instrument, by name or path) if it scores one too."""
+    found = [load_instrument(name) for name in available_instruments()]
+    if also is not None:
+        own = load_instrument(also)
+        if all(own is not shipped for shipped in found):
+            found.append(own)
+    return tuple(instrument for instrument in found if instrument.scoring.outcome is not None)

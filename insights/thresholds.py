@@ -68,6 +68,12 @@ class Thresholds:
     rupture_alert_count: int = 0
     confrontation_alert_count: int = 2
     recent_window: int = 3
+    # the digest only: what a therapist should take up at the next session, whether or not it
+    # predicts a drop-out (the backtest does not see these; see insights/README.md)
+    digest_alert_drop: float = 2.0
+    """A total this many reliable changes below the client's baseline is an alert in the digest."""
+    digest_low_in_row: int = 4
+    """A total under the cut-off this many check-ins running is an alert in the digest."""
     # combining watch signals into an alert
     combine_across_groups: bool = False
     combine_within_group: int = 3

@@ -14,6 +14,7 @@ from datetime import timedelta
 from devtools.demo.report import ClientFacts, DigestFacts
 from devtools.demo.story import CRISIS, ENGAGED, FALLING, WITHDRAWING
 from devtools.demo.therapist import UrgentAlert
+from insights.texts import signal_name
 
 WITHDRAWAL_CODES = frozenset({"silence", "slowing", "partial", "terse", "unreachable", "stopped"})
 ALLIANCE_CODES = frozenset({"falling_alliance", "low_alliance", "item_drop", "confrontation"})
@@ -49,7 +50,7 @@ def flagged_before_session(client: ClientFacts | None, codes: frozenset[str], wh
         seen = len(client.digests)
         return Check(name, False, f"{client.alias}: none of {seen} digests listed such a signal")
     first = hits[0]
-    kinds = sorted(first.serious_codes() & codes) or ["a watch/alert signal"]
+    kinds = [signal_name(c) for c in sorted(first.serious_codes() & codes)] or ["a watch signal"]
     when = first.received.session_at.strftime("%d %b")
     lead = first.received.session_at - first.received.received_at
     hours = lead.total_seconds() / 3600

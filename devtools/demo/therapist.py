@@ -69,9 +69,10 @@ class ReceivedDigest:
 
     @property
     def all_well(self) -> bool:
-        return any(
-            line.startswith((ALL_WELL, ALL_WELL_NO_TOTAL)) for line in self.text.splitlines()
-        )
+        """The headline's finding (after 'Digest for A.S.: ') says all is well."""
+        head = self.text.splitlines()[0] if self.text else ""
+        finding = head[len(DIGEST_TITLE) :].split(": ", 1)[-1]
+        return finding.startswith((ALL_WELL, ALL_WELL_NO_TOTAL))
 
     @property
     def opens_with_risk(self) -> bool:
@@ -204,7 +205,8 @@ class TherapistView:
 
 
 def _alias_in_title(text: str) -> str:
-    return text.splitlines()[0][len(DIGEST_TITLE) :].strip()
+    """'Digest for A.S.: Alliance falling…' → 'A.S.' (the finding follows the alias)."""
+    return text.splitlines()[0][len(DIGEST_TITLE) :].split(": ", 1)[0].strip()
 
 
 def _digest_line(digest: ReceivedDigest, transcript: Transcript) -> str:

@@ -451,7 +451,7 @@ async def test_commands_mid_checkin_answer_then_ask_the_pending_item_again(world
     question = await reasked(user, question)
     await user.send("/mydata")
     mydata = await said(user)
-    assert mydata.startswith(t("en", "mydata.title")) and "heard: 6" in mydata
+    assert mydata.startswith(t("en", "mydata.title")) and "felt heard and respected: 6/10" in mydata
     question = await reasked(user, question)
     await user.send("/frobnicate")
     assert await said(user) == en("command.unknown")

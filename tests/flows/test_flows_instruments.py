@@ -77,7 +77,7 @@ def test_the_brief_check_in_names_its_probe_and_what_is_no_score() -> None:
     assert safety.rupture_probe == (None, None) and safety.score_free_ids == frozenset()
 
 
-@pytest.mark.parametrize("name", [DEFAULT_INSTRUMENT, SAFETY_INSTRUMENT])
+@pytest.mark.parametrize("name", available_instruments())
 def test_every_text_exists_in_every_language(name: str) -> None:
     for item in load_instrument(name).flat_items():
         for lang in LANGUAGES:
