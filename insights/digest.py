@@ -572,6 +572,9 @@ def _headline(digest: Digest, zone: tzinfo) -> str:
         if trend.change == "worse"
     ]
     news = [*outcome, _wellbeing_news(digest)]
+    talk = text(lang, "headline.talk") if digest.talk_requests else ""
+    if talk:
+        news.insert(0, talk)
     if digest.too_little_data:
         return headline.join_phrases(
             [text(lang, "digest.too_little", answered=digest.answered_total), *news], lang
@@ -593,8 +596,11 @@ def _headline(digest: Digest, zone: tzinfo) -> str:
                 total=digest.latest_total,
                 max=config.TOTAL_MAX,
             )
-        return headline.join_phrases([well, *news], lang)
+        return headline.join_phrases([talk, well, *news], lang)
     phrases = [headline.risk_phrase(item, zone, lang) for item in digest.risks]
+    if talk:  # the client's own request comes right after risk
+        news.remove(talk)
+        phrases.append(talk)
     phrases += [
         headline.signal_phrase(signal, digest.now, zone, lang)
         for signal in digest.signals
