@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DIGEST",
+    "ESCALATION",
     "EXPIRY",
     "FIRST_RETRY",
     "LONGEST_RETRY",
@@ -41,6 +42,7 @@ __all__ = [
 OPENING, RESUMPTION = "opening", "resumption"  # client ids
 NUDGE, EXPIRY = "nudge", "expiry"  # check-in ids
 DIGEST = "digest"  # therapy session ids
+ESCALATION = "escalation"  # alert ids
 
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
