@@ -21,8 +21,10 @@ from app.runtime import Runtime, Session, after_commit
 from flows.i18n import t
 from flows.statuses import CheckinStatus
 from flows.timing import format_duration
+from insights.history import Acknowledgement
 from storage import alerts as store
 from storage import audit, checkins, outbox, people
+from storage.crypto import Cipher
 from storage.models import Alert, AlertMessage, Client, Practice, Therapist
 
 log = logging.getLogger(__name__)
@@ -300,6 +302,28 @@ async def alerts_since(
 ) -> list[AlertView]:
     """The client's alerts raised after `since` (all of them if None), oldest first."""
     return [await _view(s, rt, a) for a in await store.alerts_of(s, client_id, since)]
+
+
+async def acknowledgements(
+    s: Session, cipher: Cipher, alert_ids: Sequence[int]
+) -> dict[int, Acknowledgement]:
+    """Who acknowledged each of these alerts, and when (the digest's risk lines)."""
+    found: dict[int, Acknowledgement] = {}
+    names: dict[int, str] = {}
+    for alert_id in alert_ids:
+        alert = await store.get(s, alert_id)
+        if alert is None:
+            continue
+        by = None
+        if alert.ack_by is not None:
+            if alert.ack_by not in names:
+                therapist = await s.get(Therapist, alert.ack_by)
+                names[alert.ack_by] = (
+                    cipher.decrypt_name(therapist.name_enc) if therapist is not None else "?"
+                )
+            by = names[alert.ack_by]
+        found[alert_id] = Acknowledgement(by=by, at=alert.ack_at if by else None)
+    return found
 
 
 async def _view(s: Session, rt: Runtime, alert: Alert) -> AlertView:

@@ -422,21 +422,21 @@ class Executor:
                 recipient, alerted, reply = None, "nobody", intent.replies.nobody
                 log.warning("urgent alert about client %s reached nobody", client.id)
         self.send(client, reply, owned=owned, priority=outbox.URGENT)
-        data = {"source": intent.source, "category": intent.category, "alerted": alerted}
-        await checkins.add_event(
-            self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
-        )
         text = (
             ""
             if recipient is None
             else await self._alert_text(recipient, therapist, client, intent)
         )
+        data: dict[str, Any] = {
+            "source": intent.source,
+            "category": intent.category,
+            "alerted": alerted,
+        }
         if recipient is not None and not about:
             # The client is being erased: a plain message that outlives nothing of theirs.
             self._alert(recipient, client, text, urgent=True, about=False)
-            return
-        if about:  # stored and kept open, even when it reached nobody (digest, practice list)
-            await alerts.raise_alert(
+        elif about:  # stored and kept open, even when it reached nobody (digest, lists)
+            alert = await alerts.raise_alert(
                 self.s,
                 self.rt,
                 client=client,
@@ -448,6 +448,10 @@ class Executor:
                 practice=self.practice,
                 now=self.now,
             )
+            data["alert"] = alert.id
+        await checkins.add_event(
+            self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
+        )
 
     async def _alert_text(
         self, recipient: Therapist, therapist: Therapist, client: Client, intent: I.CrisisAlert
