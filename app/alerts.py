@@ -458,10 +458,7 @@ def kind_text(alert: AlertView | Alert, lang: str) -> str:
 async def check_missed(s: Session, rt: Runtime, client: Client, now: datetime) -> None:
     """After a check-in closed: two missed in a row, after having answered at least one, is a
     withdrawal (`note_withdrawal`)."""
-    closed = sorted(
-        (c for c in await checkins.checkins_of(s, client.id) if c.status != CheckinStatus.OPEN),
-        key=lambda c: (c.opened_at, c.id),
-    )
+    closed = [c for c in await checkins.statuses_of(s, client.id) if c.status != CheckinStatus.OPEN]
     last = closed[-MISSED_IN_A_ROW:]
     if len(last) < MISSED_IN_A_ROW or any(c.status != CheckinStatus.MISSED for c in last):
         return
@@ -509,7 +506,7 @@ async def _episode_alerted(s: Session, client: Client) -> bool:
     last = await store.last_of_kind(s, client.id, WITHDRAWAL)
     if last is None:
         return False
-    answered = [c.first_answer_at for c in await checkins.checkins_of(s, client.id)]
+    answered = [c.first_answer_at for c in await checkins.statuses_of(s, client.id)]
     back = [e.at for e in await checkins.events_of(s, client.id) if e.kind == "unblocked"]
     since = [at for at in (*answered, *back) if at is not None and at > last.raised_at]
     return not since
