@@ -244,7 +244,11 @@ async def _edit_messages(
         )
         edited.add((message.chat_id, telegram_id))
     if shown_in is not None and shown_in not in edited and shown_in[1]:
+        # Tapped before its sending was written down: the acker's message not known as sent.
+        unknown = [m for m in messages if m.therapist_id == acker.id and m.id not in sent]
         line = acknowledged_line(view, acker.language, acker)
+        if unknown:
+            line = f"{rt.cipher.decrypt(unknown[0].text_enc)}\n\n{line}"
         await _queue_edit(s, rt, shown_in[0], shown_in[1], line, acker.id, view, now)
 
 

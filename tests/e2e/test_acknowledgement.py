@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from app import admin, alerts
 from flows.i18n import t
-from storage.models import Alert, AuditEvent
+from storage.models import Alert, AlertMessage, AuditEvent, OutboxMessage
 from tests.e2e.harness import Person, World, button_data, button_labels, join_client
 
 CRISIS_WORDS = "I just want to kill myself"
@@ -151,3 +151,21 @@ async def test_the_practice_list_and_the_console_functions(world: World) -> None
         ("A.S.", "crisis", True, None)
     ]
     assert not hasattr(views[0], "text")  # never the client's words
+
+
+async def test_a_tap_before_the_send_was_written_down_keeps_the_alert_text(world: World) -> None:
+    """The therapist can tap within moments of the alert arriving, before its sending is
+    written down: the message they tapped is edited all the same, keeping what it said."""
+    dana = await world.join_therapist("Dana Lee")
+    alice = await join_client(world, dana, "Alice Smith")
+    alert = await crisis_alert(world, alice, dana)
+    async with world.rt.sessions() as s, s.begin():
+        await s.execute(update(AlertMessage).values(telegram_message_id=None))
+        await s.execute(delete(OutboxMessage).where(OutboxMessage.kind == "urgent"))
+
+    await tap(dana.user, alert, button_text=SEEN)
+    await world.drain()
+
+    shown = current(dana.user, alert)
+    assert not button_labels(shown)
+    assert shown["text"].startswith(alert["text"] + "\n\n✅ Acknowledged by Dana Lee")
