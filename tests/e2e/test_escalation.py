@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from app import admin, heartbeat
 from app.admin import AdminError
+from app.clock import ManualClock
+from app.runtime import Runtime
 from cli.main import commands
 from flows.i18n import t
 from storage.models import Alert
@@ -182,3 +184,27 @@ async def test_with_nobody_else_the_client_is_told_nobody_was_reached(world: Wor
     correction = await alice.next_message()
     default = t("en", "crisis.default_resources")
     assert correction["text"] == t("en", "crisis.correction_nobody", resources=default)
+
+
+@pytest.mark.postgres
+async def test_two_replicas_on_postgres_escalate_once(
+    postgres_url: str, clock: ManualClock
+) -> None:
+    world = await World.start(postgres_url, clock, TEST_KEY)
+    other = Runtime.create(world.rt.settings, clock=clock, cipher=world.rt.cipher)
+    try:
+        dana, sam, alice = await practice_with_contact(world)
+        alert = await crisis_alert(world, alice, dana)
+        heard = len(sam.user.inbox)
+        clock.advance(timedelta(minutes=31))
+        passes = await asyncio.gather(heartbeat.run_pass(world.rt), heartbeat.run_pass(other))
+        assert sum(p.escalated for p in passes) == 1
+        await world.drain()
+        assert len(sam.user.inbox) == heard + 1
+        assert await tap(dana.user, alert, button_text=SEEN) == t("en", "alert.ack_done")
+        assert "Acknowledged by Dana Lee" in await tap(
+            sam.user, sam.user.inbox[-1], button_text=SEEN
+        )
+    finally:
+        await other.close()
+        await world.stop()
