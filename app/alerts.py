@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from app.runtime import Runtime, Session, after_commit
 from flows.i18n import t
-from flows.statuses import CheckinStatus
+from flows.statuses import CheckinStatus, ClientStatus
 from flows.timing import format_duration
 from insights.history import Acknowledgement
 from storage import alerts as store
@@ -38,6 +38,8 @@ _CHOICE_OF = {code: choice for choice, code in _CODES.items()}
 ACK_PREFIX = "al"
 ALERT_KINDS = ("urgent", "alert")
 """Outbox kinds of the messages that show an alert: the sender keeps their Telegram ids."""
+WATCHED = (ClientStatus.ONBOARDING, ClientStatus.ACTIVE, ClientStatus.PAUSED)
+"""Clients whose withdrawal is news (one who stopped has said so, and the therapist was told)."""
 MISSED_IN_A_ROW = 2
 """Check-ins missed in a row, after at least one answered, that make a withdrawal alert."""
 
@@ -133,11 +135,17 @@ async def raise_alert(
         cause=cause,
         urgent=urgent,
         raised_at=now,
-        escalate_at=now + wait if urgent and recipient is not None else None,
+        escalate_at=now + wait if urgent and _escalates(recipient, practice) else None,
     )
     if recipient is not None:
         await show(s, rt, alert, recipient, text, now)
     return alert
+
+
+def _escalates(recipient: Therapist | None, practice: Practice) -> bool:
+    """Whether there may be someone further to tell: it reached a person, not the safety
+    contact themself."""
+    return recipient is not None and recipient.id != practice.safety_contact_id
 
 
 async def show(
@@ -478,7 +486,7 @@ async def note_withdrawal(
     """An alert-level withdrawal (`cause` "missed" or "blocked"): the therapist gets a short
     alert with the buttons now, booked session or not, once per episode; a new episode starts
     only once the client answers a check-in again or unblocks the bot."""
-    if await _episode_alerted(s, client):
+    if client.status not in WATCHED or await _episode_alerted(s, client):
         return None
     practice = await people.get_practice(s, now)
     therapist = await s.get(Therapist, client.therapist_id)

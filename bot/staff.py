@@ -29,6 +29,9 @@ from flows.when import parse_when
 from storage.models import Client, Therapist
 
 MAX_PAUSE_DAYS = 365
+MAX_LISTED_ALERTS = 20
+"""`/alerts` shows at most this many (the oldest) as messages of their own; the title counts
+all of them, and acknowledging some brings the rest."""
 
 
 class Reply(Exception):
@@ -111,7 +114,7 @@ async def cmd_alerts(
         return t(lang, "alert.none_open")
     title = t(lang, "alert.open_title", count=len(open_alerts))
     await caseload.reply(s, rt, therapist, title, now, after)
-    for view in open_alerts:
+    for view in open_alerts[:MAX_LISTED_ALERTS]:
         line = t(
             lang,
             "alert.open_line",
