@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.clock import ManualClock
 from flows.i18n import t
+from tests.conftest import TEST_KEY
 from tests.e2e.harness import World, join_client, open_checkin_now
 from tests.e2e.test_acknowledgement import stored_alerts
 
@@ -41,3 +43,12 @@ async def test_a_long_crisis_text_during_a_question_is_heard(world: World, where
     [alert] = dana.user.inbox[heard:]
     assert alert["text"].startswith("⚠️ Urgent: A.S.")
     assert [a.kind for a in await stored_alerts(world)] == ["crisis"]
+
+
+async def test_the_same_through_the_webhook(sqlite_url: str, clock: ManualClock) -> None:
+    """Webhook mode has its own door (a body limit): a long crisis text passes it."""
+    world = await World.start(sqlite_url, clock, TEST_KEY, webhook=True)
+    try:
+        await test_a_long_crisis_text_during_a_question_is_heard(world, "end")
+    finally:
+        await world.stop()
