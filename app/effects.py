@@ -507,6 +507,21 @@ class Executor:
             log.info("therapist of client %s has not joined; note %s not sent", client.id, key)
             return
         text = t(therapist.language, key, client=client.alias, **params)
+        if intent.kind == "stopped" and about:
+            # Withdrawal: a note the therapist acknowledges, like any between-session alert.
+            await alerts.raise_alert(
+                self.s,
+                self.rt,
+                client=client,
+                kind=alerts.WITHDRAWAL,
+                cause="stopped",
+                urgent=False,
+                recipient=therapist,
+                text=text,
+                practice=self.practice,
+                now=self.now,
+            )
+            return
         self._alert(therapist, client, text, urgent=False, about=about)
 
     def _alert(

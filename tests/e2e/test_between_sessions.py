@@ -119,6 +119,25 @@ async def test_a_block_found_by_a_failed_send_alerts_too(world: World) -> None:
     assert await withdrawal_alerts(world, dana, heard) == [BLOCKED]
 
 
+async def test_stop_is_an_alert_with_the_buttons(world: World) -> None:
+    dana = await world.join_therapist("Dana Lee")
+    alice = await quiet_client(world, dana)
+    heard = len(dana.user.inbox)
+    await alice.user.send("/stop")
+    confirm = await alice.user.next_message(predicate=lambda m: bool(button_labels(m)))
+    await alice.user.tap(confirm, button_text=t("en", "button.yes_stop"))
+    await alice.user.next_message()
+    await world.drain()
+    [note] = dana.user.inbox[heard:]
+    assert note["text"] == t("en", "therapist.client_stopped", client="A.S.")
+    assert button_labels(note) == BUTTONS
+    dana.user.skip_to_end()
+    await dana.user.send("/alerts")
+    await dana.next_message()  # the title
+    listed = (await dana.next_message())["text"]
+    assert listed.startswith("A.S. " + t("en", "alert.withdrawal_stopped"))
+
+
 async def wait_blocked(world: World, person: Person, blocked: bool = True) -> None:
     for _ in range(500):
         async with world.rt.sessions() as s:
