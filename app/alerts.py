@@ -329,21 +329,20 @@ async def acknowledgements(
         by = None
         if alert.ack_by is not None:
             if alert.ack_by not in names:
-                therapist = await s.get(Therapist, alert.ack_by)
-                names[alert.ack_by] = (
-                    cipher.decrypt_name(therapist.name_enc) if therapist is not None else "?"
-                )
+                names[alert.ack_by] = await _name_of(s, cipher, alert.ack_by)
             by = names[alert.ack_by]
         found[alert_id] = Acknowledgement(by=by, at=alert.ack_at if by else None)
     return found
 
 
+async def _name_of(s: Session, cipher: Cipher, therapist_id: int) -> str:
+    therapist = await s.get(Therapist, therapist_id)
+    return cipher.decrypt_name(therapist.name_enc) if therapist is not None else "?"
+
+
 async def _view(s: Session, rt: Runtime, alert: Alert) -> AlertView:
     client = await s.get(Client, alert.client_id)
-    by = None
-    if alert.ack_by is not None:
-        therapist = await s.get(Therapist, alert.ack_by)
-        by = rt.cipher.decrypt_name(therapist.name_enc) if therapist is not None else None
+    by = None if alert.ack_by is None else await _name_of(s, rt.cipher, alert.ack_by)
     return AlertView(
         id=alert.id,
         client_id=alert.client_id,
@@ -383,11 +382,12 @@ async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime
     if message is None:
         return
     alert = await store.get(s, message.alert_id)
-    if alert is None or not alert.urgent or alert.ack_at is not None:
+    if alert is None or not alert.urgent or alert.ack_at or alert.escalated_at:
         return
+    first = (await store.messages_of(s, alert.id))[0]
     client = await s.get(Client, alert.client_id)
-    if client is None or message.therapist_id != client.therapist_id:
-        return  # the safety contact's own copy: there is nobody further
+    if client is None or message.id != first.id or message.therapist_id != client.therapist_id:
+        return  # a later copy (a list line), or the safety contact's own: nobody further
     practice = await people.get_practice(s, now)
     alert.escalate_at = None
     told = await _to_safety_contact(s, rt, alert, practice, now, why=("blocked", None))
@@ -423,11 +423,10 @@ async def _to_safety_contact(
     if client is None or contact is None or contact.id in shown or not reachable(contact):
         log.warning("alert %s could not go to a safety contact", alert.id)
         return False
-    therapist = await s.get(Therapist, client.therapist_id)
-    name = rt.cipher.decrypt_name(therapist.name_enc) if therapist is not None else "?"
+    name = await _name_of(s, rt.cipher, client.therapist_id)
     lang = contact.language
     reason, wait = why
-    params = {"wait": format_wait(wait)} if wait is not None else {}
+    params = {"wait": format_duration(wait)} if wait is not None else {}
     head = t(
         lang,
         "alert.to_safety_contact",
@@ -449,10 +448,6 @@ async def _to_safety_contact(
 
 def _resources(practice: Practice, lang: str) -> str:
     return practice.crisis_resources.get(lang) or t(lang, "crisis.default_resources")
-
-
-def format_wait(wait: timedelta) -> str:
-    return format_duration(wait)
 
 
 def kind_text(alert: AlertView | Alert, lang: str) -> str:
