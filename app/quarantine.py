@@ -38,7 +38,7 @@ __all__ = [
     "where",
 ]
 
-# What each kind of item is, by id: a client, a check-in or a session.
+# What each kind of item is, by id: a client, a check-in, a session or an alert.
 OPENING, RESUMPTION = "opening", "resumption"  # client ids
 NUDGE, EXPIRY = "nudge", "expiry"  # check-in ids
 DIGEST = "digest"  # therapy session ids
