@@ -391,6 +391,7 @@ async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime
     practice = await people.get_practice(s, now)
     alert.escalate_at = None
     told = await _to_safety_contact(s, rt, alert, practice, now, why=("blocked", None))
+    await _record_who_was_told(s, alert, "safety_contact" if told else "nobody")
     if alert.kind == CRISIS and client.chat_id is not None:
         lang = client.language or practice.language
         key = "crisis.correction_practice" if told else "crisis.correction_nobody"
@@ -406,6 +407,14 @@ async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime
             priority=outbox.URGENT,
         )
         after_commit(s, rt.wake_urgent)
+
+
+async def _record_who_was_told(s: Session, alert: Alert, alerted: str) -> None:
+    """The crisis event of the alert (what the digest reads) names who was told in the end."""
+    for event in await checkins.events_of(s, alert.client_id):
+        data = event.data or {}
+        if event.kind == CRISIS and data.get("alert") == alert.id:
+            event.data = {**data, "alerted": alerted}
 
 
 async def _to_safety_contact(

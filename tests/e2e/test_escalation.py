@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from app import admin, heartbeat
 from app.admin import AdminError
 from app.clock import ManualClock
+from app.reports import digest_now
 from app.runtime import Runtime
 from cli.main import commands
 from flows.i18n import t
@@ -170,6 +171,8 @@ async def test_a_therapist_who_blocked_the_bot_unnoticed_the_safety_contact_gets
     assert (await the_alert(world)).escalated_at is not None
     await world.advance(hours=3)  # ... and no escalation on top
     assert len(sam.user.inbox) == heard + 1
+    report = await digest_now(world.rt, alice.id)  # and the digest says who was told in the end
+    assert report.as_json["risks"][0]["alerted"] == "safety_contact"
 
 
 async def test_with_nobody_else_the_client_is_told_nobody_was_reached(world: World) -> None:
