@@ -390,6 +390,7 @@ _STORED_AS = {
     "nudge_after": "nudge_after_hours",
     "expire_after": "expire_after_hours",
     "retention": "retention_days",
+    "alert_escalation": "alert_escalation_minutes",
     "name": "name",
 }
 """Practice settings written as text and stored in another form (see `flows.settings_rules`)."""
@@ -406,6 +407,8 @@ def _checked(field: str, value: str) -> int | str:
             return rules.whole_hours("--expire-after", value)
         if field == "retention":
             return rules.retention_days(value)
+        if field == "alert_escalation":
+            return rules.alert_escalation_minutes(value)
         return rules.display_name("--name", value)
     except ValueError as exc:
         raise AdminError(str(exc)) from None
@@ -434,6 +437,7 @@ def practice_view(p: Any) -> dict[str, Any]:
         "retention_days": p.retention_days,
         "digest_comments": p.digest_comments,
         "safety_contact": p.safety_contact_id,
+        "alert_escalation_minutes": p.alert_escalation_minutes,
     }
 
 

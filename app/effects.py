@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
 
-from app import erasure
+from app import alerts, erasure
+from app.alerts import reachable
 from app.asking import moments_of
 from app.history import CRISIS_KIND
 from app.planning import move_client, plan_checkin_deadlines, replan_client
@@ -443,12 +444,42 @@ class Executor:
                 recipient, alerted, reply = None, "nobody", intent.replies.nobody
                 log.warning("urgent alert about client %s reached nobody", client.id)
         self.send(client, reply, owned=owned, priority=outbox.URGENT)
-        data = {"source": intent.source, "category": intent.category, "alerted": alerted}
+        text = (
+            ""
+            if recipient is None
+            else await self._alert_text(recipient, therapist, client, intent)
+        )
+        data: dict[str, Any] = {
+            "source": intent.source,
+            "category": intent.category,
+            "alerted": alerted,
+        }
+        if recipient is not None and not about:
+            # The client is being erased: a plain message that outlives nothing of theirs.
+            self._alert(recipient, client, text, urgent=True, about=False)
+        elif about:  # stored and kept open, even when it reached nobody (digest, lists)
+            alert = await alerts.raise_alert(
+                self.s,
+                self.rt,
+                client=client,
+                kind=alerts.CRISIS,
+                cause="safety_item" if intent.source == "safety_item" else intent.category,
+                urgent=True,
+                recipient=recipient,
+                text=text,
+                practice=self.practice,
+                now=self.now,
+            )
+            data["alert"] = alert.id
         await checkins.add_event(
             self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
         )
-        if recipient is None:
-            return
+
+    async def _alert_text(
+        self, recipient: Therapist, therapist: Therapist, client: Client, intent: I.CrisisAlert
+    ) -> str:
+        """What kind and when, why the recipient gets it if it is not the client's therapist,
+        the words where the practice shows them, and the client's crisis resources."""
         lines = [self._alert_head(recipient, client, intent)]
         if recipient is not therapist:
             why = "blocked" if therapist.chat_id is not None else "not_joined"
@@ -467,7 +498,7 @@ class Executor:
         lines.append(
             t(recipient.language, "therapist.alert_crisis_resources", resources=intent.resources)
         )
-        self._alert(recipient, client, "\n\n".join(lines), urgent=True, about=about)
+        return "\n\n".join(lines)
 
     @staticmethod
     def _alert_head(recipient: Therapist, client: Client, intent: I.CrisisAlert) -> str:
@@ -498,6 +529,21 @@ class Executor:
             log.info("therapist of client %s has not joined; note %s not sent", client.id, key)
             return
         text = t(therapist.language, key, client=client.alias, **params)
+        if intent.kind == "stopped" and about:
+            # Withdrawal: a note the therapist acknowledges, like any between-session alert.
+            await alerts.raise_alert(
+                self.s,
+                self.rt,
+                client=client,
+                kind=alerts.WITHDRAWAL,
+                cause="stopped",
+                urgent=False,
+                recipient=therapist,
+                text=text,
+                practice=self.practice,
+                now=self.now,
+            )
+            return
         self._alert(therapist, client, text, urgent=False, about=about)
 
     async def _talk_without_session(self, client: Client) -> None:
@@ -652,12 +698,6 @@ class Executor:
         client.conversation, client.next_checkin_at = None, None
         # Onboarding messages queued earlier must not keep the chat tied to the client either.
         await outbox.disown_messages(self.s, client.id)
-
-
-def reachable(therapist: Therapist) -> bool:
-    """Whether a message to the therapist reaches a person: they joined (a chat is bound) and
-    have not blocked the bot since."""
-    return therapist.chat_id is not None and therapist.unreachable_at is None
 
 
 def urgent_after_commit(s: Session, rt: Runtime) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app import alerts
 from app.runtime import Session
 from flows.instruments import DEFAULT_INSTRUMENT, load_instrument
 from flows.statuses import CheckinStatus
 from insights.history import (
+    Acknowledgement,
     CheckinRecord,
     ClientHistory,
     CrisisEvent,
@@ -70,7 +72,10 @@ async def client_history(
         for e in stored
         if e.kind in LIFE_KINDS
     ]
-    crises = [_crisis(e.at, e.data or {}) for e in stored if e.kind == CRISIS_KIND]
+    crisis_rows = [e for e in stored if e.kind == CRISIS_KIND]
+    alert_ids = [int(alert) for e in crisis_rows if (alert := (e.data or {}).get("alert"))]
+    acks = await alerts.acknowledgements(s, cipher, alert_ids)
+    crises = [_crisis(e.at, e.data or {}, acks) for e in crisis_rows]
     sessions = [x.starts_at for x in await people.sessions_of(s, client.id)]
     return ClientHistory(
         client=str(client.id),
@@ -86,12 +91,14 @@ async def client_history(
     )
 
 
-def _crisis(at: datetime, data: dict[str, Any]) -> CrisisEvent:
-    """A stored crisis event as the digest sees it (older rows may lack category or recipient)."""
-    category, alerted = data.get("category"), data.get("alerted")
+def _crisis(at: datetime, data: dict[str, Any], acks: dict[int, Acknowledgement]) -> CrisisEvent:
+    """A stored crisis event as the digest sees it (older rows may lack category, recipient or
+    alert)."""
+    category, alerted, alert = data.get("category"), data.get("alerted"), data.get("alert")
     return CrisisEvent(
         at=at,
         source=str(data.get("source") or "text"),
         category=str(category) if category else None,
         alerted=str(alerted) if alerted else None,
+        ack=acks.get(int(alert)) if alert else None,
     )

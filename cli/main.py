@@ -212,6 +212,12 @@ def practice_set(
         str | None,
         typer.Option(help="THERAPIST_ID alerted when a client's own therapist can't be; none"),
     ] = None,
+    alert_escalation: Annotated[
+        str | None,
+        typer.Option(
+            help="e.g. 2h: an urgent alert nobody acknowledged then goes to the safety contact"
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Set practice defaults."""
@@ -237,6 +243,7 @@ def practice_set(
             digest_comments=digest_comments,
             name=name,
             safety_contact=safety_contact,
+            alert_escalation=alert_escalation,
         )
     )
     show(data, as_json)

@@ -20,7 +20,7 @@ from flows.i18n import number
 from flows.instruments import Instrument
 from flows.visible import visible_text
 from insights import config, headline
-from insights.history import CheckinRecord, ClientHistory, CrisisEvent, zone_or_utc
+from insights.history import Acknowledgement, CheckinRecord, ClientHistory, CrisisEvent, zone_or_utc
 from insights.outcomes import OutcomeTrend, outcome_trends
 from insights.signals import SEVERITY_RANK, Signal, detect, rank
 from insights.texts import date_time, short_date, strip_together, text
@@ -74,13 +74,18 @@ class RiskItem:
     at: datetime
     category: str | None = None
     alerted: str | None = None
+    ack: Acknowledgement | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        ack = self.ack
         return {
             "kind": self.kind,
             "at": self.at.isoformat(),
             "category": self.category,
             "alerted": self.alerted,
+            "acknowledged": None
+            if ack is None
+            else {"by": ack.by, "at": ack.at.isoformat() if ack.at else None},
         }
 
 
@@ -345,7 +350,7 @@ def risk_items(
 
 def _crisis_item(crisis: CrisisEvent) -> RiskItem:
     kind: RiskKind = "safety_item" if crisis.source == "safety_item" else "crisis"
-    return RiskItem(kind, crisis.at, crisis.category, crisis.alerted)
+    return RiskItem(kind, crisis.at, crisis.category, crisis.alerted, crisis.ack)
 
 
 def _without_inner_tails(signal: Signal, lang: str) -> Signal:
@@ -559,6 +564,11 @@ def _risk_line(item: RiskItem, zone: tzinfo, lang: str) -> str:
         line = text(lang, "digest.risk.crisis", when=when, kind=kind)
     if item.alerted:
         line += " " + text(lang, f"digest.risk.alerted.{item.alerted}")
+    if item.ack is not None and item.ack.by is not None and item.ack.at is not None:
+        at = date_time(item.ack.at, zone, lang)
+        line += " " + text(lang, "digest.risk.acknowledged", who=item.ack.by, when=at)
+    elif item.ack is not None:
+        line += " " + text(lang, "digest.risk.not_acknowledged")
     return f"{_MARKS['alert']} {line}"
 
 

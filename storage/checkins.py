@@ -53,6 +53,17 @@ async def states(s: AsyncSession, checkin_ids: Collection[int]) -> dict[int, Row
     return {row.id: row for row in rows}
 
 
+async def statuses_of(s: AsyncSession, client_id: int) -> list[Row[Any]]:
+    """Status and first answer of each of the client's check-ins, oldest first, as stored now
+    (read past the session's objects, which a set-at-a-time close leaves stale)."""
+    rows = await s.execute(
+        select(_checkin.c.id, _checkin.c.status, _checkin.c.first_answer_at)
+        .where(_checkin.c.client_id == client_id)
+        .order_by(_checkin.c.opened_at, _checkin.c.id)
+    )
+    return list(rows)
+
+
 async def last_opened(s: AsyncSession, client_ids: Collection[int]) -> dict[int, datetime]:
     """When each client's latest check-in opened (clients without any are absent)."""
     if not client_ids:

@@ -57,6 +57,10 @@ class Practice(Base):
             name="fk_practice_safety_contact_id_therapist",
         )
     )
+    # How long an urgent alert may stay unacknowledged before it goes to the safety contact.
+    alert_escalation_minutes: Mapped[int] = mapped_column(
+        Integer, default=120, server_default="120"
+    )
     created_at: Mapped[datetime]
 
 
@@ -203,6 +207,43 @@ class ClientNote(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     shown_at: Mapped[datetime | None]  # a pre-session digest carried it: not pinned again
+
+
+class Alert(Base):
+    """An alert about a client sent (or meant) for a clinician: an urgent crisis alert or an
+    alert-level flag (a withdrawal). It stays open until someone it was sent to acknowledges
+    it; an urgent one still open at `escalate_at` goes once to the safety contact."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_escalate_due", "escalate_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # crisis | withdrawal
+    # crisis: `flows.crisis.CATEGORIES` or "safety_item"; withdrawal: "missed" or "blocked"
+    cause: Mapped[str | None] = mapped_column(String(32))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    raised_at: Mapped[datetime]
+    escalate_at: Mapped[datetime | None]  # cleared once acknowledged or escalated
+    escalated_at: Mapped[datetime | None]
+    ack_choice: Mapped[str | None] = mapped_column(String(16))  # seen | contacted | not_concern
+    ack_by: Mapped[int | None] = mapped_column(ForeignKey("therapist.id", ondelete="SET NULL"))
+    ack_at: Mapped[datetime | None]
+
+
+class AlertMessage(Base):
+    """One message showing an alert to one clinician (the alert itself, or a line of their
+    `/alerts`): its buttons go, and its text says who acknowledged, once someone does."""
+
+    __tablename__ = "alert_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    outbox_id: Mapped[int | None] = mapped_column(Integer, index=True)  # until it is sent
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class OutboxMessage(Base):

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
 from storage.models import (
+    Alert,
+    AlertMessage,
     Answer,
     AuditEvent,
     Checkin,
@@ -70,6 +72,9 @@ async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
     events = await s.execute(delete(ClientEvent).where(ClientEvent.at < before))
     notes = await s.execute(delete(ClientNote).where(ClientNote.at < before))
     sessions = await s.execute(delete(TherapySession).where(TherapySession.ends_at < before))
+    old_alerts = select(Alert.id).where(Alert.raised_at < before)
+    await s.execute(delete(AlertMessage).where(AlertMessage.alert_id.in_(old_alerts)))
+    await s.execute(delete(Alert).where(Alert.raised_at < before))
     failed = await s.execute(
         delete(OutboxMessage).where(
             OutboxMessage.status == "failed", OutboxMessage.created_at < before
@@ -122,7 +127,9 @@ async def erase_client(s: AsyncSession, client_id: int, now: datetime, actor: st
             Answer.checkin_id.in_(select(Checkin.id).where(Checkin.client_id == client_id))
         )
     )
-    for model in (Checkin, ClientEvent, ClientNote, TherapySession, Invite):
+    alert_ids = select(Alert.id).where(Alert.client_id == client_id)
+    await s.execute(delete(AlertMessage).where(AlertMessage.alert_id.in_(alert_ids)))
+    for model in (Checkin, ClientEvent, ClientNote, TherapySession, Invite, Alert):
         await s.execute(delete(model).where(model.client_id == client_id))
     await s.execute(delete(OutboxMessage).where(theirs))
     # Audit rows hold no client data by construction (`audit`); clear any older detail anyway.

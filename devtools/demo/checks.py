@@ -104,6 +104,20 @@ def crisis_in_next_digest(client: ClientFacts | None) -> Check:
     return Check(name, False, f"{client.alias}: the digest for {when} does not open with it")
 
 
+def crisis_acknowledged(client: ClientFacts | None, alerts: list[UrgentAlert]) -> Check:
+    name = "the therapist acknowledged the urgent alert, and the alert shows it"
+    if client is None:
+        return Check(name, False, "no crisis client in the cast")
+    mine = [a for a in alerts if a.alias == client.alias]
+    shown = [a.acknowledged for a in mine if a.acknowledged]
+    if not mine or len(shown) != len(mine):
+        return Check(
+            name, False, f"{client.alias}: {len(shown)} of {len(mine)} alerts acknowledged"
+        )
+    line = shown[0].splitlines()[-1].lstrip("✅ ")
+    return Check(name, True, f"{client.alias}: buttons replaced by “{line}”")
+
+
 def every_step_answered(clients: list[ClientFacts]) -> Check:
     name = "the bot answered every tap and message of the check-ins"
     stuck = {c.alias: c.stuck for c in clients if c.stuck}
@@ -120,4 +134,5 @@ def verify(clients: list[ClientFacts], alerts: list[UrgentAlert]) -> list[Check]
         engaged_all_well(_by_story(clients, ENGAGED)),
         crisis_alert(_by_story(clients, CRISIS), alerts),
         crisis_in_next_digest(_by_story(clients, CRISIS)),
+        crisis_acknowledged(_by_story(clients, CRISIS), alerts),
     ]

@@ -20,7 +20,7 @@ from flows.i18n import t
 from flows.onboarding import CONSENT_VERSION
 from flows.plan import Plan, plan_for, plan_items
 from flows.timezones import display_zone, local_time
-from storage.models import Client, ClientEvent, OutboxMessage
+from storage.models import Alert, Client, ClientEvent, OutboxMessage
 from tests.e2e.harness import (
     Person,
     World,
@@ -753,7 +753,14 @@ async def test_a_positive_safety_item_raises_an_urgent_alert(world: World) -> No
     async with world.rt.sessions() as s:
         event = (await s.scalars(select(ClientEvent).where(ClientEvent.kind == "crisis"))).one()
         assert event.at == answered_at
-        assert event.data == {"source": "safety_item", "category": None, "alerted": "therapist"}
+        alert = (await s.scalars(select(Alert))).one()  # stored, to be acknowledged
+        assert event.data == {
+            "source": "safety_item",
+            "category": None,
+            "alerted": "therapist",
+            "alert": alert.id,
+        }
+        assert (alert.kind, alert.cause, alert.urgent) == ("crisis", "safety_item", True)
 
 
 # --- a restart in the middle ----------------------------------------------------------------------

@@ -56,6 +56,7 @@ def test_a_crisis_opens_the_digest_and_makes_it_an_alert_whatever_the_scores() -
         "at": at.isoformat(),
         "category": "death_wish",
         "alerted": "therapist",
+        "acknowledged": None,
     }
 
 
