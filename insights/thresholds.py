@@ -42,6 +42,7 @@ class Thresholds:
     engage_partial: float = 1.5
     engage_cap: float = 4.0
     delay_sigma: float = 1.0
+    pattern_habit_after: int = 0
     # slowing
     slowing_window: int = 3
     slowing_ratio: float = 3.0
@@ -128,6 +129,8 @@ class Thresholds:
                 raise ValueError(f"{name} must be at least 1")
         if self.silence_missed_alert < self.silence_missed_watch:
             raise ValueError("silence_missed_alert must not be below silence_missed_watch")
+        if self.pattern_habit_after < 0:
+            raise ValueError("pattern_habit_after must not be negative")
         if self.trend_window < 2:
             raise ValueError("trend_window must be at least 2")
         if self.slowing_ratio <= 1:
