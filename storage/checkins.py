@@ -202,3 +202,44 @@ async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
             select(ClientEvent).where(ClientEvent.client_id == client_id).order_by(ClientEvent.at)
         )
     ).all()
+
+
+async def checkins_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[Checkin]]:
+    """`checkins_of` for many clients at once, by client."""
+    found: dict[int, list[Checkin]] = {}
+    if client_ids:
+        query = select(Checkin).where(Checkin.client_id.in_(client_ids))
+        for c in await s.scalars(query.order_by(Checkin.opened_at)):
+            found.setdefault(c.client_id, []).append(c)
+    return found
+
+
+async def answers_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[Answer]]:
+    """`answers_of_client` for many clients at once, by client."""
+    found: dict[int, list[Answer]] = {}
+    if client_ids:
+        query = (
+            select(Checkin.client_id, Answer)
+            .join(Checkin, Checkin.id == Answer.checkin_id)
+            .where(Checkin.client_id.in_(client_ids))
+            .order_by(Answer.id)
+        )
+        for client_id, answer in await s.execute(query):
+            found.setdefault(client_id, []).append(answer)
+    return found
+
+
+async def events_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[ClientEvent]]:
+    """`events_of` for many clients at once, by client."""
+    found: dict[int, list[ClientEvent]] = {}
+    if client_ids:
+        query = select(ClientEvent).where(ClientEvent.client_id.in_(client_ids))
+        for e in await s.scalars(query.order_by(ClientEvent.at)):
+            found.setdefault(e.client_id, []).append(e)
+    return found
