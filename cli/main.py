@@ -482,9 +482,7 @@ def session_import(
 
     Importing again is safe: moved events move their sessions, cancelled ones cancel them.
     """
-    from datetime import timedelta
-
-    from app.calendar_sync import import_calendar
+    from app.calendar_sync import import_ahead
     from app.ics_import import MAX_ICS_BYTES
 
     try:
@@ -495,16 +493,8 @@ def session_import(
         fail(f"{file}: {exc.strerror or exc}")
         raise
 
-    async def work(rt: Runtime) -> dict[str, Any]:
-        now = rt.clock.now()
-        return await import_calendar(
-            rt,
-            ics,
-            therapist_id=therapist,
-            window_start=now - timedelta(days=1),
-            window_end=now + timedelta(days=days),
-            dry_run=dry_run,
-        )
+    def work(rt: Runtime) -> Awaitable[dict[str, Any]]:
+        return import_ahead(rt, ics, therapist_id=therapist, days=days, dry_run=dry_run)
 
     show(with_runtime(work), as_json, import_text)
 
