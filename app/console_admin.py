@@ -203,7 +203,8 @@ async def audit_entries(
     require_admin(viewer)
     client_id = await _client_id(rt, code) if code else None
     entries = await admin.audit_log(rt, client_id)
-    clients = {c["id"]: c["code"] for c in await admin.list_clients(rt)}
+    async with rt.sessions() as s:
+        clients = {c.id: c.code for c in await people.list_clients(s)}
     return [
         {**e, "code": clients.get(e["client"], "(erased)" if e["client"] else "")}
         for e in reversed(entries[-limit:])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app import admin
 from app import caseload as staff
 from app.admin import AdminError, check_cadence
 from app.console import NotYours, Viewer, check_edit, may_edit, may_read, readable_therapists
@@ -113,9 +114,13 @@ def crises_since_last_session(history: ClientHistory, now: datetime) -> int:
 async def caseload(
     rt: Runtime, viewer: Viewer, therapist_id: int | None = None
 ) -> list[CaseloadRow]:
-    """Every client the viewer reads (or one therapist's of them), who needs attention first."""
+    """Every client the viewer reads (or one therapist's of them), who needs attention first.
+    An admin sees one therapist's at a time (their own unless told): a whole practice's
+    caseload is a report, not a page."""
     now = rt.clock.now()
     allowed = readable_therapists(viewer)
+    if therapist_id is None and allowed is None:
+        therapist_id = viewer.therapist_id
     if therapist_id is not None:
         if allowed is not None and therapist_id not in allowed:
             raise NotYours
@@ -152,6 +157,18 @@ async def caseload(
     far = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda r: (-r.attention, -len(r.flags), r.next_session or far, r.alias))
     return rows
+
+
+async def caseload_choices(rt: Runtime, viewer: Viewer) -> list[tuple[int, str]]:
+    """Whose caseload the viewer may open (id, name), when more than their own."""
+    readable = readable_therapists(viewer)
+    if readable is not None and len(readable) < 2:
+        return []
+    return [
+        (t["id"], t["name"])
+        for t in await admin.list_therapists(rt)
+        if readable is None or t["id"] in readable
+    ]
 
 
 async def _client(s: Session, viewer: Viewer, code: str) -> Client:

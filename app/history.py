@@ -70,13 +70,14 @@ def build_history(
     cipher: Cipher,
     client: Client,
     practice: Practice,
-    rows: Sequence[Checkin],
-    all_answers: Sequence[Answer],
+    rows: Sequence[Checkin | Any],
+    all_answers: Sequence[Answer | Any],
     stored: Sequence[ClientEvent],
     planned: Sequence[TherapySession],
 ) -> ClientHistory:
-    """One client's history from their rows (check-ins by opening, answers as given)."""
-    answers: dict[int, list[Answer]] = {}
+    """One client's history from their rows (check-ins by opening, answers as given): ORM
+    objects, or rows with the same columns."""
+    answers: dict[int, list[Answer | Any]] = {}
     for a in all_answers:
         answers.setdefault(a.checkin_id, []).append(a)
     records = []

@@ -795,12 +795,20 @@ def demo(
     ),
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no live transcript")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="then keep the demo practice's console running")
+    ] = False,
+    listen: Annotated[str, typer.Option(help="HOST:PORT for --serve")] = "127.0.0.1:8080",
 ) -> None:
     """The whole story against the sandbox: a practice's weeks in about a minute."""
     with from_checkout():
         from devtools.demo import run_demo
 
-    code = asyncio.run(run_demo(weeks=weeks, out=out, speed=speed or None, quiet=quiet))
+    code = asyncio.run(
+        run_demo(
+            weeks=weeks, out=out, speed=speed or None, quiet=quiet, serve=listen if serve else None
+        )
+    )
     raise typer.Exit(code)
 
 

@@ -204,32 +204,45 @@ async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
     ).all()
 
 
+_CHECKIN_COLUMNS = (
+    Checkin.id,
+    Checkin.client_id,
+    Checkin.status,
+    Checkin.opened_at,
+    Checkin.first_answer_at,
+    Checkin.closed_at,
+)
+_ANSWER_COLUMNS = (Checkin.client_id, Answer.checkin_id, Answer.item, Answer.value, Answer.text_enc)
+
+
 async def checkins_of_clients(
     s: AsyncSession, client_ids: Collection[int]
-) -> dict[int, list[Checkin]]:
-    """`checkins_of` for many clients at once, by client."""
-    found: dict[int, list[Checkin]] = {}
+) -> dict[int, list[Row[Any]]]:
+    """`checkins_of` for many clients at once, by client: rows with the columns a history
+    reads (no ORM objects: a caseload holds thousands)."""
+    found: dict[int, list[Row[Any]]] = {}
     if client_ids:
-        query = select(Checkin).where(Checkin.client_id.in_(client_ids))
-        for c in await s.scalars(query.order_by(Checkin.opened_at)):
-            found.setdefault(c.client_id, []).append(c)
+        query = select(*_CHECKIN_COLUMNS).where(Checkin.client_id.in_(client_ids))
+        connection = await s.connection()  # Core rows: no ORM loading for thousands of them
+        for row in (await connection.execute(query.order_by(Checkin.opened_at))).all():
+            found.setdefault(row.client_id, []).append(row)
     return found
 
 
 async def answers_of_clients(
     s: AsyncSession, client_ids: Collection[int]
-) -> dict[int, list[Answer]]:
-    """`answers_of_client` for many clients at once, by client."""
-    found: dict[int, list[Answer]] = {}
+) -> dict[int, list[Row[Any]]]:
+    """`answers_of_client` for many clients at once, by client, as rows (see above)."""
+    found: dict[int, list[Row[Any]]] = {}
     if client_ids:
         query = (
-            select(Checkin.client_id, Answer)
+            select(*_ANSWER_COLUMNS)
             .join(Checkin, Checkin.id == Answer.checkin_id)
             .where(Checkin.client_id.in_(client_ids))
             .order_by(Answer.id)
         )
-        for client_id, answer in await s.execute(query):
-            found.setdefault(client_id, []).append(answer)
+        for row in (await (await s.connection()).execute(query)).all():
+            found.setdefault(row.client_id, []).append(row)
     return found
 
 

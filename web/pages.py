@@ -54,7 +54,10 @@ async def caseload(request: Request, c: Console, viewer: Viewer) -> Response:
     therapist = request.query_params.get("therapist", "")
     chosen = int(therapist) if therapist.isdigit() else None
     rows = await console_pages.caseload(c.rt, viewer, chosen)
-    return c.render(request, "caseload.html", viewer=viewer, rows=rows, chosen=chosen)
+    choices = await console_pages.caseload_choices(c.rt, viewer)
+    return c.render(
+        request, "caseload.html", viewer=viewer, rows=rows, chosen=chosen, choices=choices
+    )
 
 
 async def client(request: Request, c: Console, viewer: Viewer, **extra: Any) -> Response:

@@ -146,3 +146,12 @@ async def test_the_audit_log_filters_by_client_code(
     assert page.status_code == 200 and "console client" in page.text and code in page.text
     assert practice.codes["A.S."] not in page.text
     assert "no client with code" in (await web.get("/audit?client=RC-NONE")).text
+
+
+async def test_an_admin_opens_one_therapists_caseload_at_a_time(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    own = await web.get("/caseload")
+    assert own.status_code == 200 and "No clients yet" in own.text and "Dana Lee" in own.text
+    dana = await web.get(f"/caseload?therapist={practice.dana}")
+    assert "A.S." in dana.text and "B.T." in dana.text and "C.U." not in dana.text
