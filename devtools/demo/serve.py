@@ -3,14 +3,12 @@ still, and a sign-in link is printed for its therapist (made an admin, to see ev
 
 from __future__ import annotations
 
-import uvicorn
 from rich.console import Console
 
 from app import admin
 from app.console import new_link_token, set_role
 from app.runtime import Runtime
-from web.app import console_app
-from web.serve import parse_listen
+from web.serve import console_server, parse_listen
 
 
 async def serve_demo_console(rt: Runtime, listen: str, console: Console) -> None:
@@ -19,17 +17,7 @@ async def serve_demo_console(rt: Runtime, listen: str, console: Console) -> None
     therapist = (await admin.list_therapists(rt))[0]["id"]
     await set_role(rt, therapist, "admin")
     token = await new_link_token(rt, therapist, actor="demo")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            console_app(rt),
-            host=host,
-            port=port,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
-    )
+    server = console_server(rt, host, port)
     console.print(
         "\n[bold]The demo practice's console is running[/bold] (time stands still; Ctrl-C ends it)."
         f"\nSign in (once, as the therapist, an admin here): http://{host}:{port}/signin/{token}"
