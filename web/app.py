@@ -28,7 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import console
 from app.console import NotYours, ReadOnly, Viewer
 from app.runtime import Runtime
+from web import alerts as web_alerts
 from web import pages
+from web.alerts import AlertsSource
 
 HERE = Path(__file__).parent
 CSP = (
@@ -68,8 +70,9 @@ class SecurityHeaders:
 class Console:
     """The console's state: the runtime, the templates, and how cookies are set."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, alerts: AlertsSource | None = None) -> None:
         self.rt = rt
+        self.alerts = alerts
         self.secure = rt.settings.console_url.startswith("https://")
         self.cookie = "__Host-rapport" if self.secure else "rapport_session"
         self.templates = Environment(
@@ -78,6 +81,7 @@ class Console:
             enable_async=False,
         )
         pages.register_filters(self.templates)
+        self.templates.globals["has_alerts"] = alerts is not None
 
     def render(self, request: Request, name: str, status: int = 200, **data: Any) -> HTMLResponse:
         html = self.templates.get_template(name).render(request=request, **data)
@@ -176,8 +180,9 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/caseload", status_code=303)
 
 
-def console_routes() -> list[BaseRoute]:
-    """The console's routes, to serve alone or beside `/telegram` in one app."""
+def console_routes(alerts: bool = False) -> list[BaseRoute]:
+    """The console's routes, to serve alone or beside `/telegram` in one app; the Alerts page
+    only with a source of alerts (`web.alerts`)."""
     return [
         Route("/", home),
         Route("/signin/{token}", signin_page),
@@ -186,23 +191,19 @@ def console_routes() -> list[BaseRoute]:
         Route("/signout", signed_in(signout, form=True), methods=["POST"]),
         *[
             Route(path, signed_in(handler, form=is_form), methods=["POST"] if is_form else ["GET"])
-            for path, handler, is_form in pages.ROUTES
+            for path, handler, is_form in [*pages.ROUTES, *(web_alerts.ROUTES if alerts else [])]
         ],
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
 
-def attach(app: Starlette, rt: Runtime) -> None:
-    """Serve the console from `app` as well (the webhook's, in `rapport run --listen`)."""
-    app.state.console = Console(rt)
-    app.router.routes.extend(console_routes())
-
-
-def console_app(rt: Runtime, extra: list[BaseRoute] | None = None) -> Starlette:
+def console_app(
+    rt: Runtime, extra: list[BaseRoute] | None = None, alerts: AlertsSource | None = None
+) -> Starlette:
     """The console alone (`rapport web`), or with other routes such as `/telegram`."""
     app = Starlette(
-        routes=[*(extra or []), *console_routes()],
+        routes=[*(extra or []), *console_routes(alerts is not None)],
         middleware=[Middleware(SecurityHeaders)],
     )
-    app.state.console = Console(rt)
+    app.state.console = Console(rt, alerts)
     return app
