@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app import admin
-from app.console import IDLE, LINK_TTL
+from app.console import IDLE, LINK_TTL, set_role
 from tests.web.conftest import Practice
 from web.app import console_app
 
@@ -163,3 +163,20 @@ async def test_every_answer_carries_the_strict_headers(
         assert "unsafe-inline" not in csp
         assert answer.headers["x-frame-options"] == "DENY"
         assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_signing_out_or_a_new_role_ends_the_session(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await practice.link(practice.dana))
+    page = await web.get("/caseload")
+    kept = dict(web.cookies)
+    answer = await web.post("/signout", data={"csrf": csrf_of(page.text)})
+    assert answer.status_code == 303
+    web.cookies.update(kept)  # the old cookie, kept by someone: no longer a session
+    assert (await web.get("/caseload")).status_code == 401
+    web.cookies.clear()
+    await sign_in(web, await practice.link(practice.dana))
+    assert (await web.get("/caseload")).status_code == 200
+    await set_role(practice.rt, practice.dana, "admin")
+    assert (await web.get("/caseload")).status_code == 401
