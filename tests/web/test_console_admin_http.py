@@ -155,3 +155,33 @@ async def test_an_admin_opens_one_therapists_caseload_at_a_time(
     assert own.status_code == 200 and "No clients yet" in own.text and "Dana Lee" in own.text
     dana = await web.get(f"/caseload?therapist={practice.dana}")
     assert "A.S." in dana.text and "B.T." in dana.text and "C.U." not in dana.text
+
+
+async def test_hostile_input_is_refused_in_one_line(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    invisible = await web.post(
+        "/people/add",
+        data={"csrf": as_admin, "kind": "therapist", "name": "\u202e\u200b\u2060", "timezone": ""},
+    )
+    assert invisible.status_code == 400 and "--name" in invisible.text
+    page = await web.get(f"/clients/{practice.codes['A.S.']}")
+    for spec in ("x" * 100_000, "every 0 days at 25:00", "<script>alert(1)</script>"):
+        answer = await web.post(
+            f"/clients/{practice.codes['A.S.']}/cadence",
+            data={"csrf": csrf_of(page.text), "cadence": spec},
+        )
+        assert answer.status_code == 400 and "<script>alert" not in answer.text
+    many = {f"f{i}": "v" for i in range(500)}
+    crowded = await web.post("/settings", data={"csrf": as_admin, **many})
+    assert crowded.status_code in (200, 400)
+    zone = await web.post(
+        "/settings/preview",
+        data={
+            "csrf": as_admin,
+            "cadence": "off",
+            "quiet_hours": "21:00-09:00",
+            "zone": "Mars/Base",
+        },
+    )
+    assert zone.status_code == 400 and "unknown time zone" in zone.text
