@@ -36,6 +36,7 @@ def local(moment: datetime | None, zone: str, fmt: str = "%a %d %b %Y %H:%M") ->
 
 def register_filters(env: Environment) -> None:
     env.globals["local"] = local
+    env.globals["qr_code"] = svg.qr_code
     env.filters["fromiso"] = datetime.fromisoformat
     env.globals["TOTAL_MAX"] = config.TOTAL_MAX
     env.globals["CUTOFF"] = config.CUTOFF

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import segno
 from markupsafe import Markup, escape
 
 
@@ -57,4 +58,13 @@ def trend_chart(
         f'<line x1="0" x2="{width}" y1="{cut:.1f}" y2="{cut:.1f}" class="cut"/>'
         f'<polyline points="{" ".join(well)}" class="well" fill="none"/>'
         f'<polyline points="{" ".join(total)}" class="total" fill="none"/>{circles}</svg>'
+    )
+
+
+def qr_code(link: str) -> Markup:
+    """The invite link as a QR code to scan with a phone's camera (white margin included)."""
+    code = segno.make(link, error="m")
+    svg = code.svg_inline(scale=4, border=4, svgclass="qr", dark="#000", light="#fff")
+    return Markup(
+        svg.replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
     )

@@ -96,6 +96,7 @@ async def test_people_and_sessions(
         data={"csrf": as_admin, "kind": "client", "name": "Dora Vale", "therapist": practice.eli},
     )
     assert added.status_code == 200 and "https://t.me/rapport_test_bot?start=" in added.text
+    assert '<svg role="img" aria-label="QR code of the invite link"' in added.text
     code = practice.codes["A.S."]
     at = (practice.rt.clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     made = await web.post("/sessions/add", data={"csrf": as_admin, "code": code, "at": at})

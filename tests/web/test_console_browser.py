@@ -188,6 +188,12 @@ async def test_admin_pages_and_an_ics_upload(scene: Scene, context: BrowserConte
     assert len(await admin.list_sessions(scene.world.rt)) == 1
     await axe(page)
 
+    await page.get_by_label("Name (kept encrypted)").fill("Dora Vale")
+    await page.get_by_role("button", name="Add and make an invite link").click()
+    await page.wait_for_selector("svg.qr")
+    assert "https://t.me/" in await page.locator(".notice").first.inner_text()
+    await axe(page)
+
 
 async def test_refusals(scene: Scene, context: BrowserContext) -> None:
     """A supervisor may not edit; a therapist cannot reach another's client, however the URL
