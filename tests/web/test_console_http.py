@@ -12,6 +12,7 @@ import pytest
 
 from app import admin
 from app.console import IDLE, LINK_TTL, set_role
+from app.runtime import Runtime
 from tests.web.conftest import Practice
 from web.app import console_app
 
@@ -180,3 +181,21 @@ async def test_signing_out_or_a_new_role_ends_the_session(
     assert (await web.get("/caseload")).status_code == 200
     await set_role(practice.rt, practice.dana, "admin")
     assert (await web.get("/caseload")).status_code == 401
+
+
+async def test_another_replica_serves_the_same_session(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    """Sessions live in the database: a second process on it knows the browser."""
+    await sign_in(web, await practice.link(practice.dana))
+    other_rt = Runtime.create(
+        practice.rt.settings, clock=practice.rt.clock, cipher=practice.rt.cipher
+    )
+    try:
+        transport = httpx.ASGITransport(app=console_app(other_rt))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as other:
+            other.cookies.update(web.cookies)
+            answer = await other.get("/caseload")
+            assert answer.status_code == 200 and "A.S." in answer.text
+    finally:
+        await other_rt.close()
