@@ -199,3 +199,23 @@ async def test_another_replica_serves_the_same_session(
             assert answer.status_code == 200 and "A.S." in answer.text
     finally:
         await other_rt.close()
+
+
+async def test_over_https_the_cookie_is_secure_and_host_bound(practice: Practice) -> None:
+    settings = practice.rt.settings.model_copy(
+        update={"console_url": "https://rapport.example.org"}
+    )
+    rt = Runtime.create(settings, clock=practice.rt.clock, cipher=practice.rt.cipher)
+    try:
+        transport = httpx.ASGITransport(app=console_app(rt))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://rapport.example.org"
+        ) as web:
+            answer = await sign_in(web, await practice.link(practice.dana))
+            cookies = [v for k, v in answer.headers.multi_items() if k == "set-cookie"]
+            session = next(v for v in cookies if v.startswith("__Host-rapport="))
+            assert "Secure" in session and "HttpOnly" in session and "Path=/" in session
+            assert "Domain" not in session
+            assert (await web.get("/caseload")).status_code == 200
+    finally:
+        await rt.close()
