@@ -19,8 +19,12 @@ from app.config import Settings
 from app.runtime import Runtime, Session
 from storage import audit
 from storage import console as rows
-from storage.db import upgrade_async
+from storage.db import DATABASE_ERRORS, upgrade_async
 from storage.models import Client, Therapist
+
+UNAVAILABLE = DATABASE_ERRORS
+"""What a page meets while the database is away (down, restarting, locked): the console says
+so with 503 and a retry, as the webhook does, instead of failing."""
 
 LINK_TTL = timedelta(minutes=10)
 IDLE = timedelta(minutes=30)

@@ -10,6 +10,7 @@ read from it; URLs carry client codes, never names; nothing about a request is l
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from web import alerts as web_alerts
 from web import pages
 from web.alerts import AlertsSource
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -65,6 +67,38 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class Unavailable:
+    """503 with a short page while the database is away; logged by the error's type only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except console.UNAVAILABLE as exc:
+            if started or scope["type"] != "http":
+                raise
+            log.warning("console: the database is unavailable (%s)", type(exc).__name__)
+            response = HTMLResponse(UNAVAILABLE_PAGE, 503, headers={"Retry-After": "5"})
+            await response(scope, receive, send)
+
+
+UNAVAILABLE_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rapport</title>'
+    '<link rel="stylesheet" href="/static/console.css"></head><body><main>'
+    "<h1>Back in a moment</h1><p>The console cannot reach its database right now. "
+    "Nothing was changed; please try again shortly.</p></main></body></html>"
+)
 
 
 class Console:
@@ -203,7 +237,7 @@ def console_app(
     """The console alone (`rapport web`), or with other routes such as `/telegram`."""
     app = Starlette(
         routes=[*(extra or []), *console_routes(alerts is not None)],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(Unavailable)],
     )
     app.state.console = Console(rt, alerts)
     return app

@@ -219,3 +219,24 @@ async def test_over_https_the_cookie_is_secure_and_host_bound(practice: Practice
             assert (await web.get("/caseload")).status_code == 200
     finally:
         await rt.close()
+
+
+async def test_a_database_away_gets_503_and_changes_nothing(
+    practice: Practice, web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+
+    await sign_in(web, await practice.link(practice.dana))
+    page = await web.get(f"/clients/{practice.codes['A.S.']}")
+
+    async def away(*args: object, **kwargs: object) -> None:
+        raise OperationalError("UPDATE client SET cadence='secret words'", {}, Exception("down"))
+
+    monkeypatch.setattr("app.console_pages.staff.set_cadence", away)
+    answer = await web.post(
+        f"/clients/{practice.codes['A.S.']}/cadence",
+        data={"csrf": csrf_of(page.text), "cadence": "off"},
+    )
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    assert "secret" not in caplog.text and "OperationalError" in caplog.text
