@@ -314,7 +314,7 @@ async def new_invite(rt: Runtime, viewer: Viewer, code: str) -> tuple[str, int]:
         therapist = await people.therapist_by_id(s, client.therapist_id)
         assert therapist is not None
         try:
-            invited = await staff.renew_invite(s, rt, therapist, client, now)
+            invited = await staff.renew_invite(s, rt, therapist, client, now, by=viewer.actor)
         except staff.AlreadyJoined:
             raise AdminError(
                 f"{client.alias} has joined already; a new account is a move (rapport client move)"

@@ -89,7 +89,7 @@ async def test_the_preview_shows_the_next_checkins_in_the_sample_zone(
 
 
 async def test_people_and_sessions(
-    practice: Practice, web: httpx.AsyncClient, as_admin: str
+    practice: Practice, web: httpx.AsyncClient, as_admin: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     added = await web.post(
         "/people/add",
@@ -111,6 +111,11 @@ async def test_people_and_sessions(
     assert after_move["starts_at"] != session["starts_at"]
     await web.post(f"/sessions/{session['id']}", data={"csrf": as_admin, "action": "cancel"})
     assert (await admin.list_sessions(practice.rt))[0]["cancelled"]
+    renewed = await web.post(f"/clients/{code}/invite", data={"csrf": as_admin})
+    assert renewed.status_code == 200 and "start=" in renewed.text
+    log = await admin.audit_log(practice.rt)
+    assert (f"therapist:{practice.admin}", "invite") in {(e["actor"], e["action"]) for e in log}
+    assert "Dora" not in caplog.text and "Alice" not in caplog.text
 
 
 async def test_an_ics_upload_has_the_clis_dry_run(
