@@ -159,18 +159,32 @@ async def invite(
 
 
 async def renew_invite(
-    s: Session, rt: Runtime, therapist: Therapist, client: Client, now: datetime
+    s: Session,
+    rt: Runtime,
+    therapist: Therapist,
+    client: Client,
+    now: datetime,
+    by: str | None = None,
 ) -> Invited:
+    """A new link for the therapist's client; `by`: who asked, for the audit log (an admin in
+    the console), if not the therapist."""
     if invites.client_has_joined(client):
         raise AlreadyJoined(client)
-    return await _invited(s, therapist, client, now, renewed=True)
+    return await _invited(s, therapist, client, now, renewed=True, by=by)
 
 
 async def _invited(
-    s: Session, therapist: Therapist, client: Client, now: datetime, *, renewed: bool
+    s: Session,
+    therapist: Therapist,
+    client: Client,
+    now: datetime,
+    *,
+    renewed: bool,
+    by: str | None = None,
 ) -> Invited:
     token = await people.create_invite(s, now=now, client_id=client.id)
-    await audit.audit(s, actor=actor(therapist), action="invite", now=now, client_id=client.id)
+    who = by or actor(therapist)
+    await audit.audit(s, actor=who, action="invite", now=now, client_id=client.id)
     return Invited(client, await _link(s, token, now), people.INVITE_TTL.days, renewed)
 
 

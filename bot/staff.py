@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app import alerts, caseload
+from app import alerts, caseload, console
 from app.admin import AdminError
 from app.caseload import AlreadyJoined, Invited
 from app.conversation import After
@@ -344,6 +344,16 @@ async def cmd_quiet(
     return t(therapist.language, "staff.quiet_set", quiet=quiet)
 
 
+async def cmd_web(
+    s: Session, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str | About:
+    """`/web`: a one-time sign-in link to the practice console (`app.console`)."""
+    token = await console.link_token(s, therapist, now)
+    link = f"{rt.settings.console_url}/signin/{token}"
+    minutes = int(console.LINK_TTL.total_seconds() // 60)
+    return t(therapist.language, "staff.web_link", link=link, minutes=minutes)
+
+
 COMMANDS = {
     "help": cmd_help,
     "start": cmd_help,
@@ -358,4 +368,5 @@ COMMANDS = {
     "timezone": cmd_timezone,
     "quiet": cmd_quiet,
     "alerts": cmd_alerts,
+    "web": cmd_web,
 }

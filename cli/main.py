@@ -41,6 +41,9 @@ session_app = typer.Typer(
     no_args_is_help=True, help="Therapy sessions (appointments).", **NO_LOCALS
 )
 keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.", **NO_LOCALS)
+web_app = typer.Typer(
+    invoke_without_command=True, help="The practice console (web pages).", **NO_LOCALS
+)
 for sub, name in (
     (db_app, "db"),
     (practice_app, "practice"),
@@ -48,6 +51,7 @@ for sub, name in (
     (client_app, "client"),
     (session_app, "session"),
     (keys_app, "keys"),
+    (web_app, "web"),
 ):
     commands.add_typer(sub, name=name)
 
@@ -307,6 +311,27 @@ def confirm(yes: bool, question: str) -> None:
         raise typer.Exit(1)
 
 
+@therapist_app.command("set")
+def therapist_set(
+    therapist_id: Annotated[int, typer.Argument(help="the therapist's id")],
+    role: Annotated[str, typer.Option(help="therapist, supervisor or admin")],
+    supervises: Annotated[
+        str | None, typer.Option(help="supervisor only: therapist ids, comma-separated")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A therapist's role in the practice console; their console sessions end (sign in again)."""
+    from app.console import set_role
+
+    ids: list[int] | None = None
+    if supervises is not None:
+        parts = [p.strip() for p in supervises.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            fail("--supervises takes therapist ids separated by commas, e.g. 2,3")
+        ids = [int(p) for p in parts]
+    show(with_runtime(lambda rt: set_role(rt, therapist_id, role, ids)), as_json)
+
+
 @therapist_app.command("list")
 def therapist_list(as_json: JsonOpt = False) -> None:
     """List therapists."""
@@ -464,9 +489,7 @@ def session_import(
 
     Importing again is safe: moved events move their sessions, cancelled ones cancel them.
     """
-    from datetime import timedelta
-
-    from app.calendar_sync import import_calendar
+    from app.calendar_sync import import_ahead
     from app.ics_import import MAX_ICS_BYTES
 
     try:
@@ -477,16 +500,8 @@ def session_import(
         fail(f"{file}: {exc.strerror or exc}")
         raise
 
-    async def work(rt: Runtime) -> dict[str, Any]:
-        now = rt.clock.now()
-        return await import_calendar(
-            rt,
-            ics,
-            therapist_id=therapist,
-            window_start=now - timedelta(days=1),
-            window_end=now + timedelta(days=days),
-            dry_run=dry_run,
-        )
+    def work(rt: Runtime) -> Awaitable[dict[str, Any]]:
+        return import_ahead(rt, ics, therapist_id=therapist, days=days, dry_run=dry_run)
 
     show(with_runtime(work), as_json, import_text)
 
@@ -759,6 +774,34 @@ def run(
         asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen, polling=polling))
 
 
+@web_app.callback()
+def web(
+    ctx: typer.Context,
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve the console on")] = (
+        "127.0.0.1:8080"
+    ),
+) -> None:
+    """Serve the practice console alone (with a polling bot); `rapport web link` signs in."""
+    if ctx.invoked_subcommand is not None:
+        return
+    conf = settings()
+    from web.serve import serve_console
+
+    with setup_errors(), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_console(conf, listen))
+
+
+@web_app.command("link")
+def web_link(
+    therapist: Annotated[int, typer.Option(help="the therapist (or admin) who signs in")],
+) -> None:
+    """A one-time sign-in link to the console (valid 10 minutes, one browser)."""
+    from app.console import new_link_token
+
+    token = with_runtime(lambda rt: new_link_token(rt, therapist), "read")
+    typer.echo(f"{settings().console_url}/signin/{token}")
+
+
 @contextlib.contextmanager
 def from_checkout() -> Iterator[None]:
     """devtools/ (the sandbox, the demo) is left out of the wheel and the image: where it is
@@ -795,12 +838,20 @@ def demo(
     ),
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no live transcript")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="then keep the demo practice's console running")
+    ] = False,
+    listen: Annotated[str, typer.Option(help="HOST:PORT for --serve")] = "127.0.0.1:8080",
 ) -> None:
     """The whole story against the sandbox: a practice's weeks in about a minute."""
     with from_checkout():
         from devtools.demo import run_demo
 
-    code = asyncio.run(run_demo(weeks=weeks, out=out, speed=speed or None, quiet=quiet))
+    code = asyncio.run(
+        run_demo(
+            weeks=weeks, out=out, speed=speed or None, quiet=quiet, serve=listen if serve else None
+        )
+    )
     raise typer.Exit(code)
 
 

@@ -300,3 +300,57 @@ async def mark_notes_shown(s: AsyncSession, note_ids: Collection[int], at: datet
         await s.execute(
             update(ClientNote).where(ClientNote.id.in_(list(note_ids))).values(shown_at=at)
         )
+
+
+_CHECKIN_COLUMNS = (
+    Checkin.id,
+    Checkin.client_id,
+    Checkin.status,
+    Checkin.opened_at,
+    Checkin.first_answer_at,
+    Checkin.closed_at,
+)
+_ANSWER_COLUMNS = (Checkin.client_id, Answer.checkin_id, Answer.item, Answer.value, Answer.text_enc)
+
+
+async def checkins_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[Row[Any]]]:
+    """`checkins_of` for many clients at once, by client: rows with the columns a history
+    reads (no ORM objects: a caseload holds thousands)."""
+    found: dict[int, list[Row[Any]]] = {}
+    if client_ids:
+        query = select(*_CHECKIN_COLUMNS).where(Checkin.client_id.in_(client_ids))
+        connection = await s.connection()  # Core rows: no ORM loading for thousands of them
+        for row in (await connection.execute(query.order_by(Checkin.opened_at))).all():
+            found.setdefault(row.client_id, []).append(row)
+    return found
+
+
+async def answers_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[Row[Any]]]:
+    """`answers_of_client` for many clients at once, by client, as rows (see above)."""
+    found: dict[int, list[Row[Any]]] = {}
+    if client_ids:
+        query = (
+            select(*_ANSWER_COLUMNS)
+            .join(Checkin, Checkin.id == Answer.checkin_id)
+            .where(Checkin.client_id.in_(client_ids))
+            .order_by(Answer.id)
+        )
+        for row in (await (await s.connection()).execute(query)).all():
+            found.setdefault(row.client_id, []).append(row)
+    return found
+
+
+async def events_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[ClientEvent]]:
+    """`events_of` for many clients at once, by client."""
+    found: dict[int, list[ClientEvent]] = {}
+    if client_ids:
+        query = select(ClientEvent).where(ClientEvent.client_id.in_(client_ids))
+        for e in await s.scalars(query.order_by(ClientEvent.at)):
+            found.setdefault(e.client_id, []).append(e)
+    return found

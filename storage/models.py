@@ -76,6 +76,8 @@ class Therapist(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     unreachable_at: Mapped[datetime | None]  # blocked the bot; cleared when they unblock it
+    # In the console: therapist (own clients), supervisor (reads those supervised), admin.
+    role: Mapped[str] = mapped_column(String(16), default="therapist", server_default="therapist")
     created_at: Mapped[datetime]
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist")
@@ -297,6 +299,46 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Supervision(Base):
+    """A supervisor reads (never changes) the caseload of each therapist they supervise."""
+
+    __tablename__ = "supervision"
+
+    supervisor_id: Mapped[int] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), primary_key=True
+    )
+    therapist_id: Mapped[int] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ConsoleLink(Base):
+    """A one-time sign-in link to the console (`/web`, `rapport web link`): only its hash."""
+
+    __tablename__ = "console_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie's hash, its CSRF token, when it was last seen (idle
+    expiry). In the database, so any replica serves any request."""
+
+    __tablename__ = "console_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class KeyCanary(Base):
