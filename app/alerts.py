@@ -11,7 +11,7 @@ once. Who is alerted first is decided by the caller (`app.effects` for crisis la
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,7 +21,10 @@ from app.runtime import Runtime, Session, after_commit
 from flows.i18n import t
 from flows.statuses import CheckinStatus, ClientStatus
 from flows.timing import format_duration
+from insights.digest import FlagAcknowledged
 from insights.history import Acknowledgement
+from insights.practice import Acknowledgement as Verdict
+from insights.texts import names
 from storage import alerts as store
 from storage import audit, checkins, outbox, people
 from storage.crypto import Cipher
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 
 CRISIS = "crisis"
 WITHDRAWAL = "withdrawal"
+FLAG = "flag"
+"""A digest's alert-level signals: the digest's text carries the buttons (`flag_for_digest`)."""
 
 SEEN, CONTACTED, NOT_CONCERN = "seen", "contacted", "not_concern"
 _CODES = {SEEN: "s", CONTACTED: "c", NOT_CONCERN: "n"}
@@ -40,6 +45,8 @@ ALERT_KINDS = ("urgent", "alert")
 """Outbox kinds of the messages that show an alert: the sender keeps their Telegram ids."""
 WATCHED = (ClientStatus.ONBOARDING, ClientStatus.ACTIVE, ClientStatus.PAUSED)
 """Clients whose withdrawal is news (one who stopped has said so, and the therapist was told)."""
+TEXT_LIMIT = 4096
+"""The most characters one Telegram message holds."""
 MISSED_IN_A_ROW = 2
 """Check-ins missed in a row, after at least one answered, that make a withdrawal alert."""
 
@@ -246,7 +253,7 @@ async def _edit_messages(
         reader = await s.get(Therapist, message.therapist_id)
         lang = reader.language if reader is not None else acker.language
         line = acknowledged_line(view, lang, reader)
-        text = f"{rt.cipher.decrypt(message.text_enc)}\n\n{line}"
+        text = with_line(rt.cipher.decrypt(message.text_enc), line)
         await _queue_edit(
             s, rt, message.chat_id, telegram_id, text, message.therapist_id, view, now
         )
@@ -256,8 +263,19 @@ async def _edit_messages(
         unknown = [m for m in messages if m.therapist_id == acker.id and m.id not in sent]
         line = acknowledged_line(view, acker.language, acker)
         if unknown:
-            line = f"{rt.cipher.decrypt(unknown[0].text_enc)}\n\n{line}"
+            line = with_line(rt.cipher.decrypt(unknown[0].text_enc), line)
         await _queue_edit(s, rt, shown_in[0], shown_in[1], line, acker.id, view, now)
+
+
+def with_line(text: str, line: str) -> str:
+    """The message's text with the acknowledgement after it, within one Telegram message: a
+    digest's text can be nearly full, so its last lines give way (whole lines, marked "…")."""
+    whole = f"{text}\n\n{line}"
+    if len(whole) <= TEXT_LIMIT:
+        return whole
+    room = TEXT_LIMIT - len(line) - len("\n…\n\n")
+    cut = text.rfind("\n", 0, room)
+    return f"{text[: cut if cut > 0 else room].rstrip()}\n…\n\n{line}"
 
 
 async def _queue_edit(
@@ -465,6 +483,8 @@ def kind_text(alert: AlertView | Alert, lang: str) -> str:
         if alert.cause == "safety_item":
             return t(lang, "alert.kind_safety_item")
         return t(lang, f"therapist.crisis_kind.{alert.cause or 'other'}")
+    if alert.kind == FLAG:
+        return t(lang, "alert.kind_flag", signals=names(alert.cause or "", lang))
     return t(lang, f"alert.withdrawal_{alert.cause or 'missed'}")
 
 
@@ -536,3 +556,84 @@ async def list_item(
     alert = await store.get(s, alert_id)
     assert alert is not None and alert.ack_at is None
     await show(s, rt, alert, therapist, text, now, urgent=False)
+
+
+# --- a digest's alert-level flags ---------------------------------------------------------------
+
+
+CAUSE_LIMIT = 200
+"""The most characters a stored cause holds (`storage.models.Alert.cause`)."""
+
+
+def flag_cause(codes: Iterable[str]) -> str:
+    """A flag's cause: its alert-level signal codes, sorted, joined by "," (whole codes only,
+    within the column)."""
+    cause = ",".join(sorted(set(codes)))
+    while len(cause) > CAUSE_LIMIT and "," in cause:
+        cause = cause.rsplit(",", 1)[0]
+    return cause[:CAUSE_LIMIT]
+
+
+def _flag_codes(alert: Alert) -> set[str]:
+    return {code for code in (alert.cause or "").split(",") if code}
+
+
+async def flag_for_digest(
+    s: Session, rt: Runtime, client: Client, codes: Collection[str], now: datetime
+) -> Alert | None:
+    """The alert whose buttons a digest with these alert-level signal codes carries, if any.
+
+    Once per episode: a flag still going (raised by an earlier digest, and every digest since
+    showed one of its signals) is not raised again; while open, this digest carries its buttons
+    too, and once acknowledged none (the digest says who acknowledged, `flag_acknowledgement`).
+    A digest without any of its signals ends the episode; one with signals it did not name
+    raises a new flag for all of them."""
+    current = set(codes)
+    going = await store.ongoing_flag(s, client.id, FLAG, lock=True)
+    if going is not None:
+        named = _flag_codes(going)
+        if current and current <= named:
+            return going if going.ack_at is None else None
+        going.ended_at = now  # gone from the digest, or grown: a new flag names them all
+    if not current:
+        return None
+    practice = await people.get_practice(s, now)
+    return await raise_alert(
+        s,
+        rt,
+        client=client,
+        kind=FLAG,
+        cause=flag_cause(current),
+        urgent=False,
+        recipient=None,  # the digest's text shows it (`show`), with its buttons
+        text="",
+        practice=practice,
+        now=now,
+    )
+
+
+async def flag_acknowledgement(
+    s: Session, cipher: Cipher, client_id: int, codes: Collection[str]
+) -> FlagAcknowledged | None:
+    """Who acknowledged the flag these alert-level signals continue, how and when (a line of the
+    next digest); None if there is none, or it is still open."""
+    going = await store.ongoing_flag(s, client_id, FLAG)
+    if going is None or not set(codes) & _flag_codes(going):
+        return None
+    if going.ack_at is None or going.ack_choice is None:
+        return None
+    by = "?" if going.ack_by is None else await _name_of(s, cipher, going.ack_by)
+    return FlagAcknowledged(by=by, at=going.ack_at, choice=going.ack_choice)
+
+
+# --- acknowledgements as labels for the detector ------------------------------------------------
+
+
+async def verdicts(s: Session) -> list[Verdict]:
+    """Therapists' acknowledgements of alerts about how a client is doing (flags and
+    withdrawals), as the practice backtest's labels: "not a concern" is a false alarm, "seen" or
+    "contacted" a concern. Urgent alerts answer crisis language, not the detector: left out."""
+    return [
+        Verdict(client=str(client_id), at=at, concern=choice != NOT_CONCERN)
+        for client_id, at, choice in await store.acknowledged(s, urgent=False)
+    ]

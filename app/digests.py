@@ -1,15 +1,18 @@
 """The pre-session digest: built from the client's history, sent to the therapist as one pair of
 messages (the chart with a short caption, then one text), in the therapist's language. Every build
-is a therapist read: audited."""
+is a therapist read: audited. A digest with alert-level flags raises an alert (`app.alerts`),
+whose acknowledgement buttons its text carries."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from app import alerts
 from app.effects import TALK
 from app.history import client_history
 from app.runtime import Runtime, Session
@@ -48,6 +51,9 @@ async def digest_for(
         talk_requests=talks,
         instruments=outcome_instruments(practice.instrument),
     )
+    ack = await alerts.flag_acknowledgement(s, rt.cipher, client.id, digest.alert_codes)
+    if ack is not None:
+        digest = replace(digest, flag_ack=ack)
     return digest, history
 
 
@@ -99,7 +105,13 @@ async def enqueue_digest(
             },
             **common,  # type: ignore[arg-type]
         )
-    for chunk in chunks:
+    # Alert-level flags: the text carries the acknowledgement buttons (its last message, when
+    # it takes more than one), once per episode (`app.alerts.flag_for_digest`).
+    flag = await alerts.flag_for_digest(s, rt, client, digest.alert_codes, now)
+    for i, chunk in enumerate(chunks):
+        if flag is not None and i == len(chunks) - 1:
+            await alerts.show(s, rt, flag, therapist, chunk, now)
+            continue
         await outbox.enqueue(s, rt.cipher, kind="text", payload={"text": chunk}, **common)  # type: ignore[arg-type]
     await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     rt.wake_sender()

@@ -5,14 +5,15 @@ block, an unreachable account) and therapists' acknowledgements of alerts are th
 (`insights.practice`). Reading the histories decrypts comments in memory, for the confrontation
 rule only, as the digest does; each client read is audited, and nothing is logged.
 
-Acknowledgements are handed in as `insights.practice.Acknowledgement` values: when the store
-keeps them, its query is read here and passed to `run`.
+The stored acknowledgements of flags and withdrawal alerts (`app.alerts.verdicts`) are read here
+and passed to `run`, with any handed in besides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from app import alerts
 from app.history import client_history
 from app.runtime import Runtime
 from flows.statuses import ClientStatus
@@ -41,4 +42,5 @@ async def practice_backtest(
             history = await client_history(s, rt.cipher, client, practice)
             histories.append((history, client.unreachable_at))
             await audit.audit(s, actor=actor, action="backtest", now=now, client_id=client.id)
-    return run(histories, acks, now, thresholds, labelling=labelling)
+        stored = await alerts.verdicts(s)
+    return run(histories, [*stored, *acks], now, thresholds, labelling=labelling)

@@ -90,6 +90,19 @@ class RiskItem:
 
 
 @dataclass(frozen=True)
+class FlagAcknowledged:
+    """An earlier digest's alert-level flag, still showing, was acknowledged: by whom (their
+    name), when, and how (`seen`, `contacted` or `not_concern`)."""
+
+    by: str
+    at: datetime
+    choice: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "at": self.at.isoformat(), "choice": self.choice}
+
+
+@dataclass(frozen=True)
 class TalkRequest:
     """The client asked (`/talk`, or the button after a check-in) to talk about how the work is
     going; `words` their optional sentence, shown only where comments travel in digests."""
@@ -142,6 +155,13 @@ class Digest:
     """The finding in a few words ("Alliance falling for 3 weeks; 2 check-ins missed")."""
     outcomes: tuple[OutcomeTrend, ...] = ()
     """PHQ-9, GAD-7 (or a practice's own outcome measure): latest, band, reliable change."""
+    flag_ack: FlagAcknowledged | None = None
+    """The acknowledgement of the flag these alert-level signals continue (set by the caller)."""
+
+    @property
+    def alert_codes(self) -> tuple[str, ...]:
+        """The codes of the alert-level signals: what a flag raised by this digest is about."""
+        return tuple(s.code for s in self.signals if s.severity == "alert")
 
     @property
     def wellbeing_latest(self) -> tuple[datetime, int] | None:
@@ -425,6 +445,8 @@ def _lines(
     if digest.signals and not digest.all_well:
         lines += ["", text(lang, "digest.signals")]
         lines.extend(_signal_line(signal, zone, lang) for signal in digest.signals)
+        if digest.flag_ack is not None:
+            lines.append(_flag_ack_line(digest.flag_ack, zone, lang))
     elif digest.signals:
         lines.append("")
         lines.extend(f"{_MARKS[s.severity]} {s.explanation}" for s in digest.signals)
@@ -570,6 +592,14 @@ def _risk_line(item: RiskItem, zone: tzinfo, lang: str) -> str:
     elif item.ack is not None:
         line += " " + text(lang, "digest.risk.not_acknowledged")
     return f"{_MARKS['alert']} {line}"
+
+
+def _flag_ack_line(ack: FlagAcknowledged, zone: tzinfo, lang: str) -> str:
+    """ "✅ Flag acknowledged by X, Mon 12 Jan, 10:00: Not a concern" (the choice as its button
+    said it)."""
+    choice = i18n.t(lang, f"alert.button_{ack.choice}")
+    when = date_time(ack.at, zone, lang)
+    return text(lang, "digest.flag_acknowledged", who=ack.by, when=when, choice=choice)
 
 
 def _headline(digest: Digest, zone: tzinfo) -> str:
@@ -744,6 +774,7 @@ def to_json(digest: Digest) -> dict[str, Any]:
         "risks": [item.to_dict() for item in digest.risks],
         "talk_requests": [talk.to_dict() for talk in digest.talk_requests],
         "signals": [signal.to_dict() for signal in digest.signals],
+        "flag_acknowledged": None if digest.flag_ack is None else digest.flag_ack.to_dict(),
         "outcomes": [trend.to_dict() for trend in digest.outcomes],
         "comments": [{"at": at.isoformat(), "text": comment} for at, comment in digest.comments],
         "openings": list(digest.openings),

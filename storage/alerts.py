@@ -11,7 +11,7 @@ from typing import cast
 from sqlalchemy import Exists, Table, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Alert, AlertMessage, OutboxMessage
+from storage.models import Alert, AlertMessage, Client, OutboxMessage
 
 
 async def add_alert(
@@ -177,3 +177,29 @@ async def claim_escalation(s: AsyncSession, alert_id: int, now: datetime) -> boo
         .values(escalate_at=None)
     )
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def ongoing_flag(
+    s: AsyncSession, client_id: int, kind: str, *, lock: bool = False
+) -> Alert | None:
+    """The client's latest alert of `kind` whose episode has not ended (a flag). `lock`: first
+    lock the client's row till the transaction ends, so that two digests of one client at once
+    (two replicas, a digest asked for as the heartbeat sends one) raise one flag, not two."""
+    if lock:
+        await s.execute(select(Client.id).where(Client.id == client_id).with_for_update())
+    return await s.scalar(
+        select(Alert)
+        .where(Alert.client_id == client_id, Alert.kind == kind, Alert.ended_at.is_(None))
+        .order_by(Alert.raised_at.desc(), Alert.id.desc())
+        .limit(1)
+    )
+
+
+async def acknowledged(s: AsyncSession, *, urgent: bool) -> Sequence[tuple[int, datetime, str]]:
+    """(client id, when, choice) of every acknowledged alert, urgent or not, in time order."""
+    rows = await s.execute(
+        select(Alert.client_id, Alert.ack_at, Alert.ack_choice)
+        .where(Alert.ack_at.is_not(None), Alert.ack_choice.is_not(None), Alert.urgent == urgent)
+        .order_by(Alert.ack_at, Alert.id)
+    )
+    return [(client_id, at, choice) for client_id, at, choice in rows if at and choice]

@@ -212,18 +212,21 @@ class ClientNote(Base):
 
 
 class Alert(Base):
-    """An alert about a client sent (or meant) for a clinician: an urgent crisis alert or an
-    alert-level flag (a withdrawal). It stays open until someone it was sent to acknowledges
-    it; an urgent one still open at `escalate_at` goes once to the safety contact."""
+    """An alert about a client sent (or meant) for a clinician: an urgent crisis alert, a
+    withdrawal between sessions, or a digest's alert-level flags. It stays open until someone it
+    was sent to acknowledges it; an urgent one still open at `escalate_at` goes once to the
+    safety contact. A flag's episode lasts until a digest goes out without its signals
+    (`ended_at`): until then the same flag is not raised again."""
 
     __tablename__ = "alert"
     __table_args__ = (Index("ix_alert_escalate_due", "escalate_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # crisis | withdrawal
-    # crisis: `flows.crisis.CATEGORIES` or "safety_item"; withdrawal: "missed" or "blocked"
-    cause: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # crisis | withdrawal | flag
+    # crisis: `flows.crisis.CATEGORIES` or "safety_item"; withdrawal: "missed" or "blocked";
+    # flag: the alert-level signal codes, sorted, joined by ","
+    cause: Mapped[str | None] = mapped_column(String(200))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     raised_at: Mapped[datetime]
     escalate_at: Mapped[datetime | None]  # cleared once acknowledged or escalated
@@ -231,6 +234,7 @@ class Alert(Base):
     ack_choice: Mapped[str | None] = mapped_column(String(16))  # seen | contacted | not_concern
     ack_by: Mapped[int | None] = mapped_column(ForeignKey("therapist.id", ondelete="SET NULL"))
     ack_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]  # a flag's episode: a digest went out without it
 
 
 class AlertMessage(Base):

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from app.alerts import verdicts
 from app.history import _COMMENT
 from flows.instruments import DEFAULT_INSTRUMENT
 from flows.statuses import CheckinStatus, ClientStatus
 from insights.history import history_from_backtest_line
 from insights.synthetic import generate
-from storage import checkins, people
+from storage import alerts, checkins, people
 from storage.crypto import Cipher
 from storage.db import create_engine, session_factory
-from storage.models import Client
+from storage.models import Client, Therapist
 from tests.conftest import TEST_KEY
 from tests.e2e import test_cli
 
@@ -117,3 +120,81 @@ def test_backtest_needs_a_file_or_from_db_not_both(rapport, tmp_path) -> None:  
     data = tmp_path / "x.jsonl"
     data.write_text("")
     assert "either a FILE or --from-db" in rapport("backtest", str(data), "--from-db", code=1)
+
+
+def acknowledge(db_url: str, verdicts: list[tuple[int, bool, str]]) -> None:
+    """Alerts about these clients (client, urgent, choice), acknowledged a day before NOW."""
+
+    async def go() -> None:
+        engine = create_engine(db_url)
+        async with session_factory(engine)() as s, s.begin():
+            by = await s.scalar(select(Therapist.id))
+            assert by is not None
+            for client_id, urgent, choice in verdicts:
+                alert = await alerts.add_alert(
+                    s,
+                    client_id=client_id,
+                    kind="crisis" if urgent else "flag",
+                    cause="other" if urgent else "falling_alliance",
+                    urgent=urgent,
+                    raised_at=NOW - timedelta(days=2),
+                    escalate_at=None,
+                )
+                assert await alerts.acknowledge(
+                    s, alert.id, choice=choice, by=by, at=NOW - timedelta(days=1)
+                )
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_acknowledgements_are_the_practices_labels(  # type: ignore[no-untyped-def]
+    rapport, sqlite_url: str, monkeypatch
+) -> None:
+    """A flag or withdrawal marked "not a concern" makes its client a stayer; "seen" and
+    "contacted" are concerns; an urgent alert's acknowledgement says nothing of the detector."""
+    monkeypatch.setenv("RAPPORT_CLOCK", f"timelapse:{NOW.isoformat()}x1")
+    therapist = json.loads(rapport("therapist", "add", "--name", "Dana Lee", "--json"))
+    lines = [line for line in generate(40, 5) if line["events"]]
+    ids = [
+        json.loads(
+            rapport(
+                "client", "add", "--therapist", str(therapist["id"]), "--name", f"C {n}", "--json"
+            )
+        )["id"]
+        for n in range(len(lines))
+    ]
+    seed(sqlite_url, ids, lines)
+    ended = [any(e["type"] in ("stopped", "blocked") for e in line["events"]) for line in lines]
+    before = json.loads(rapport("backtest", "--from-db", "--json"))
+    assert before["stayers"] == 0 and before["concern"] == before["not_a_concern"] == 0
+    lapsed = [client for client, gone in zip(ids, ended, strict=True) if not gone]
+    assert len(lapsed) >= 4
+
+    acknowledge(
+        sqlite_url,
+        [
+            (lapsed[0], False, "not_concern"),
+            (lapsed[1], False, "not_concern"),
+            (lapsed[2], False, "contacted"),
+            (lapsed[3], True, "seen"),
+        ],
+    )
+
+    async def stored() -> list[tuple[str, bool]]:
+        engine = create_engine(sqlite_url)
+        async with session_factory(engine)() as s:
+            found = await verdicts(s)
+        await engine.dispose()
+        return [(v.client, v.concern) for v in found]
+
+    assert asyncio.run(stored()) == [
+        (str(lapsed[0]), False),
+        (str(lapsed[1]), False),
+        (str(lapsed[2]), True),
+    ]
+    after = json.loads(rapport("backtest", "--from-db", "--json"))
+    assert after["stayers"] == 2  # the two marked "not a concern"
+    assert (after["dropouts"], after["clients"]) == (before["dropouts"], before["clients"])
+    assert after["unlabelled"] == before["unlabelled"] - 2
+    assert after["concern"] <= 1 and after["not_a_concern"] <= 2
