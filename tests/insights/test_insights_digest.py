@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from flows.i18n import t
 from insights.chart import render_chart
 from insights.digest import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
+    FlagAcknowledged,
     build_digest,
     caption,
     render_text,
@@ -187,3 +190,30 @@ def test_the_caption_is_the_headline_and_the_session_never_a_cut_sentence() -> N
     assert "…" not in cap and "Comments" not in cap and "waste" not in cap
     full = render_text(digest)
     assert len(full) == 1 and full[0].startswith(head + "\n")
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "✅ Flag acknowledged by Dana Lee, "),
+        ("es", "✅ Señal confirmada por Dana Lee, "),
+        ("ru", "✅ Сигнал подтверждён: Dana Lee, "),
+    ],
+)
+def test_an_acknowledged_flag_is_one_line_after_the_signals(lang: str, expected: str) -> None:
+    steps = [answered(38) for _ in range(4)] + [answered(20), answered(18)]
+    history = build(steps, sessions=[-1])
+    now = after_last(history)
+    digest = build_digest(history, now, None, lang=lang)
+    assert digest.alert_codes and set(digest.alert_codes) <= {s.code for s in digest.signals}
+    assert all(s.severity == "alert" for s in digest.signals if s.code in digest.alert_codes)
+    plain = "\n".join(render_text(digest, "Europe/Berlin"))
+    ack = FlagAcknowledged(by="Dana Lee", at=now - timedelta(days=1), choice="not_concern")
+    lines = "\n".join(render_text(replace(digest, flag_ack=ack), "Europe/Berlin")).splitlines()
+    (line,) = [x for x in lines if x.startswith("✅")]
+    assert line.startswith(expected) and line.endswith(t(lang, "alert.button_not_concern"))
+    signal_lines = [i for i, x in enumerate(lines) if x.startswith("‼") or x.startswith("•")]
+    assert lines.index(line) == max(signal_lines) + 1  # right after the signals
+    assert [x for x in lines if x != line] == plain.splitlines()  # nothing else changes
+    assert to_json(replace(digest, flag_ack=ack))["flag_acknowledged"]["choice"] == "not_concern"
+    assert to_json(digest)["flag_acknowledged"] is None
