@@ -14,6 +14,7 @@ from app.effects import TALK
 from app.history import client_history
 from app.runtime import Runtime, Session
 from flows.instruments import outcome_instruments
+from flows.measures import stored_measures
 from insights.digest import Digest, TalkRequest, build_digest, caption, render_text, to_json
 from insights.thresholds import Thresholds
 from storage import audit, checkins, outbox, people
@@ -46,9 +47,15 @@ async def digest_for(
         lang=lang or await reader_language(s, client),
         include_comments=practice.digest_comments,
         talk_requests=talks,
-        instruments=outcome_instruments(practice.instrument),
+        instruments=outcome_instruments(practice.instrument, *measures_of(client, practice)),
     )
     return digest, history
+
+
+def measures_of(client: Client, practice: Practice) -> list[str]:
+    """The outcome measures the client is asked (their own setting, else the practice's)."""
+    setting = client.outcomes if client.outcomes is not None else practice.outcomes
+    return [measure.name for measure in stored_measures(setting)]
 
 
 async def reader_language(s: Session, client: Client) -> str:
