@@ -67,12 +67,14 @@ def _one(text: str) -> Measure:
 
 
 def parse_measures(specs: str | list[str] | tuple[str, ...]) -> tuple[Measure, ...]:
-    """Measures from one spec ("a:14d,b:28d") or one spec per `--outcome`; `off` or nothing
-    gives none. Each error is one line naming the option."""
+    """Measures from one spec ("a:14d,b:28d") or one spec per `--outcome`; `off` gives none.
+    Each error is one line naming the option."""
     parts = [specs] if isinstance(specs, str) else list(specs)
     pieces = [p.strip() for part in parts for p in part.split(",")]
     pieces = [p for p in pieces if p]
-    if [p.lower() for p in pieces] in ([], [OFF]):
+    if not pieces:
+        raise _fail("give NAME:INTERVAL such as phq-9:14d, or off")
+    if [p.lower() for p in pieces] == [OFF]:
         return ()
     measures = tuple(_one(p) for p in pieces)
     ids = [load_instrument(m.name).id for m in measures]

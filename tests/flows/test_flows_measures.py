@@ -34,7 +34,7 @@ def test_the_setting_reads_and_writes_one_way() -> None:
     assert both == (Measure("phq-9", 14), Measure("gad-7", 28))
     assert format_measures(parse_measures("phq-9:14d, gad-7:28d")) == "phq-9:14d,gad-7:28d"
     assert parse_measures(format_measures(parse_measures("phq-9:14d"))) == (Measure("phq-9", 14),)
-    assert parse_measures("off") == parse_measures([]) == parse_measures(" ") == ()
+    assert parse_measures("off") == parse_measures(["OFF"]) == ()
     assert format_measures(()) == "off"
     assert stored_measures("phq-9:14d,nosuch:14d") == (Measure("phq-9", 14),)  # file removed
     assert stored_measures(None) == stored_measures("off") == ()
@@ -43,6 +43,9 @@ def test_the_setting_reads_and_writes_one_way() -> None:
 @pytest.mark.parametrize(
     ("spec", "says"),
     [
+        ("", "give NAME:INTERVAL"),
+        (" , ", "give NAME:INTERVAL"),
+        ("off,phq-9:14d", "expected NAME:INTERVAL"),
         ("phq-9", "expected NAME:INTERVAL"),
         (":14d", "expected NAME:INTERVAL"),
         ("phq-9:14", "add a unit"),
