@@ -94,7 +94,13 @@ async def enqueue_digest(
         from insights.chart import render_chart
 
         png = await asyncio.to_thread(
-            render_chart, history, now, None, lang=digest.lang, finding=digest.headline
+            render_chart,
+            history,
+            now,
+            None,
+            lang=digest.lang,
+            finding=digest.headline,
+            outcomes=digest.outcomes,
         )
         await outbox.enqueue(
             s,

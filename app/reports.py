@@ -41,5 +41,12 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
     zone = therapist.timezone if therapist else "UTC"
     png = None
     if history.checkins:
-        png = render_chart(history, now, None, lang=digest.lang, finding=digest.headline)
+        png = render_chart(
+            history,
+            now,
+            None,
+            lang=digest.lang,
+            finding=digest.headline,
+            outcomes=digest.outcomes,
+        )
     return DigestNow(render_text(digest, zone), to_json(digest), png)
