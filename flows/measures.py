@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flows.instruments import Instrument, InstrumentError, load_instrument
+from flows.instruments import DEFAULT_INSTRUMENT, Instrument, InstrumentError, load_instrument
 from flows.timing import format_duration, parse_duration
 
 OPTION = "--outcome"
@@ -24,6 +24,7 @@ OFF = "off"
 MIN_DAYS = 7
 MAX_DAYS = 365
 _DAY = timedelta(days=1)
+_BRIEF = load_instrument(DEFAULT_INSTRUMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,10 @@ def _one(text: str) -> Measure:
         raise _fail(str(exc)) from None
     if instrument.scoring.outcome is None:
         raise _fail(f"{name} scores no outcome (its file has no scoring.outcome)")
+    taken = [item.id for item in instrument.flat_items() if _BRIEF.find(item.id) is not None]
+    if taken:
+        # answers are stored by item id: a shared one would mix the two questions' answers
+        raise _fail(f"{name}: item id {taken[0]!r} is the alliance check's; rename it in the file")
     return Measure(name, days)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from flows.events import OpenCheckin
 from flows.instruments import load_instrument
@@ -57,13 +59,46 @@ def test_the_setting_reads_and_writes_one_way() -> None:
         ("no-such-thing:14d", "no such instrument file"),
         ("phq-9:14d,phq-9:28d", "given twice"),
         ("phq-9\u200b:14d", "not an instrument name"),
+        ("OWN", "item id 'wellbeing' is the alliance check's"),
     ],
 )
-def test_a_bad_setting_is_one_line_naming_the_option(spec: str, says: str) -> None:
+def test_a_bad_setting_is_one_line_naming_the_option(spec: str, says: str, tmp_path: Path) -> None:
+    if spec == "OWN":
+        spec = str(_own_measure_with_a_wellbeing_item(tmp_path)) + ":14d"
     with pytest.raises(ValueError, match=re.escape(says)) as caught:
         parse_measures(spec)
     message = str(caught.value)
     assert message.startswith("--outcome: ") and "\n" not in message
+
+
+def _own_measure_with_a_wellbeing_item(folder: Path) -> Path:
+    """A practice's own measure file whose one item reuses the alliance check's `wellbeing` id."""
+    data = {
+        "id": "own",
+        "version": "1",
+        "items": [
+            {
+                "id": "wellbeing",
+                "subscale": "own",
+                "kind": "scale",
+                "min": 0,
+                "max": 3,
+                "anchors": {"min": {"en": "no"}, "max": {"en": "yes"}},
+                "text": {"en": "How often?"},
+            }
+        ],
+        "scoring": {
+            "outcome": {
+                "items": ["wellbeing"],
+                "total_max": 3,
+                "reliable_change": 1,
+                "bands": [{"min": 0, "label": {"en": "any"}}],
+            }
+        },
+    }
+    path = folder / "own.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
 
 
 # --- the due rule -----------------------------------------------------------------------------
