@@ -23,6 +23,8 @@ OPTION = "--outcome"
 OFF = "off"
 MIN_DAYS = 7
 MAX_DAYS = 365
+MAX_SETTING = 400
+"""Characters the stored setting may take (its column's width)."""
 _DAY = timedelta(days=1)
 _BRIEF = load_instrument(DEFAULT_INSTRUMENT)
 
@@ -86,6 +88,8 @@ def parse_measures(specs: str | list[str] | tuple[str, ...]) -> tuple[Measure, .
     for position, found in enumerate(ids):
         if found in ids[:position]:
             raise _fail(f"{measures[position].name} is given twice")
+    if len(format_measures(measures)) > MAX_SETTING:
+        raise _fail(f"longer than {MAX_SETTING} characters; use shorter file paths")
     return measures
 
 

@@ -184,6 +184,16 @@ def test_a_checkin_with_the_phq9_counts_every_question_and_item_9_is_the_safety_
     assert finished and finished[0].complete
 
 
+def test_a_setting_too_long_for_its_column_is_refused(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 200) / ("e" * 200)
+    deep.mkdir(parents=True)
+    own = _own_measure_with_a_wellbeing_item(deep)
+    own.write_text(own.read_text(encoding="utf-8").replace("wellbeing", "often"), "utf-8")
+    assert len(f"{own}:14d") > 400
+    with pytest.raises(ValueError, match="--outcome: longer than 400 characters"):
+        parse_measures(f"{own}:14d")
+
+
 def test_a_state_stored_before_measures_reads_as_asking_none() -> None:
     client = idle_client()
     client.open(3)
