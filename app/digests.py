@@ -16,6 +16,7 @@ from app.runtime import Runtime, Session
 from flows.instruments import outcome_instruments
 from flows.measures import stored_measures
 from insights.digest import Digest, TalkRequest, build_digest, caption, render_text, to_json
+from insights.history import ClientHistory
 from insights.thresholds import Thresholds
 from storage import audit, checkins, outbox, people
 from storage.models import Client, Practice, Therapist, TherapySession
@@ -50,6 +51,22 @@ async def digest_for(
         instruments=outcome_instruments(practice.instrument, *measures_of(client, practice)),
     )
     return digest, history
+
+
+def digest_chart(digest: Digest, history: ClientHistory) -> bytes:
+    """The digest's chart: titled with its finding, its outcome measures beside wellbeing."""
+    # matplotlib is imported on the first digest, not at start-up (a third of a second and tens
+    # of megabytes a bot without sessions never needs).
+    from insights.chart import render_chart
+
+    return render_chart(
+        history,
+        digest.now,
+        None,
+        lang=digest.lang,
+        finding=digest.headline,
+        outcomes=digest.outcomes,
+    )
 
 
 def measures_of(client: Client, practice: Practice) -> list[str]:
@@ -89,19 +106,7 @@ async def enqueue_digest(
     }
     if history.checkins:
         # Drawing takes a tenth of a second or more: off the event loop, so updates keep flowing.
-        # matplotlib is imported on the first digest, not at start-up (a third of a second
-        # and tens of megabytes a bot without sessions never needs).
-        from insights.chart import render_chart
-
-        png = await asyncio.to_thread(
-            render_chart,
-            history,
-            now,
-            None,
-            lang=digest.lang,
-            finding=digest.headline,
-            outcomes=digest.outcomes,
-        )
+        png = await asyncio.to_thread(digest_chart, digest, history)
         await outbox.enqueue(
             s,
             rt.cipher,
