@@ -11,6 +11,7 @@ their own setting (the GAD-7 every four weeks) and is never asked the PHQ-9. The
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import timedelta
 
@@ -45,6 +46,7 @@ from tests.e2e.test_scheduling import make_world as make_world  # the fixture
 PHQ9 = {item.id for item in load_instrument("phq-9").items}
 GAD7 = {item.id for item in load_instrument("gad-7").items}
 ITEM_9 = "better off dead"
+COUNTER = re.compile(r"^(\d+)/(\d+)\. ")
 
 
 async def answer(world: World, member: Member, phq: int, item_9: int = 0) -> list[str]:
@@ -107,7 +109,11 @@ async def test_phq9_every_two_weeks_beside_a_weekly_checkin(make_world: MakeWorl
         }
         if any(x.startswith(INTROS) for x in fresh[alice.id]):
             phq, item_9 = phq_by_week.get(week, (0, 0))
-            await answer(world, alice, phq, item_9)
+            asked = await answer(world, alice, phq, item_9)
+            # The counter counts every question, the PHQ-9's too: 1/n … n/n, the comment last.
+            counters = [(int(m[1]), int(m[2])) for x in asked if (m := COUNTER.match(x))]
+            assert counters == [(n, len(asked)) for n in range(1, len(asked) + 1)]
+            assert (len(asked) > 9) == (week in phq_by_week)
             await answer(world, bob, 1)
             heard = [m.get("text") or "" for m in dana.user.inbox[heard_before:]]
             if week == 4:  # the positive item 9: a person is alerted at once
