@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Protocol
 
 from app.runtime import Session
@@ -50,6 +51,7 @@ def schedule_of(
     return tuple(m for m in stored_measures(setting) if load_instrument(m.name) is not instrument)
 
 
+@cache
 def _given_by(measure: Measure) -> tuple[str, ...]:
     """The items whose answer shows the measure was given: its own, not the safety item, which
     every check-in asks when the practice has it on."""

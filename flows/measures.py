@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from flows.instruments import DEFAULT_INSTRUMENT, Instrument, InstrumentError, load_instrument
 from flows.timing import format_duration, parse_duration
@@ -98,9 +99,10 @@ def format_measures(measures: tuple[Measure, ...]) -> str:
     return ",".join(str(m) for m in measures) or OFF
 
 
+@lru_cache(maxsize=256)
 def stored_measures(text: str | None) -> tuple[Measure, ...]:
     """A stored setting read back; one that no longer loads (a file removed) asks nothing of it
-    rather than stopping check-ins."""
+    rather than stopping check-ins. Remembered: every check-in opening reads it."""
     if not text:
         return ()
     found: list[Measure] = []
