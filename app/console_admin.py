@@ -27,6 +27,7 @@ SETTINGS_FIELDS = (
     "nudge_after",
     "expire_after",
     "language",
+    "outcomes",
     "retention",
     "safety_contact",
 )

@@ -17,7 +17,9 @@ from app.effects import TALK
 from app.history import client_history
 from app.runtime import Runtime, Session
 from flows.instruments import outcome_instruments
+from flows.measures import stored_measures
 from insights.digest import Digest, TalkRequest, build_digest, caption, render_text, to_json
+from insights.history import ClientHistory
 from insights.thresholds import Thresholds
 from storage import audit, checkins, outbox, people
 from storage.models import Client, Practice, Therapist, TherapySession
@@ -49,12 +51,34 @@ async def digest_for(
         lang=lang or await reader_language(s, client),
         include_comments=practice.digest_comments,
         talk_requests=talks,
-        instruments=outcome_instruments(practice.instrument),
+        instruments=outcome_instruments(practice.instrument, *measures_of(client, practice)),
     )
     ack = await alerts.flag_acknowledgement(s, rt.cipher, client.id, digest.alert_codes)
     if ack is not None:
         digest = replace(digest, flag_ack=ack)
     return digest, history
+
+
+def digest_chart(digest: Digest, history: ClientHistory) -> bytes:
+    """The digest's chart: titled with its finding, its outcome measures beside wellbeing."""
+    # matplotlib is imported on the first digest, not at start-up (a third of a second and tens
+    # of megabytes a bot without sessions never needs).
+    from insights.chart import render_chart
+
+    return render_chart(
+        history,
+        digest.now,
+        None,
+        lang=digest.lang,
+        finding=digest.headline,
+        outcomes=digest.outcomes,
+    )
+
+
+def measures_of(client: Client, practice: Practice) -> list[str]:
+    """The outcome measures the client is asked (their own setting, else the practice's)."""
+    setting = client.outcomes if client.outcomes is not None else practice.outcomes
+    return [measure.name for measure in stored_measures(setting)]
 
 
 async def reader_language(s: Session, client: Client) -> str:
@@ -88,13 +112,7 @@ async def enqueue_digest(
     }
     if history.checkins:
         # Drawing takes a tenth of a second or more: off the event loop, so updates keep flowing.
-        # matplotlib is imported on the first digest, not at start-up (a third of a second
-        # and tens of megabytes a bot without sessions never needs).
-        from insights.chart import render_chart
-
-        png = await asyncio.to_thread(
-            render_chart, history, now, None, lang=digest.lang, finding=digest.headline
-        )
+        png = await asyncio.to_thread(digest_chart, digest, history)
         await outbox.enqueue(
             s,
             rt.cipher,

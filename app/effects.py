@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from app import alerts, erasure
 from app.alerts import reachable
-from app.asking import moments_of
+from app.asking import measures_of, moments_of
 from app.history import CRISIS_KIND
 from app.planning import move_client, plan_checkin_deadlines, replan_client
 from app.runtime import OutboxJob, Session, after_commit
@@ -770,7 +770,9 @@ async def open_checkin(
         s, client_id=client.id, instrument=practice.instrument, now=now
     )
     await plan_checkin_deadlines(s, checkin, client, practice)
-    moment = (await moments_of(s, instrument(practice.instrument), [client.id], now))[client.id]
-    event = OpenCheckin(at=now, checkin_id=checkin.id, moment=moment)
+    asks = instrument(practice.instrument)
+    moment = (await moments_of(s, asks, [client.id], now))[client.id]
+    measures = (await measures_of(s, practice.outcomes, asks, [client], now))[client.id]
+    event = OpenCheckin(at=now, checkin_id=checkin.id, moment=moment, measures=measures)
     await client_event(s, rt, client, event, None, now, None)
     return checkin

@@ -203,6 +203,10 @@ def practice_set(
     expire_after: Annotated[str | None, typer.Option(help="e.g. 4d")] = None,
     language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
     instrument: Annotated[str | None, typer.Option(help="instrument id")] = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:INTERVAL beside the alliance check, e.g. phq-9:14d; off"),
+    ] = None,
     safety_item: Annotated[bool | None, typer.Option("--safety-item/--no-safety-item")] = None,
     crisis_resources: Annotated[
         str | None, typer.Option(help="LANG=TEXT, e.g. 'en=Call 999 or Samaritans 116 123'")
@@ -241,6 +245,7 @@ def practice_set(
             expire_after=expire_after,
             language=language,
             instrument=instrument,
+            outcomes=outcome,
             safety_item=safety_item,
             crisis_resources=crisis,
             retention=retention,
@@ -559,6 +564,10 @@ def client_set(
     timezone: Annotated[str | None, typer.Option(help="IANA zone")] = None,
     language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
     quiet_hours: Annotated[str | None, typer.Option(help="e.g. 22:00-08:00, or 'default'")] = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:INTERVAL (e.g. phq-9:14d), off, or 'default'"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Override the practice defaults for one client; their next check-in is re-planned."""
@@ -570,6 +579,7 @@ def client_set(
             timezone=timezone,
             language=language,
             quiet_hours=quiet_hours,
+            outcomes=outcome,
         )
     )
     show(data, as_json)

@@ -28,6 +28,7 @@ from flows.intents import (
 )
 from flows.keyboards import CHECKIN, DIALOG, PREFER_NOT, SKIP
 from flows.machinery import TurnModel, build_machine, can_fire, fire
+from flows.measures import measure_instruments
 from flows.moments import BETWEEN, FIRST, SESSION, Moment
 from flows.parsing import typed_number, yes_or_no
 from flows.plan import Plan, answer_label, plan_for, plan_items
@@ -97,7 +98,10 @@ class CheckinModel(TurnModel):
         checkin = turn.state["checkin"]
         assert checkin is not None, "only built in the check-in machine, which has one"
         self.checkin: CheckinData = checkin
-        self.plan: Plan = plan_for(turn.ctx.instrument, checkin["items"], checkin["moment"])
+        measures = measure_instruments(checkin["measures"])
+        self.plan: Plan = plan_for(
+            turn.ctx.instrument, checkin["items"], checkin["moment"], measures
+        )
         self.next_index = 0
 
     def current_item(self) -> Item | None:
@@ -222,9 +226,11 @@ def ask(turn: Turn, plan: Plan, checkin: CheckinData) -> None:
 
 
 # entry points --------------------------------------------------------------------------------
-def open_checkin(turn: Turn, checkin_id: int, moment: Moment = SESSION) -> None:
+def open_checkin(
+    turn: Turn, checkin_id: int, moment: Moment = SESSION, measures: tuple[str, ...] = ()
+) -> None:
     """The scheduler opened a check-in: close any older one, then introduce and ask what fits
-    the moment."""
+    the moment, with the outcome measures due after the alliance check."""
     if turn.machine in ("onboarding", "ended"):
         turn.emit(DiscardCheckin(checkin_id, turn.at))
         return
@@ -236,9 +242,12 @@ def open_checkin(turn: Turn, checkin_id: int, moment: Moment = SESSION) -> None:
         return  # a late duplicate of a check-in that is already over
     if current is not None:
         close(turn)
-    items = plan_items(turn.ctx.instrument, turn.ctx.safety_item, moment)
+    names = list(measures)
+    items = plan_items(
+        turn.ctx.instrument, turn.ctx.safety_item, moment, measure_instruments(names)
+    )
     turn.state["checkin"] = CheckinData(
-        id=checkin_id, items=items, index=-1, answers={}, moment=moment
+        id=checkin_id, items=items, index=-1, answers={}, moment=moment, measures=names
     )
     turn.switch("checkin", "new")
     fire(MACHINE, CheckinModel(turn), "begin")

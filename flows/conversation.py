@@ -71,8 +71,8 @@ def _dispatch(turn: Turn, event: Event) -> None:
             turn.say(turn.text("chat.media"))
         case Edited():
             turn.say(turn.text("chat.edited"))
-        case OpenCheckin(checkin_id=checkin_id, moment=moment):
-            checkin.open_checkin(turn, checkin_id, moment)
+        case OpenCheckin(checkin_id=checkin_id, moment=moment, measures=measures):
+            checkin.open_checkin(turn, checkin_id, moment, measures)
         case Nudge():
             checkin.nudge(turn)
         case Expire():

@@ -62,11 +62,13 @@ class Edited:
 @dataclass(frozen=True, slots=True)
 class OpenCheckin:
     """The scheduler opened check-in `checkin_id` for this client, at `moment`
-    (`flows.moments.moment_for`: whether there is a session to rate)."""
+    (`flows.moments.moment_for`: whether there is a session to rate), asking the outcome
+    `measures` due (`flows.moments.measures_due`) beside the alliance check."""
 
     at: datetime
     checkin_id: int
     moment: Moment = SESSION
+    measures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

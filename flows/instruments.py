@@ -401,12 +401,14 @@ def reliable_change(outcome: Outcome, before: int, after: int) -> Change:
     return "same"
 
 
-def outcome_instruments(also: str | Path | None = None) -> tuple[Instrument, ...]:
-    """The shipped instruments that score an outcome (PHQ-9, GAD-7), and `also` (a practice's
-    own instrument, by name or path) if it scores one too."""
+def outcome_instruments(*also: str | Path | None) -> tuple[Instrument, ...]:
+    """The shipped instruments that score an outcome (PHQ-9, GAD-7), and each of `also` (a
+    practice's own instrument or measure, by name or path) that scores one too."""
     found = [load_instrument(name) for name in available_instruments()]
-    if also is not None:
-        own = load_instrument(also)
+    for other in also:
+        if other is None:
+            continue
+        own = load_instrument(other)
         if all(own is not shipped for shipped in found):
             found.append(own)
     return tuple(instrument for instrument in found if instrument.scoring.outcome is not None)

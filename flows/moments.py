@@ -13,12 +13,27 @@ one of the instrument's session-only items counts, "prefer not to answer" too: t
 A practice that records no sessions at all gives Rapport nothing to go by, and an instrument
 without session-only items has nothing to leave out: both ask every item every time, as a
 check-in always did.
+
+Outcome measures (PHQ-9, GAD-7; `flows.measures`) ride on the check-in they are due in, after the
+alliance and wellbeing items, at any moment:
+
+    measures_due(schedule, last_given, now, zone)
+
+A measure is due when it was never given, or when at least its interval of the client's local
+days has passed since the check-in that last gave it (any answer to one of its items counts). Local
+days, not hours: a check-in that opens a few minutes earlier than the one two weeks ago is still
+two weeks on, and one moved to the morning by quiet hours is not pushed a whole cadence later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from flows.measures import Measure
 
 Moment = Literal["session", "between", "first"]
 SESSION: Final = "session"
@@ -52,3 +67,21 @@ def as_moment(value: object) -> Moment:
     if value == FIRST:
         return FIRST
     return SESSION
+
+
+def measures_due(
+    schedule: Sequence[Measure],
+    last_given: Mapping[str, datetime],
+    now: datetime,
+    zone: str,
+) -> tuple[str, ...]:
+    """Names of the measures a check-in opening `now` (aware) asks, in the schedule's order;
+    `last_given` maps a measure's name to when the check-in that last gave it opened."""
+    tz = ZoneInfo(zone)
+    today = now.astimezone(tz).date()
+    due = []
+    for measure in schedule:
+        last = last_given.get(measure.name)
+        if last is None or (today - last.astimezone(tz).date()).days >= measure.every_days:
+            due.append(measure.name)
+    return tuple(due)

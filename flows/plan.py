@@ -6,6 +6,7 @@ be is computed here once per instrument (and language) instead of once per event
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flows.i18n import t
@@ -21,14 +22,24 @@ _CACHE_LIMIT = 512
 KeyboardTemplate = tuple[tuple[tuple[str, str], ...], ...]
 
 
-def plan_items(instrument: Instrument, safety_item: bool, moment: Moment = SESSION) -> list[str]:
+def plan_items(
+    instrument: Instrument,
+    safety_item: bool,
+    moment: Moment = SESSION,
+    measures: Sequence[Instrument] = (),
+) -> list[str]:
     """Item ids in asking order: the instrument's items asked at this moment (a follow-up with
-    its parent), then the safety item if on, comments last."""
+    its parent), then the outcome measures due (`flows.moments.measures_due`), then the safety
+    item if on and not asked already (PHQ-9 item 9 is it), comments last. An id is asked once."""
     flat: list[Item] = []
     for item in instrument.items:
         if item.asked_at(moment):
             flat += [item] if item.follow_up is None else [item, item.follow_up]
     items = [item.id for item in flat if item.kind != "text"]
+    for measure in measures:
+        if measure is not instrument:
+            asked = (i for i in measure.flat_items() if i.asked_at(moment) and i.kind != "text")
+            items += [i.id for i in asked if i.id not in items]
     if safety_item:
         items += [item.id for item in SAFETY.flat_items() if item.id not in items]
     items += [item.id for item in flat if item.kind == "text"]
@@ -157,27 +168,38 @@ def _keyboard_template(item: Item, lang: str) -> KeyboardTemplate:
     return (*(tuple((str(v), str(v)) for v in row) for row in rows_of_values), prefer_not)
 
 
-def _build(instrument: Instrument, ids: tuple[str, ...], moment: Moment) -> Plan:
+def _build(
+    instrument: Instrument, ids: tuple[str, ...], moment: Moment, measures: Sequence[Instrument]
+) -> Plan:
+    sources = (instrument, *measures, SAFETY)
     steps: list[Step] = []
     for item_id in ids:
-        item = instrument.find(item_id) or SAFETY.find(item_id)
-        parent = instrument.parent_of(item_id) or SAFETY.parent_of(item_id)
+        item = next((x for src in sources if (x := src.find(item_id)) is not None), None)
+        parent = next((p for src in sources if (p := src.parent_of(item_id)) is not None), None)
         steps.append(Step(item, parent))
     parents = tuple(dict.fromkeys(step.parent for step in steps if step.parent is not None))
     return Plan(ids, tuple(steps), moment, parents)
 
 
-_PLANS: dict[tuple[int, tuple[str, ...], Moment], tuple[Instrument, Plan]] = {}
+_PlanKey = tuple[tuple[int, ...], tuple[str, ...], Moment]
+_PLANS: dict[_PlanKey, tuple[tuple[Instrument, ...], Plan]] = {}
 
 
-def plan_for(instrument: Instrument, ids: list[str], moment: Moment = SESSION) -> Plan:
-    """The shared plan for these item ids, asked at this moment, under this instrument."""
-    key = (id(instrument), tuple(ids), moment)
+def plan_for(
+    instrument: Instrument,
+    ids: list[str],
+    moment: Moment = SESSION,
+    measures: Sequence[Instrument] = (),
+) -> Plan:
+    """The shared plan for these item ids, asked at this moment, under this instrument and the
+    outcome measures the check-in asks."""
+    held = (instrument, *measures)
+    key = (tuple(id(each) for each in held), tuple(ids), moment)
     cached = _PLANS.get(key)
-    if cached is not None and cached[0] is instrument:
+    if cached is not None and all(a is b for a, b in zip(cached[0], held, strict=True)):
         return cached[1]
     if len(_PLANS) >= _CACHE_LIMIT:
         _PLANS.clear()
-    plan = _build(instrument, key[1], moment)
-    _PLANS[key] = (instrument, plan)  # holding the instrument keeps its id from being reused
+    plan = _build(instrument, key[1], moment, measures)
+    _PLANS[key] = (held, plan)  # holding the instruments keeps their ids from being reused
     return plan

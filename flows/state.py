@@ -11,7 +11,8 @@ typed here (`State`) so that mypy checks every key a flow reads or writes.
                 conversation returns to machine/state and re-asks what was pending there,
      "checkin": None or the open check-in: {"id", "items" (item ids in asking order),
                 "index" (the item being asked), "answers" {item id: value or None},
-                "moment" (`flows.moments`; "session" in states stored before moments)},
+                "moment" (`flows.moments`; "session" in states stored before moments),
+                "measures" (the outcome measures it asks, `flows.measures`; [] before them)},
      "last_closed": the id of the last check-in that closed, or None. Check-in ids increase,
                 so an OpenCheckin at or below it is a late duplicate and is ignored}
 
@@ -58,6 +59,7 @@ class CheckinData(TypedDict):
     index: int
     answers: dict[str, int | None]
     moment: Moment
+    measures: list[str]
 
 
 class State(TypedDict):
@@ -98,6 +100,13 @@ def _valid_checkin(checkin: Any) -> bool:
     )
 
 
+def _names(value: Any) -> list[str]:
+    """The measures of a stored check-in: a list of names, [] for anything else."""
+    if type(value) is list and all(type(name) is str for name in value):
+        return list(value)
+    return []
+
+
 def load(raw: Any) -> State | None:
     """A private, checked copy of a stored state, or None if it is missing or unusable."""
     if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
@@ -129,6 +138,7 @@ def load(raw: Any) -> State | None:
             index=checkin["index"],
             answers=dict(checkin["answers"]),
             moment=as_moment(checkin.get("moment")),
+            measures=_names(checkin.get("measures")),
         )
     return {
         "version": STATE_VERSION,

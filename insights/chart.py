@@ -2,16 +2,17 @@
 
 A 900×1200 PNG in three panels sharing one time axis: the total against the cut-off line (missed
 check-ins marked along the bottom, unfinished ones hollow, reported tension and urgent alerts
-marked, sessions as numbered verticals), the client's wellbeing (the outcome beside the
-alliance), and the four items against the flag line, drawn side by side with a shape each so
-equal scores never hide one another. Labels sit in the right margin, where data cannot run
-through them; the title is the digest's finding; every label is in the reader's language. Drawn
-with matplotlib's Agg canvas directly (no pyplot). Speed matters (a practice's digests go out in a
-batch), so: each thread keeps one figure and only swaps the data between charts (and the labels,
-when the language changes); nothing is laid out automatically (fixed margins and axis-label
-positions, no legend box, no tight bounding box); the date ticks are chosen here rather than by
-matplotlib's date locator; glyphs are not hinted; and the PNG is written here, unfiltered,
-compressed lightly and without alpha.
+marked, sessions as numbered verticals), the client's wellbeing (the outcome beside the alliance)
+with any PHQ-9 or GAD-7 the client answered (on a scale of their own, unticked: each total is
+written at its point, the latest with its band in the margin), and the four items against the flag
+line, drawn side by side with a shape each so equal scores never hide one another. Labels sit in
+the right margin, where data cannot run through them; the title is the digest's finding; every
+label is in the reader's language. Drawn with matplotlib's Agg canvas directly (no pyplot). Speed
+matters (a practice's digests go out in a batch), so: each thread keeps one figure and only swaps
+the data between charts (and the labels, when the language changes); nothing is laid out
+automatically (fixed margins and axis-label positions, no legend box, no tight bounding box); the
+date ticks are chosen here rather than by matplotlib's date locator; glyphs are not hinted; and the
+PNG is written here, unfiltered, compressed lightly and without alpha.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from flows.i18n import decimal
 from flows.visible import visible_text
 from insights import config
 from insights.history import CheckinRecord, ClientHistory, posix
+from insights.outcomes import OutcomeTrend
 from insights.texts import text
 
 # Unhinted glyphs: a fifth less drawing time, and at these sizes they read just as well. This
@@ -77,6 +79,10 @@ _ITEM_MARKERS: Final[dict[str, str]] = dict(
     zip(config.ALLIANCE_ITEMS, ("o", "s", "D", "v"), strict=True)
 )
 """...and one marker shape, so items can be told apart without colour."""
+_MEASURES: Final = (("#a6761d", "*", "★"), ("#e7298a", "P", "✚"))
+"""Colour, marker and its glyph of the outcome measures drawn beside wellbeing (at most two)."""
+_MARGIN_CHARS: Final = 14
+"""A measure's label and band wrap at about this many characters to stay in the right margin."""
 _OFFSET: Final = 0.024
 """Items are drawn side by side, this share of the time axis apart (about 15 pixels), so equal
 scores all show; closer when check-ins are close, so one check-in's four never reach the next."""
@@ -149,6 +155,37 @@ class _Template:
         self.wellbeing = _line(
             middle, color=_WELLBEING, linewidth=3, marker="o", markersize=9, zorder=3
         )
+        # Outcome measures on their own scale (0 to the largest total), ticks left off: each
+        # point carries its total, and the margin the latest with its band.
+        self.outcome_axis = middle.twinx()
+        self.outcome_axis.set_yticks([])
+        for side in ("top", "right", "left", "bottom"):
+            self.outcome_axis.spines[side].set_visible(False)
+        self.outcomes = [
+            _line(
+                self.outcome_axis,
+                color=colour,
+                linewidth=2,
+                linestyle="--",
+                marker=marker,
+                markersize=14,
+                zorder=4,
+            )
+            for colour, marker, _ in _MEASURES
+        ]
+        self.outcome_names = [
+            middle.text(
+                1.015,
+                0.98,
+                "",
+                transform=middle.transAxes,
+                va="top",
+                fontsize=_FONT - 8,
+                color=colour,
+            )
+            for row, (colour, _, _) in enumerate(_MEASURES)
+        ]
+        self.outcome_values: list[Text] = []
         self.items = {
             item: _line(
                 bottom,
@@ -221,6 +258,7 @@ class _Template:
         item_flag: int,
         lang: str = "en",
         finding: str = "",
+        outcomes: Sequence[OutcomeTrend] = (),
     ) -> bytes:
         self.set_language(lang)
         zone = history.zone()
@@ -286,6 +324,7 @@ class _Template:
             if c.answered_at is not None and (v := c.scores.get(config.WELLBEING_ITEM)) is not None
         ]
         self.wellbeing.set_data([p[0] for p in wellbeing], [p[1] for p in wellbeing])
+        self._draw_outcomes(outcomes, now, lang)
         times = sorted(_num(c.answered_at) for c in answered if c.answered_at is not None)
         gaps = sorted(b - a for a, b in pairwise(times) if b > a)
         step = (right - left) * _OFFSET
@@ -325,6 +364,54 @@ class _Template:
 
         self.canvas.draw()
         return _png(np.asarray(self.canvas.buffer_rgba()))
+
+    def _draw_outcomes(self, outcomes: Sequence[OutcomeTrend], now: datetime, lang: str) -> None:
+        """Each measure's totals up to `now`, its latest total and band in the margin."""
+        for label in self.outcome_values:
+            label.remove()
+        self.outcome_values = []
+        shown = list(outcomes[: len(_MEASURES)])
+        top = max((trend.total_max for trend in shown), default=1)
+        self.outcome_axis.set_ylim(-0.07 * top, top * 1.07)
+        times = sorted({_num(at) for trend in shown for at, _ in trend.series if at <= now})
+        gaps = [b - a for a, b in pairwise(times)]
+        step = min([0.6, *(gap / 5 for gap in gaps)])  # beside wellbeing, never at the next
+        panel_px = self.middle.get_position().height * HEIGHT_PX
+        y = 0.98
+        for row, line in enumerate(self.outcomes):
+            name = self.outcome_names[row]
+            trend = shown[row] if row < len(shown) else None
+            shift = (row - (len(shown) - 1) / 2 + 0.5 * (len(shown) == 1)) * step
+            points = [(_num(at) + shift, v) for at, v in trend.series if at <= now] if trend else []
+            line.set_data([p[0] for p in points], [p[1] for p in points])
+            if trend is None or not points:
+                name.set_text("")
+                continue
+            caption = text(
+                lang,
+                "chart.outcome",
+                shape=_MEASURES[row][2],
+                title=trend.title.split(" (", 1)[0],
+                total=points[-1][1],
+                max=trend.total_max,
+            )
+            lines = textwrap.wrap(caption, _MARGIN_CHARS) + textwrap.wrap(trend.band, _MARGIN_CHARS)
+            name.set_text("\n".join(lines))
+            name.set_y(y)
+            # the next one starts below this one as drawn (measured: fonts differ by language)
+            y -= name.get_window_extent(self.canvas.get_renderer()).height / panel_px + 0.05
+            self.outcome_values += [
+                self.outcome_axis.text(
+                    x + step * 0.4,
+                    value,
+                    str(value),
+                    ha="left",
+                    va="center",
+                    fontsize=_FONT - 8,
+                    color=_MEASURES[row][0],
+                )
+                for x, value in points
+            ]
 
 
 _SHAPES: Final[dict[str, str]] = {"o": "●", "s": "■", "D": "◆", "v": "▼"}
@@ -366,16 +453,18 @@ def render_chart(
     item_flag: int = config.ITEM_FLAG,
     lang: str = "en",
     finding: str = "",
+    outcomes: Sequence[OutcomeTrend] = (),
 ) -> bytes:
     """Draw the chart of everything known at `now`, labelled in `lang`, titled with the digest's
-    `finding` when given; write it to `path_or_buffer` if given.
+    `finding` when given, with the outcome measures of the digest (`Digest.outcomes`); write it
+    to `path_or_buffer` if given.
 
     Returns the PNG bytes either way.
     """
     template: _Template | None = getattr(_local, "template", None)
     if template is None:
         template = _local.template = _Template()
-    data = template.draw(history, now, cutoff, item_flag, lang, finding)
+    data = template.draw(history, now, cutoff, item_flag, lang, finding, outcomes)
     if isinstance(path_or_buffer, str | Path):
         Path(path_or_buffer).write_bytes(data)
     elif path_or_buffer is not None:

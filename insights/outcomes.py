@@ -39,6 +39,8 @@ class OutcomeTrend:
     change: Change
     """'better' / 'worse' by at least the reliable change since the first, else 'same'."""
     count: int
+    series: tuple[tuple[datetime, int], ...] = ()
+    """(when answered, total) of every complete administration, oldest first."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class OutcomeTrend:
             "change": self.change,
             "reliable_change": self.reliable_change,
             "count": self.count,
+            "series": [{"at": at.isoformat(), "total": total} for at, total in self.series],
         }
 
 
@@ -90,6 +93,7 @@ def outcome_trends(
                 band=latest.label(outcome, lang),
                 change=reliable_change(outcome, first.total, latest.total),
                 count=len(scored),
+                series=tuple((at, result.total) for at, result in scored),
             )
         )
     return tuple(trends)

@@ -263,6 +263,26 @@ async def asking_facts(
     }
 
 
+async def last_answered(
+    s: AsyncSession, client_ids: Collection[int], items: Collection[str]
+) -> dict[int, dict[str, datetime]]:
+    """For each client and each of `items`: when the latest check-in with an answer to it opened
+    ("prefer not to answer" counts: it was asked). One statement for any number of clients."""
+    if not client_ids or not items:
+        return {}
+    rows = await s.execute(
+        select(Checkin.client_id, Answer.item, func.max(Checkin.opened_at))
+        .join(Answer, Answer.checkin_id == Checkin.id)
+        .where(Checkin.client_id.in_(list(client_ids)), Answer.item.in_(list(items)))
+        .group_by(Checkin.client_id, Answer.item)
+    )
+    found: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for client_id, item, at in rows:
+        if at is not None:
+            found[client_id][item] = at
+    return dict(found)
+
+
 # --- what a client asked to tell their therapist -----------------------------------------------
 
 

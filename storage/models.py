@@ -61,6 +61,8 @@ class Practice(Base):
     alert_escalation_minutes: Mapped[int] = mapped_column(
         Integer, default=120, server_default="120"
     )
+    # Outcome measures beside the alliance check, each on its own interval (`flows.measures`).
+    outcomes: Mapped[str] = mapped_column(String(400), default="off", server_default="off")
     created_at: Mapped[datetime]
 
 
@@ -102,6 +104,7 @@ class Client(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     cadence: Mapped[str | None] = mapped_column(String(200))
     quiet_hours: Mapped[str | None] = mapped_column(String(20))
+    outcomes: Mapped[str | None] = mapped_column(String(400))  # None: the practice's
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)

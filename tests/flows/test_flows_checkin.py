@@ -73,6 +73,7 @@ def test_opening_introduces_and_asks_the_first_item() -> None:
         "index": 0,
         "answers": {},
         "moment": "session",
+        "measures": [],
     }
 
 

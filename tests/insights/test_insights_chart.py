@@ -13,6 +13,7 @@ from PIL import Image
 
 from insights import chart
 from insights.chart import render_chart
+from insights.digest import build_digest
 from insights.history import CrisisEvent
 from tests.insights.builders import after_last, answered, build, missed
 
@@ -88,3 +89,36 @@ def test_an_alias_with_dollars_and_invisible_characters_prints_as_written() -> N
     data = render_chart(history, after_last(history), finding="wellbeing 2/10")
     assert data.startswith(b"\x89PNG")
     assert _template().title.get_text() == "A$B^$.: wellbeing 2/10"
+
+
+def test_phq9_and_gad7_are_drawn_beside_wellbeing_with_totals_and_the_latest_band() -> None:
+    from tests.insights.test_insights_outcomes import phq
+
+    gad = {f"gad7_{n}": 2 for n in range(1, 8)}  # 14
+    steps = [answered(36, wellbeing=6, extra=phq(8) | gad), answered(35, wellbeing=5)]
+    steps += [answered(33, wellbeing=4, extra=phq(16)), answered(30, wellbeing=3, extra=phq(17))]
+    history = build(steps, sessions=[-1, 6, 13])
+    now = after_last(history)
+    digest = build_digest(history, now, None)
+    data = render_chart(history, now, outcomes=digest.outcomes)
+    assert data.startswith(b"\x89PNG")
+    template = _template()
+    by_title = {trend.title: trend for trend in digest.outcomes}
+    assert set(by_title) == {"PHQ-9 (depression)", "GAD-7 (anxiety)"}
+    drawn = {tuple(line.get_ydata()) for line in template.outcomes}  # type: ignore[arg-type]
+    assert drawn == {(8, 16, 17), (14,)}
+    names = [label.get_text().replace("\n", " ") for label in template.outcome_names]
+    assert any(n.startswith("★ GAD-7 14/21") and "moderate" in n for n in names)
+    assert any(n.startswith("✚ PHQ-9 17/27") and "moderately severe" in n for n in names)
+    assert sorted(label.get_text() for label in template.outcome_values) == ["14", "16", "17", "8"]
+    renderer = template.canvas.get_renderer()
+    panel = template.middle.get_window_extent(renderer)
+    boxes = [label.get_window_extent(renderer) for label in template.outcome_names]
+    for box in boxes:  # in the margin, never over the data, within the panel's height
+        assert box.x0 > panel.x1 and box.x1 <= 900
+        assert box.y0 >= panel.y0 - 5 and box.y1 <= panel.y1 + 5
+    assert not boxes[0].overlaps(boxes[1])
+    # a chart without them clears them
+    render_chart(history, now)
+    assert all(len(line.get_xdata()) == 0 for line in _template().outcomes)  # type: ignore[arg-type]
+    assert _template().outcome_values == []

@@ -64,6 +64,12 @@ async def test_settings_take_the_clis_rules_and_messages(
     )
     assert good.status_code == 200 and "Saved: cadence" in good.text
     assert (await admin.practice_show(practice.rt))["cadence"] == "weekdays tue,fri at 18:00"
+    measures = await web.post("/settings", data={"csrf": as_admin, "outcomes": "PHQ-9:14d"})
+    assert measures.status_code == 200 and 'value="phq-9:14d"' in measures.text
+    assert (await admin.practice_show(practice.rt))["outcomes"] == "phq-9:14d"
+    wrong = await web.post("/settings", data={"csrf": as_admin, "outcomes": "phq-9:2d"})
+    assert wrong.status_code == 400 and "--outcome: phq-9: every 2 days" in wrong.text
+    assert (await admin.practice_show(practice.rt))["outcomes"] == "phq-9:14d"
 
 
 async def test_the_preview_shows_the_next_checkins_in_the_sample_zone(
