@@ -21,6 +21,7 @@ COPY cli ./cli
 COPY flows ./flows
 COPY insights ./insights
 COPY storage ./storage
+COPY web ./web
 # Compiled here, once: the runtime user cannot write bytecode, and without it every
 # `rapport health` compiles all it imports (2 s of the HEALTHCHECK's 5). No pip at run time.
 RUN python3.11 -m venv /opt/rapport \

@@ -22,6 +22,7 @@ from app.runtime import Runtime, Session
 from flows import settings_rules as rules
 from flows.cadence import parse_cadence
 from flows.instruments import available_instruments, load_instrument
+from flows.measures import format_measures, parse_measures
 from flows.timing import parse_quiet_hours
 from storage import audit, keyring, people
 from storage.models import Client, Practice, Therapist, TherapySession
@@ -67,6 +68,14 @@ def check_instrument(name: str) -> str:
         shipped = ", ".join(available_instruments())
         raise AdminError(f"instrument: {exc} (shipped: {shipped})") from None
     return name
+
+
+def check_outcomes(specs: str | list[str] | tuple[str, ...]) -> str:
+    """Outcome measures and their intervals (`flows.measures`), in their stored spelling."""
+    try:
+        return format_measures(parse_measures(specs))
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def check_cadence(spec: str) -> str:
@@ -151,6 +160,7 @@ def client_view(rt: Runtime, c: Client, *, with_name: bool = True) -> dict[str, 
         "timezone": c.timezone,
         "language": c.language,
         "cadence": c.cadence,
+        "outcomes": c.outcomes,
         "next_checkin_at": c.next_checkin_at.isoformat() if c.next_checkin_at else None,
         "unreachable": c.unreachable_at is not None,
     }
@@ -341,6 +351,8 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                 check_language(value)
             elif field == "instrument":
                 check_instrument(value)
+            elif field == "outcomes":
+                value = check_outcomes(value)
             elif field in _STORED_AS:
                 field, value = _STORED_AS[field], _checked(field, value)
             elif field == "crisis_resources":
@@ -390,6 +402,7 @@ _STORED_AS = {
     "nudge_after": "nudge_after_hours",
     "expire_after": "expire_after_hours",
     "retention": "retention_days",
+    "alert_escalation": "alert_escalation_minutes",
     "name": "name",
 }
 """Practice settings written as text and stored in another form (see `flows.settings_rules`)."""
@@ -406,6 +419,8 @@ def _checked(field: str, value: str) -> int | str:
             return rules.whole_hours("--expire-after", value)
         if field == "retention":
             return rules.retention_days(value)
+        if field == "alert_escalation":
+            return rules.alert_escalation_minutes(value)
         return rules.display_name("--name", value)
     except ValueError as exc:
         raise AdminError(str(exc)) from None
@@ -434,6 +449,8 @@ def practice_view(p: Any) -> dict[str, Any]:
         "retention_days": p.retention_days,
         "digest_comments": p.digest_comments,
         "safety_contact": p.safety_contact_id,
+        "alert_escalation_minutes": p.alert_escalation_minutes,
+        "outcomes": p.outcomes,
     }
 
 
@@ -455,6 +472,7 @@ async def client_set(
     timezone: str | None = None,
     language: str | None = None,
     quiet_hours: str | None = None,
+    outcomes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Per-client overrides; 'default' clears one. The next check-in is re-planned at once."""
     now = rt.clock.now()
@@ -470,6 +488,10 @@ async def client_set(
             client.quiet_hours = None
         elif quiet_hours is not None:
             client.quiet_hours = check_quiet_hours(quiet_hours)
+        if outcomes == ["default"]:
+            client.outcomes = None
+        elif outcomes:
+            client.outcomes = check_outcomes(outcomes)
         await replan_client(s, client, await people.get_practice(s, now), now)
         return client_view(rt, client, with_name=False)
 

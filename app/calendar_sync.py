@@ -38,6 +38,7 @@ __all__ = [
     "SEVERAL_CODES",
     "UNKNOWN_CODE",
     "cancel_session",
+    "import_ahead",
     "import_calendar",
     "move_session",
     "source_key",
@@ -343,6 +344,22 @@ async def import_calendar(
         len(problems),
     )
     return report
+
+
+async def import_ahead(
+    rt: Runtime, ics: bytes, *, therapist_id: int, days: int = 90, dry_run: bool = False
+) -> dict[str, Any]:
+    """`import_calendar` over the coming `days` (from yesterday): `rapport session import`
+    and the console's upload alike."""
+    now = rt.clock.now()
+    return await import_calendar(
+        rt,
+        ics,
+        therapist_id=therapist_id,
+        window_start=now - timedelta(days=1),
+        window_end=now + timedelta(days=days),
+        dry_run=dry_run,
+    )
 
 
 async def _apply(

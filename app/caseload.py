@@ -20,6 +20,7 @@ from flows.i18n import t
 from flows.lifecycle import Actor
 from flows.timing import parse_quiet_hours
 from insights.signals import detect, rank_and_merge
+from insights.texts import signal_name
 from insights.thresholds import Thresholds
 from storage import audit, outbox, people
 from storage.models import Client, Therapist
@@ -38,6 +39,7 @@ class CaseloadEntry:
     last_sent_at: datetime | None  # the latest check-in, if any
     last_status: str | None
     signals: tuple[str, ...]  # signal codes, most serious first
+    signal_names: tuple[str, ...] = ()  # the same in plain words, in the therapist's language
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ async def caseload(
                 last_sent_at=last.sent_at if last else None,
                 last_status=last.status if last else None,
                 signals=tuple(x.code for x in signals),
+                signal_names=tuple(signal_name(x.code, therapist.language) for x in signals),
             )
         )
     await audit.audit(s, actor=actor(therapist), action="list_clients", now=now)
@@ -156,18 +159,32 @@ async def invite(
 
 
 async def renew_invite(
-    s: Session, rt: Runtime, therapist: Therapist, client: Client, now: datetime
+    s: Session,
+    rt: Runtime,
+    therapist: Therapist,
+    client: Client,
+    now: datetime,
+    by: str | None = None,
 ) -> Invited:
+    """A new link for the therapist's client; `by`: who asked, for the audit log (an admin in
+    the console), if not the therapist."""
     if invites.client_has_joined(client):
         raise AlreadyJoined(client)
-    return await _invited(s, therapist, client, now, renewed=True)
+    return await _invited(s, therapist, client, now, renewed=True, by=by)
 
 
 async def _invited(
-    s: Session, therapist: Therapist, client: Client, now: datetime, *, renewed: bool
+    s: Session,
+    therapist: Therapist,
+    client: Client,
+    now: datetime,
+    *,
+    renewed: bool,
+    by: str | None = None,
 ) -> Invited:
     token = await people.create_invite(s, now=now, client_id=client.id)
-    await audit.audit(s, actor=actor(therapist), action="invite", now=now, client_id=client.id)
+    who = by or actor(therapist)
+    await audit.audit(s, actor=who, action="invite", now=now, client_id=client.id)
     return Invited(client, await _link(s, token, now), people.INVITE_TTL.days, renewed)
 
 

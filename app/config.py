@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = "plain"
     send_rate: float = Field(default=30.0, ge=0)
     chat_send_rate: float = Field(default=1.0, ge=0)
+    # Where the practice console is reached: sign-in links (`/web`, `rapport web link`) name it.
+    console_url: str = "http://127.0.0.1:8080"
 
     @classmethod
     def settings_customise_sources(
@@ -60,6 +62,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+$", value.rstrip("/")):
+            raise ValueError("must be http(s)://HOST[:PORT], e.g. https://rapport.example.org")
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from app import caseload, effects
+from app import alerts, caseload, effects
 from app.invites import refusal_key
 from app.quarantine import connection_lost
 from app.runtime import OutboxJob, Runtime, Session
@@ -129,7 +129,7 @@ async def _handle(
             log.info("duplicate update %s dropped", delivery_id)
             return after
         if isinstance(incoming, Membership):
-            await on_membership(s, incoming, now)
+            await on_membership(s, rt, incoming, now)
         elif isinstance(incoming, GroupCommand):
             after.direct.append((incoming.chat_id, t(incoming.language, "chat.group")))
         elif incoming is not None:
@@ -193,7 +193,7 @@ async def join(
     await effects.start_onboarding(s, rt, client, person.telegram_language, now, after)
 
 
-async def on_membership(s: Session, change: Membership, now: datetime) -> None:
+async def on_membership(s: Session, rt: Runtime, change: Membership, now: datetime) -> None:
     """The client blocked or unblocked the bot: evidence for the signals, nothing to send. A
     therapist who blocked it cannot be alerted: their clients' urgent alerts go to the safety
     contact until they unblock it (`app.effects.reachable`)."""
@@ -212,6 +212,7 @@ async def on_membership(s: Session, change: Membership, now: datetime) -> None:
         if client.unreachable_at is None:
             client.unreachable_at = now
             await checkins.add_event(s, client_id=client.id, kind="blocked", at=now)
+            await alerts.note_withdrawal(s, rt, client, "blocked", now)
     elif client.unreachable_at is not None:
         client.unreachable_at = None
         await checkins.add_event(s, client_id=client.id, kind="unblocked", at=now)

@@ -18,7 +18,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
 
-from app import erasure
+from app import alerts, erasure
+from app.alerts import reachable
+from app.asking import measures_of, moments_of
 from app.history import CRISIS_KIND
 from app.planning import move_client, plan_checkin_deadlines, replan_client
 from app.runtime import OutboxJob, Session, after_commit
@@ -49,6 +51,9 @@ MESSAGE_LIMIT = 4096
 CHECKIN_DATA = f"{CHECKIN}:"
 """The start of a check-in answer button's data."""
 
+TALK, STOP_REASON = "talk", "stop_reason"
+"""The kinds of `storage.models.ClientNote`."""
+
 ALERT_WORDS_LIMIT = 1000
 """At most this much of what the client wrote goes into an alert (a message holds 4,096)."""
 
@@ -62,6 +67,8 @@ ClientIntent = (
     | I.Pause
     | I.Resume
     | I.Stop
+    | I.AskToTalk
+    | I.StopReason
     | I.ShowMyData
     | I.TellTherapist
     | I.SetStatus
@@ -351,6 +358,22 @@ class Executor:
                 await self.run(client, lifecycle.resume(client.status, at=now, by=Actor.CLIENT))
             case I.Stop():
                 await self.run(client, lifecycle.stop(client.status, at=now))
+            case I.AskToTalk(text=text, at=at):
+                await checkins.add_note(
+                    s, self.rt.cipher, client_id=client.id, kind=TALK, at=at, text=text
+                )
+                await self._talk_without_session(client)
+            case I.StopReason(reason=reason, text=text, at=at):
+                await checkins.add_note(
+                    s,
+                    self.rt.cipher,
+                    client_id=client.id,
+                    kind=STOP_REASON,
+                    at=at,
+                    reason=reason,
+                    text=text,
+                )
+                await self._tell_why(client, reason, text)
             case I.ShowMyData():
                 from app.mydata import render_mydata
 
@@ -483,12 +506,42 @@ class Executor:
                 recipient, alerted, reply = None, "nobody", intent.replies.nobody
                 log.warning("urgent alert about client %s reached nobody", client.id)
         self.send(client, reply, owned=owned, priority=outbox.URGENT)
-        data = {"source": intent.source, "category": intent.category, "alerted": alerted}
+        text = (
+            ""
+            if recipient is None
+            else await self._alert_text(recipient, therapist, client, intent)
+        )
+        data: dict[str, Any] = {
+            "source": intent.source,
+            "category": intent.category,
+            "alerted": alerted,
+        }
+        if recipient is not None and not about:
+            # The client is being erased: a plain message that outlives nothing of theirs.
+            self._alert(recipient, client, text, urgent=True, about=False)
+        elif about:  # stored and kept open, even when it reached nobody (digest, lists)
+            alert = await alerts.raise_alert(
+                self.s,
+                self.rt,
+                client=client,
+                kind=alerts.CRISIS,
+                cause="safety_item" if intent.source == "safety_item" else intent.category,
+                urgent=True,
+                recipient=recipient,
+                text=text,
+                practice=self.practice,
+                now=self.now,
+            )
+            data["alert"] = alert.id
         await checkins.add_event(
             self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
         )
-        if recipient is None:
-            return
+
+    async def _alert_text(
+        self, recipient: Therapist, therapist: Therapist, client: Client, intent: I.CrisisAlert
+    ) -> str:
+        """What kind and when, why the recipient gets it if it is not the client's therapist,
+        the words where the practice shows them, and the client's crisis resources."""
         lines = [self._alert_head(recipient, client, intent)]
         if recipient is not therapist:
             why = "blocked" if therapist.chat_id is not None else "not_joined"
@@ -507,7 +560,7 @@ class Executor:
         lines.append(
             t(recipient.language, "therapist.alert_crisis_resources", resources=intent.resources)
         )
-        self._alert(recipient, client, "\n\n".join(lines), urgent=True, about=about)
+        return "\n\n".join(lines)
 
     @staticmethod
     def _alert_head(recipient: Therapist, client: Client, intent: I.CrisisAlert) -> str:
@@ -538,7 +591,53 @@ class Executor:
             log.info("therapist of client %s has not joined; note %s not sent", client.id, key)
             return
         text = t(therapist.language, key, client=client.alias, **params)
+        if intent.kind == "stopped" and about:
+            # Withdrawal: a note the therapist acknowledges, like any between-session alert.
+            await alerts.raise_alert(
+                self.s,
+                self.rt,
+                client=client,
+                kind=alerts.WITHDRAWAL,
+                cause="stopped",
+                urgent=False,
+                recipient=therapist,
+                text=text,
+                practice=self.practice,
+                now=self.now,
+            )
+            return
         self._alert(therapist, client, text, urgent=False, about=about)
+
+    async def _talk_without_session(self, client: Client) -> None:
+        """A request to talk waits for the next digest, pinned at its top; with no session
+        booked no digest is coming, so the therapist is told now (the words stay in Rapport)."""
+        facts = await checkins.asking_facts(self.s, [client.id], (), self.now)
+        if facts[client.id].has_upcoming_session:
+            return
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        if therapist is None or therapist.chat_id is None:
+            return
+        text = t(therapist.language, "therapist.client_talk_no_session", client=client.alias)
+        self._alert(therapist, client, text, urgent=False, about=True)
+
+    async def _tell_why(self, client: Client, reason: str | None, words: str | None) -> None:
+        """Why the client stopped, to their therapist (after the stop notice): the reason chosen
+        and, where the practice shows clients' words to therapists, what they wrote."""
+        therapist = await self.s.get(Therapist, client.therapist_id)
+        if therapist is None or therapist.chat_id is None:
+            return
+        lang = therapist.language
+        lines = [
+            t(
+                lang,
+                "therapist.client_stop_reason",
+                client=client.alias,
+                reason=t(lang, f"therapist.stop_reason.{reason or 'own_words'}"),
+            )
+        ]
+        if words and self.practice.digest_comments:
+            lines.append(t(lang, "therapist.client_words", words=words[:ALERT_WORDS_LIMIT]))
+        self._alert(therapist, client, "\n".join(lines), urgent=False, about=True)
 
     def _alert(
         self, therapist: Therapist, client: Client, text: str, *, urgent: bool, about: bool
@@ -677,12 +776,6 @@ def _answered(intents: Iterable[I.Intent]) -> bool:
     return any(isinstance(i, I.RecordAnswer | I.RecordComment | I.FinishCheckin) for i in intents)
 
 
-def reachable(therapist: Therapist) -> bool:
-    """Whether a message to the therapist reaches a person: they joined (a chat is bound) and
-    have not blocked the bot since."""
-    return therapist.chat_id is not None and therapist.unreachable_at is None
-
-
 def urgent_after_commit(s: Session, rt: Runtime) -> None:
     """Once this transaction commits, wake the sender's urgent lane: an urgent message must not
     wait for the messages already on their way to go out (`OutboxSender`). (A transaction that
@@ -753,5 +846,9 @@ async def open_checkin(
         s, client_id=client.id, instrument=practice.instrument, now=now
     )
     await plan_checkin_deadlines(s, checkin, client, practice)
-    await client_event(s, rt, client, OpenCheckin(at=now, checkin_id=checkin.id), None, now, None)
+    asks = instrument(practice.instrument)
+    moment = (await moments_of(s, asks, [client.id], now))[client.id]
+    measures = (await measures_of(s, practice.outcomes, asks, [client], now))[client.id]
+    event = OpenCheckin(at=now, checkin_id=checkin.id, moment=moment, measures=measures)
+    await client_event(s, rt, client, event, None, now, None)
     return checkin

@@ -68,6 +68,15 @@ async def client_record(rt: Runtime, client: Client, s: Session) -> dict[str, An
             {"kind": e.kind, "at": e.at.isoformat()} for e in await checkins.events_of(s, client.id)
         ],
         "checkins": rows,
+        "notes": [
+            {
+                "kind": n.kind,
+                "at": n.at.isoformat(),
+                "reason": n.reason,
+                "text": None if n.text_enc is None else visible_text(cipher.decrypt(n.text_enc)),
+            }
+            for n in await checkins.notes_of(s, client.id)
+        ],
     }
 
 
@@ -112,8 +121,8 @@ def spreadsheet_safe(value: Any) -> Any:
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:
-    """One row per answer; a client with no answers still gets one row. Every text cell is made
-    spreadsheet-safe, whatever its column."""
+    """One row per answer and per note; a client with no answers still gets one row. Every text
+    cell is made spreadsheet-safe, whatever its column."""
     out = io.StringIO()
     writer = _SafeWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
@@ -134,6 +143,10 @@ def to_csv(records: list[dict[str, Any]]) -> str:
                 writer.writerow(
                     {**row, **{k: answer[k] for k in ("item", "value", "text", "answered_at")}}
                 )
+        for note in record.get("notes", ()):
+            # A request to talk, why they stopped: `note:talk`, `note:stop_reason:<reason>`.
+            item = ":".join(x for x in ("note", note["kind"], note["reason"]) if x)
+            writer.writerow({**base, "item": item, "text": note["text"], "answered_at": note["at"]})
     return out.getvalue()
 
 

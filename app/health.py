@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from app.effects import reachable
+from app.alerts import reachable
 from app.instances import HOST, gate, wall_now
 from app.runtime import Runtime
 from storage import keyring, people

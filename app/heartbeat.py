@@ -16,17 +16,18 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app import effects
+from app import alerts, effects
 from app.digests import send_digest
 from app.opening import open_due
 from app.planning import client_quiet
-from app.quarantine import DIGEST, EXPIRY, NUDGE, RESUMPTION, is_transient
+from app.quarantine import DIGEST, ESCALATION, EXPIRY, NUDGE, RESUMPTION, is_transient
 from app.runtime import Runtime, Session
 from flows import lifecycle
 from flows.events import Nudge
 from flows.lifecycle import Actor
 from flows.statuses import CheckinStatus, ClientStatus
 from flows.timing import NUDGE_MIN_BEFORE_EXPIRY, defer_out_of_quiet
+from storage import alerts as alert_store
 from storage import due, outbox, people, retention
 from storage.models import Checkin, Client, Practice, TherapySession
 
@@ -50,12 +51,15 @@ class Pass:
     expired: int = 0
     digests: int = 0
     resumed: int = 0
+    escalated: int = 0
     open_batches: int = 0  # transactions that opened check-ins (see `app.opening`)
     backlog: bool = False  # check-ins were still due when the pass's time budget ran out
 
     @property
     def total(self) -> int:
-        return self.opened + self.nudged + self.expired + self.digests + self.resumed
+        return (
+            self.opened + self.nudged + self.expired + self.digests + self.resumed + self.escalated
+        )
 
 
 def interval_seconds(speed: float, real_seconds: float = 5.0) -> float:
@@ -67,6 +71,7 @@ async def run_pass(rt: Runtime) -> Pass:
     """One heartbeat pass over everything due now."""
     now = rt.clock.now()
     result = Pass()
+    result.escalated = await _escalate(rt, now)  # first: quiet hours never delay an urgent alert
     result.resumed = await _resume_paused(rt, now)
     result.expired = await _expire(rt, now)
     opening = await open_due(rt, now)
@@ -149,7 +154,17 @@ async def _expire_one(rt: Runtime, checkin_id: int, now: datetime) -> bool:
         client = await s.get(Client, checkin.client_id)
         assert client is not None  # a check-in goes with its client
         await effects.expire(s, rt, client, checkin_id, now)
+        await alerts.check_missed(s, rt, client, now)  # a withdrawal is alerted the same day
         return True
+
+
+async def _escalate(rt: Runtime, now: datetime) -> int:
+    return await _each_due(rt, now, ESCALATION, alert_store.due_escalations, _escalate_one)
+
+
+async def _escalate_one(rt: Runtime, alert_id: int, now: datetime) -> bool:
+    async with rt.sessions() as s, s.begin():
+        return await alerts.escalate(s, rt, alert_id, now)
 
 
 async def _digests(rt: Runtime, now: datetime) -> int:

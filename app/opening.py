@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.effects import Executor
+from app.asking import measures_of, moments_of
+from app.effects import Executor, instrument
 from app.planning import (
     cadence_of,
     client_quiet,
@@ -134,12 +135,21 @@ async def _open_batch(
             s,
             [_checkin_row(row, practice, known.sessions.get(row.id, ()), now) for row in reachable],
         )
+        asks = instrument(practice.instrument)
+        moments = await moments_of(s, asks, opened.keys(), now)
+        measures = await measures_of(s, practice.outcomes, asks, reachable, now)
         for row in reachable:
             stale = known.stale.get(row.id, ())
             ex.know(opened[row.id], None)
             for old in stale:
                 ex.know(old.id, old.first_answer_at)
-            await ex.client_event(row, OpenCheckin(at=now, checkin_id=opened[row.id]))
+            event = OpenCheckin(
+                at=now,
+                checkin_id=opened[row.id],
+                moment=moments[row.id],
+                measures=measures[row.id],
+            )
+            await ex.client_event(row, event)
             # What the flow did not close of the check-ins open before this one: missed, or
             # partial if answered.
             ex.close_left_open((old.id for old in stale), now)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DIGEST",
+    "ESCALATION",
     "EXPIRY",
     "FIRST_RETRY",
     "LONGEST_RETRY",
@@ -37,10 +38,11 @@ __all__ = [
     "where",
 ]
 
-# What each kind of item is, by id: a client, a check-in or a session.
+# What each kind of item is, by id: a client, a check-in, a session or an alert.
 OPENING, RESUMPTION = "opening", "resumption"  # client ids
 NUDGE, EXPIRY = "nudge", "expiry"  # check-in ids
 DIGEST = "digest"  # therapy session ids
+ESCALATION = "escalation"  # alert ids
 
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.admin import client_of
-from app.digests import digest_for
+from app.digests import digest_chart, digest_for
 from app.runtime import Runtime
-from insights.chart import render_chart
 from insights.digest import render_text, to_json
 from storage import audit, people
 
@@ -39,5 +38,7 @@ async def digest_now(rt: Runtime, client_id: int, actor: str = "cli") -> DigestN
         )
         await audit.audit(s, actor=actor, action="digest", now=now, client_id=client.id)
     zone = therapist.timezone if therapist else "UTC"
-    png = render_chart(history, now, None, lang=digest.lang) if history.checkins else None
+    png = None
+    if history.checkins:
+        png = digest_chart(digest, history)
     return DigestNow(render_text(digest, zone), to_json(digest), png)

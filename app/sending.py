@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app import alerts
 from app.runtime import OutboxJob, Runtime, Session
+from storage import alerts as alert_store
 from storage import checkins, outbox, people
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class Outcome:
     error: str | None = None
     retry_in: float = 0.0  # wall seconds
     blocked: bool = False
+    alert: bool = False  # the message showed an alert (`app.alerts`): its id is kept
 
 
 RetryIn = Callable[[int], timedelta | None]
@@ -75,7 +78,7 @@ async def record_and_claim(
     message becomes claimable in the transaction that marks its predecessor sent. Also returns
     how many messages failed for good."""
     async with rt.sessions() as s, s.begin():
-        failed = await _record(s, outcomes, now, retry_in)
+        failed = await _record(s, rt, outcomes, now, retry_in)
         rows = (
             await outbox.claim_rows(s, now=now, lease=lease, worker=worker, limit=limit)
             if limit > 0
@@ -94,7 +97,7 @@ async def record_and_release(
     """Write the outcomes and give back rows claimed but not sent (a sender stopping): due again
     at once. Returns how many messages failed for good."""
     async with rt.sessions() as s, s.begin():
-        failed = await _record(s, outcomes, now, retry_in)
+        failed = await _record(s, rt, outcomes, now, retry_in)
         await outbox.release_claims(s, left)
     return failed
 
@@ -119,11 +122,16 @@ def _read(rt: Runtime, rows: Sequence[Any]) -> Claim:
     return Claim(jobs, unreadable)
 
 
-async def _record(s: Session, outcomes: Sequence[Outcome], now: datetime, retry_in: RetryIn) -> int:
+async def _record(
+    s: Session, rt: Runtime, outcomes: Sequence[Outcome], now: datetime, retry_in: RetryIn
+) -> int:
     """Sent ones in one statement, paused ones given back in another, the rest row by row.
     Returns how many messages failed for good."""
-    await outbox.mark_sent(
-        s, [(o.message_id, o.telegram_message_id) for o in outcomes if o.status == "sent"], now
+    sent = [(o.message_id, o.telegram_message_id) for o in outcomes if o.status == "sent"]
+    await outbox.mark_sent(s, sent, now)
+    await alert_store.note_sent(
+        s,
+        [(o.message_id, o.telegram_message_id) for o in outcomes if o.alert and o.status == "sent"],
     )
     await outbox.release_claims(s, [o.message_id for o in outcomes if o.status == "paused"])
     failed = 0
@@ -137,14 +145,13 @@ async def _record(s: Session, outcomes: Sequence[Outcome], now: datetime, retry_
         failed += 1
         log.warning("outbox message %s failed for good: %s", row.id, o.error)
         if o.blocked and row.client_id is not None:
-            await client_unreachable(s, row.client_id, now)
-        elif (
-            o.blocked
-            and row.therapist_id is not None
-            and await people.mark_therapist_unreachable(s, row.therapist_id, now)
-        ):
-            # Urgent alerts go to the safety contact from now on (`app.effects.reachable`).
-            log.info("therapist %s is unreachable (blocked the bot)", row.therapist_id)
+            await client_unreachable(s, rt, row.client_id, now)
+        elif o.blocked and row.therapist_id is not None:
+            if await people.mark_therapist_unreachable(s, row.therapist_id, now):
+                # Urgent alerts go to the safety contact from now on (`app.alerts.reachable`).
+                log.info("therapist %s is unreachable (blocked the bot)", row.therapist_id)
+            if o.alert:  # this one too, and the client hears the truth
+                await alerts.delivery_failed(s, rt, row.id, now)
     return failed
 
 
@@ -160,8 +167,12 @@ def _never(_attempts: int) -> datetime | None:
     return None
 
 
-async def client_unreachable(s: Session, client_id: int, now: datetime) -> None:
-    """A send found that the client blocked the bot: evidence for the signals."""
+async def client_unreachable(s: Session, rt: Runtime, client_id: int, now: datetime) -> None:
+    """A send found that the client blocked the bot: evidence for the signals, and an alert for
+    the therapist (`app.alerts.note_withdrawal`)."""
     if await people.mark_unreachable(s, client_id, now):
         await checkins.add_event(s, client_id=client_id, kind="blocked", at=now)
         log.info("client %s is unreachable (blocked the bot)", client_id)
+        client = await people.client_by_id(s, client_id)
+        if client is not None:
+            await alerts.note_withdrawal(s, rt, client, "blocked", now)

@@ -2,6 +2,7 @@
 of a bot process that holds 100,000.
 
 Run: .venv/bin/python bench/heartbeat_bench.py [--quick] [--profile] [--sizes 10000,100000]
+     [--outcomes phq-9:14d]  (the practice asks outcome measures beside the alliance check)
 
 Clients are bulk-inserted as onboarding leaves them (active, time zone set, next check-in within
 the week). Per database size:
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event, func, select, update
 
-from app import heartbeat, opening
+from app import admin, heartbeat, opening
 from app.clock import ManualClock
 from app.runtime import Runtime
 from bench.common import (
@@ -182,11 +183,13 @@ class Measurer:
 
 
 async def measure_size(
-    rt: Runtime, backend: str, size: int, *, profile: bool, quick: bool
+    rt: Runtime, backend: str, size: int, *, profile: bool, quick: bool, outcomes: str | None
 ) -> SizeResult:
     result = SizeResult(backend, size)
     began = time.perf_counter()
     await populate(rt, size, now=START)
+    if outcomes:
+        await admin.practice_set(rt, outcomes=[outcomes])
     result.populate_seconds = time.perf_counter() - began
     m = Measurer(rt, size, profile)
     await m.ids()
@@ -374,7 +377,9 @@ async def _drain(rt: Runtime, timeout: float = 60.0) -> None:
 # --- the run ------------------------------------------------------------------------------------
 
 
-async def run(sizes: list[int], profile: bool, rss: bool, *, quick: bool) -> int:
+async def run(
+    sizes: list[int], profile: bool, rss: bool, *, quick: bool, outcomes: str | None = None
+) -> int:
     results: list[SizeResult] = []
     rss_report: dict[str, float] | None = None
     rss_error: str | None = None
@@ -388,7 +393,12 @@ async def run(sizes: list[int], profile: bool, rss: bool, *, quick: bool) -> int
                 rt = make_runtime(url, ManualClock(START))
                 try:
                     result = await measure_size(
-                        rt, backend, size, profile=profile and size == sizes[-1], quick=quick
+                        rt,
+                        backend,
+                        size,
+                        profile=profile and size == sizes[-1],
+                        quick=quick,
+                        outcomes=outcomes,
                     )
                 finally:
                     await rt.close()
@@ -455,13 +465,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated client counts")
     parser.add_argument("--profile", action="store_true", help="cProfile a pass at the top size")
     parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
+    parser.add_argument("--outcomes", help="the practice's outcome measures, e.g. phq-9:14d")
     parser.add_argument("--rss-child", nargs=2, metavar=("DB", "API"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         asyncio.run(rss_child(*args.rss_child))
         return
     sizes = sorted(int(n) for n in args.sizes.split(","))
-    sys.exit(asyncio.run(run(sizes, args.profile, not args.no_rss, quick=args.quick)))
+    sys.exit(
+        asyncio.run(
+            run(sizes, args.profile, not args.no_rss, quick=args.quick, outcomes=args.outcomes)
+        )
+    )
 
 
 if __name__ == "__main__":

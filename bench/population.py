@@ -21,7 +21,7 @@ from bench.common import TIMEZONE
 from flows.onboarding import CONSENT_VERSION
 from flows.state import new_state
 from storage import people
-from storage.models import Client, Therapist
+from storage.models import Answer, Checkin, Client, Therapist
 
 CLIENTS_PER_THERAPIST = 100
 INSERT_BATCH = 5_000
@@ -130,6 +130,58 @@ async def _insert_batches(
         rows = [row(i) for i in range(first, min(count, first + INSERT_BATCH))]
         async with rt.sessions() as s, s.begin():
             await s.execute(insert(model), rows)
+
+
+ITEMS = ("heard", "goals", "approach", "overall", "wellbeing")
+
+
+async def add_checkins(
+    rt: Runtime, client_ids: Sequence[int], now: datetime, *, weeks: int = 8, seed: int = 7
+) -> int:
+    """Give each client a weekly history: answered check-ins (scores drifting per client, some
+    falling), a missed one now and then; returns how many check-ins were written."""
+    rng = random.Random(seed)
+    written = 0
+    for first in range(0, len(client_ids), 500):
+        batch = client_ids[first : first + 500]
+        checkin_rows: list[dict[str, Any]] = []
+        plans: list[list[int] | None] = []
+        for client_id in batch:
+            level, drift = rng.randint(5, 10), rng.choice((0, 0, 0, -1))
+            for week in range(weeks):
+                opened = now - timedelta(days=7 * (weeks - week), hours=-2)
+                missed = rng.random() < 0.12
+                checkin_rows.append(
+                    {
+                        "client_id": client_id,
+                        "instrument": "rapport-brief",
+                        "status": "missed" if missed else "answered",
+                        "opened_at": opened,
+                        "first_answer_at": None if missed else opened + timedelta(hours=1),
+                        "closed_at": opened + timedelta(days=4 if missed else 0, hours=1),
+                    }
+                )
+                value = max(0, min(10, level + drift * week // 2))
+                plans.append(
+                    None if missed else [max(0, min(10, value + rng.randint(-1, 1))) for _ in ITEMS]
+                )
+        async with rt.sessions() as s, s.begin():
+            ids = (await s.scalars(insert(Checkin).returning(Checkin.id), checkin_rows)).all()
+            answers = [
+                {
+                    "checkin_id": checkin_id,
+                    "item": item,
+                    "value": value,
+                    "answered_at": row["first_answer_at"],
+                }
+                for checkin_id, row, values in zip(ids, checkin_rows, plans, strict=True)
+                if values is not None
+                for item, value in zip(ITEMS, values, strict=True)
+            ]
+            if answers:
+                await s.execute(insert(Answer), answers)
+        written += len(checkin_rows)
+    return written
 
 
 async def make_due(rt: Runtime, client_ids: Sequence[int], now: datetime) -> None:

@@ -117,6 +117,23 @@ def reply_directly(side: TelegramSide, bot: Bot, chat_id: int, text: str) -> Non
 _background: set[asyncio.Task[None]] = set()
 
 
+async def resources_while_down(update: Update, bot: Bot) -> None:
+    """Crisis words in an update the database cannot take yet: the built-in crisis resources at
+    once, and the truth that nobody has been told yet (the update stays unconfirmed, and is
+    handled, the therapist alerted, once the database is back)."""
+    chat = update.effective_chat
+    if chat is None or chat.type != "private" or update.callback_query is not None:
+        return
+    if not detect_crisis(written(update)):
+        return
+    lang = language_of(update)
+    text = t(lang, "crisis.reply_delayed", resources=t(lang, "crisis.default_resources"))
+    try:
+        await bot.send_message(chat.id, text)
+    except TelegramError as exc:
+        log.info("crisis resources not delivered: %s", type(exc).__name__)
+
+
 async def apologise(update: Update, bot: Bot) -> None:
     """The update's handling failed and nothing of it was stored: its sender hears so instead of
     silence. Crisis language still gets the emergency advice, since the practice's resources and

@@ -33,7 +33,7 @@ from telegram.error import RetryAfter, TelegramError
 
 from app.quarantine import is_transient
 from bot import dispatch
-from bot.flood import Verdict
+from bot.flood import Recently, Verdict
 from bot.runtime import TelegramSide
 from bot.updates import language_of, written
 from flows.crisis import detect_crisis
@@ -52,6 +52,8 @@ FIRST_RETRY_SECONDS = 0.25
 LONGEST_RETRY_SECONDS = 15.0
 ROOM_WAIT_SECONDS = 1.0
 """The longest the next getUpdates waits for an update in flight to settle."""
+CRISIS_TOLD_SECONDS = 24 * 3600.0
+"""How long a crisis text kept waiting for the database is remembered as answered."""
 STOP_GRACE_SECONDS = 10.0
 """How long a stop waits for the updates in flight before giving up on them (unconfirmed)."""
 
@@ -87,6 +89,9 @@ class Intake:
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._notices: set[asyncio.Task[None]] = set()
+        # Crisis texts that got the resources while the database was away (by update id):
+        # told once, however often the update is tried or delivered again.
+        self._crisis_told = Recently(window=CRISIS_TOLD_SECONDS)
 
     # --- one update ------------------------------------------------------------------------
 
@@ -163,6 +168,8 @@ class Intake:
                     update.update_id,
                     type(exc).__name__,
                 )
+                if self._crisis_told.first(update.update_id):
+                    await dispatch.resources_while_down(update, self.bot)
                 return False
             # Without the update's content (it may carry a client's words).
             log.error("update %s failed: %s", update.update_id, type(exc).__name__, exc_info=exc)

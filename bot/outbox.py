@@ -30,6 +30,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from app import sending
+from app.alerts import ALERT_KINDS
 from app.quarantine import connection_lost, is_transient
 from app.runtime import OutboxJob, Runtime
 from app.sending import Claim, Outcome
@@ -381,7 +382,9 @@ class OutboxSender:
     async def _send(self, job: OutboxJob, urgent: bool = False) -> Outcome:
         self._sending.add(job.id)
         try:
-            return await self._send_one(job.id, job.chat_id, job.kind, job.payload, urgent)
+            outcome = await self._send_one(job.id, job.chat_id, job.kind, job.payload, urgent)
+            outcome.alert = job.kind in ALERT_KINDS
+            return outcome
         finally:
             self._sending.discard(job.id)
             self._dropped.discard(job.id)

@@ -20,6 +20,7 @@ from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
 from bot.runtime import TelegramSide
 from bot.webhook import WebServer, webhook_app
+from web.app import console_app
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,9 @@ class BotService:
         await self.app.start()
         if webhook_url:
             secret = webhook_secret(self.rt.settings.token())
-            self._web = WebServer(webhook_app(self.intake, secret), *listen)
+            # One ASGI app: `/telegram` and the practice console beside it.
+            receiver = webhook_app(self.intake, secret)
+            self._web = WebServer(console_app(self.rt, extra=receiver.routes), *listen)
             await self._web.start()
             await self.app.bot.set_webhook(
                 webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES

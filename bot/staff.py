@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app import caseload
+from app import alerts, caseload, console
 from app.admin import AdminError
 from app.caseload import AlreadyJoined, Invited
 from app.conversation import After
@@ -29,6 +29,9 @@ from flows.when import parse_when
 from storage.models import Client, Therapist
 
 MAX_PAUSE_DAYS = 365
+MAX_LISTED_ALERTS = 20
+"""`/alerts` shows at most this many (the oldest) as messages of their own; the title counts
+all of them, and acknowledging some brings the rest."""
 
 
 class Reply(Exception):
@@ -55,7 +58,7 @@ async def therapist_event(
     """A therapist's event (`app.conversation.StaffCommands`): a command, or a hint."""
     lang = therapist.language
     if isinstance(event, Tap):
-        after.callback_text = t(lang, "chat.button_inactive")
+        after.callback_text = await on_tap(s, rt, therapist, event, now)
         return
     if not isinstance(event, Command):
         key = "staff.use_commands" if isinstance(event, Text) else "chat.media"
@@ -74,6 +77,54 @@ async def therapist_event(
     text, about = (answer.text, answer.client_id) if isinstance(answer, About) else (answer, None)
     if text:
         await caseload.reply(s, rt, therapist, text, now, after, about)
+
+
+async def on_tap(s: Session, rt: Runtime, therapist: Therapist, tap: Tap, now: datetime) -> str:
+    """A button under an alert: the acknowledgement (`app.alerts.acknowledge`); anything else,
+    or a second tap, is answered politely and changes nothing."""
+    lang = therapist.language
+    parsed = alerts.parse_ack_data(tap.data)
+    if parsed is None:
+        return t(lang, "chat.button_inactive")
+    alert_id, choice = parsed
+    assert therapist.chat_id is not None
+    done = await alerts.acknowledge(
+        s,
+        rt,
+        alert_id=alert_id,
+        therapist=therapist,
+        choice=choice,
+        now=now,
+        shown_in=(therapist.chat_id, tap.message_id),
+    )
+    if done.result == alerts.Ack.DONE:
+        return t(lang, "alert.ack_done")
+    if done.result == alerts.Ack.ALREADY and done.alert is not None:
+        return alerts.acknowledged_line(done.alert, lang, therapist)
+    return t(lang, "alert.ack_refused")
+
+
+async def cmd_alerts(
+    s: Session, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str | About:
+    """`/alerts`: each open alert shown to the therapist, one message each with its buttons."""
+    lang = therapist.language
+    open_alerts = await alerts.open_for_therapist(s, rt, therapist)
+    if not open_alerts:
+        return t(lang, "alert.none_open")
+    title = t(lang, "alert.open_title", count=len(open_alerts))
+    await caseload.reply(s, rt, therapist, title, now, after)
+    for view in open_alerts[:MAX_LISTED_ALERTS]:
+        line = t(
+            lang,
+            "alert.open_line",
+            client=view.alias,
+            kind=alerts.kind_text(view, lang),
+            at=view.raised_at.astimezone(ZoneInfo(therapist.timezone or "UTC")),
+        )
+        await alerts.list_item(s, rt, view.id, therapist, line, now)
+    after.enqueued = True
+    return ""
 
 
 async def own_client(s: Session, therapist: Therapist, args: str) -> tuple[Client, str]:
@@ -107,7 +158,8 @@ async def cmd_clients(
     lines = [t(lang, "staff.clients_title")]
     for entry in entries:
         last = (
-            f"{local(entry.last_sent_at, therapist.timezone)[:10]} ({entry.last_status})"
+            f"{local(entry.last_sent_at, therapist.timezone)[:10]} "
+            f"({t(lang, f'mydata.checkin_{entry.last_status}')})"
             if entry.last_sent_at is not None
             else "-"
         )
@@ -118,7 +170,7 @@ async def cmd_clients(
                 alias=entry.alias,
                 status=t(lang, f"status.{entry.status}"),
                 last=last,
-                signals=", ".join(entry.signals[:3]) or t(lang, "staff.no_signals"),
+                signals=", ".join(entry.signal_names[:3]) or t(lang, "staff.no_signals"),
             )
         )
     return "\n".join(lines)
@@ -292,6 +344,16 @@ async def cmd_quiet(
     return t(therapist.language, "staff.quiet_set", quiet=quiet)
 
 
+async def cmd_web(
+    s: Session, rt: Runtime, therapist: Therapist, args: str, now: datetime, after: After
+) -> str | About:
+    """`/web`: a one-time sign-in link to the practice console (`app.console`)."""
+    token = await console.link_token(s, therapist, now)
+    link = f"{rt.settings.console_url}/signin/{token}"
+    minutes = int(console.LINK_TTL.total_seconds() // 60)
+    return t(therapist.language, "staff.web_link", link=link, minutes=minutes)
+
+
 COMMANDS = {
     "help": cmd_help,
     "start": cmd_help,
@@ -305,4 +367,6 @@ COMMANDS = {
     "cadence": cmd_cadence,
     "timezone": cmd_timezone,
     "quiet": cmd_quiet,
+    "alerts": cmd_alerts,
+    "web": cmd_web,
 }

@@ -74,7 +74,7 @@ class WebServer:
     """uvicorn inside the running loop. Signals stay with `rapport run` (uvicorn's own `serve`
     would take SIGTERM over), so this drives uvicorn's start-up and shutdown steps itself."""
 
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+    def __init__(self, app: Starlette, host: str, port: int) -> None:  # or any ASGI app
         config = uvicorn.Config(
             app,
             host=host,

@@ -41,6 +41,9 @@ session_app = typer.Typer(
     no_args_is_help=True, help="Therapy sessions (appointments).", **NO_LOCALS
 )
 keys_app = typer.Typer(no_args_is_help=True, help="Encryption keys.", **NO_LOCALS)
+web_app = typer.Typer(
+    invoke_without_command=True, help="The practice console (web pages).", **NO_LOCALS
+)
 for sub, name in (
     (db_app, "db"),
     (practice_app, "practice"),
@@ -48,6 +51,7 @@ for sub, name in (
     (client_app, "client"),
     (session_app, "session"),
     (keys_app, "keys"),
+    (web_app, "web"),
 ):
     commands.add_typer(sub, name=name)
 
@@ -199,6 +203,10 @@ def practice_set(
     expire_after: Annotated[str | None, typer.Option(help="e.g. 4d")] = None,
     language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
     instrument: Annotated[str | None, typer.Option(help="instrument id")] = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:INTERVAL beside the alliance check, e.g. phq-9:14d; off"),
+    ] = None,
     safety_item: Annotated[bool | None, typer.Option("--safety-item/--no-safety-item")] = None,
     crisis_resources: Annotated[
         str | None, typer.Option(help="LANG=TEXT, e.g. 'en=Call 999 or Samaritans 116 123'")
@@ -211,6 +219,12 @@ def practice_set(
     safety_contact: Annotated[
         str | None,
         typer.Option(help="THERAPIST_ID alerted when a client's own therapist can't be; none"),
+    ] = None,
+    alert_escalation: Annotated[
+        str | None,
+        typer.Option(
+            help="e.g. 2h: an urgent alert nobody acknowledged then goes to the safety contact"
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -231,12 +245,14 @@ def practice_set(
             expire_after=expire_after,
             language=language,
             instrument=instrument,
+            outcomes=outcome,
             safety_item=safety_item,
             crisis_resources=crisis,
             retention=retention,
             digest_comments=digest_comments,
             name=name,
             safety_contact=safety_contact,
+            alert_escalation=alert_escalation,
         )
     )
     show(data, as_json)
@@ -298,6 +314,27 @@ def confirm(yes: bool, question: str) -> None:
     """Go on with `--yes` or when the operator says yes; otherwise stop with exit code 1."""
     if not yes and not typer.confirm(question):
         raise typer.Exit(1)
+
+
+@therapist_app.command("set")
+def therapist_set(
+    therapist_id: Annotated[int, typer.Argument(help="the therapist's id")],
+    role: Annotated[str, typer.Option(help="therapist, supervisor or admin")],
+    supervises: Annotated[
+        str | None, typer.Option(help="supervisor only: therapist ids, comma-separated")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A therapist's role in the practice console; their console sessions end (sign in again)."""
+    from app.console import set_role
+
+    ids: list[int] | None = None
+    if supervises is not None:
+        parts = [p.strip() for p in supervises.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            fail("--supervises takes therapist ids separated by commas, e.g. 2,3")
+        ids = [int(p) for p in parts]
+    show(with_runtime(lambda rt: set_role(rt, therapist_id, role, ids)), as_json)
 
 
 @therapist_app.command("list")
@@ -457,9 +494,7 @@ def session_import(
 
     Importing again is safe: moved events move their sessions, cancelled ones cancel them.
     """
-    from datetime import timedelta
-
-    from app.calendar_sync import import_calendar
+    from app.calendar_sync import import_ahead
     from app.ics_import import MAX_ICS_BYTES
 
     try:
@@ -470,16 +505,8 @@ def session_import(
         fail(f"{file}: {exc.strerror or exc}")
         raise
 
-    async def work(rt: Runtime) -> dict[str, Any]:
-        now = rt.clock.now()
-        return await import_calendar(
-            rt,
-            ics,
-            therapist_id=therapist,
-            window_start=now - timedelta(days=1),
-            window_end=now + timedelta(days=days),
-            dry_run=dry_run,
-        )
+    def work(rt: Runtime) -> Awaitable[dict[str, Any]]:
+        return import_ahead(rt, ics, therapist_id=therapist, days=days, dry_run=dry_run)
 
     show(with_runtime(work), as_json, import_text)
 
@@ -537,6 +564,10 @@ def client_set(
     timezone: Annotated[str | None, typer.Option(help="IANA zone")] = None,
     language: Annotated[str | None, typer.Option(help="en, es or ru")] = None,
     quiet_hours: Annotated[str | None, typer.Option(help="e.g. 22:00-08:00, or 'default'")] = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:INTERVAL (e.g. phq-9:14d), off, or 'default'"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Override the practice defaults for one client; their next check-in is re-planned."""
@@ -548,6 +579,7 @@ def client_set(
             timezone=timezone,
             language=language,
             quiet_hours=quiet_hours,
+            outcomes=outcome,
         )
     )
     show(data, as_json)
@@ -614,16 +646,39 @@ def audit(
 
 @commands.command("backtest")
 def backtest(
-    file: Annotated[Path, typer.Argument(help="JSON Lines of client histories")],
+    file: Annotated[Path | None, typer.Argument(help="JSON Lines of client histories")] = None,
     config: Annotated[Path | None, typer.Option(help="thresholds (.toml or .json)")] = None,
     summary_only: Annotated[bool, typer.Option("--summary", help="print only the summary")] = False,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="score this practice's own history instead")
+    ] = False,
+    min_weeks: Annotated[
+        int, typer.Option(min=1, help="with --from-db: weeks followed to count as a stayer")
+    ] = 8,
+    lapse_weeks: Annotated[
+        int, typer.Option(min=1, help="with --from-db: ...and active within this many weeks")
+    ] = 4,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Signals over past histories; with labels, precision/recall/F1 against simple rules."""
+    """Signals over past histories; with labels, precision/recall/F1 against simple rules.
+
+    With --from-db, the practice's own clients, labelled by observed endings, and a plain report
+    with suggested thresholds."""
     from insights.backtest import run_backtest
     from insights.thresholds import Thresholds
 
+    if from_db == (file is not None):
+        fail("give either a FILE or --from-db")
     try:
         thresholds = Thresholds.from_file(config) if config else Thresholds()
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+        raise  # unreachable
+    if from_db:
+        _backtest_from_db(thresholds, min_weeks, lapse_weeks, as_json)
+        return
+    assert file is not None
+    try:
         with file.open(encoding="utf-8") as lines:
             for obj in run_backtest(lines, thresholds):
                 if summary_only and "summary" not in obj:
@@ -631,6 +686,19 @@ def backtest(
                 typer.echo(json.dumps(obj, ensure_ascii=False))
     except (OSError, ValueError) as exc:
         fail(str(exc))
+
+
+def _backtest_from_db(thresholds: Any, min_weeks: int, lapse_weeks: int, as_json: bool) -> None:
+    from app.practice_backtest import practice_backtest
+    from insights.practice import Labelling, report
+
+    labelling = Labelling(min_weeks, lapse_weeks)
+    result = with_runtime(lambda rt: practice_backtest(rt, thresholds, labelling=labelling), "read")
+    if as_json:
+        data = {k: v for k, v in vars(result).items() if k != "lines"}
+        typer.echo(json_text(data))
+    else:
+        typer.echo("\n".join(report(result)))
 
 
 # --- keys and health --------------------------------------------------------------------------
@@ -716,6 +784,34 @@ def run(
         asyncio.run(run_bot(conf, webhook_url=webhook_url, listen=listen, polling=polling))
 
 
+@web_app.callback()
+def web(
+    ctx: typer.Context,
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve the console on")] = (
+        "127.0.0.1:8080"
+    ),
+) -> None:
+    """Serve the practice console alone (with a polling bot); `rapport web link` signs in."""
+    if ctx.invoked_subcommand is not None:
+        return
+    conf = settings()
+    from web.serve import serve_console
+
+    with setup_errors(), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_console(conf, listen))
+
+
+@web_app.command("link")
+def web_link(
+    therapist: Annotated[int, typer.Option(help="the therapist (or admin) who signs in")],
+) -> None:
+    """A one-time sign-in link to the console (valid 10 minutes, one browser)."""
+    from app.console import new_link_token
+
+    token = with_runtime(lambda rt: new_link_token(rt, therapist), "read")
+    typer.echo(f"{settings().console_url}/signin/{token}")
+
+
 @contextlib.contextmanager
 def from_checkout() -> Iterator[None]:
     """devtools/ (the sandbox, the demo) is left out of the wheel and the image: where it is
@@ -752,12 +848,20 @@ def demo(
     ),
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no live transcript")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="then keep the demo practice's console running")
+    ] = False,
+    listen: Annotated[str, typer.Option(help="HOST:PORT for --serve")] = "127.0.0.1:8080",
 ) -> None:
     """The whole story against the sandbox: a practice's weeks in about a minute."""
     with from_checkout():
         from devtools.demo import run_demo
 
-    code = asyncio.run(run_demo(weeks=weeks, out=out, speed=speed or None, quiet=quiet))
+    code = asyncio.run(
+        run_demo(
+            weeks=weeks, out=out, speed=speed or None, quiet=quiet, serve=listen if serve else None
+        )
+    )
     raise typer.Exit(code)
 
 

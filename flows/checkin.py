@@ -26,8 +26,10 @@ from flows.intents import (
     RecordAnswer,
     RecordComment,
 )
-from flows.keyboards import CHECKIN, PREFER_NOT, SKIP
+from flows.keyboards import CHECKIN, DIALOG, PREFER_NOT, SKIP
 from flows.machinery import TurnModel, build_machine, can_fire, fire
+from flows.measures import measure_instruments
+from flows.moments import BETWEEN, FIRST, SESSION, Moment
 from flows.parsing import typed_number, yes_or_no
 from flows.plan import Plan, answer_label, plan_for, plan_items
 from flows.state import CheckinData
@@ -35,6 +37,11 @@ from flows.turn import Turn
 from flows.visible import visible_text
 
 COMMENT_LIMIT = 2000
+INTRO_KEYS: dict[Moment, str] = {
+    SESSION: "checkin.intro",
+    BETWEEN: "checkin.intro_between",
+    FIRST: "checkin.intro_first",
+}
 
 _OPEN = ["asking", "commenting"]
 _Route = dict[str, Any]
@@ -91,7 +98,10 @@ class CheckinModel(TurnModel):
         checkin = turn.state["checkin"]
         assert checkin is not None, "only built in the check-in machine, which has one"
         self.checkin: CheckinData = checkin
-        self.plan: Plan = plan_for(turn.ctx.instrument, self.checkin["items"])
+        measures = measure_instruments(checkin["measures"])
+        self.plan: Plan = plan_for(
+            turn.ctx.instrument, checkin["items"], checkin["moment"], measures
+        )
         self.next_index = 0
 
     def current_item(self) -> Item | None:
@@ -115,7 +125,7 @@ class CheckinModel(TurnModel):
 
     # actions -------------------------------------------------------------------------------
     def introduce(self, _: EventData) -> None:
-        self.turn.say(self.turn.text("checkin.intro"))
+        self.turn.say(self.turn.text(INTRO_KEYS[self.checkin["moment"]]))
         self.checkin["index"] = self.next_index
 
     def record(self, event: EventData) -> None:
@@ -125,9 +135,7 @@ class CheckinModel(TurnModel):
             # Stored as a person may see it: no bidi overrides or zero-width characters.
             comment = visible_text(str(event.kwargs.get("comment") or "")).strip()
             if tapped:
-                turn.ack(
-                    question_text(turn, self.plan, checkin["index"]), turn.text("checkin.skipped")
-                )
+                turn.ack(question_text(turn, self.plan, checkin), turn.text("checkin.skipped"))
             if comment:
                 turn.emit(RecordComment(checkin["id"], comment[:COMMENT_LIMIT], turn.at))
                 if len(comment) > COMMENT_LIMIT:
@@ -135,10 +143,8 @@ class CheckinModel(TurnModel):
         elif item is not None:
             value: int | None = event.kwargs.get("value")
             if tapped:
-                turn.ack(
-                    question_text(turn, self.plan, checkin["index"]),
-                    answer_label(item, value, turn.lang),
-                )
+                label = answer_label(item, value, turn.lang)
+                turn.ack(question_text(turn, self.plan, checkin), label)
             turn.emit(RecordAnswer(checkin["id"], item.id, value, turn.at))
             checkin["answers"][item.id] = value
             if item.is_crisis(value):
@@ -156,7 +162,7 @@ class CheckinModel(TurnModel):
     def finish(self, _: EventData) -> None:
         turn, checkin = self.turn, self.checkin
         turn.emit(FinishCheckin(checkin["id"], turn.at, True, len(checkin["answers"])))
-        turn.say(turn.text("checkin.thanks"))
+        turn.say(turn.text("checkin.thanks"), talk_button(turn))
         _clear(turn)
 
     def close_quietly(self, _: EventData) -> None:
@@ -164,6 +170,11 @@ class CheckinModel(TurnModel):
         complete = _only_optional_left(self.plan, checkin)
         turn.emit(FinishCheckin(checkin["id"], turn.at, complete, len(checkin["answers"])))
         _clear(turn)
+
+
+def talk_button(turn: Turn) -> Keyboard:
+    """Under the thanks: a way to ask for a talk about how the work is going (`flows.dialogs`)."""
+    return ((Button(turn.text("talk.button"), f"{DIALOG}:talk:ask"),),)
 
 
 def _clear(turn: Turn) -> None:
@@ -186,14 +197,16 @@ def _only_optional_left(plan: Plan, checkin: CheckinData) -> bool:
 
 
 # rendering -----------------------------------------------------------------------------------
-def question_text(turn: Turn, plan: Plan, index: int) -> str:
-    """The question in the client's language, numbered if it is a main one."""
-    return plan.question(index, turn.lang).replace("{therapist}", turn.therapist)
+def question_text(turn: Turn, plan: Plan, checkin: CheckinData) -> str:
+    """The current question in the client's language, numbered."""
+    text = plan.question(checkin["index"], turn.lang, checkin["answers"])
+    return text.replace("{therapist}", turn.therapist)
 
 
-def prompt_text(turn: Turn, plan: Plan, index: int) -> str:
-    """The question as asked, anchors included."""
-    return plan.prompt(index, turn.lang).replace("{therapist}", turn.therapist)
+def prompt_text(turn: Turn, plan: Plan, checkin: CheckinData) -> str:
+    """The current question as asked, anchors included."""
+    text = plan.prompt(checkin["index"], turn.lang, checkin["answers"])
+    return text.replace("{therapist}", turn.therapist)
 
 
 def keyboard(turn: Turn, plan: Plan, checkin: CheckinData) -> Keyboard:
@@ -209,12 +222,15 @@ def keyboard(turn: Turn, plan: Plan, checkin: CheckinData) -> Keyboard:
 def ask(turn: Turn, plan: Plan, checkin: CheckinData) -> None:
     index = checkin["index"]
     if plan.item(index) is not None:
-        turn.say(prompt_text(turn, plan, index), keyboard(turn, plan, checkin))
+        turn.say(prompt_text(turn, plan, checkin), keyboard(turn, plan, checkin))
 
 
 # entry points --------------------------------------------------------------------------------
-def open_checkin(turn: Turn, checkin_id: int) -> None:
-    """The scheduler opened a check-in: close any older one, then introduce and ask."""
+def open_checkin(
+    turn: Turn, checkin_id: int, moment: Moment = SESSION, measures: tuple[str, ...] = ()
+) -> None:
+    """The scheduler opened a check-in: close any older one, then introduce and ask what fits
+    the moment, with the outcome measures due after the alliance check."""
     if turn.machine in ("onboarding", "ended"):
         turn.emit(DiscardCheckin(checkin_id, turn.at))
         return
@@ -226,8 +242,13 @@ def open_checkin(turn: Turn, checkin_id: int) -> None:
         return  # a late duplicate of a check-in that is already over
     if current is not None:
         close(turn)
-    items = plan_items(turn.ctx.instrument, turn.ctx.safety_item)
-    turn.state["checkin"] = CheckinData(id=checkin_id, items=items, index=-1, answers={})
+    names = list(measures)
+    items = plan_items(
+        turn.ctx.instrument, turn.ctx.safety_item, moment, measure_instruments(names)
+    )
+    turn.state["checkin"] = CheckinData(
+        id=checkin_id, items=items, index=-1, answers={}, moment=moment, measures=names
+    )
     turn.switch("checkin", "new")
     fire(MACHINE, CheckinModel(turn), "begin")
 

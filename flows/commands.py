@@ -1,6 +1,7 @@
 """Slash commands, usable at any time. Most answer and then re-ask whatever was pending (the
-check-in's current item, the onboarding step); /stop, /delete, /language and /timezone open a
-dialog. /pause during a check-in closes that check-in: a pause means nothing is left open.
+check-in's current item, the onboarding step); /stop, /delete, /language, /timezone and /talk
+(without a sentence) open a dialog. /pause during a check-in closes that check-in: a pause means
+nothing is left open.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flows.timezones import is_zone
 from flows.turn import Turn
 
 MAX_PAUSE_DAYS = 365
-_NOT_DURING_ONBOARDING = frozenset({"pause", "resume", "timezone"})
+_NOT_DURING_ONBOARDING = frozenset({"pause", "resume", "timezone", "talk"})
 
 
 def command_name(raw: str) -> str:
@@ -71,6 +72,11 @@ def run(turn: Turn, raw_name: str, args: str) -> None:
         dialogs.open_dialog(turn, "ask_language")
     elif name == "timezone":
         dialogs.open_dialog(turn, "ask_timezone")
+    elif name == "talk" and not args.strip():
+        dialogs.open_dialog(turn, "ask_talk")
+    elif name == "talk":  # "/talk <a sentence>": sent as it is
+        dialogs.send_talk(turn, args)
+        foreground.resume(turn)
     elif name == "pause":
         pause(turn, args)
     else:

@@ -71,8 +71,8 @@ def _dispatch(turn: Turn, event: Event) -> None:
             turn.say(turn.text("chat.media"))
         case Edited():
             turn.say(turn.text("chat.edited"))
-        case OpenCheckin(checkin_id=checkin_id):
-            checkin.open_checkin(turn, checkin_id)
+        case OpenCheckin(checkin_id=checkin_id, moment=moment, measures=measures):
+            checkin.open_checkin(turn, checkin_id, moment, measures)
         case Nudge():
             checkin.nudge(turn)
         case Expire():
@@ -84,7 +84,9 @@ def _text(turn: Turn, text: str) -> None:
         # The crisis reply is the answer: no "I didn't understand" after it. A comment with
         # crisis language is still kept, so the therapist sees the client's own words.
         turn.crisis(text)
-        if turn.machine == "checkin":
+        if dialogs.keeps_words(turn):
+            dialogs.on_text(turn, text)  # a request to talk, why they stopped: still kept
+        elif turn.machine == "checkin":
             checkin.on_text(turn, text, crisis=True)
     elif dialogs.is_open(turn) and dialogs.on_text(turn, text):
         pass
@@ -115,6 +117,8 @@ def _ended(turn: Turn, event: Event) -> None:
         case Text(text=text):
             if detect_crisis(text):
                 turn.crisis(text)
+                if dialogs.keeps_words(turn):
+                    dialogs.on_text(turn, text)
             elif not (dialogs.is_open(turn) and dialogs.on_text(turn, text)):
                 turn.say(turn.text(f"ended.{turn.state['state']}"))
         case Tap(data=data):

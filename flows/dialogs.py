@@ -1,7 +1,9 @@
 """Dialogs opened by commands, shown on top of whatever the conversation was doing.
 
-    none -> confirm_stop   -> none (stopped, or carried on)
+    none -> confirm_stop   -> stop_reason (stopped: one optional question why) -> none
+                           -> none (carried on)
          -> confirm_delete -> none (erased, or carried on)
+         -> talk           -> none (the request to talk sent, with an optional sentence, or not)
          -> language       -> none
          -> timezone <-> timezone_confirm -> none
 
@@ -11,19 +13,36 @@ ends the current item is asked again so it is the latest message in the chat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from transitions import EventData
 
 from flows import checkin, foreground, zone_step
 from flows.i18n import LANGUAGES, t
-from flows.intents import EraseAll, SetLanguage, SetTimezone, Stop, TellTherapist
-from flows.keyboards import DIALOG, NO, OTHER_ZONE, YES, language_keyboard, yes_no_keyboard
+from flows.intents import (
+    AskToTalk,
+    Button,
+    EraseAll,
+    Keyboard,
+    SetLanguage,
+    SetTimezone,
+    Stop,
+    StopReason,
+    TellTherapist,
+)
+from flows.keyboards import DIALOG, NO, OTHER_ZONE, SKIP, YES, language_keyboard, yes_no_keyboard
 from flows.machinery import TurnModel, build_machine, can_fire, fire
 from flows.parsing import language_from_text, yes_or_no
 from flows.state import DIALOGS as STATE_DIALOGS
 from flows.timezones import display_zone, parse_zone
 from flows.turn import Turn
+from flows.visible import visible_text
 
 NONE = "none"
+STOP_REASONS = ("better", "not_helping", "too_many", "ending", "other")
+"""Why a client stopped, as the buttons offer it (`stop_reason.<code>` in the catalogue)."""
+ASK = "ask"  # the value of the button after a check-in that opens the talk dialog
+_KEEPS_WORDS = frozenset({"talk", "stop_reason"})
 DIALOGS = tuple(sorted(STATE_DIALOGS))
 _CONFIRMS = ["confirm_stop", "confirm_delete"]
 
@@ -35,9 +54,13 @@ MACHINE = build_machine(
         {"trigger": "ask_delete", "source": "*", "dest": "confirm_delete"},
         {"trigger": "ask_language", "source": "*", "dest": "language"},
         {"trigger": "ask_timezone", "source": "*", "dest": "timezone"},
-        {"trigger": "confirm", "source": "confirm_stop", "dest": NONE, "before": "stop"},
+        {"trigger": "ask_talk", "source": "*", "dest": "talk"},
+        {"trigger": "confirm", "source": "confirm_stop", "dest": "stop_reason", "before": "stop"},
         {"trigger": "confirm", "source": "confirm_delete", "dest": NONE, "before": "erase"},
         {"trigger": "cancel", "source": _CONFIRMS, "dest": NONE, "before": "say_cancelled"},
+        {"trigger": "cancel", "source": "talk", "dest": NONE, "before": "say_cancelled"},
+        {"trigger": "send_talk", "source": "talk", "dest": NONE, "before": "record_talk"},
+        {"trigger": "give_reason", "source": "stop_reason", "dest": NONE, "before": "record_why"},
         {
             "trigger": "choose_language",
             "source": "language",
@@ -73,6 +96,36 @@ def _language_text(turn: Turn) -> str:
     return turn.text("command.language_prompt")
 
 
+def _talk_text(turn: Turn) -> str:
+    return turn.text("talk.prompt")
+
+
+def _why_text(turn: Turn) -> str:
+    return turn.text("stop_reason.prompt")
+
+
+_YES_NO: dict[str, tuple[Callable[[Turn], str], str, str, str]] = {
+    # dialog: (its question, callback field, "yes" button, "no" button)
+    "confirm_stop": (_stop_text, "stop", "button.yes_stop", "button.keep"),
+    "confirm_delete": (_delete_text, "del", "button.yes_delete", "button.keep"),
+    "talk": (_talk_text, "talk", "button.talk_send", "button.cancel"),
+}
+
+
+def _why_keyboard(turn: Turn) -> Keyboard:
+    rows = [
+        (Button(turn.text(f"stop_reason.{code}"), f"{DIALOG}:why:{code}"),) for code in STOP_REASONS
+    ]
+    return (*rows, (Button(turn.text("button.skip"), f"{DIALOG}:why:{SKIP}"),))
+
+
+def _words(text: str | None) -> str | None:
+    """What the client wrote, as a person may see it, within a comment's limit; None if
+    nothing."""
+    kept = visible_text(text or "").strip()[: checkin.COMMENT_LIMIT]
+    return kept or None
+
+
 class DialogModel(TurnModel):
     """The dialogs' model: here `state` is the dialog slot of the state dict."""
 
@@ -88,18 +141,13 @@ class DialogModel(TurnModel):
 
     def prompt(self, _: EventData) -> None:
         turn, name = self.turn, self.state
-        if name == "confirm_stop":
-            turn.say(
-                _stop_text(turn),
-                yes_no_keyboard(turn.lang, DIALOG, "stop", "button.yes_stop", "button.keep"),
-            )
-        elif name == "confirm_delete":
-            turn.say(
-                _delete_text(turn),
-                yes_no_keyboard(turn.lang, DIALOG, "del", "button.yes_delete", "button.keep"),
-            )
+        if name in _YES_NO:
+            text_of, field, yes_key, no_key = _YES_NO[name]
+            turn.say(text_of(turn), yes_no_keyboard(turn.lang, DIALOG, field, yes_key, no_key))
         elif name == "language":
             turn.say(_language_text(turn), language_keyboard(DIALOG))
+        elif name == "stop_reason":
+            turn.say(_why_text(turn), _why_keyboard(turn))
         elif name == "timezone":
             zone_step.ask(turn, DIALOG)
         elif name == "timezone_confirm":
@@ -130,6 +178,16 @@ class DialogModel(TurnModel):
         turn.emit(EraseAll())
         turn.say(turn.text("command.deleted"))
         turn.state.update({"machine": "ended", "state": "erased", "zone": None, "checkin": None})
+
+    def record_talk(self, event: EventData) -> None:
+        send_talk(self.turn, str(event.kwargs.get("text") or ""))
+
+    def record_why(self, event: EventData) -> None:
+        turn = self.turn
+        reason, words = event.kwargs.get("reason"), _words(event.kwargs.get("text"))
+        if reason is not None or words is not None:
+            turn.emit(StopReason(reason, words, turn.at))
+            turn.say(turn.text("stop_reason.thanks"))
 
     def say_cancelled(self, _: EventData) -> None:
         self.turn.say(self.turn.text("command.cancelled"))
@@ -163,6 +221,12 @@ def is_open(turn: Turn) -> bool:
     return turn.state["dialog"] is not None
 
 
+def keeps_words(turn: Turn) -> bool:
+    """Whether the open dialog keeps what the client writes (a crisis text included, after the
+    safety net has answered it)."""
+    return turn.state["dialog"] in _KEEPS_WORDS
+
+
 def on_tap(turn: Turn, parts: list[str]) -> None:
     """A dialog button: counts only while that dialog is the open one."""
     model = DialogModel(turn)
@@ -175,6 +239,16 @@ def on_tap(turn: Turn, parts: list[str]) -> None:
         label = turn.text("button.yes_delete" if value == YES else "button.keep")
         turn.ack(_delete_text(turn), label)
         fire(MACHINE, model, "confirm" if value == YES else "cancel")
+    elif field == "talk" and value == ASK and turn.machine in ("idle", "checkin"):
+        fire(MACHINE, model, "ask_talk")
+    elif field == "talk" and name == "talk" and value in (YES, NO):
+        label = turn.text("button.talk_send" if value == YES else "button.cancel")
+        turn.ack(_talk_text(turn), label)
+        fire(MACHINE, model, "send_talk" if value == YES else "cancel")
+    elif field == "why" and name == "stop_reason" and value in (*STOP_REASONS, SKIP):
+        label = turn.text("button.skip" if value == SKIP else f"stop_reason.{value}")
+        turn.ack(_why_text(turn), label)
+        fire(MACHINE, model, "give_reason", reason=None if value == SKIP else value)
     elif field == "lang" and name == "language" and value in LANGUAGES:
         turn.ack(_language_text(turn), t(value, "language.name"))
         fire(MACHINE, model, "choose_language", code=value)
@@ -197,7 +271,11 @@ def on_text(turn: Turn, text: str) -> bool:
     conversation underneath can take it (a typed check-in answer, say)."""
     model = DialogModel(turn)
     name = model.state
-    if name in _CONFIRMS:
+    if name == "talk":
+        fire(MACHINE, model, "send_talk", text=text)
+    elif name == "stop_reason":
+        fire(MACHINE, model, "give_reason", text=text)
+    elif name in _CONFIRMS:
         answer = yes_or_no(turn.lang, text)
         if answer is None:
             return False
@@ -217,3 +295,9 @@ def on_text(turn: Turn, text: str) -> bool:
     else:
         return False
     return True
+
+
+def send_talk(turn: Turn, text: str) -> None:
+    """`/talk <a sentence>`: the request to talk, sent without a dialog."""
+    turn.emit(AskToTalk(_words(text), turn.at))
+    turn.say(turn.text("talk.sent"))

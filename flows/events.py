@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows.moments import SESSION, Moment
+
 MEDIA_KINDS = ("sticker", "photo", "voice", "document", "video", "other")
 
 
@@ -59,10 +61,14 @@ class Edited:
 
 @dataclass(frozen=True, slots=True)
 class OpenCheckin:
-    """The scheduler opened check-in `checkin_id` for this client."""
+    """The scheduler opened check-in `checkin_id` for this client, at `moment`
+    (`flows.moments.moment_for`: whether there is a session to rate), asking the outcome
+    `measures` due (`flows.moments.measures_due`) beside the alliance check."""
 
     at: datetime
     checkin_id: int
+    moment: Moment = SESSION
+    measures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

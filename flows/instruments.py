@@ -8,6 +8,7 @@ from the file. Validation errors name the file and the field so a broken file is
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flows.moments import MOMENTS, SESSION, Moment
 
 INSTRUMENTS_DIR = Path(__file__).with_name("instruments")
 DEFAULT_INSTRUMENT = "rapport-brief"
@@ -59,10 +62,19 @@ class Item(_Strict):
     follow_up: Item | None = None  # asked only after a "yes"
     optional: bool = False
     crisis_above: int | None = None  # any answer above this is handled as a crisis
+    # When it is asked (`flows.moments`): every check-in unless the file says otherwise.
+    moments: tuple[Moment, ...] = MOMENTS
+    text_at: dict[Moment, LocalText] | None = None  # other wording at a moment
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _needs_english(self.text, "text")
+        if not self.moments:
+            raise ValueError("moments: name at least one moment it is asked in")
+        for moment, texts in (self.text_at or {}).items():
+            if moment not in self.moments:
+                raise ValueError(f"text_at.{moment}: the item is not asked then")
+            _needs_english(texts, f"text_at.{moment}")
         if self.kind == "scale":
             if self.min is None or self.max is None:
                 raise ValueError("min/max: a scale item needs both")
@@ -105,11 +117,33 @@ class Item(_Strict):
     def localized(self, texts: LocalText, lang: str) -> str:
         return texts.get(lang) or texts["en"]
 
-    def question(self, lang: str) -> str:
-        return self.localized(self.text, lang)
+    def question(self, lang: str, moment: Moment = SESSION) -> str:
+        texts = (self.text_at or {}).get(moment) or self.text
+        return self.localized(texts, lang)
+
+    def asked_at(self, moment: Moment) -> bool:
+        return moment in self.moments
 
     def is_crisis(self, value: int | None) -> bool:
         return value is not None and self.crisis_above is not None and value > self.crisis_above
+
+
+class Band(_Strict):
+    """A published severity band: from `min` up to the next band's `min`."""
+
+    min: int = Field(ge=0)
+    label: LocalText
+
+
+class Outcome(_Strict):
+    """How an outcome measure (PHQ-9, GAD-7) is scored: the sum of `items`, its published
+    severity bands, and the smallest change in the total that is more than measurement error
+    (`reliable_change`, a reliable change index). Higher totals are worse."""
+
+    items: list[str] = Field(min_length=1)
+    total_max: int
+    reliable_change: int = Field(gt=0)
+    bands: list[Band] = Field(min_length=1)
 
 
 class Scoring(_Strict):
@@ -118,6 +152,7 @@ class Scoring(_Strict):
     cutoff: int | None = None
     item_flag: int | None = None
     reliable_change: int | None = None
+    outcome: Outcome | None = None
 
 
 class Instrument(_Strict):
@@ -149,6 +184,8 @@ class Instrument(_Strict):
                 raise ValueError(f"scoring.alliance: no item {name!r}")
             if index[name].kind != "scale":
                 raise ValueError(f"scoring.alliance: {name!r} is not a scale item")
+        if self.scoring.outcome is not None:
+            _check_outcome(self.scoring.outcome, index)
         if self.scoring.total_max is not None:
             possible = sum(index[name].high for name in self.scoring.alliance)
             if possible != self.scoring.total_max:
@@ -184,6 +221,11 @@ class Instrument(_Strict):
                 out.append(item.follow_up)
         return tuple(out)
 
+    @cached_property
+    def session_items(self) -> tuple[str, ...]:
+        """Ids of the items asked only about a session: an answer to one is a session rated."""
+        return tuple(item.id for item in self.items if item.moments == (SESSION,))
+
     def by_subscale(self, subscale: str) -> tuple[Item, ...]:
         """The items (follow-ups too) of one subscale, in asking order."""
         return tuple(item for item in self.flat_items() if item.subscale == subscale)
@@ -204,6 +246,22 @@ class Instrument(_Strict):
         if self.title is None:
             return self.id
         return self.title.get(lang) or self.title.get("en") or self.id
+
+
+def _check_outcome(outcome: Outcome, index: dict[str, Item]) -> None:
+    for name in outcome.items:
+        if name not in index or index[name].kind != "scale":
+            raise ValueError(f"scoring.outcome.items: {name!r} is not a scale item")
+    possible = sum(index[name].high for name in outcome.items)
+    if possible != outcome.total_max:
+        raise ValueError(
+            f"scoring.outcome.total_max: is {outcome.total_max} but the items add up to {possible}"
+        )
+    starts = [band.min for band in outcome.bands]
+    if starts[0] != 0 or starts != sorted(set(starts)) or starts[-1] > outcome.total_max:
+        raise ValueError("scoring.outcome.bands: must start at 0 and rise within the total")
+    for position, band in enumerate(outcome.bands):
+        _needs_english(band.label, f"scoring.outcome.bands[{position}].label")
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -303,3 +361,54 @@ def score(instrument: Instrument, answers: dict[str, int | None]) -> Scores:
             if (v := answers.get(name)) is not None and v <= rules.item_flag
         )
     return Scores(total, by_subscale, below, flagged)
+
+
+Change = Literal["better", "worse", "same"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeScore:
+    """One outcome measure scored: the total and the index of its severity band."""
+
+    total: int
+    band: int
+
+    def label(self, outcome: Outcome, lang: str) -> str:
+        labels = outcome.bands[self.band].label
+        return labels.get(lang) or labels["en"]
+
+
+def score_outcome(instrument: Instrument, answers: Mapping[str, int | None]) -> OutcomeScore | None:
+    """The instrument's outcome total and band, or None unless every item got a number (a
+    total with items left out would read as less severe than it is)."""
+    outcome = instrument.scoring.outcome
+    if outcome is None:
+        return None
+    values = [answers.get(name) for name in outcome.items]
+    if any(value is None for value in values):
+        return None
+    total = sum(value for value in values if value is not None)
+    band = max(i for i, b in enumerate(outcome.bands) if b.min <= total)
+    return OutcomeScore(total, band)
+
+
+def reliable_change(outcome: Outcome, before: int, after: int) -> Change:
+    """'better' or 'worse' when the totals differ by at least the reliable change, else 'same'."""
+    if before - after >= outcome.reliable_change:
+        return "better"
+    if after - before >= outcome.reliable_change:
+        return "worse"
+    return "same"
+
+
+def outcome_instruments(*also: str | Path | None) -> tuple[Instrument, ...]:
+    """The shipped instruments that score an outcome (PHQ-9, GAD-7), and each of `also` (a
+    practice's own instrument or measure, by name or path) that scores one too."""
+    found = [load_instrument(name) for name in available_instruments()]
+    for other in also:
+        if other is None:
+            continue
+        own = load_instrument(other)
+        if all(own is not shipped for shipped in found):
+            found.append(own)
+    return tuple(instrument for instrument in found if instrument.scoring.outcome is not None)

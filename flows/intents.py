@@ -136,6 +136,26 @@ class Stop:
 
 
 @dataclass(frozen=True, slots=True)
+class AskToTalk:
+    """The client would like to talk with their therapist about how the work is going, with an
+    optional sentence (at most 2,000 characters; store it encrypted). Shown at the top of the
+    next digest; with no session booked (so no digest coming) the therapist is told at once."""
+
+    text: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StopReason:
+    """Why the client stopped: one of `flows.dialogs.STOP_REASONS` and/or their own words (at
+    most 2,000 characters; store them encrypted). Their therapist is told."""
+
+    reason: str | None
+    text: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class EraseAll:
     """Delete everything about this client, for good."""
 
@@ -240,6 +260,8 @@ Intent = (
     | Pause
     | Resume
     | Stop
+    | AskToTalk
+    | StopReason
     | EraseAll
     | ShowMyData
     | CrisisAlert

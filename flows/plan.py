@@ -1,16 +1,18 @@
-"""What one check-in asks, resolved once and shared: the items in order, which follow-up
-hangs on which probe, question numbering, and the pieces of text and keyboards that do not
-depend on the client. Check-ins are the hot path, so everything that can be is computed here
-once per instrument (and language) instead of once per event.
+"""What one check-in asks, resolved once and shared: the items in order (those that fit the
+moment, `flows.moments`), which follow-up hangs on which probe, and the pieces of text and
+keyboards that do not depend on the client. Check-ins are the hot path, so everything that can
+be is computed here once per instrument (and language) instead of once per event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flows.i18n import t
 from flows.instruments import SAFETY_INSTRUMENT, Instrument, Item, load_instrument
 from flows.keyboards import PREFER_NOT, SKIP
+from flows.moments import SESSION, Moment
 
 SAFETY = load_instrument(SAFETY_INSTRUMENT)
 ROW_LIMIT = 6  # buttons in one row before a scale splits into two rows
@@ -20,10 +22,24 @@ _CACHE_LIMIT = 512
 KeyboardTemplate = tuple[tuple[tuple[str, str], ...], ...]
 
 
-def plan_items(instrument: Instrument, safety_item: bool) -> list[str]:
-    """Item ids in asking order: instrument items, then the safety item if on, comments last."""
-    flat = instrument.flat_items()
+def plan_items(
+    instrument: Instrument,
+    safety_item: bool,
+    moment: Moment = SESSION,
+    measures: Sequence[Instrument] = (),
+) -> list[str]:
+    """Item ids in asking order: the instrument's items asked at this moment (a follow-up with
+    its parent), then the outcome measures due (`flows.moments.measures_due`), then the safety
+    item if on and not asked already (PHQ-9 item 9 is it), comments last. An id is asked once."""
+    flat: list[Item] = []
+    for item in instrument.items:
+        if item.asked_at(moment):
+            flat += [item] if item.follow_up is None else [item, item.follow_up]
     items = [item.id for item in flat if item.kind != "text"]
+    for measure in measures:
+        if measure is not instrument:
+            asked = (i for i in measure.flat_items() if i.asked_at(moment) and i.kind != "text")
+            items += [i.id for i in asked if i.id not in items]
     if safety_item:
         items += [item.id for item in SAFETY.flat_items() if item.id not in items]
     items += [item.id for item in flat if item.kind == "text"]
@@ -36,51 +52,71 @@ class Step:
 
     item: Item | None  # None when the instrument no longer has this item: it is skipped
     parent: str | None  # a follow-up is asked only after its parent got "yes" (1)
-    number: int | None  # 1-based among the main questions; None for follow-ups and comments
 
 
 @dataclass(slots=True)
 class Plan:
     ids: tuple[str, ...]
     steps: tuple[Step, ...]
-    total: int
-    _questions: dict[tuple[int, str], str] = field(default_factory=dict)
-    _prompts: dict[tuple[int, str], str] = field(default_factory=dict)
+    moment: Moment = SESSION
+    parents: tuple[str, ...] = ()  # the probes whose "yes" brings a follow-up in
+    _positions: dict[tuple[int, tuple[bool, ...]], tuple[int, int]] = field(default_factory=dict)
+    _questions: dict[tuple[int, str, int, int], str] = field(default_factory=dict)
+    _anchors: dict[tuple[int, str], str] = field(default_factory=dict)
     _keyboards: dict[tuple[int, str], KeyboardTemplate] = field(default_factory=dict)
+
+    def _asked(self, index: int, answers: dict[str, int | None]) -> bool:
+        step = self.steps[index]
+        return step.item is not None and (step.parent is None or answers.get(step.parent) == 1)
 
     def upcoming(self, start: int, answers: dict[str, int | None]) -> int:
         """The next index after `start` that will be asked (len when none is left)."""
         for index in range(start + 1, len(self.steps)):
-            step = self.steps[index]
-            if step.item is None or (step.parent is not None and answers.get(step.parent) != 1):
-                continue
-            return index
+            if self._asked(index, answers):
+                return index
         return len(self.steps)
 
     def item(self, index: int) -> Item | None:
         return self.steps[index].item if 0 <= index < len(self.steps) else None
 
-    def question(self, index: int, lang: str) -> str:
-        """The question with its number ("3/6. ..."), `{therapist}` still to be filled in."""
-        key = (index, lang)
+    def position(self, index: int, answers: dict[str, int | None]) -> tuple[int, int]:
+        """(n, total) for the counter: every question counts, the comment and a follow-up too
+        (one is counted once its probe got the "yes" that brings it in), so the counter never
+        reads "6/6" with more to come."""
+        flags = tuple(answers.get(parent) == 1 for parent in self.parents)
+        key = (index, flags)
+        found = self._positions.get(key)
+        if found is None:
+            n = total = 0
+            for i in range(len(self.steps)):
+                if i == index or self._asked(i, answers):
+                    total += 1
+                    n += i <= index
+            found = self._positions[key] = (n, total)
+        return found
+
+    def question(self, index: int, lang: str, answers: dict[str, int | None] | None = None) -> str:
+        """The question with its number ("3/7. ..."), `{therapist}` still to be filled in;
+        `answers` so far decide whether a follow-up counts."""
+        n, total = self.position(index, answers or {})
+        key = (index, lang, n, total)
         text = self._questions.get(key)
         if text is None:
             step = self.steps[index]
             assert step.item is not None
-            text = step.item.question(lang)
-            if step.number is not None:
-                text = t(lang, "checkin.numbered", n=step.number, total=self.total, question=text)
+            question = step.item.question(lang, self.moment)
+            text = t(lang, "checkin.numbered", n=n, total=total, question=question)
             self._questions[key] = text
         return text
 
-    def prompt(self, index: int, lang: str) -> str:
+    def prompt(self, index: int, lang: str, answers: dict[str, int | None] | None = None) -> str:
         """The question as asked: with the scale's anchors when the buttons are bare numbers."""
         key = (index, lang)
-        text = self._prompts.get(key)
-        if text is None:
-            text = self.question(index, lang)
+        anchors = self._anchors.get(key)
+        if anchors is None:
             item = self.steps[index].item
             assert item is not None
+            anchors = ""
             if item.kind == "scale" and item.anchors is not None and item.choices is None:
                 anchors = t(
                     lang,
@@ -90,9 +126,9 @@ class Plan:
                     high=item.high,
                     high_label=item.anchors.max.get(lang) or item.anchors.max["en"],
                 )
-                text = f"{text}\n{anchors}"
-            self._prompts[key] = text
-        return text
+            self._anchors[key] = anchors
+        text = self.question(index, lang, answers)
+        return f"{text}\n{anchors}" if anchors else text
 
     def keyboard(self, index: int, lang: str) -> KeyboardTemplate:
         key = (index, lang)
@@ -132,31 +168,38 @@ def _keyboard_template(item: Item, lang: str) -> KeyboardTemplate:
     return (*(tuple((str(v), str(v)) for v in row) for row in rows_of_values), prefer_not)
 
 
-def _build(instrument: Instrument, ids: tuple[str, ...]) -> Plan:
+def _build(
+    instrument: Instrument, ids: tuple[str, ...], moment: Moment, measures: Sequence[Instrument]
+) -> Plan:
+    sources = (instrument, *measures, SAFETY)
     steps: list[Step] = []
-    total = 0
     for item_id in ids:
-        item = instrument.find(item_id) or SAFETY.find(item_id)
-        parent = instrument.parent_of(item_id) or SAFETY.parent_of(item_id)
-        number = None
-        if item is not None and item.kind != "text" and parent is None:
-            total += 1
-            number = total
-        steps.append(Step(item, parent, number))
-    return Plan(ids, tuple(steps), total)
+        item = next((x for src in sources if (x := src.find(item_id)) is not None), None)
+        parent = next((p for src in sources if (p := src.parent_of(item_id)) is not None), None)
+        steps.append(Step(item, parent))
+    parents = tuple(dict.fromkeys(step.parent for step in steps if step.parent is not None))
+    return Plan(ids, tuple(steps), moment, parents)
 
 
-_PLANS: dict[tuple[int, tuple[str, ...]], tuple[Instrument, Plan]] = {}
+_PlanKey = tuple[tuple[int, ...], tuple[str, ...], Moment]
+_PLANS: dict[_PlanKey, tuple[tuple[Instrument, ...], Plan]] = {}
 
 
-def plan_for(instrument: Instrument, ids: list[str]) -> Plan:
-    """The shared plan for these item ids under this instrument."""
-    key = (id(instrument), tuple(ids))
+def plan_for(
+    instrument: Instrument,
+    ids: list[str],
+    moment: Moment = SESSION,
+    measures: Sequence[Instrument] = (),
+) -> Plan:
+    """The shared plan for these item ids, asked at this moment, under this instrument and the
+    outcome measures the check-in asks."""
+    held = (instrument, *measures)
+    key = (tuple(id(each) for each in held), tuple(ids), moment)
     cached = _PLANS.get(key)
-    if cached is not None and cached[0] is instrument:
+    if cached is not None and all(a is b for a, b in zip(cached[0], held, strict=True)):
         return cached[1]
     if len(_PLANS) >= _CACHE_LIMIT:
         _PLANS.clear()
-    plan = _build(instrument, key[1])
-    _PLANS[key] = (instrument, plan)  # holding the instrument keeps its id from being reused
+    plan = _build(instrument, key[1], moment, measures)
+    _PLANS[key] = (held, plan)  # holding the instruments keeps their ids from being reused
     return plan

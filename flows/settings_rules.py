@@ -16,6 +16,10 @@ from flows.visible import visible_text
 
 MAX_DIGEST_LEAD = timedelta(days=7)
 """A digest sent more than a week ahead would describe a different stretch of therapy."""
+MIN_ALERT_ESCALATION = timedelta(minutes=5)
+MAX_ALERT_ESCALATION = timedelta(days=1)
+"""An unacknowledged urgent alert goes to the safety contact after this long: not so soon that
+the therapist has no time to read it, not so late that nobody acts the same day."""
 MAX_NAME = 100
 """Characters in a name or alias: what a digest title and a Telegram line can carry."""
 
@@ -78,6 +82,20 @@ def digest_lead_minutes(text: str) -> int:
     value = _duration("--digest-lead", text)
     if value > MAX_DIGEST_LEAD:
         raise ValueError(f"--digest-lead: {text.strip()} is longer than the 7d maximum")
+    return value // timedelta(minutes=1)
+
+
+def alert_escalation_minutes(text: str) -> int:
+    """`--alert-escalation`: whole minutes between `MIN_ALERT_ESCALATION` and
+    `MAX_ALERT_ESCALATION`."""
+    value = _duration("--alert-escalation", text)
+    if not MIN_ALERT_ESCALATION <= value <= MAX_ALERT_ESCALATION:
+        raise ValueError(
+            f"--alert-escalation: {text.strip()} is outside 5m to 1d "
+            "(the wait before an unacknowledged urgent alert goes to the safety contact)"
+        )
+    if value % timedelta(minutes=1):
+        raise ValueError(f"--alert-escalation: {text.strip()} is not whole minutes (e.g. 2h)")
     return value // timedelta(minutes=1)
 
 

@@ -6,10 +6,13 @@ typed here (`State`) so that mypy checks every key a flow reads or writes.
      "state":   the state of that machine (e.g. "consent", "asking", "stopped"),
      "zone":    a time zone waiting for the client's confirmation, or None,
      "dialog":  None or a command dialog shown on top of the machine ("confirm_stop",
-                "confirm_delete", "language", "timezone", "timezone_confirm"); when it ends the
+                "confirm_delete", "language", "timezone", "timezone_confirm", "talk",
+                "stop_reason"); when it ends the
                 conversation returns to machine/state and re-asks what was pending there,
      "checkin": None or the open check-in: {"id", "items" (item ids in asking order),
-                "index" (the item being asked), "answers" {item id: value or None}},
+                "index" (the item being asked), "answers" {item id: value or None},
+                "moment" (`flows.moments`; "session" in states stored before moments),
+                "measures" (the outcome measures it asks, `flows.measures`; [] before them)},
      "last_closed": the id of the last check-in that closed, or None. Check-in ids increase,
                 so an OpenCheckin at or below it is a late duplicate and is ignored}
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, cast
 
+from flows.moments import Moment, as_moment
 from flows.timezones import is_zone
 
 STATE_VERSION = 1
@@ -32,7 +36,17 @@ STATES: dict[str, frozenset[str]] = {
     "ended": frozenset({"stopped", "declined", "erased"}),
 }
 MACHINES = frozenset(STATES)
-DIALOGS = frozenset({"confirm_stop", "confirm_delete", "language", "timezone", "timezone_confirm"})
+DIALOGS = frozenset(
+    {
+        "confirm_stop",
+        "confirm_delete",
+        "language",
+        "timezone",
+        "timezone_confirm",
+        "talk",
+        "stop_reason",
+    }
+)
 
 Machine = Literal["onboarding", "idle", "checkin", "ended"]
 
@@ -44,6 +58,8 @@ class CheckinData(TypedDict):
     items: list[str]
     index: int
     answers: dict[str, int | None]
+    moment: Moment
+    measures: list[str]
 
 
 class State(TypedDict):
@@ -84,6 +100,13 @@ def _valid_checkin(checkin: Any) -> bool:
     )
 
 
+def _names(value: Any) -> list[str]:
+    """The measures of a stored check-in: a list of names, [] for anything else."""
+    if type(value) is list and all(type(name) is str for name in value):
+        return list(value)
+    return []
+
+
 def load(raw: Any) -> State | None:
     """A private, checked copy of a stored state, or None if it is missing or unusable."""
     if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
@@ -114,6 +137,8 @@ def load(raw: Any) -> State | None:
             items=list(checkin["items"]),
             index=checkin["index"],
             answers=dict(checkin["answers"]),
+            moment=as_moment(checkin.get("moment")),
+            measures=_names(checkin.get("measures")),
         )
     return {
         "version": STATE_VERSION,

@@ -22,6 +22,12 @@ def _required(value: int | None, what: str) -> int:
     return value
 
 
+def measure_title(lang: str) -> str:
+    """What the alliance items are, as a reader should be told: "Rapport's brief alliance check
+    (not validated)" (the instrument's own title)."""
+    return _BRIEF.title_for(lang)
+
+
 _ALLIANCE: Final = tuple(item for name in _SCORING.alliance if (item := _BRIEF.find(name)))
 ALLIANCE_ITEMS: Final[tuple[str, ...]] = tuple(item.id for item in _ALLIANCE)
 """The alliance items, in the order they are asked and drawn."""

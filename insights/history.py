@@ -79,6 +79,16 @@ class CrisisEvent:
     source: str = "text"
     category: str | None = None
     alerted: str | None = None
+    ack: Acknowledgement | None = None  # None: no alert stored with it (older rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """Whether a clinician acknowledged the alert: by whom (their name) and when; `by` None
+    while it is still open."""
+
+    by: str | None = None
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

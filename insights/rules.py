@@ -100,7 +100,7 @@ def silence(s: ClientState, now: float, th: Thresholds) -> Hit | None:
             "window": window,
             "score": round(score, 2),
         }
-        return Hit("silence", ALERT, since, evidence)
+        return Hit("silence", ALERT if _pattern_alone(s, window, th) else WATCH, since, evidence)
     if missed >= th.silence_missed_watch and run_start is not None:
         return Hit("silence", WATCH, run_start, _missed(cadence, missed, quiet))
     if quiet > th.silence_cadences * cadence and reference is not None:
@@ -128,6 +128,20 @@ def silence(s: ClientState, now: float, th: Thresholds) -> Hit | None:
                 }
                 return Hit("silence", WATCH, s.outcomes[n - window][0], evidence)
     return None
+
+
+def _pattern_alone(s: ClientState, run: int, th: Thresholds) -> bool:
+    """Whether a disengagement pattern is an alert on its own.
+
+    With `pattern_habit_after` set (off by default), not for a client known to miss now and
+    then: at least that many check-ins resolved before the run, one of them missed. Stayers like
+    that drift into a pattern and out again; for them the pattern is a watch, an alert only
+    beside another sign of disengagement (`combine`). Three misses in a row stay an alert.
+    """
+    before = len(s.outcomes) - run
+    if th.pattern_habit_after <= 0 or before < th.pattern_habit_after:
+        return True
+    return s.answered_upto[before] == before
 
 
 def _missed(cadence: float, missed: int, quiet: float) -> Evidence:
@@ -512,6 +526,11 @@ def combine(hits: list[Hit], th: Thresholds) -> list[Hit]:
             if len(group) >= th.combine_within_group:
                 escalate = group
     if not escalate:
+        patterns = [h for h in disengaged if h.severity == WATCH and _lone_pattern(h)]
+        partners = [h for h in disengaged if h.code != "silence"]
+        if patterns and partners:
+            escalate = patterns + partners
+    if not escalate:
         return hits
     members = {id(h) for h in escalate}
     codes = [h.code for h in escalate]
@@ -521,6 +540,11 @@ def combine(hits: list[Hit], th: Thresholds) -> list[Hit]:
             hit = hit.escalated([code for code in codes if code != hit.code])
         result.append(hit)
     return result
+
+
+def _lone_pattern(hit: Hit) -> bool:
+    """A disengagement pattern left at watch (see `_pattern_alone`): it needs a partner."""
+    return hit.code == "silence" and hit.evidence.get("reason") == "pattern"
 
 
 def _persistent(hit: Hit, th: Thresholds) -> bool:
@@ -567,7 +591,8 @@ class Evaluator:
         self._hits: list[Hit | None] = [None] * len(RULES)
         """Each rule's latest finding, in the order of `RULES`."""
         self._marks: list[int] = [-1] * len(RULES)
-        """What combining reads of each finding: -1 none, else 2 × severity + persistent."""
+        """What combining reads of each finding: -1 none, else 2 × severity + (persistent
+        alliance evidence, or a disengagement pattern)."""
 
     def after(self, kind: int, now: float) -> list[Hit] | None:
         checks = _CHECKS[kind]
@@ -587,7 +612,8 @@ class Evaluator:
                     changed = True
                 continue
             hits[index] = hit
-            mark = 2 * hit.severity + (1 if alliance and _persistent(hit, th) else 0)
+            combines = _persistent(hit, th) if alliance else _lone_pattern(hit)
+            mark = 2 * hit.severity + (1 if combines else 0)
             if mark != marks[index]:
                 marks[index] = mark
                 changed = True

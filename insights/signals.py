@@ -230,6 +230,11 @@ def _order(signal: Signal) -> tuple[int, int, datetime]:
     return (-SEVERITY_RANK[signal.severity], priority, signal.since)
 
 
+def rank(signals: Iterable[Signal]) -> list[Signal]:
+    """Most serious first, each signal on its own (the digest gives every one its own line)."""
+    return sorted(signals, key=_order)
+
+
 def rank_and_merge(signals: Iterable[Signal]) -> list[Signal]:
     """Most serious first; signals of one family (e.g. the alliance scores) become one entry.
 

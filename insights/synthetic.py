@@ -321,9 +321,7 @@ def generate_client(seed: int, index: int) -> dict[str, Any]:
         if s < history_end and not (pause and pause[0] <= s < pause[1])
     ]
     for number, sent in enumerate(sends, start=1):
-        next_send = sends[number] if number < len(sends) else sent + _EXPIRY
-        next_session = next((s for s in attended if s > sent), sent + _EXPIRY)
-        expiry = min(sent + _EXPIRY, next_send, next_session)
+        expiry = expires_at(sends, number, attended)
         checkin_id = f"k{number}"
         events.append((sent, 1, {"type": "checkin_sent", "id": checkin_id}))
         progress = _progress(sent, onset, quiet_from or dropout_at)
@@ -339,18 +337,40 @@ def generate_client(seed: int, index: int) -> dict[str, Any]:
         elif expiry <= history_end:
             events.append((expiry, 3, {"type": "checkin_missed", "checkin": checkin_id}))
 
+    return backtest_line(f"c{index}", tz_name, cadence, client.archetype, events, dropout_at)
+
+
+def backtest_line(
+    client: str,
+    tz_name: str,
+    cadence: str,
+    archetype: str,
+    events: list[tuple[datetime, int, dict[str, Any]]],
+    dropout_at: datetime | None,
+) -> dict[str, Any]:
+    """One labelled client in the backtest format from (moment, tie order, event) triples."""
+    zone = ZoneInfo(tz_name)
     events.sort(key=lambda e: (e[0], e[1]))
     label: dict[str, Any] = {"dropout": dropout_at is not None}
     if dropout_at is not None:
         label["at"] = _iso(dropout_at, zone)
     return {
-        "client": f"c{index}",
+        "client": client,
         "timezone": tz_name,
         "cadence": cadence,
-        "archetype": client.archetype,
+        "archetype": archetype,
         "events": [{**body, "at": _iso(moment, zone)} for moment, _, body in events],
         "label": label,
     }
+
+
+def expires_at(sends: list[datetime], number: int, sessions: list[datetime]) -> datetime:
+    """When check-in `number` (counted from 1) expires: after 4 days, or at the next check-in
+    or session, whichever is first."""
+    sent = sends[number - 1]
+    next_send = sends[number] if number < len(sends) else sent + _EXPIRY
+    next_session = next((s for s in sessions if s > sent), sent + _EXPIRY)
+    return min(sent + _EXPIRY, next_send, next_session)
 
 
 def _episode(

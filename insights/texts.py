@@ -56,7 +56,12 @@ def duration(hours: float, lang: str = "en") -> str:
 
 def names(codes: str, lang: str) -> str:
     """'slowing,falling_alliance' → 'slower replies and a falling alliance rating'."""
-    return join((text(lang, f"name.{code}") for code in codes.split(",") if code), lang)
+    return join((signal_name(code, lang) for code in codes.split(",") if code), lang)
+
+
+def signal_name(code: str, lang: str = "en") -> str:
+    """'falling_alliance' → 'a falling alliance rating': what a person reads instead of a code."""
+    return text(lang, f"name.{code}") if has_key(f"name.{code}") else code.replace("_", " ")
 
 
 def together_tail(lang: str) -> str:

@@ -42,6 +42,7 @@ class Thresholds:
     engage_partial: float = 1.5
     engage_cap: float = 4.0
     delay_sigma: float = 1.0
+    pattern_habit_after: int = 0
     # slowing
     slowing_window: int = 3
     slowing_ratio: float = 3.0
@@ -68,6 +69,12 @@ class Thresholds:
     rupture_alert_count: int = 0
     confrontation_alert_count: int = 2
     recent_window: int = 3
+    # the digest only: what a therapist should take up at the next session, whether or not it
+    # predicts a drop-out (the backtest does not see these; see insights/README.md)
+    digest_alert_drop: float = 2.0
+    """A total this many reliable changes below the client's baseline is an alert in the digest."""
+    digest_low_in_row: int = 4
+    """A total under the cut-off this many check-ins running is an alert in the digest."""
     # combining watch signals into an alert
     combine_across_groups: bool = False
     combine_within_group: int = 3
@@ -122,6 +129,8 @@ class Thresholds:
                 raise ValueError(f"{name} must be at least 1")
         if self.silence_missed_alert < self.silence_missed_watch:
             raise ValueError("silence_missed_alert must not be below silence_missed_watch")
+        if self.pattern_habit_after < 0:
+            raise ValueError("pattern_habit_after must not be negative")
         if self.trend_window < 2:
             raise ValueError("trend_window must be at least 2")
         if self.slowing_ratio <= 1:

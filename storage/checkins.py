@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -32,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
 from storage.crypto import Cipher
-from storage.models import Answer, Base, Checkin, ClientEvent
+from storage.models import Answer, Base, Checkin, ClientEvent, ClientNote, TherapySession
 from storage.types import UTCDateTime
 
 _checkin: Table = Base.metadata.tables["checkin"]
@@ -64,6 +66,17 @@ async def states(s: AsyncSession, checkin_ids: Collection[int]) -> dict[int, Row
         )
     )
     return {row.id: row for row in rows}
+
+
+async def statuses_of(s: AsyncSession, client_id: int) -> list[Row[Any]]:
+    """Status and first answer of each of the client's check-ins, oldest first, as stored now
+    (read past the session's objects, which a set-at-a-time close leaves stale)."""
+    rows = await s.execute(
+        select(_checkin.c.id, _checkin.c.status, _checkin.c.first_answer_at)
+        .where(_checkin.c.client_id == client_id)
+        .order_by(_checkin.c.opened_at, _checkin.c.id)
+    )
+    return list(rows)
 
 
 async def last_opened(s: AsyncSession, client_ids: Collection[int]) -> dict[int, datetime]:
@@ -253,3 +266,163 @@ async def events_of(s: AsyncSession, client_id: int) -> Sequence[ClientEvent]:
             select(ClientEvent).where(ClientEvent.client_id == client_id).order_by(ClientEvent.at)
         )
     ).all()
+
+
+# --- what a check-in opening now should ask ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AskingFacts:
+    """What `flows.moments.moment_for` needs about one client."""
+
+    last_session_ended: datetime | None  # the latest session (not cancelled) that has ended
+    has_upcoming_session: bool  # one (not cancelled) that has not ended yet
+    last_rated: datetime | None  # when the latest check-in with a session rated in it opened
+
+
+async def asking_facts(
+    s: AsyncSession, client_ids: Collection[int], rating_items: Collection[str], now: datetime
+) -> dict[int, AskingFacts]:
+    """Sessions and the last session rating of each client (two statements for any number)."""
+    if not client_ids:
+        return {}
+    ids = list(client_ids)
+    ended = TherapySession.ends_at <= now
+    sessions = await s.execute(
+        select(
+            TherapySession.client_id,
+            func.max(case((ended, TherapySession.ends_at))),
+            func.max(case((ended, 0), else_=1)),
+        )
+        .where(TherapySession.client_id.in_(ids), TherapySession.cancelled.is_(False))
+        .group_by(TherapySession.client_id)
+    )
+    known: dict[int, tuple[datetime | None, bool]] = {
+        client_id: (last, bool(upcoming)) for client_id, last, upcoming in sessions
+    }
+    rated: dict[int, datetime] = {}
+    if rating_items:
+        rows = await s.execute(
+            select(Checkin.client_id, func.max(Checkin.opened_at))
+            .join(Answer, Answer.checkin_id == Checkin.id)
+            .where(Checkin.client_id.in_(ids), Answer.item.in_(list(rating_items)))
+            .group_by(Checkin.client_id)
+        )
+        rated = {client_id: at for client_id, at in rows if at is not None}
+    return {
+        client_id: AskingFacts(*known.get(client_id, (None, False)), rated.get(client_id))
+        for client_id in ids
+    }
+
+
+async def last_answered(
+    s: AsyncSession, client_ids: Collection[int], items: Collection[str]
+) -> dict[int, dict[str, datetime]]:
+    """For each client and each of `items`: when the latest check-in with an answer to it opened
+    ("prefer not to answer" counts: it was asked). One statement for any number of clients."""
+    if not client_ids or not items:
+        return {}
+    rows = await s.execute(
+        select(Checkin.client_id, Answer.item, func.max(Checkin.opened_at))
+        .join(Answer, Answer.checkin_id == Checkin.id)
+        .where(Checkin.client_id.in_(list(client_ids)), Answer.item.in_(list(items)))
+        .group_by(Checkin.client_id, Answer.item)
+    )
+    found: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for client_id, item, at in rows:
+        if at is not None:
+            found[client_id][item] = at
+    return dict(found)
+
+
+# --- what a client asked to tell their therapist -----------------------------------------------
+
+
+async def add_note(
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    client_id: int,
+    kind: str,
+    at: datetime,
+    reason: str | None = None,
+    text: str | None = None,
+) -> None:
+    """Keep a client's note (`ClientNote`); the words encrypted."""
+    text_enc = cipher.encrypt(text) if text else None
+    s.add(ClientNote(client_id=client_id, kind=kind, at=at, reason=reason, text_enc=text_enc))
+    await s.flush()
+
+
+async def notes_of(
+    s: AsyncSession, client_id: int, kind: str | None = None, *, unshown: bool = False
+) -> Sequence[ClientNote]:
+    """The client's notes (of one kind; `unshown`: that no digest has carried yet), oldest
+    first."""
+    query = select(ClientNote).where(ClientNote.client_id == client_id)
+    if kind is not None:
+        query = query.where(ClientNote.kind == kind)
+    if unshown:
+        query = query.where(ClientNote.shown_at.is_(None))
+    return (await s.scalars(query.order_by(ClientNote.at, ClientNote.id))).all()
+
+
+async def mark_notes_shown(s: AsyncSession, note_ids: Collection[int], at: datetime) -> None:
+    if note_ids:
+        await s.execute(
+            update(ClientNote).where(ClientNote.id.in_(list(note_ids))).values(shown_at=at)
+        )
+
+
+_CHECKIN_COLUMNS = (
+    Checkin.id,
+    Checkin.client_id,
+    Checkin.status,
+    Checkin.opened_at,
+    Checkin.first_answer_at,
+    Checkin.closed_at,
+)
+_ANSWER_COLUMNS = (Checkin.client_id, Answer.checkin_id, Answer.item, Answer.value, Answer.text_enc)
+
+
+async def checkins_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[Row[Any]]]:
+    """`checkins_of` for many clients at once, by client: rows with the columns a history
+    reads (no ORM objects: a caseload holds thousands)."""
+    found: dict[int, list[Row[Any]]] = {}
+    if client_ids:
+        query = select(*_CHECKIN_COLUMNS).where(Checkin.client_id.in_(client_ids))
+        connection = await s.connection()  # Core rows: no ORM loading for thousands of them
+        for row in (await connection.execute(query.order_by(Checkin.opened_at))).all():
+            found.setdefault(row.client_id, []).append(row)
+    return found
+
+
+async def answers_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[Row[Any]]]:
+    """`answers_of_client` for many clients at once, by client, as rows (see above)."""
+    found: dict[int, list[Row[Any]]] = {}
+    if client_ids:
+        query = (
+            select(*_ANSWER_COLUMNS)
+            .join(Checkin, Checkin.id == Answer.checkin_id)
+            .where(Checkin.client_id.in_(client_ids))
+            .order_by(Answer.id)
+        )
+        for row in (await (await s.connection()).execute(query)).all():
+            found.setdefault(row.client_id, []).append(row)
+    return found
+
+
+async def events_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[ClientEvent]]:
+    """`events_of` for many clients at once, by client."""
+    found: dict[int, list[ClientEvent]] = {}
+    if client_ids:
+        query = select(ClientEvent).where(ClientEvent.client_id.in_(client_ids))
+        for e in await s.scalars(query.order_by(ClientEvent.at)):
+            found.setdefault(e.client_id, []).append(e)
+    return found

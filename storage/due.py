@@ -45,6 +45,7 @@ DUE_CLIENT_COLUMNS = (
     "language",
     "cadence",
     "quiet_hours",
+    "outcomes",
     "chat_id",
     "conversation",
     "paused_until",

@@ -57,6 +57,12 @@ class Practice(Base):
             name="fk_practice_safety_contact_id_therapist",
         )
     )
+    # How long an urgent alert may stay unacknowledged before it goes to the safety contact.
+    alert_escalation_minutes: Mapped[int] = mapped_column(
+        Integer, default=120, server_default="120"
+    )
+    # Outcome measures beside the alliance check, each on its own interval (`flows.measures`).
+    outcomes: Mapped[str] = mapped_column(String(400), default="off", server_default="off")
     created_at: Mapped[datetime]
 
 
@@ -72,6 +78,8 @@ class Therapist(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     unreachable_at: Mapped[datetime | None]  # blocked the bot; cleared when they unblock it
+    # In the console: therapist (own clients), supervisor (reads those supervised), admin.
+    role: Mapped[str] = mapped_column(String(16), default="therapist", server_default="therapist")
     created_at: Mapped[datetime]
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist")
@@ -96,6 +104,7 @@ class Client(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     cadence: Mapped[str | None] = mapped_column(String(200))
     quiet_hours: Mapped[str | None] = mapped_column(String(20))
+    outcomes: Mapped[str | None] = mapped_column(String(400))  # None: the practice's
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -189,6 +198,63 @@ class ClientEvent(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ClientNote(Base):
+    """What a client asked to tell their therapist: `talk` (they would like to talk about how the
+    work is going; pinned atop digests until a pre-session digest has carried it) or
+    `stop_reason` (why they stopped); `reason` a fixed choice, the words encrypted."""
+
+    __tablename__ = "client_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(32))
+    text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    shown_at: Mapped[datetime | None]  # a pre-session digest carried it: not pinned again
+
+
+class Alert(Base):
+    """An alert about a client sent (or meant) for a clinician: an urgent crisis alert, a
+    withdrawal between sessions, or a digest's alert-level flags. It stays open until someone it
+    was sent to acknowledges it; an urgent one still open at `escalate_at` goes once to the
+    safety contact. A flag's episode lasts until a digest goes out without its signals
+    (`ended_at`): until then the same flag is not raised again."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_escalate_due", "escalate_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # crisis | withdrawal | flag
+    # crisis: `flows.crisis.CATEGORIES` or "safety_item"; withdrawal: "missed" or "blocked";
+    # flag: the alert-level signal codes, sorted, joined by ","
+    cause: Mapped[str | None] = mapped_column(String(200))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    raised_at: Mapped[datetime]
+    escalate_at: Mapped[datetime | None]  # cleared once acknowledged or escalated
+    escalated_at: Mapped[datetime | None]
+    ack_choice: Mapped[str | None] = mapped_column(String(16))  # seen | contacted | not_concern
+    ack_by: Mapped[int | None] = mapped_column(ForeignKey("therapist.id", ondelete="SET NULL"))
+    ack_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]  # a flag's episode: a digest went out without it
+
+
+class AlertMessage(Base):
+    """One message showing an alert to one clinician (the alert itself, or a line of their
+    `/alerts`): its buttons go, and its text says who acknowledged, once someone does."""
+
+    __tablename__ = "alert_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    outbox_id: Mapped[int | None] = mapped_column(Integer, index=True)  # until it is sent
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class OutboxMessage(Base):
     """A message committed with the state change that caused it, sent afterwards by the sender."""
 
@@ -240,6 +306,46 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Supervision(Base):
+    """A supervisor reads (never changes) the caseload of each therapist they supervise."""
+
+    __tablename__ = "supervision"
+
+    supervisor_id: Mapped[int] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), primary_key=True
+    )
+    therapist_id: Mapped[int] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ConsoleLink(Base):
+    """A one-time sign-in link to the console (`/web`, `rapport web link`): only its hash."""
+
+    __tablename__ = "console_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie's hash, its CSRF token, when it was last seen (idle
+    expiry). In the database, so any replica serves any request."""
+
+    __tablename__ = "console_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class KeyCanary(Base):

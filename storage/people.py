@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -225,6 +225,18 @@ async def therapist_by_user(s: AsyncSession, telegram_user_id: int) -> Therapist
 
 async def list_therapists(s: AsyncSession) -> Sequence[Therapist]:
     return (await s.scalars(select(Therapist).order_by(Therapist.id))).all()
+
+
+async def clients_of(s: AsyncSession, therapist_ids: Collection[int] | None) -> Sequence[Client]:
+    """The clients of these therapists (None: every client), by id."""
+    query = select(Client).order_by(Client.id)
+    if therapist_ids is not None:
+        query = query.where(Client.therapist_id.in_(therapist_ids))
+    return (await s.scalars(query)).all()
+
+
+async def client_by_code(s: AsyncSession, code: str) -> Client | None:
+    return await s.scalar(select(Client).where(Client.code == code))
 
 
 async def list_clients(s: AsyncSession, therapist_id: int | None = None) -> Sequence[Client]:
@@ -510,6 +522,20 @@ async def sessions_of(s: AsyncSession, client_id: int) -> Sequence[TherapySessio
             .order_by(TherapySession.starts_at)
         )
     ).all()
+
+
+async def sessions_of_clients(
+    s: AsyncSession, client_ids: Collection[int]
+) -> dict[int, list[TherapySession]]:
+    """`sessions_of` for many clients at once, by client."""
+    found: dict[int, list[TherapySession]] = {}
+    if client_ids:
+        query = select(TherapySession).where(
+            TherapySession.client_id.in_(client_ids), TherapySession.cancelled.is_(False)
+        )
+        for x in await s.scalars(query.order_by(TherapySession.starts_at)):
+            found.setdefault(x.client_id, []).append(x)
+    return found
 
 
 async def next_session(s: AsyncSession, client_id: int, after: datetime) -> TherapySession | None:

@@ -12,11 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
 from storage.models import (
+    Alert,
+    AlertMessage,
     Answer,
     AuditEvent,
     Checkin,
     Client,
     ClientEvent,
+    ClientNote,
     Invite,
     OutboxMessage,
     ProcessedUpdate,
@@ -67,7 +70,11 @@ async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
     answers = await s.execute(delete(Answer).where(Answer.checkin_id.in_(old)))
     checkins = await s.execute(delete(Checkin).where(Checkin.opened_at < before))
     events = await s.execute(delete(ClientEvent).where(ClientEvent.at < before))
+    notes = await s.execute(delete(ClientNote).where(ClientNote.at < before))
     sessions = await s.execute(delete(TherapySession).where(TherapySession.ends_at < before))
+    old_alerts = select(Alert.id).where(Alert.raised_at < before)
+    await s.execute(delete(AlertMessage).where(AlertMessage.alert_id.in_(old_alerts)))
+    await s.execute(delete(Alert).where(Alert.raised_at < before))
     failed = await s.execute(
         delete(OutboxMessage).where(
             OutboxMessage.status == "failed", OutboxMessage.created_at < before
@@ -79,6 +86,7 @@ async def apply_retention(s: AsyncSession, before: datetime) -> dict[str, int]:
             ("answers", answers),
             ("checkins", checkins),
             ("events", events),
+            ("notes", notes),
             ("sessions", sessions),
             ("failed_messages", failed),
         )
@@ -100,8 +108,9 @@ class Erased:
 
 async def erase_client(s: AsyncSession, client_id: int, now: datetime, actor: str) -> Erased | None:
     """Hard-delete every row derived from the client: the client, their check-ins and answers,
-    events, sessions, invites, and every outbox row to them or about them (pending, failed or
-    sent: undelivered digests and alerts are cancelled). The audit trail stays, reduced to
+    events, notes (requests to talk, why they stopped), sessions, invites, and every outbox row
+    to them or about them (pending, failed or sent: undelivered digests and alerts are
+    cancelled). The audit trail stays, reduced to
     actor, action, time and the bare id, and records the erasure itself. None if no such
     client."""
     client = await s.get(Client, client_id)
@@ -118,7 +127,9 @@ async def erase_client(s: AsyncSession, client_id: int, now: datetime, actor: st
             Answer.checkin_id.in_(select(Checkin.id).where(Checkin.client_id == client_id))
         )
     )
-    for model in (Checkin, ClientEvent, TherapySession, Invite):
+    alert_ids = select(Alert.id).where(Alert.client_id == client_id)
+    await s.execute(delete(AlertMessage).where(AlertMessage.alert_id.in_(alert_ids)))
+    for model in (Checkin, ClientEvent, ClientNote, TherapySession, Invite, Alert):
         await s.execute(delete(model).where(model.client_id == client_id))
     await s.execute(delete(OutboxMessage).where(theirs))
     # Audit rows hold no client data by construction (`audit`); clear any older detail anyway.

@@ -65,7 +65,8 @@ def postgres_server_url() -> Iterator[str]:
 
 TABLES = (
     "answer, checkin, client_event, outbox, invite, therapy_session, client, therapist, "
-    "practice, processed_update, audit_event, key_canary, bot_instance"
+    "practice, processed_update, audit_event, key_canary, bot_instance, supervision, "
+    "console_link, console_session, alert, alert_message, client_note"
 )
 
 

@@ -1,5 +1,5 @@
-"""The direction of imports (DESIGN, "Layout"): the adapters (`bot`, `cli`) → `app` → `flows`,
-`insights`, `storage`; `insights` → `flows`; `storage` → nothing of ours but
+"""The direction of imports (DESIGN, "Layout"): the adapters (`bot`, `cli`, `web`) → `app` →
+`flows`, `insights`, `storage`; `insights` → `flows`; `storage` → nothing of ours but
 plain data types (the status names, `flows.statuses`).
 
 Every import counts, wherever it is written: at the top, inside a function, or under
@@ -21,7 +21,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "bot": ("sqlalchemy",),
     "cli": ("sqlalchemy",),
     # The use cases: no front end, so the web console can call what Telegram calls.
-    "app": ("telegram", "starlette", "uvicorn", "bot", "cli"),
+    "app": ("telegram", "starlette", "uvicorn", "jinja2", "bot", "cli", "web"),
+    # The console: pages over the use cases, never a query of its own.
+    "web": ("sqlalchemy", "storage", "telegram", "bot", "cli"),
     # Pure: no database, no use cases, no front end.
     "flows": ("app", "bot", "cli", "storage", "sqlalchemy", "insights"),
     "insights": ("app", "bot", "cli", "storage", "sqlalchemy"),

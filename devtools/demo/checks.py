@@ -14,6 +14,7 @@ from datetime import timedelta
 from devtools.demo.report import ClientFacts, DigestFacts
 from devtools.demo.story import CRISIS, ENGAGED, FALLING, WITHDRAWING
 from devtools.demo.therapist import UrgentAlert
+from insights.texts import signal_name
 
 WITHDRAWAL_CODES = frozenset({"silence", "slowing", "partial", "terse", "unreachable", "stopped"})
 ALLIANCE_CODES = frozenset({"falling_alliance", "low_alliance", "item_drop", "confrontation"})
@@ -49,7 +50,7 @@ def flagged_before_session(client: ClientFacts | None, codes: frozenset[str], wh
         seen = len(client.digests)
         return Check(name, False, f"{client.alias}: none of {seen} digests listed such a signal")
     first = hits[0]
-    kinds = sorted(first.serious_codes() & codes) or ["a watch/alert signal"]
+    kinds = [signal_name(c) for c in sorted(first.serious_codes() & codes)] or ["a watch signal"]
     when = first.received.session_at.strftime("%d %b")
     lead = first.received.session_at - first.received.received_at
     hours = lead.total_seconds() / 3600
@@ -103,6 +104,20 @@ def crisis_in_next_digest(client: ClientFacts | None) -> Check:
     return Check(name, False, f"{client.alias}: the digest for {when} does not open with it")
 
 
+def crisis_acknowledged(client: ClientFacts | None, alerts: list[UrgentAlert]) -> Check:
+    name = "the therapist acknowledged the urgent alert, and the alert shows it"
+    if client is None:
+        return Check(name, False, "no crisis client in the cast")
+    mine = [a for a in alerts if a.alias == client.alias]
+    shown = [a.acknowledged for a in mine if a.acknowledged]
+    if not mine or len(shown) != len(mine):
+        return Check(
+            name, False, f"{client.alias}: {len(shown)} of {len(mine)} alerts acknowledged"
+        )
+    line = shown[0].splitlines()[-1].lstrip("✅ ")
+    return Check(name, True, f"{client.alias}: buttons replaced by “{line}”")
+
+
 def every_step_answered(clients: list[ClientFacts]) -> Check:
     name = "the bot answered every tap and message of the check-ins"
     stuck = {c.alias: c.stuck for c in clients if c.stuck}
@@ -119,4 +134,5 @@ def verify(clients: list[ClientFacts], alerts: list[UrgentAlert]) -> list[Check]
         engaged_all_well(_by_story(clients, ENGAGED)),
         crisis_alert(_by_story(clients, CRISIS), alerts),
         crisis_in_next_digest(_by_story(clients, CRISIS)),
+        crisis_acknowledged(_by_story(clients, CRISIS), alerts),
     ]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from devtools.demo.checks import Check
 from devtools.demo.report import ClientFacts
+from insights.texts import signal_name
 
 
 def print_digests(console: Console, facts: list[ClientFacts]) -> None:
@@ -55,7 +56,7 @@ def print_summary(
         elif last["too_little_data"]:
             verdict = "too little data"
         else:
-            serious = [s["code"] for s in last["signals"] if s["severity"] != "info"]
+            serious = [signal_name(s["code"]) for s in last["signals"] if s["severity"] != "info"]
             verdict = ", ".join(serious) or "notes only"
         table.add_row(
             client.alias,

@@ -21,8 +21,10 @@ from devtools.demo.clock import Alarm, HeldTimelapse
 from devtools.demo.story import CRISIS_COMMENT, Persona, Reply
 from devtools.demo.transcript import Transcript
 from devtools.sandbox import ActionError, Sandbox, SandboxUser, buttons_of
+from flows.checkin import INTRO_KEYS
 from flows.i18n import t
 from flows.instruments import load_instrument
+from flows.moments import MOMENTS, SESSION, Moment
 from flows.plan import plan_items
 
 LANG = "en"
@@ -96,7 +98,9 @@ class ClientAgent:
         self.course_checkins = course_checkins
         self.rng = random.Random(seed)
         self.thinking = random.Random(seed + 1)  # seconds between taps, apart from the story
-        self.items = plan_items(load_instrument(instrument), safety_item=False)
+        brief = load_instrument(instrument)
+        self.items = {m: plan_items(brief, safety_item=False, moment=m) for m in MOMENTS}
+        self.moment: Moment = SESSION  # what the latest check-in asked about
         self.user: SandboxUser = sandbox.user(persona.name.split()[0], language_code=LANG)
         self.log = CheckinLog()
         self._seen: set[int] = set()
@@ -197,7 +201,7 @@ class ClientAgent:
             self.clock.release()
 
     def _report(self, outcome: str, at: datetime, reply: Reply) -> None:
-        scores = "/".join(str(v) for v in reply.alliance)
+        scores = _ASKED.get(self.moment) or "/".join(str(v) for v in reply.alliance)
         if outcome == "answered":
             self.log.answered += 1
             extras = []
@@ -234,10 +238,12 @@ class ClientAgent:
         """Tap through the open check-in; 'answered', 'abandoned' or 'closed'."""
         view = self._view()
         found = self._current_question(checkin_id)
+        self.moment = self._moment_of(found[0]) if found is not None else SESSION
+        items = self.items[self.moment]
         answered = 0
         while found is not None:
             question, index = found
-            item = self.items[index] if index < len(self.items) else "comment"
+            item = items[index] if index < len(items) else "comment"
             if reply.stop_after is not None and answered >= reply.stop_after:
                 return "abandoned"
             self.clock.advance(timedelta(seconds=self.thinking.randint(4, 15)))
@@ -292,6 +298,18 @@ class ClientAgent:
                     self.log.crisis_reply_at = sent_at(seen)
         await view.next_message(REPLY_WAIT, predicate=lambda m: text_of(m).startswith(thanks))
         return "answered"
+
+    def _moment_of(self, question: Message) -> Moment:
+        """What the check-in asks about, as its introduction (the latest before `question`)
+        says: a client sees which kind of check-in it is."""
+        intros = {prefix(key): moment for moment, key in INTRO_KEYS.items()}
+        found: Moment = SESSION
+        for message in self.user.inbox:
+            if message["message_id"] >= question["message_id"]:
+                break
+            text = str(message.get("text", ""))
+            found = next((m for p, m in intros.items() if text.startswith(p)), found)
+        return found
 
     def _current_question(self, checkin_id: int) -> tuple[Message, int] | None:
         """The newest question of this check-in still showing its buttons (after a reminder
@@ -368,7 +386,15 @@ def _typed(value: str, item: str) -> str:
     return value
 
 
+# What a check-in that rated no session is reported as in the transcript.
+_ASKED: dict[str, str] = {"first": "before the first session", "between": "between sessions"}
+
+# Items the stories do not score themselves, answered like the nearest one they do.
+_STAND_IN = {"expectations": "goals", "hope": "overall", "between_work": "goals"}
+
+
 def _value_for(item: str, reply: Reply) -> str:
+    item = _STAND_IN.get(item, item)
     if item == "tension":
         return "1" if reply.tension else "0"
     if item == "talked":

@@ -31,8 +31,9 @@ from devtools.demo.clock import HeldTimelapse
 from devtools.demo.output import print_digests, print_summary
 from devtools.demo.people import ClientAgent
 from devtools.demo.report import ClientFacts, collect
+from devtools.demo.serve import serve_demo_console
 from devtools.demo.story import CAST, THERAPIST_NAME, THERAPIST_ZONE
-from devtools.demo.summary import counted_logs, summary_json
+from devtools.demo.summary import LogCounter, counted_logs, summary_json
 from devtools.demo.therapist import TherapistView
 from devtools.demo.time import Pacer, Watch, expected_stops, live
 from devtools.demo.transcript import Transcript
@@ -78,9 +79,14 @@ class Stage:
 
 
 async def run_demo(
-    weeks: int = 6, out: Path = Path("demo-out"), speed: float | None = None, quiet: bool = False
+    weeks: int = 6,
+    out: Path = Path("demo-out"),
+    speed: float | None = None,
+    quiet: bool = False,
+    serve: str | None = None,
 ) -> int:
-    """Run the whole story; 0 when every check holds, 1 otherwise."""
+    """Run the whole story; 0 when every check holds, 1 otherwise. With `serve` (HOST:PORT),
+    the practice's console stays up afterwards until Ctrl-C (`devtools.demo.serve`)."""
     if weeks < 1:
         raise ValueError("the demo needs at least one week")
     console = Console(highlight=False)
@@ -88,13 +94,51 @@ async def run_demo(
     clock = HeldTimelapse(START, speed or default_speed(weeks), held=True)
     transcript = Transcript(console, ZoneInfo(THERAPIST_ZONE), quiet=quiet)
     wall_start = time.monotonic()
+    kept: list[Stage] = []
     with tempfile.TemporaryDirectory(prefix="rapport-demo-") as folder, counted_logs() as logs:
         try:
-            facts, therapist = await _story(Path(folder), clock, transcript, weeks, out, speed)
+            facts, therapist = await _story(
+                Path(folder), clock, transcript, weeks, out, speed, kept if serve else None
+            )
         except (ConfigError, TimeoutError, OSError, ValueError) as exc:
             transcript.stop_progress()
             console.print(f"[red]the demo could not finish: {type(exc).__name__}: {exc}[/red]")
             return 1
+        try:
+            return await _report(
+                console,
+                clock,
+                facts,
+                therapist,
+                logs,
+                weeks,
+                out,
+                speed,
+                quiet,
+                wall_start,
+                kept,
+                serve,
+            )
+        finally:
+            for stage in kept:
+                await _shut_down(stage)
+
+
+async def _report(
+    console: Console,
+    clock: HeldTimelapse,
+    facts: list[ClientFacts],
+    therapist: TherapistView,
+    logs: LogCounter,
+    weeks: int,
+    out: Path,
+    speed: float | None,
+    quiet: bool,
+    wall_start: float,
+    kept: list[Stage],
+    serve: str | None,
+) -> int:
+    """The checks, the summary and the digests; then the console, if it is to stay up."""
     checks = [*verify(facts, therapist.alerts), logs.check()]
     wall = time.monotonic() - wall_start
     summary = summary_json(
@@ -113,6 +157,11 @@ async def run_demo(
     if not quiet:
         print_digests(console, facts)
     print_summary(console, facts, checks, summary, out)
+    for stage in kept:
+        assert serve is not None
+        clock.acquire()  # time stands still while the console is looked at
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+            await serve_demo_console(stage.rt, serve, console)
     return 0 if summary["ok"] else 1
 
 
@@ -123,8 +172,10 @@ async def _story(
     weeks: int,
     out: Path,
     fixed_speed: float | None,
+    keep: list[Stage] | None = None,
 ) -> tuple[list[ClientFacts], TherapistView]:
-    """Everything between start and shutdown: joining, the weeks, and what came of them."""
+    """Everything between start and shutdown: joining, the weeks, and what came of them. With
+    `keep`, the stage is left running (appended to it) for the caller to shut down."""
     wall_start = time.monotonic()
     stage = await _start(folder, clock)
     try:
@@ -147,11 +198,15 @@ async def _story(
         transcript.flush()
         transcript.stop_progress()
         await _stop_tasks(stage.tasks)
-        return await collect(stage.rt, agents, therapist), therapist
+        result = await collect(stage.rt, agents, therapist), therapist
+        if keep is not None:
+            keep.append(stage)
+        return result
     finally:
         transcript.stop_progress()
         await _stop_tasks(stage.tasks)
-        await _shut_down(stage)
+        if keep is None or stage not in keep:
+            await _shut_down(stage)
 
 
 # --- stages -----------------------------------------------------------------------------------

@@ -72,7 +72,12 @@ def summary_json(
         sent = crisis.get(alert.alias)
         minutes = None if sent is None else round((alert.at - sent).total_seconds() / 60, 1)
         alerts.append(
-            {"client": alert.alias, "at": alert.at.isoformat(), "minutes_after_message": minutes}
+            {
+                "client": alert.alias,
+                "at": alert.at.isoformat(),
+                "minutes_after_message": minutes,
+                "acknowledged": alert.acknowledged is not None,
+            }
         )
     return {
         "weeks": weeks,

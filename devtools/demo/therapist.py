@@ -69,9 +69,10 @@ class ReceivedDigest:
 
     @property
     def all_well(self) -> bool:
-        return any(
-            line.startswith((ALL_WELL, ALL_WELL_NO_TOTAL)) for line in self.text.splitlines()
-        )
+        """The headline's finding (after 'Digest for A.S.: ') says all is well."""
+        head = self.text.splitlines()[0] if self.text else ""
+        finding = head[len(DIGEST_TITLE) :].split(": ", 1)[-1]
+        return finding.startswith((ALL_WELL, ALL_WELL_NO_TOTAL))
 
     @property
     def opens_with_risk(self) -> bool:
@@ -98,6 +99,8 @@ class ReceivedDigest:
 class UrgentAlert:
     alias: str
     at: datetime
+    # The therapist taps "I've contacted the client": what the alert then shows in its place.
+    acknowledged: str | None = None
 
 
 class TherapistView:
@@ -118,6 +121,7 @@ class TherapistView:
         self.alerts: list[UrgentAlert] = []
         self._chart: tuple[str, bytes] | None = None  # (alias, PNG) waiting for its text
         self._urgent = prefix("therapist.alert_crisis_text")
+        self._withdrawal = prefix("alert.withdrawal")
         self._notes = {
             t(LANG, f"therapist.client_{kind}").split("}", 1)[1].split("{", 1)[0]: kind
             for kind in _NOTES
@@ -146,12 +150,42 @@ class TherapistView:
             await self._digest(text, at)
         elif text.startswith(self._urgent):
             alias = text[len(self._urgent) :].split(maxsplit=1)[0]
-            self.alerts.append(UrgentAlert(alias, at))
+            alert = UrgentAlert(alias, at)
+            self.alerts.append(alert)
             self.transcript.event(at, f"⚠ urgent alert to the therapist about {alias}", "bold red")
+            await self._acknowledge(alert, message)
+        elif text.startswith(self._withdrawal):
+            alias = text[len(self._withdrawal) :].split(maxsplit=1)[0]
+            self.transcript.event(at, f"⚑ between-session alert about {alias}", "bold yellow")
         elif (note := self._note(text)) is not None:
             self.transcript.event(at, f"therapist notified: {note}", style="dim")
         elif self.digests and self.digests[-1].received_at == at:
             self.digests[-1].text += "\n" + text  # a long digest's continuation
+
+    async def _acknowledge(self, alert: UrgentAlert, message: dict[str, Any]) -> None:
+        """The therapist calls the client, then taps "I've contacted the client": the alert's
+        buttons give way to who acknowledged it and how."""
+        label = t(LANG, "alert.button_contacted")
+        try:
+            await self.user.tap(message, button_text=label)
+            await self.sandbox.wait_until(
+                lambda: self._acknowledged_text(message) is not None,
+                REPLY_WAIT,
+                what="the alert edited to show the acknowledgement",
+            )
+        except (TimeoutError, KeyError, ValueError):
+            return  # the check reports it
+        shown = self._acknowledged_text(message)
+        alert.acknowledged = shown
+        if shown is not None:
+            at = sent_at(message)
+            self.transcript.event(at, f"✓ {shown.splitlines()[-1].lstrip('✅ ')}", "bold green")
+
+    def _acknowledged_text(self, message: dict[str, Any]) -> str | None:
+        now = next((m for m in self.user.inbox if m["message_id"] == message["message_id"]), None)
+        if now is None or now.get("reply_markup") or "\n\n✅ " not in text_of(now):
+            return None
+        return text_of(now)
 
     def _note(self, text: str) -> str | None:
         for tail, kind in self._notes.items():
@@ -204,7 +238,8 @@ class TherapistView:
 
 
 def _alias_in_title(text: str) -> str:
-    return text.splitlines()[0][len(DIGEST_TITLE) :].strip()
+    """'Digest for A.S.: Alliance falling…' → 'A.S.' (the finding follows the alias)."""
+    return text.splitlines()[0][len(DIGEST_TITLE) :].split(": ", 1)[0].strip()
 
 
 def _digest_line(digest: ReceivedDigest, transcript: Transcript) -> str:

@@ -45,6 +45,11 @@ def practice(rapport) -> dict[str, object]:  # type: ignore[no-untyped-def]
         (("--name", "   "), "--name"),
         (("--name", "\u200b\u202e\ufeff"), "--name"),
         (("--name", "x" * 101), "--name"),
+        (("--outcome", "phq-9:3d"), "--outcome"),
+        (("--outcome", "phq-9"), "--outcome"),
+        (("--outcome", "rapport-brief:14d"), "--outcome"),
+        (("--outcome", "phq-9:14d", "--outcome", "PHQ-9:28d"), "--outcome"),
+        (("--outcome", ""), "--outcome"),
     ],
 )
 def test_a_setting_that_cannot_be_honoured_is_refused_and_nothing_is_stored(  # type: ignore[no-untyped-def]
@@ -85,6 +90,24 @@ def test_values_in_whole_units_are_stored_exactly(rapport) -> None:  # type: ign
     assert practice(rapport)["nudge_after_hours"] == 96
 
 
+def test_outcome_measures_are_stored_in_one_spelling(rapport) -> None:  # type: ignore[no-untyped-def]
+    def shown() -> object:
+        return json.loads(rapport("practice", "show", "--json"))["outcomes"]
+
+    assert shown() == "off"
+    rapport("practice", "set", "--outcome", "PHQ-9:14d", "--outcome", "gad-7:28d")
+    assert shown() == "phq-9:14d,gad-7:28d"
+    rapport("therapist", "add", "--name", "Dana Lee")
+    rapport("client", "add", "--therapist", "1", "--name", "Alice Smith")
+    assert (
+        json.loads(rapport("client", "set", "1", "--outcome", "off", "--json"))["outcomes"] == "off"
+    )
+    client = json.loads(rapport("client", "set", "1", "--outcome", "default", "--json"))
+    assert client["outcomes"] is None  # the practice's again
+    rapport("practice", "set", "--outcome", "off")
+    assert shown() == "off"
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
@@ -99,6 +122,7 @@ def test_values_in_whole_units_are_stored_exactly(rapport) -> None:  # type: ign
         (("client", "set", "1", "--language", ""), "language"),
         (("client", "set", "1", "--cadence", ""), "cadence"),
         (("client", "set", "1", "--quiet-hours", ""), "quiet hours"),
+        (("client", "set", "1", "--outcome", "gad-7:1d"), "--outcome"),
     ],
 )
 def test_people_need_visible_names_and_real_settings(  # type: ignore[no-untyped-def]

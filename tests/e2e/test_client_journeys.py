@@ -20,7 +20,7 @@ from flows.i18n import t
 from flows.onboarding import CONSENT_VERSION
 from flows.plan import Plan, plan_for, plan_items
 from flows.timezones import display_zone, local_time
-from storage.models import Client, ClientEvent, OutboxMessage
+from storage.models import Alert, Client, ClientEvent, OutboxMessage
 from tests.e2e.harness import (
     Person,
     World,
@@ -51,9 +51,15 @@ def plan(safety_item: bool = False) -> Plan:
     return plan_for(brief, plan_items(brief, safety_item))
 
 
-def prompt(index: int, lang: str = "en", safety_item: bool = False) -> str:
-    """Question `index` as asked, anchors included."""
-    return plan(safety_item).prompt(index, lang).replace("{therapist}", THERAPIST)
+def prompt(
+    index: int,
+    lang: str = "en",
+    safety_item: bool = False,
+    answers: dict[str, int | None] | None = None,
+) -> str:
+    """Question `index` as asked, anchors included (`answers` so far: a "yes" to the tension
+    probe counts its follow-up in)."""
+    return plan(safety_item).prompt(index, lang, answers).replace("{therapist}", THERAPIST)
 
 
 def acked(question: dict[str, Any], choice: str) -> str:
@@ -310,7 +316,7 @@ async def test_a_full_checkin_records_every_answer_with_its_time(world: World) -
         assert edited["text"] == f"{acked(previous, label)}\n\n{question['text']}"
         assert button_data(edited) == button_data(question) != button_data(previous)
 
-    assert question["text"] == prompt(7)
+    assert question["text"] == prompt(7, answers={"tension": 1})
     world.clock.advance(timedelta(minutes=3))
     await alice.user.send("  the last session felt rushed  ")
     assert await said(alice.user) == en("checkin.thanks")
@@ -353,7 +359,7 @@ async def test_prefer_not_typed_numbers_and_a_skipped_comment(world: World) -> N
     assert await after_tap(alice.user, question) == en("checkin.thanks")
     edited = as_seen_now(alice.user, question)
     assert edited["text"] == f"{acked(question, en('checkin.skipped'))}\n\n{en('checkin.thanks')}"
-    assert button_data(edited) == []
+    assert button_data(edited) == ["d:talk:ask"]  # the thanks offers /talk
 
     result = await stored(world, alice.id)
     assert result.items() == {
@@ -454,7 +460,7 @@ async def test_commands_mid_checkin_answer_then_ask_the_pending_item_again(world
     question = await reasked(user, question)
     await user.send("/mydata")
     mydata = await said(user)
-    assert mydata.startswith(t("en", "mydata.title")) and "heard: 6" in mydata
+    assert mydata.startswith(t("en", "mydata.title")) and "felt heard and respected: 6/10" in mydata
     question = await reasked(user, question)
     await user.send("/frobnicate")
     assert await said(user) == en("command.unknown")
@@ -587,6 +593,10 @@ async def test_stop_confirmed_before_any_answer_leaves_a_missed_checkin(world: W
     await user.send("/stop")
     await tap_label(user, await next_with_buttons(user), en("button.yes_stop"))
     assert await said(user) == en("command.stopped")
+    why = await next_with_buttons(user)  # the one optional question why: skipped
+    assert why["text"] == en("stop_reason.prompt")
+    await user.answer_to(await user.tap(why, "d:why:s"))
+    await world.drain()
     result = await stored(world, alice.id)
     assert result.status == "stopped" and result.answers == ()
     assert [(c[1], c[3]) for c in result.checkins] == [("missed", world.clock.now())]
@@ -755,7 +765,14 @@ async def test_a_positive_safety_item_raises_an_urgent_alert(world: World) -> No
     async with world.rt.sessions() as s:
         event = (await s.scalars(select(ClientEvent).where(ClientEvent.kind == "crisis"))).one()
         assert event.at == answered_at
-        assert event.data == {"source": "safety_item", "category": None, "alerted": "therapist"}
+        alert = (await s.scalars(select(Alert))).one()  # stored, to be acknowledged
+        assert event.data == {
+            "source": "safety_item",
+            "category": None,
+            "alerted": "therapist",
+            "alert": alert.id,
+        }
+        assert (alert.kind, alert.cause, alert.urgent) == ("crisis", "safety_item", True)
 
 
 # --- a restart in the middle ----------------------------------------------------------------------

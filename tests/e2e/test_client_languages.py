@@ -64,11 +64,11 @@ class Transcript:
         self.texts.append(text)
         return text
 
-    def expect_question(self, index: int) -> str:
+    def expect_question(self, index: int, answers: dict[str, int | None] | None = None) -> str:
         brief = instrument("rapport-brief")
         plan = plan_for(brief, plan_items(brief, False))
-        text = plan.prompt(index, self.lang).replace("{therapist}", THERAPIST)
-        assert text != plan.prompt(index, "en").replace("{therapist}", THERAPIST)
+        text = plan.prompt(index, self.lang, answers).replace("{therapist}", THERAPIST)
+        assert text != plan.prompt(index, "en", answers).replace("{therapist}", THERAPIST)
         if self.in_place is not None:  # asked in place of the question just answered
             self.texts[self.in_place] += f"\n\n{text}"
             self.in_place = None
@@ -135,7 +135,7 @@ async def test_a_client_hears_only_their_own_language(world: World, speaker: Spe
         await user.tap(question, data_for(question, value))
         script.answered(question["text"], script.text(label), question=True)
         question = await next_with_buttons(user)
-        assert question["text"] == script.expect_question(upcoming)
+        assert question["text"] == script.expect_question(upcoming, {"tension": 1})
     await user.send(speaker.comment)
     reply = await user.next_message()
     assert reply["text"] == script.expect("crisis.reply", resources=crisis)

@@ -72,6 +72,9 @@ async def test_three_weeks_of_the_demo_tell_the_story(tmp_path: Path) -> None:
     # the digest after the crisis opens with it, whatever the scores (9s) and comments setting
     checks = {check["check"]: check for check in summary["checks"]}
     assert checks["the crisis client's next digest opens with the urgent alert"]["ok"] is True
+    # the therapist taps "I've contacted the client"; the alert shows who did, instead of buttons
+    assert alerts[0]["acknowledged"] is True
+    assert checks["the therapist acknowledged the urgent alert, and the alert shows it"]["ok"]
 
     assert summary["bot_log"]["errors"] == 0
 

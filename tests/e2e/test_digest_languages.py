@@ -119,28 +119,29 @@ async def test_a_spanish_speaking_therapist_gets_the_digest_in_spanish(
         assert client is not None and row is not None and row.digest_sent_at == digest_at
         practice = await people.get_practice(s, digest_at)
         history = await client_history(s, world.rt.cipher, client, practice)
-    title = therapist_text("es", "digest.title", alias=client.alias)
+    title = therapist_text("es", "digest.title", alias=client.alias, finding="")
     photo, *texts = digest_messages(dana, title)
-    assert "photo" in photo and texts and all("text" in m for m in texts)
-    received = "\n".join(m["text"] for m in texts)
+    assert "photo" in photo and len(texts) == 1 and "text" in texts[0]  # one photo, one text
+    received = texts[0]["text"]
     for message in (photo["caption"], received):
         assert_spanish(message)
-    assert photo["caption"].splitlines()[:2] == [
-        f"Resumen de check-ins: {client.alias}",
-        "Sesión: jueves 8 de enero, 15:00",
-    ]
+    headline = (
+        f"Resumen de {client.alias}: Alianza 32/40, por debajo del umbral; «objetivos» baja a 5/10"
+    )
+    assert photo["caption"].splitlines() == [headline, "Sesión: jueves 8 de enero, 15:00"]
     assert received.splitlines()[:3] == [
-        f"Resumen de check-ins: {client.alias}",
+        headline,
         "Sesión: jueves 8 de enero, 15:00",
         "Check-ins desde la última sesión: 3 de 3 respondidos",
     ]
     for line in (
-        "Última puntuación total de alianza: 32/40",
         "Lo que llama la atención:",
-        "• vigilar: Puntuación total de alianza 32/40, por debajo del punto de corte (36)",
+        "• vigilar, 7 de enero: Puntuación total de alianza 32/40, por debajo del punto de corte",
         "«trabajamos en lo que yo quería» (objetivos) en 5/10",
-        "Ítems con 7 o menos: «trabajamos en lo que yo quería»",
-        "Comentarios:\n5 de enero: «me sentí escuchada»\n6 de enero: «fue útil»\n"
+        "Últimas respuestas, 7 de enero: alianza 32/40, por debajo del umbral de 36 "
+        "(vínculo 9, objetivos 5, enfoque 9, global 9)",
+        "Bienestar, 7 de enero: ",
+        "En palabras del cliente:\n5 de enero: «me sentí escuchada»\n6 de enero: «fue útil»\n"
         "7 de enero: «no sé si vamos bien»",
         "Posibles formas de abrir el tema:",
         "– Revisa los objetivos en conjunto",
@@ -154,8 +155,9 @@ async def test_a_spanish_speaking_therapist_gets_the_digest_in_spanish(
     assert photo["caption"] == caption(expected, BERLIN)
     chart = world.sandbox.world.files.get(photo["photo"][-1]["file_id"])
     assert chart is not None and chart.data.startswith(PNG)
-    assert chart.data == render_chart(history, digest_at, lang="es")
-    assert chart.data != render_chart(history, digest_at, lang="en")
+    finding = expected.headline
+    assert chart.data == render_chart(history, digest_at, lang="es", finding=finding)
+    assert chart.data != render_chart(history, digest_at, lang="en", finding=finding)
 
     # On demand, from Telegram and from the command line, it is Spanish too.
     dana.user.skip_to_end()
@@ -167,4 +169,6 @@ async def test_a_spanish_speaking_therapist_gets_the_digest_in_spanish(
     assert "Check-ins desde la última sesión: 3 de 3 respondidos" in on_demand["text"]
     report = await digest_now(world.rt, alicia.id)
     assert report.chunks[0].startswith(title) and report.as_json["lang"] == "es"
-    assert report.png == render_chart(history, world.clock.now(), lang="es")
+    assert report.png == render_chart(
+        history, world.clock.now(), lang="es", finding=report.as_json["headline"]
+    )

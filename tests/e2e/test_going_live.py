@@ -549,7 +549,7 @@ def test_package_data_covers_every_data_file() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns: dict[str, list[str]] = pyproject["tool"]["setuptools"]["package-data"]
     checked = 0
-    for package in ("bot", "flows", "insights", "storage"):
+    for package in ("bot", "flows", "insights", "storage", "web"):
         shipped = {
             f for pattern in patterns.get(package, []) for f in (ROOT / package).glob(pattern)
         }

@@ -87,7 +87,7 @@ async def test_mydata_export_audit_and_erasure(world: World, sqlite_url: str) ->
     alice.user.skip_to_end()
     await alice.user.send("/mydata")
     mydata = await alice.next_message()
-    assert COMMENT in mydata["text"] and "heard: 7" in mydata["text"]
+    assert COMMENT in mydata["text"] and "felt heard and respected: 7/10" in mydata["text"]
 
     code, csv_out = await asyncio.to_thread(
         cli, sqlite_url, "export", "--client", str(alice.id), "--format", "csv"

@@ -26,6 +26,7 @@ from sqlalchemy import Select, select
 
 from app import admin, heartbeat
 from app.clock import ManualClock
+from flows.checkin import INTRO_KEYS
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client, ClientEvent, TherapySession
 from tests.conftest import TEST_KEY
@@ -36,6 +37,7 @@ from tests.e2e.harness import (
     following,
     join_client,
     next_with_buttons,
+    split_question,
 )
 
 BERLIN = "Europe/Berlin"
@@ -50,6 +52,8 @@ MONDAY = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 QUIET_START, QUIET_END = time(21, 0), time(9, 0)  # the practice default
 
 INTRO = t("en", "checkin.intro").split("{")[0]
+INTROS = tuple(t("en", key).split("{")[0] for key in INTRO_KEYS.values())
+"""Every check-in opens with one of these, whichever moment it asks about (`flows.moments`)."""
 NUDGE = t("en", "checkin.nudge")
 THANKS = t("en", "checkin.thanks").split("{")[0]
 ZONE_SAVED = t("en", "timezone.saved").split("{")[0]
@@ -120,7 +124,11 @@ class Member:
         ]
 
     def checkins_received(self) -> list[datetime]:
-        return self.received(INTRO)
+        return [
+            wall(sent_at(m), self.zone)
+            for m in self.later_messages()
+            if (m.get("text") or "").startswith(INTROS)
+        ]
 
 
 async def unjoined_therapist(world: World) -> Person:
@@ -201,11 +209,14 @@ def open_question(member: Member) -> dict[str, Any]:
 
 async def answer_checkin(
     world: World, member: Member, *, value: int = 8, items: int | None = None
-) -> None:
+) -> list[str]:
     """Tap through the open check-in (`value` on scales, "no" to yes/no, skip the comment);
-    with `items`, stop after that many taps as a client who drifts off would."""
+    with `items`, stop after that many taps as a client who drifts off would. Returns what the
+    client read: each question asked (asked in place, a question replaces the one before in the
+    same message) and what followed the last tap."""
     user = member.person.user
     question = open_question(member)
+    read = [split_question(str(question.get("text", "")))[1]]
     taps = 0
     while True:
         data = checkin_buttons(question)
@@ -218,9 +229,11 @@ async def answer_checkin(
         taps += 1
         # Wait for the reply, so the answer is stored at this instant of the manual clock.
         question = await following(user, question)
+        read.append(str(question.get("text", "")))
         if not checkin_buttons(question) or (items is not None and taps >= items):
             break
     await world.drain()
+    return read
 
 
 async def change_zone(world: World, member: Member, zone: str) -> None:
@@ -524,7 +537,7 @@ async def test_a_new_zone_moves_the_next_checkin_without_a_double(make_world: Ma
 
     await run_until(world, MONDAY + timedelta(days=3))
 
-    alex = [sent_at(m) for m in westward.later_messages() if m["text"].startswith(INTRO)]
+    alex = [sent_at(m) for m in westward.later_messages() if m["text"].startswith(INTROS)]
     assert alex == [
         aware(D(2026, 1, 5, 18, 0), BERLIN),
         aware(D(2026, 1, 6, 18, 0), NEW_YORK),

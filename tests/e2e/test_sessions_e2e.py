@@ -27,13 +27,13 @@ from tests.e2e.test_scheduling import (
 )
 from tests.e2e.test_scheduling import make_world as make_world  # the fixture
 
-DIGEST = therapist_text("en", "digest.title", alias="")
+DIGEST = therapist_text("en", "digest.title", alias="\0", finding="").split("\0")[0]
 
 
 def digests_received(therapist: Person, zone: str) -> list[tuple[datetime, str]]:
-    """(local time, first line) of each digest text the therapist got."""
+    """(local time, title up to the finding: 'Digest for A.S.') of each digest text received."""
     return [
-        (wall(sent_at(m), zone), m["text"].splitlines()[0])
+        (wall(sent_at(m), zone), m["text"].splitlines()[0].split(": ", 1)[0])
         for m in therapist.user.inbox
         if (m.get("text") or "").startswith(DIGEST)
     ]

@@ -55,7 +55,7 @@ def test_opening_introduces_and_asks_the_first_item() -> None:
     intents = client.open(7)
     intro, question = replies(intents)
     assert intro.text == t("en", "checkin.intro", therapist="Dr. Lee")
-    assert question.text.startswith("1/6. In your last session")
+    assert question.text.startswith("1/7. In your last session")
     assert "Dr. Lee" in question.text and "0 = not at all … 10 = completely" in question.text
     rows = [[b.label for b in row] for row in question.buttons]
     assert rows == [
@@ -67,7 +67,14 @@ def test_opening_introduces_and_asks_the_first_item() -> None:
     assert question.buttons[2][0].data == "c:7:0:n"
     state = client.state
     assert state["machine"] == "checkin" and state["state"] == "asking"
-    assert state["checkin"] == {"id": 7, "items": ITEMS, "index": 0, "answers": {}}
+    assert state["checkin"] == {
+        "id": 7,
+        "items": ITEMS,
+        "index": 0,
+        "answers": {},
+        "moment": "session",
+        "measures": [],
+    }
 
 
 def test_a_tap_edits_the_question_records_and_asks_the_next_item() -> None:
@@ -75,9 +82,9 @@ def test_a_tap_edits_the_question_records_and_asks_the_next_item() -> None:
     intents = client.tap("c:7:0:8")
     ack, nxt = replies(intents)
     assert ack.edit and ack.buttons == ()
-    assert ack.text.startswith("1/6. In your last session") and ack.text.endswith("✓ 8")
+    assert ack.text.startswith("1/7. In your last session") and ack.text.endswith("✓ 8")
     assert of_type(intents, RecordAnswer) == [RecordAnswer(7, "heard", 8, client.at)]
-    assert not nxt.edit and nxt.text.startswith("2/6.")
+    assert not nxt.edit and nxt.text.startswith("2/7.")
     assert last_keyboard_data(intents)[0] == "c:7:1:0"
     assert (
         intents.index(ack) < intents.index(of_type(intents, RecordAnswer)[0]) < intents.index(nxt)
@@ -89,7 +96,7 @@ def test_full_check_in_with_a_rupture_and_a_comment() -> None:
     answer_scales(client)
     intents = client.tap("c:7:5:1")  # tension: yes
     assert recorded(intents) == [("tension", 1)]
-    assert replies(intents)[-1].text == "Did you get to talk it through together?"
+    assert replies(intents)[-1].text == "7/8. Did you get to talk it through together?"
     assert last_keyboard_data(intents) == ["c:7:6:1", "c:7:6:0", "c:7:6:n"]
     intents = client.tap("c:7:6:0")
     assert recorded(intents) == [("talked", 0)]
@@ -213,7 +220,7 @@ def test_commands_mid_check_in_then_the_current_item_is_asked_again() -> None:
     client.tap("c:7:0:8")
     intents = client.command("/help")
     assert "/pause" in replies(intents)[0].text
-    assert replies(intents)[-1].text.startswith("2/6.")
+    assert replies(intents)[-1].text.startswith("2/7.")
     assert last_keyboard_data(intents)[0] == "c:7:1:0"
     intents = client.command("mydata")
     assert of_type(intents, ShowMyData) == [ShowMyData()]
@@ -230,7 +237,7 @@ def test_language_change_mid_check_in_asks_the_item_again_in_the_new_language() 
     assert client.state["dialog"] == "language"
     intents = client.tap("d:lang:es")
     assert of_type(intents, SetLanguage) == [SetLanguage("es")]
-    assert replies(intents)[-1].text.startswith("1/6. En tu última sesión")
+    assert replies(intents)[-1].text.startswith("1/7. En tu última sesión")
     assert client.state["dialog"] is None and client.state["machine"] == "checkin"
     assert recorded(client.tap("c:7:0:4")) == [("heard", 4)]
 
@@ -303,7 +310,7 @@ def test_nudge_reminds_once_with_the_current_item() -> None:
     intents = client.nudge()
     reminder, question = replies(intents)
     assert reminder.text == t("en", "checkin.nudge")
-    assert question.text.startswith("2/6.") and last_keyboard_data(intents)[0] == "c:7:1:0"
+    assert question.text.startswith("2/7.") and last_keyboard_data(intents)[0] == "c:7:1:0"
     assert client.state == before
     assert idle_client().nudge() == []
 
@@ -369,7 +376,7 @@ def test_a_stopped_client_gets_no_check_ins() -> None:
 def test_every_text_is_in_the_client_language() -> None:
     client = opened(language="ru")
     intents = client.tap("c:7:0:8")
-    assert replies(intents)[-1].text.startswith("2/6. Насколько на сессии")
+    assert replies(intents)[-1].text.startswith("2/7. Насколько на сессии")
     assert "0 = совсем нет … 10 = полностью" in replies(intents)[-1].text
     assert t("ru", "button.prefer_not") in [
         b.label for row in replies(intents)[-1].buttons for b in row

@@ -124,9 +124,11 @@ def test_stop_confirmed_mid_check_in() -> None:
     client.command("stop")
     intents = client.tap("d:stop:y")
     kinds = [type(i).__name__ for i in intents]
-    assert kinds == ["Reply", "FinishCheckin", "Stop", "Reply"]  # Stop tells the therapist
+    # Stop tells the therapist; the last reply asks, optionally, why
+    assert kinds == ["Reply", "FinishCheckin", "Stop", "Reply", "Reply"]
     assert of_type(intents, FinishCheckin) == [FinishCheckin(7, client.at, False, 1)]
     assert (client.state["machine"], client.state["state"]) == ("ended", "stopped")
+    assert client.state["dialog"] == "stop_reason"
     assert client.state["checkin"] is None
     assert notices(client.tap("c:7:1:5")) == [t("en", "chat.button_inactive")]
 
@@ -135,6 +137,7 @@ def test_after_stopping_little_works_but_crisis_language_is_always_answered() ->
     client = idle_client()
     client.command("stop")
     client.tap("d:stop:y")
+    client.tap("d:why:s")  # no reason given
     ended = t("en", "ended.stopped", therapist="Dr. Lee")
     assert replies(client.text("hello")) == [Reply(ended)]
     assert replies(client.command("resume")) == [Reply(ended)]

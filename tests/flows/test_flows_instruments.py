@@ -46,6 +46,9 @@ def test_the_brief_check_in_has_the_agreed_shape() -> None:
         "goals",
         "approach",
         "overall",
+        "expectations",
+        "hope",
+        "between_work",
         "wellbeing",
         "tension",
         "talked",
@@ -74,7 +77,7 @@ def test_the_brief_check_in_names_its_probe_and_what_is_no_score() -> None:
     assert safety.rupture_probe == (None, None) and safety.score_free_ids == frozenset()
 
 
-@pytest.mark.parametrize("name", [DEFAULT_INSTRUMENT, SAFETY_INSTRUMENT])
+@pytest.mark.parametrize("name", available_instruments())
 def test_every_text_exists_in_every_language(name: str) -> None:
     for item in load_instrument(name).flat_items():
         for lang in LANGUAGES:
@@ -161,9 +164,13 @@ def mutate(change):
         (mutate(lambda d: d["scoring"].update(alliance=["heard", "nope"])), "scoring.alliance"),
         (mutate(lambda d: d["scoring"].update(alliance=["heard", "tension"])), "scoring.alliance"),
         (mutate(lambda d: d["scoring"].update(total_max=50)), "scoring.total_max"),
-        (mutate(lambda d: d["items"][0].update(follow_up=d["items"][5]["follow_up"])), "follow_up"),
+        (mutate(lambda d: d["items"][0].update(follow_up=d["items"][8]["follow_up"])), "follow_up"),
         (mutate(lambda d: d["items"][4].update(crisis_above=10)), "crisis_above"),
         (mutate(lambda d: d.update(items=[])), "items"),
+        (mutate(lambda d: d["items"][0].update(moments=[])), "moments"),
+        (mutate(lambda d: d["items"][0].update(moments=["someday"])), "items[0].moments"),
+        (mutate(lambda d: d["items"][0].update(text_at={"first": {"en": "x"}})), "text_at.first"),
+        (mutate(lambda d: d["items"][7].update(text_at={"first": {"es": "x"}})), "text_at.first"),
     ],
 )
 def test_broken_instruments_name_the_file_and_the_field(tmp_path: Path, build, field: str) -> None:

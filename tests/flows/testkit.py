@@ -10,6 +10,7 @@ from typing import Any
 from flows.conversation import ClientContext, Outcome, handle, start_onboarding
 from flows.events import Command, Edited, Event, Expire, Media, Nudge, OpenCheckin, Tap, Text
 from flows.intents import CrisisAlert, Intent, Notice, Reply, SetLanguage, SetTimezone
+from flows.moments import Moment
 from flows.state import new_state
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin
@@ -80,8 +81,8 @@ class Client:
     def command(self, name: str, args: str = "") -> list[Intent]:
         return self.send(Command(self.tick(), name, args))
 
-    def open(self, checkin_id: int) -> list[Intent]:
-        return self.send(OpenCheckin(self.tick(), checkin_id))
+    def open(self, checkin_id: int, moment: Moment = "session") -> list[Intent]:
+        return self.send(OpenCheckin(self.tick(), checkin_id, moment))
 
     def nudge(self) -> list[Intent]:
         return self.send(Nudge(self.tick()))

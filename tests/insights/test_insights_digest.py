@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from flows.i18n import t
 from insights.chart import render_chart
 from insights.digest import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
+    FlagAcknowledged,
     build_digest,
     caption,
     render_text,
@@ -37,7 +40,10 @@ def test_all_well_says_so_plainly() -> None:
     digest = build_digest(history, now, now + timedelta(hours=3))
     assert digest.all_well and not digest.too_little_data
     text = "\n".join(render_text(digest))
-    assert "No signs of withdrawal: 3 of 3 check-ins answered, alliance steady at 38/40" in text
+    assert text.startswith(
+        "Digest for A.B.: No signs of withdrawal: 3 of 3 check-ins answered, "
+        "alliance steady at 38/40"
+    )
     assert "Check-ins since the last session: 3 of 3 answered" in text
     assert "“good session”" in text
     assert digest.openings == ()
@@ -84,7 +90,10 @@ def test_a_falling_client_gets_ranked_signals_numbers_and_openings() -> None:
     assert "ALERT" in text and "27/40" in text
     assert "'worked on what I wanted' (goals) at 4/10" in text
     assert "Revisit the goals together" in text
-    assert "Items at 7 or below: worked on what I wanted, the approach fits me" in text
+    # every item's value, dated, instead of an undated total and a list of names
+    assert "Latest answers, 1 Feb: alliance 27/40, below the cut-off of 36 " in text
+    assert "(heard 8, goals 4, approach 7, overall 8)" in text
+    assert "Latest alliance total" not in text and "Items at" not in text
     hidden = build_digest(history, now, None, include_comments=False)
     assert hidden.comments == () and "not sure what we are working on" not in "\n".join(
         render_text(hidden)
@@ -128,7 +137,8 @@ def test_a_digest_and_chart_for_every_archetype(
     chunks = render_text(digest)
     _check_limits(chunks, caption(digest))
     text = "\n".join(chunks)
-    assert text.startswith(f"Check-in digest: {history.alias}")
+    assert text.startswith(f"Digest for {history.alias}: ")
+    assert len(chunks) == 1, "one text message"
     assert f"{digest.answered} of {digest.sent} answered" in text or digest.sent == 0
     if digest.all_well:
         assert "No signs of withdrawal" in text
@@ -153,7 +163,7 @@ def test_chart_is_a_phone_sized_png_even_without_data() -> None:
     assert data.startswith(PNG)
     width = int.from_bytes(data[16:20], "big")
     height = int.from_bytes(data[20:24], "big")
-    assert (width, height) == (1000, 600)
+    assert (width, height) == (900, 1200)
 
 
 def test_split_message_keeps_lines_whole_and_within_the_limit() -> None:
@@ -168,13 +178,42 @@ def test_split_message_keeps_lines_whole_and_within_the_limit() -> None:
     assert split_message(["y" * 5000], 4096) == ["y" * 4096, "y" * 904]
 
 
-def test_caption_is_cut_on_a_line_boundary_when_long() -> None:
+def test_the_caption_is_the_headline_and_the_session_never_a_cut_sentence() -> None:
     steps = [answered(38, comment="c" * 300) for _ in range(4)]
     steps += [answered(20, comment="this is a waste of time " * 10) for _ in range(4)]
     history = build(steps)
     digest = build_digest(history, after_last(history), None)
     cap = caption(digest)
     assert len(cap) <= CAPTION_LIMIT
-    assert cap.startswith("Check-in digest: A.B.")
-    full = "\n".join(render_text(digest))
-    assert all(line in full.split("\n") or line == "…" for line in cap.split("\n"))
+    head, session = cap.split("\n")
+    assert head == f"Digest for A.B.: {digest.headline}" and session == "No session booked"
+    assert "…" not in cap and "Comments" not in cap and "waste" not in cap
+    full = render_text(digest)
+    assert len(full) == 1 and full[0].startswith(head + "\n")
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "✅ Flag acknowledged by Dana Lee, "),
+        ("es", "✅ Señal confirmada por Dana Lee, "),
+        ("ru", "✅ Сигнал подтверждён: Dana Lee, "),
+    ],
+)
+def test_an_acknowledged_flag_is_one_line_after_the_signals(lang: str, expected: str) -> None:
+    steps = [answered(38) for _ in range(4)] + [answered(20), answered(18)]
+    history = build(steps, sessions=[-1])
+    now = after_last(history)
+    digest = build_digest(history, now, None, lang=lang)
+    assert digest.alert_codes and set(digest.alert_codes) <= {s.code for s in digest.signals}
+    assert all(s.severity == "alert" for s in digest.signals if s.code in digest.alert_codes)
+    plain = "\n".join(render_text(digest, "Europe/Berlin"))
+    ack = FlagAcknowledged(by="Dana Lee", at=now - timedelta(days=1), choice="not_concern")
+    lines = "\n".join(render_text(replace(digest, flag_ack=ack), "Europe/Berlin")).splitlines()
+    (line,) = [x for x in lines if x.startswith("✅")]
+    assert line.startswith(expected) and line.endswith(t(lang, "alert.button_not_concern"))
+    signal_lines = [i for i, x in enumerate(lines) if x.startswith("‼") or x.startswith("•")]
+    assert lines.index(line) == max(signal_lines) + 1  # right after the signals
+    assert [x for x in lines if x != line] == plain.splitlines()  # nothing else changes
+    assert to_json(replace(digest, flag_ack=ack))["flag_acknowledged"]["choice"] == "not_concern"
+    assert to_json(digest)["flag_acknowledged"] is None

@@ -8,6 +8,7 @@ arithmetic. Each shortcut is held here to the straightforward version, to the bi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from insights import backtest, lexicon
+from insights import backtest, lexicon, scenarios
 from insights.backtest import findings_by_replay, first_appearances, output_line
 from insights.cusum import WindowCusum
 from insights.history import history_from_backtest_line, posix
@@ -60,6 +61,22 @@ def test_the_incremental_backtest_equals_replaying_every_event_from_scratch() ->
 
 def test_it_does_so_under_other_thresholds_too() -> None:
     assert _compare(list(generate(80, seed=22)), ALTERNATIVE) == 0
+
+
+def test_it_does_so_when_a_habitual_misser_s_pattern_needs_a_partner() -> None:
+    """A pattern left at watch and escalated beside slowing or unfinished check-ins (fading)."""
+    th = replace(Thresholds(), pattern_habit_after=6)
+    clients = list(scenarios.generate("fading", 80, seed=23))
+    assert _compare(clients, th) == 0
+    escalated = 0
+    for obj in clients:
+        fast = stream_from_line(obj)
+        for (code, severity), (_, hit) in first_appearances(
+            fast.stream, fast.cadence_days, th
+        ).items():
+            if code == "silence" and severity == 2 and hit.evidence.get("reason") == "pattern":
+                escalated += "with" in hit.evidence
+    assert escalated > 0
 
 
 def test_the_replay_reference_is_not_vacuous() -> None:

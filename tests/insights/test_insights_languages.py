@@ -118,7 +118,7 @@ def test_weekday_names() -> None:
 
 
 def test_an_unknown_language_reads_english() -> None:
-    assert text("de", "digest.title", alias="A.B.") == "Check-in digest: A.B."
+    assert text("de", "digest.title", alias="A.B.", finding="x") == "Digest for A.B.: x"
     assert duration(60, "de") == "2.5 days"
     moment = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
     assert date_time(moment, BERLIN, "de") == "Tue 10 Mar, 18:00"
@@ -319,7 +319,8 @@ def test_all_well_in_spanish_and_russian() -> None:
     ru, _ = digest_text(all_well(), "ru")
     assert "Опросы после прошлой сессии: отвечено 3 из 3" in ru
     assert "Признаков отстранения нет: отвечено 3 из 3 опросов, альянс стабилен — 38/40" in ru
-    assert ru.startswith("Сводка по опросам: A.B.\nСессия: ")
+    assert ru.startswith("Сводка по A.B.: Признаков отстранения нет")
+    assert "\nСессия: " in ru and "Самочувствие, 11 января: 6/10 (обычно 6)" in ru
 
 
 def test_too_little_data_in_spanish_and_russian() -> None:
@@ -334,25 +335,29 @@ def test_too_little_data_in_spanish_and_russian() -> None:
 def test_silence_and_a_falling_alliance_in_spanish_and_russian() -> None:
     history = withdrawing()
     digest = build_digest(history, after_last(history), None, lang="ru")
+    # one line per signal, most serious first
     assert [(s.code, s.severity) for s in digest.signals] == [
         ("silence", "alert"),
         ("falling_alliance", "alert"),
+        ("item_drop", "alert"),
+        ("slowing", "watch"),
     ]
     ru, _ = digest_text(history, "ru")
     assert "‼ ВАЖНО: 3 опроса подряд без ответа (с 26 января)" in ru
     assert "Медианное время ответа теперь 30 часов, раньше было 1 час" in ru
     assert "на 10 баллов ниже исходного уровня клиента (38) уже 3 опроса подряд" in ru
     assert "«работаем над тем, что мне важно» (цели): 4/10, обычно 10" in ru
-    assert "Пункты с оценкой 7 и ниже: «работаем над тем, что мне важно»" in ru
-    assert "Комментарии клиента:\n22 января: «me cuesta venir»\n25 января: «не знаю»" in ru
+    assert "(связь 8, цели 4, подход 8, в целом 8)" in ru
+    assert ru.startswith("Сводка по A.B.: 3 опроса пропущено; альянс снижается 2 недели")
+    assert "Слова клиента:\n22 января: «me cuesta venir»\n25 января: «не знаю»" in ru
     assert "Вернитесь вместе к целям терапии" in ru
     es, _ = digest_text(history, "es")
     assert "‼ ALERTA: 3 check-ins seguidos sin respuesta (desde el 26 de enero)" in es
     assert "10 puntos por debajo de su propia línea base (38) en 3 check-ins seguidos" in es
-    assert "Comentarios:\n22 de enero: «me cuesta venir»\n25 de enero: «не знаю»" in es
+    assert "En palabras del cliente:\n22 de enero: «me cuesta venir»\n25 de enero: «не знаю»" in es
     assert "Revisa los objetivos en conjunto" in es
     for lang, text_ in (("es", es), ("ru", ru)):
-        # merged entries keep one "together with" tail, on their lead sentence, as in English
+        # each signal keeps at most one "together with" tail, as in English
         for line in text_.splitlines():
             assert line.count(together_tail(lang)) <= 1, line
 
@@ -368,11 +373,11 @@ def test_the_chart_in_russian_is_a_valid_png_with_its_own_labels() -> None:
     assert russian.startswith(PNG) and 20_000 <= len(russian) <= 200_000
     image = Image.open(io.BytesIO(russian))
     image.verify()  # every chunk's checksum and the compressed rows
-    assert image.size == (1000, 600) and image.format == "PNG"
+    assert image.size == (900, 1200) and image.format == "PNG"
     assert russian != english != render_chart(history, now, lang="es")
     assert render_chart(history, now) == english  # switching back leaves no Russian behind
     empty = render_chart(build([]), now, lang="ru")
-    assert Image.open(io.BytesIO(empty)).size == (1000, 600)
+    assert Image.open(io.BytesIO(empty)).size == (900, 1200)
 
 
 def test_chart_date_ticks_are_in_the_reader_s_language() -> None:

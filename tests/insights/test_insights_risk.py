@@ -41,7 +41,11 @@ def test_a_crisis_opens_the_digest_and_makes_it_an_alert_whatever_the_scores() -
     whole = "\n".join(lines)
     assert "No signs of withdrawal" not in whole
     assert "“fine”" not in whole  # comments off: the block needs no client words
-    assert caption(digest, "Europe/Madrid").splitlines()[1:3] == lines[1:3]
+    # the headline, in the caption and atop the text, names the risk first
+    head = caption(digest, "Europe/Madrid").splitlines()[0]
+    assert head == lines[0] and head.startswith("Digest for A.B.: Urgent alert ")
+    assert "blocked the bot" in head
+    assert sum("Blocked the bot" in line for line in lines) == 1, "blocking listed once"
 
     data = to_json(digest)
     assert data["level"] == "alert" and data["all_well"] is False
@@ -52,6 +56,7 @@ def test_a_crisis_opens_the_digest_and_makes_it_an_alert_whatever_the_scores() -
         "at": at.isoformat(),
         "category": "death_wish",
         "alerted": "therapist",
+        "acknowledged": None,
     }
 
 

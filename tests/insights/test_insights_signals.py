@@ -97,6 +97,68 @@ def test_accumulated_disengagement_is_an_alert_but_one_miss_is_not() -> None:
     assert "going quiet" in found.explanation
 
 
+PATTERN = replace(
+    TH, engage_k=1.0, engage_h=4.0, engage_missed=2.5, delay_sigma=1.0, pattern_habit_after=6
+)
+"""Two misses around one very slow reply make a disengagement pattern; a client's habit of
+missing counts after six check-ins."""
+HABIT = [*steady(4), missed(), *steady(3)]
+"""Eight check-ins with one miss among them: a client known to miss now and then."""
+
+
+def test_a_pattern_from_a_client_who_never_missed_is_an_alert() -> None:
+    history = build([*steady(8), missed(), answered(delay_hours=100.0), missed()])
+    found = signals.silence(history, after_last(history), PATTERN)
+    assert found is not None and found.evidence["reason"] == "pattern"
+    assert found.severity == "alert"
+
+
+def test_a_pattern_from_a_client_who_misses_now_and_then_alone_is_a_watch() -> None:
+    history = build([*HABIT, missed(), answered(delay_hours=100.0), missed()])
+    now = after_last(history)
+    found = signals.silence(history, now, PATTERN)
+    assert found is not None and found.evidence["reason"] == "pattern"
+    assert found.severity == "watch"
+    assert not is_alerting(detect(history, now, PATTERN))
+    assert set(found.evidence) == {
+        "cadence_days",
+        "reason",
+        "missed_recent",
+        "late_recent",
+        "window",
+        "score",
+    }  # the evidence keeps its shape whatever the severity
+    old = replace(PATTERN, pattern_habit_after=0)  # off (the default): every pattern alerts
+    found = signals.silence(history, now, old)
+    assert found is not None and found.severity == "alert"
+
+
+def test_the_habit_counts_only_once_enough_check_ins_came_before_the_pattern() -> None:
+    short = build(
+        [*steady(2), missed(), *steady(2), missed(), answered(delay_hours=100.0), missed()]
+    )
+    found = signals.silence(short, after_last(short), PATTERN)
+    assert found is not None and found.evidence["reason"] == "pattern"
+    assert found.severity == "alert"  # 5 check-ins before the pattern: habit not known yet
+
+
+def test_a_pattern_with_another_sign_of_disengagement_is_an_alert_for_anyone() -> None:
+    steps = [*HABIT, missed(), answered(partial=True), answered(partial=True), missed()]
+    history = build(steps)
+    found = detect(history, after_last(history), PATTERN)
+    by_code = {s.code: s for s in found}
+    assert by_code["silence"].evidence["reason"] == "pattern"
+    assert by_code["silence"].severity == "alert"
+    assert by_code["partial"].severity == "alert"
+    assert by_code["silence"].evidence["with"] == "partial"
+
+
+def test_three_misses_in_a_row_stay_an_alert_for_a_client_who_misses_now_and_then() -> None:
+    history = build([*HABIT, missed(), missed(), missed()])
+    found = signals.silence(history, after_last(history), replace(TH, pattern_habit_after=6))
+    assert found is not None and found.severity == "alert"
+
+
 def test_silence_is_not_reported_while_paused() -> None:
     history = build([*steady(4), missed(), missed(), missed()], events=[("paused", 12.5)])
     now = after_last(history)

@@ -25,6 +25,10 @@ async def everything_about(
         s, cipher, checkin_id=checkin.id, item="comment", value=None, at=now, text=words
     )
     await checkins.add_event(s, client_id=client_id, kind="crisis", at=now, data={"source": "text"})
+    await checkins.add_note(s, cipher, client_id=client_id, kind="talk", at=now, text=words)
+    await checkins.add_note(
+        s, cipher, client_id=client_id, kind="stop_reason", at=now, reason="other", text=words
+    )
     await people.add_session(s, client_id=client_id, starts_at=now, minutes=50, now=now)
     await people.create_invite(s, now=now, client_id=client_id)
     for status in ("pending", "failed", "sent"):

@@ -365,6 +365,7 @@ async def test_retention_and_sent_message_bodies_are_forgotten(sessions, cipher,
         "answers": 1,
         "checkins": 1,
         "events": 1,
+        "notes": 0,
         "sessions": 0,
         "failed_messages": 0,
     }

@@ -1,0 +1,199 @@
+"""The admin's pages over HTTP: settings checked by the CLI's rules, the cadence preview,
+people, sessions, the ICS import with its dry run, the audit log; nobody else gets in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from app import admin
+from tests.web.conftest import Practice
+from tests.web.test_console_http import BASE, csrf_of, sign_in
+from web.app import console_app
+
+
+@pytest.fixture
+async def web(practice: Practice) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=console_app(practice.rt))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        yield client
+
+
+@pytest.fixture
+async def as_admin(practice: Practice, web: httpx.AsyncClient) -> str:
+    await sign_in(web, await practice.link(practice.admin))
+    return csrf_of((await web.get("/settings")).text)
+
+
+def ics(code: str, start: str, uid: str = "e1") -> bytes:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTART:{start}\r\nDTEND:{start[:-5]}5000Z\r\n"
+        f"SUMMARY:Session #{code}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+async def test_only_an_admin_sees_the_admin_pages(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    for who in (practice.dana, practice.supervisor):
+        web.cookies.clear()
+        await sign_in(web, await practice.link(who))
+        csrf = csrf_of((await web.get("/caseload")).text)
+        for path in ("/settings", "/people", "/audit"):
+            assert (await web.get(path)).status_code == 403
+        answer = await web.post("/settings", data={"csrf": csrf, "cadence": "off"})
+        assert answer.status_code == 403
+    assert (await admin.practice_show(practice.rt))["cadence"] != "off"
+
+
+async def test_settings_take_the_clis_rules_and_messages(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    bad = await web.post("/settings", data={"csrf": as_admin, "digest_lead": "9d"})
+    assert bad.status_code == 400
+    with pytest.raises(admin.AdminError) as cli:
+        await admin.practice_set(practice.rt, digest_lead="9d")
+    assert str(cli.value) in bad.text.replace("&#39;", "'")
+    good = await web.post(
+        "/settings",
+        data={"csrf": as_admin, "cadence": "weekdays tue,fri at 18:00", "digest_comments": "on"},
+    )
+    assert good.status_code == 200 and "Saved: cadence" in good.text
+    assert (await admin.practice_show(practice.rt))["cadence"] == "weekdays tue,fri at 18:00"
+    measures = await web.post("/settings", data={"csrf": as_admin, "outcomes": "PHQ-9:14d"})
+    assert measures.status_code == 200 and 'value="phq-9:14d"' in measures.text
+    assert (await admin.practice_show(practice.rt))["outcomes"] == "phq-9:14d"
+    wrong = await web.post("/settings", data={"csrf": as_admin, "outcomes": "phq-9:2d"})
+    assert wrong.status_code == 400 and "--outcome: phq-9: every 2 days" in wrong.text
+    assert (await admin.practice_show(practice.rt))["outcomes"] == "phq-9:14d"
+
+
+async def test_the_preview_shows_the_next_checkins_in_the_sample_zone(
+    web: httpx.AsyncClient, as_admin: str
+) -> None:
+    answer = await web.post(
+        "/settings/preview",
+        data={
+            "csrf": as_admin,
+            "cadence": "weekdays tue,fri at 18:00",
+            "quiet_hours": "21:00-09:00",
+            "zone": "America/New_York",
+        },
+    )
+    assert answer.status_code == 200
+    assert answer.text.count("18:00</li>") == 5  # local time in the sample's zone
+    assert "Tue 03 Mar 2026 18:00" in answer.text
+    bad = await web.post(
+        "/settings/preview",
+        data={"csrf": as_admin, "cadence": "sometimes", "quiet_hours": "21:00-09:00"},
+    )
+    assert bad.status_code == 400 and "cadence:" in bad.text
+
+
+async def test_people_and_sessions(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    added = await web.post(
+        "/people/add",
+        data={"csrf": as_admin, "kind": "client", "name": "Dora Vale", "therapist": practice.eli},
+    )
+    assert added.status_code == 200 and "https://t.me/rapport_test_bot?start=" in added.text
+    assert '<svg role="img" aria-label="QR code of the invite link"' in added.text
+    code = practice.codes["A.S."]
+    at = (practice.rt.clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    made = await web.post("/sessions/add", data={"csrf": as_admin, "code": code, "at": at})
+    assert made.status_code == 200, made.text
+    (session,) = await admin.list_sessions(practice.rt)
+    moved = await web.post(
+        f"/sessions/{session['id']}",
+        data={"csrf": as_admin, "action": "move", "at": at[:-5] + "15:30"},
+    )
+    assert moved.status_code == 200
+    (after_move,) = await admin.list_sessions(practice.rt)
+    assert after_move["starts_at"] != session["starts_at"]
+    await web.post(f"/sessions/{session['id']}", data={"csrf": as_admin, "action": "cancel"})
+    assert (await admin.list_sessions(practice.rt))[0]["cancelled"]
+    renewed = await web.post(f"/clients/{code}/invite", data={"csrf": as_admin})
+    assert renewed.status_code == 200 and "start=" in renewed.text
+    log = await admin.audit_log(practice.rt)
+    assert (f"therapist:{practice.admin}", "invite") in {(e["actor"], e["action"]) for e in log}
+    assert "Dora" not in caplog.text and "Alice" not in caplog.text
+
+
+async def test_an_ics_upload_has_the_clis_dry_run(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    calendar = ics(practice.codes["A.S."], "20260305T140000Z")
+    files = {"calendar": ("cal.ics", calendar, "text/calendar")}
+    dry = await web.post(
+        "/sessions/import",
+        data={"csrf": as_admin, "therapist": str(practice.dana), "dry_run": "on"},
+        files=files,
+    )
+    assert dry.status_code == 200 and "1 created" in dry.text and "dry run" in dry.text
+    assert await admin.list_sessions(practice.rt) == []
+    real = await web.post(
+        "/sessions/import", data={"csrf": as_admin, "therapist": str(practice.dana)}, files=files
+    )
+    assert "1 created" in real.text and "dry run" not in real.text
+    assert len(await admin.list_sessions(practice.rt)) == 1
+    junk = await web.post(
+        "/sessions/import",
+        data={"csrf": as_admin, "therapist": str(practice.dana)},
+        files={"calendar": ("x.ics", b"\x00not a calendar", "text/calendar")},
+    )
+    assert junk.status_code == 400
+
+
+async def test_the_audit_log_filters_by_client_code(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    code = practice.codes["B.T."]
+    await web.get(f"/clients/{code}")
+    page = await web.get(f"/audit?client={code}")
+    assert page.status_code == 200 and "console client" in page.text and code in page.text
+    assert practice.codes["A.S."] not in page.text
+    assert "no client with code" in (await web.get("/audit?client=RC-NONE")).text
+
+
+async def test_an_admin_opens_one_therapists_caseload_at_a_time(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    own = await web.get("/caseload")
+    assert own.status_code == 200 and "No clients yet" in own.text and "Dana Lee" in own.text
+    dana = await web.get(f"/caseload?therapist={practice.dana}")
+    assert "A.S." in dana.text and "B.T." in dana.text and "C.U." not in dana.text
+
+
+async def test_hostile_input_is_refused_in_one_line(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    invisible = await web.post(
+        "/people/add",
+        data={"csrf": as_admin, "kind": "therapist", "name": "\u202e\u200b\u2060", "timezone": ""},
+    )
+    assert invisible.status_code == 400 and "--name" in invisible.text
+    page = await web.get(f"/clients/{practice.codes['A.S.']}")
+    for spec in ("x" * 100_000, "every 0 days at 25:00", "<script>alert(1)</script>"):
+        answer = await web.post(
+            f"/clients/{practice.codes['A.S.']}/cadence",
+            data={"csrf": csrf_of(page.text), "cadence": spec},
+        )
+        assert answer.status_code == 400 and "<script>alert" not in answer.text
+    many = {f"f{i}": "v" for i in range(500)}
+    crowded = await web.post("/settings", data={"csrf": as_admin, **many})
+    assert crowded.status_code in (200, 400)
+    zone = await web.post(
+        "/settings/preview",
+        data={
+            "csrf": as_admin,
+            "cadence": "off",
+            "quiet_hours": "21:00-09:00",
+            "zone": "Mars/Base",
+        },
+    )
+    assert zone.status_code == 400 and "unknown time zone" in zone.text

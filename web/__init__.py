@@ -1,0 +1,1 @@
+"""The practice console (ASGI): server-rendered pages and plain forms over `app/`."""

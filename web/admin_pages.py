@@ -1,0 +1,193 @@
+"""The admin's pages: practice settings (with a preview of the cadence), people and sessions
+(with the ICS import and its dry run), the audit log. Each asks `app.console_admin`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import console_admin
+from app.admin import LANGUAGES, AdminError
+from app.console import Viewer, require_admin
+from app.ics_import import MAX_ICS_BYTES
+
+if TYPE_CHECKING:
+    from web.app import Console
+
+Page = Callable[[Request, "Console", Viewer], Awaitable[Response]]
+
+
+def _field(request: Request, name: str) -> str:
+    value = request.state.form.get(name, "")
+    return value[:2000] if isinstance(value, str) else ""
+
+
+async def settings(request: Request, c: Console, viewer: Viewer, **extra: Any) -> Response:
+    shown = await console_admin.settings(c.rt, viewer)
+    status = extra.pop("status", 200)
+    return c.render(
+        request,
+        "settings.html",
+        status=status,
+        viewer=viewer,
+        s=shown,
+        languages=LANGUAGES,
+        preview_zone=extra.pop("preview_zone", viewer.timezone),
+        **extra,
+    )
+
+
+async def save_settings(request: Request, c: Console, viewer: Viewer) -> Response:
+    values = {name: _field(request, name) for name in console_admin.SETTINGS_FIELDS}
+    lang, text = _field(request, "crisis_language"), _field(request, "crisis_text").strip()
+    try:
+        changed = await console_admin.save_settings(
+            c.rt,
+            viewer,
+            values,
+            digest_comments=_field(request, "digest_comments") == "on",
+            crisis=(lang, text) if text else None,
+        )
+    except AdminError as exc:
+        return await settings(request, c, viewer, error=str(exc), status=400)
+    note = f"Saved: {', '.join(sorted(changed))}." if changed else "Nothing changed."
+    return await settings(request, c, viewer, notice=note)
+
+
+async def preview(request: Request, c: Console, viewer: Viewer) -> Response:
+    """Next check-in times for a sample client by the cadence typed (nothing is saved)."""
+    require_admin(viewer)
+    zone = _field(request, "zone").strip() or viewer.timezone
+    try:
+        times = console_admin.preview(
+            _field(request, "cadence"), _field(request, "quiet_hours"), zone, c.rt.clock.now()
+        )
+    except AdminError as exc:
+        return await settings(request, c, viewer, error=str(exc), status=400, preview_zone=zone)
+    return await settings(
+        request,
+        c,
+        viewer,
+        preview=[t.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M") for t in times],
+        preview_zone=zone,
+        preview_cadence=_field(request, "cadence"),
+    )
+
+
+async def people_page(request: Request, c: Console, viewer: Viewer, **extra: Any) -> Response:
+    view = await console_admin.people_view(c.rt, viewer)
+    return c.render(
+        request,
+        "people.html",
+        status=extra.pop("status", 200),
+        viewer=viewer,
+        view=view,
+        max_ics_mib=MAX_ICS_BYTES // (1 << 20),
+        **extra,
+    )
+
+
+async def add_person(request: Request, c: Console, viewer: Viewer) -> Response:
+    kind = _field(request, "kind")
+    name, zone = _field(request, "name"), _field(request, "timezone").strip()
+    try:
+        if kind == "therapist":
+            added = await console_admin.add_therapist(c.rt, viewer, name, zone)
+        else:
+            therapist = _field(request, "therapist")
+            if not therapist.isdigit():
+                raise AdminError("choose the client's therapist")
+            alias = _field(request, "alias").strip() or None
+            added = await console_admin.add_client(
+                c.rt, viewer, int(therapist), name, zone or None, alias
+            )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    return await people_page(request, c, viewer, added=added, added_kind=kind)
+
+
+def _when(request: Request, viewer: Viewer) -> datetime:
+    """A `datetime-local` field read in the viewer's zone (or an ISO time with its offset)."""
+    text = _field(request, "at").strip()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise AdminError(f"{text[:40]!r} is not a date and time") from None
+    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(viewer.timezone))
+
+
+async def add_session(request: Request, c: Console, viewer: Viewer) -> Response:
+    minutes = _field(request, "minutes").strip() or "50"
+    try:
+        if not minutes.isdigit() or not 5 <= int(minutes) <= 600:
+            raise AdminError("minutes: between 5 and 600")
+        added = await console_admin.add_session(
+            c.rt, viewer, _field(request, "code"), _when(request, viewer), int(minutes)
+        )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    return await people_page(request, c, viewer, notice=f"Session {added['id']} added.")
+
+
+async def change_session(request: Request, c: Console, viewer: Viewer) -> Response:
+    ident = request.path_params["id"]
+    try:
+        if not ident.isdigit():
+            raise AdminError("no such session")
+        if _field(request, "action") == "cancel":
+            await console_admin.cancel_session(c.rt, viewer, int(ident))
+            note = f"Session {ident} cancelled."
+        else:
+            await console_admin.move_session(c.rt, viewer, int(ident), _when(request, viewer))
+            note = f"Session {ident} moved."
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    return await people_page(request, c, viewer, notice=note)
+
+
+async def import_ics(request: Request, c: Console, viewer: Viewer) -> Response:
+    upload = request.state.form.get("calendar")
+    therapist = _field(request, "therapist")
+    try:
+        if not isinstance(upload, UploadFile):
+            raise AdminError("choose a calendar file (.ics)")
+        if not therapist.isdigit():
+            raise AdminError("choose whose calendar it is")
+        ics = await upload.read(MAX_ICS_BYTES + 1)
+        if len(ics) > MAX_ICS_BYTES:
+            raise AdminError("larger than 10 MiB, not a calendar export this can read")
+        report = await console_admin.import_calendar(
+            c.rt, viewer, ics, int(therapist), dry_run=_field(request, "dry_run") == "on"
+        )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    return await people_page(request, c, viewer, report=report)
+
+
+async def audit_page(request: Request, c: Console, viewer: Viewer) -> Response:
+    code = request.query_params.get("client", "").strip()[:16]
+    try:
+        entries = await console_admin.audit_entries(c.rt, viewer, code or None)
+        error = None
+    except AdminError as exc:
+        entries, error = [], str(exc)
+    return c.render(request, "audit.html", viewer=viewer, entries=entries, code=code, error=error)
+
+
+ROUTES: list[tuple[str, Page, bool]] = [
+    ("/settings", settings, False),
+    ("/settings", save_settings, True),
+    ("/settings/preview", preview, True),
+    ("/people", people_page, False),
+    ("/people/add", add_person, True),
+    ("/sessions/add", add_session, True),
+    ("/sessions/import", import_ics, True),
+    ("/sessions/{id}", change_session, True),
+    ("/audit", audit_page, False),
+]
