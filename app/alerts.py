@@ -377,24 +377,34 @@ async def escalate(s: Session, rt: Runtime, alert_id: int, now: datetime) -> boo
 async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime) -> None:
     """The message of an alert could not be delivered because its recipient blocked the bot:
     an urgent one goes to the safety contact instead, and a client who was told their
-    therapist knows is told the truth."""
+    therapist knows is told the truth. Should the safety contact the client was told of have
+    blocked the bot too, the client learns that nobody could be told."""
     message = await store.message_by_outbox(s, outbox_id)
     if message is None:
         return
     alert = await store.get(s, message.alert_id)
-    if alert is None or not alert.urgent or alert.ack_at or alert.escalated_at:
+    if alert is None or not alert.urgent or alert.ack_at:
         return
-    first = (await store.messages_of(s, alert.id))[0]
     client = await s.get(Client, alert.client_id)
-    if client is None or message.id != first.id or message.therapist_id != client.therapist_id:
-        return  # a later copy (a list line), or the safety contact's own: nobody further
+    if client is None:
+        return
+    messages = await store.messages_of(s, alert.id)
+    if next(m for m in messages if m.therapist_id == message.therapist_id).id != message.id:
+        return  # a later copy (a line of a list): nobody further
     practice = await people.get_practice(s, now)
-    alert.escalate_at = None
-    told = await _to_safety_contact(s, rt, alert, practice, now, why=("blocked", None))
-    await _record_who_was_told(s, alert, "safety_contact" if told else "nobody")
+    original = message.id == messages[0].id
+    if original and message.therapist_id == client.therapist_id and not alert.escalated_at:
+        alert.escalate_at = None
+        told = await _to_safety_contact(s, rt, alert, practice, now, why=("blocked", None))
+        alerted = "safety_contact" if told else "nobody"
+    elif await _who_was_told(s, alert) == "safety_contact":
+        alerted = "nobody"  # the copy the client was told of, to the safety contact
+    else:
+        return  # an escalation on top of a delivered alert: the client was told the truth
+    await _record_who_was_told(s, alert, alerted)
     if alert.kind == CRISIS and client.chat_id is not None:
         lang = client.language or practice.language
-        key = "crisis.correction_practice" if told else "crisis.correction_nobody"
+        key = "crisis.correction_practice" if alerted != "nobody" else "crisis.correction_nobody"
         text = t(lang, key, resources=_resources(practice, lang))
         await outbox.enqueue(
             s,
@@ -407,6 +417,15 @@ async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime
             priority=outbox.URGENT,
         )
         after_commit(s, rt.wake_urgent)
+
+
+async def _who_was_told(s: Session, alert: Alert) -> str | None:
+    """Who the crisis event of the alert says was told ("therapist", "safety_contact", ...)."""
+    for event in await checkins.events_of(s, alert.client_id):
+        data = event.data or {}
+        if event.kind == CRISIS and data.get("alert") == alert.id:
+            return str(data.get("alerted"))
+    return None
 
 
 async def _record_who_was_told(s: Session, alert: Alert, alerted: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TALK, STOP_REASON = "talk", "stop_reason"
+TALK_TOLD_EVERY = timedelta(days=1)
+"""A therapist is told of a client's requests to talk (with no session booked) at most this
+often: a client sending `/talk` again and again must not flood their therapist's chat."""
 """The kinds of `storage.models.ClientNote`."""
 
 ALERT_WORDS_LIMIT = 1000
@@ -555,6 +558,9 @@ class Executor:
         therapist = await self.s.get(Therapist, client.therapist_id)
         if therapist is None or therapist.chat_id is None:
             return
+        talks = await checkins.notes_of(self.s, client.id, TALK)
+        if sum(1 for note in talks if note.at > self.now - TALK_TOLD_EVERY) > 1:
+            return  # told of an earlier one today; this one is kept all the same
         text = t(therapist.language, "therapist.client_talk_no_session", client=client.alias)
         self._alert(therapist, client, text, urgent=False, about=True)
 

@@ -4,14 +4,12 @@ malformed upload, and the log while all of this happens."""
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from app import admin
-from app.logs import QUIET_LIBRARIES, setup_logging
 from tests.web.conftest import Practice
 from tests.web.test_console_http import BASE, csrf_of, sign_in
 from web.app import MAX_BODY, console_app
@@ -147,26 +145,10 @@ async def test_a_malformed_calendar_is_refused_in_one_line(
     assert await admin.list_sessions(practice.rt) == []
 
 
-@pytest.fixture
-def logged() -> Iterator[io.StringIO]:
-    """What the process's own logging set-up writes, at its most talkative level."""
-    root = logging.getLogger()
-    kept = (root.handlers[:], root.level)
-    levels = {name: logging.getLogger(name).level for name in (*QUIET_LIBRARIES, "sqlalchemy")}
-    stream = io.StringIO()
-    setup_logging("DEBUG", "plain", stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:], _ = kept[0], root.setLevel(kept[1])
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
 async def test_no_token_or_name_in_any_log_line(
     practice: Practice,
     web: httpx.AsyncClient,
-    logged: io.StringIO,
+    process_log: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sqlalchemy.exc import OperationalError
@@ -191,7 +173,7 @@ async def test_no_token_or_name_in_any_log_line(
     )
     assert answer.status_code == 503
     await web.post("/signout", data={"csrf": csrf})
-    text = logged.getvalue()
+    text = process_log.getvalue()
     assert "database is unavailable" in text  # the capture works: the one line expected
     for secret in (token, cookie, csrf, "Alice", "Smith", "Dana Lee", "signin/"):
         assert secret not in text, secret

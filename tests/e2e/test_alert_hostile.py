@@ -1,0 +1,153 @@
+"""The safety net against an unlucky practice and a hostile user: everyone who could be told has
+blocked the bot, a client erased while their alert is open, crisis words hidden in a request to
+talk or a reason for stopping, and the log while all of this happens."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import func, or_, select
+
+from app import admin
+from app.reports import digest_now
+from flows.i18n import t
+from storage.models import Alert, AlertMessage, ClientEvent, ClientNote, OutboxMessage
+from tests.e2e.harness import Person, World, join_client
+from tests.e2e.test_acknowledgement import crisis_alert, tap
+from tests.e2e.test_escalation import BLOCKED, practice_with_contact
+
+DEFAULT = t("en", "crisis.default_resources")
+
+
+async def test_both_therapist_and_safety_contact_blocked_the_client_hears_the_truth(
+    world: World,
+) -> None:
+    """The therapist and the safety contact both blocked the bot, unnoticed. The client must
+    not be left believing someone at the practice was told: the last word they get says nobody
+    could be reached, with the resources."""
+    dana, sam, alice = await practice_with_contact(world)
+    for person in (dana, sam):
+        world.sandbox.faults.fail_next(
+            "sendMessage", 403, description=BLOCKED, chat_id=person.user.chat_id
+        )
+    alice.user.skip_to_end()
+    await alice.user.send("I just want to kill myself")
+    await alice.next_message()
+    await alice.next_message()  # the correction
+    await world.drain()
+    await world.advance(hours=3)
+
+    said = [m["text"] for m in alice.user.inbox]
+    nobody = t("en", "crisis.correction_nobody", resources=DEFAULT)
+    assert said[-1] == nobody, said[-2:]
+    async with world.rt.sessions() as s:
+        event = await s.scalar(select(ClientEvent).where(ClientEvent.kind == "crisis"))
+        assert event is not None and (event.data or {}).get("alerted") == "nobody"
+
+
+async def test_a_safety_contact_who_blocked_the_bot_is_not_claimed_as_told(world: World) -> None:
+    """The therapist has not joined, so the alert goes to the safety contact, who blocked the
+    bot unnoticed: the client, first told someone at the practice knows, is corrected."""
+    sam = await world.join_therapist("Sam Reyes")
+    await admin.add_therapist(world.rt, "Dana Lee", "Europe/Berlin")  # never joins
+    await admin.practice_set(world.rt, safety_contact=str(sam.id))
+    dana_id = (await admin.list_therapists(world.rt))[-1]["id"]
+    alice = await join_client(world, Person(dana_id, sam.user), "Alice Smith")
+    world.sandbox.faults.fail_next(
+        "sendMessage", 403, description=BLOCKED, chat_id=sam.user.chat_id
+    )
+    alice.user.skip_to_end()
+    await alice.user.send("I just want to kill myself")
+    first = await alice.next_message()
+    correction = await alice.next_message()
+    await world.drain()
+
+    assert first["text"].startswith(t("en", "crisis.reply_practice", resources="").split("\n")[0])
+    assert correction["text"] == t("en", "crisis.correction_nobody", resources=DEFAULT)
+    await world.advance(hours=3)
+    assert alice.user.inbox[-1]["text"] == correction["text"]  # nothing more, nothing contrary
+
+
+async def test_an_erased_clients_alert_cannot_be_acknowledged_and_leaves_nothing(
+    world: World,
+) -> None:
+    dana, sam, alice = await practice_with_contact(world)
+    alert = await crisis_alert(world, alice, dana)
+    await alice.user.send("/talk I can't stand the silence in sessions")
+    await alice.user.next_message(predicate=lambda m: m["text"].startswith("Done"))
+    await world.drain()
+    async with world.rt.sessions() as s:
+        alert_id = await s.scalar(select(Alert.id))
+    await admin.erase_client(world.rt, alice.id)  # the CLI's erasure
+    heard = len(sam.user.inbox)
+
+    answer = await tap(dana.user, alert, data=f"al:{alert_id}:c", forge=True)
+    await world.advance(hours=3)  # no escalation of an alert that is gone
+
+    assert answer == t("en", "alert.ack_refused")
+    assert len(sam.user.inbox) == heard
+    async with world.rt.sessions() as s:
+        for model in (Alert, AlertMessage, ClientNote):
+            assert await s.scalar(select(func.count()).select_from(model)) == 0, model
+        about = or_(OutboxMessage.client_id == alice.id, OutboxMessage.about_client_id == alice.id)
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage).where(about)) == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/talk I want to kill myself",
+        "/talk@rapport_test_bot i want to end it all",
+        "/talk \u202ei want to kill myself\u202c",
+        "/talk i\u200b want\u200b to\u200b kill\u200b myself",
+    ],
+    ids=["plain", "with-bot-name", "rtl-override", "zero-width"],
+)
+async def test_crisis_words_in_a_request_to_talk_raise_the_alert(
+    world: World, command: str
+) -> None:
+    dana, _, alice = await practice_with_contact(world)
+    heard = len(dana.user.inbox)
+    alice.user.skip_to_end()
+    await alice.user.send(command)
+    await alice.user.next_message(predicate=lambda m: DEFAULT in m["text"])
+    await alice.user.next_message(predicate=lambda m: m["text"].startswith("Done"))
+    await world.drain()
+    async with world.rt.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Alert)) == 1
+    assert any("A.S." in m["text"] for m in dana.user.inbox[heard:]), [
+        m["text"] for m in dana.user.inbox[heard:]
+    ]
+
+
+async def test_a_talk_flood_is_one_request_and_the_log_holds_no_words(
+    world: World, process_log: io.StringIO
+) -> None:
+    dana, _, alice = await practice_with_contact(world)
+    for i in range(40):
+        await alice.user.send(f"/talk secret words number {i} " + "\u202e" * 50)
+    await alice.user.send("/talk " + "x" * 100_000)
+    await alice.user.send("/talk " + "\u200b\u2060\ufeff" * 2000)
+    for _ in range(42):
+        await alice.user.next_message(predicate=lambda m: m["text"].startswith("Done"))
+    await world.drain()
+    text = process_log.getvalue()
+    assert "secret" not in text and "Alice" not in text and "xxxxxxxx" not in text
+    async with world.rt.sessions() as s:
+        notes = (await s.scalars(select(ClientNote))).all()
+    # Whatever is kept stays within the comment limit and readable.
+    for note in notes:
+        assert note.text_enc is None or len(note.text_enc) < 20_000
+    talk_told = t("en", "therapist.client_talk_no_session", client="A.S.")
+    told = [m for m in dana.user.inbox if m.get("text") == talk_told]
+    assert len(told) == 1  # the therapist is not flooded by one client
+    # A day later a new request is news again.
+    await world.advance(hours=25)
+    await alice.user.send("/talk again")
+    await alice.user.next_message(predicate=lambda m: m["text"].startswith("Done"))
+    await world.drain()
+    assert sum(m.get("text") == talk_told for m in dana.user.inbox) == 2
+    # The next digest stays one message, whatever the flood.
+    report = await digest_now(world.rt, alice.id)
+    assert len(report.chunks) == 1, [len(x) for x in report.chunks]
