@@ -236,6 +236,9 @@ def open_checkin(turn: Turn, checkin_id: int, moment: Moment = SESSION) -> None:
         return  # a late duplicate of a check-in that is already over
     if current is not None:
         close(turn)
+    # A dialog left open before now (an unanswered "delete everything?") is over: what the
+    # client types from here belongs to the check-in, a "yes" to its question included.
+    turn.state["dialog"] = None
     items = plan_items(turn.ctx.instrument, turn.ctx.safety_item, moment)
     turn.state["checkin"] = CheckinData(
         id=checkin_id, items=items, index=-1, answers={}, moment=moment

@@ -8,7 +8,9 @@
          -> timezone <-> timezone_confirm -> none
 
 A dialog never disturbs an open check-in: its answer buttons keep working, and when the dialog
-ends the current item is asked again so it is the latest message in the chat.
+ends the current item is asked again so it is the latest message in the chat. A dialog still
+open when a new check-in opens ends there (`checkin.open_checkin`): typed answers are the
+check-in's, and its buttons answer that they are no longer active.
 """
 
 from __future__ import annotations
