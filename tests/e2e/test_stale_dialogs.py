@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 
 from flows.i18n import t
 from storage.models import Client, ClientNote
-from tests.e2e.harness import World, join_client, next_with_buttons, open_checkin_now, stored
+from tests.e2e.harness import (
+    World,
+    data_for,
+    join_client,
+    next_with_buttons,
+    open_checkin_now,
+    stored,
+)
 
 
 async def test_a_stale_delete_confirmation_never_takes_a_checkin_yes(world: World) -> None:
@@ -56,3 +63,26 @@ async def test_a_stale_talk_prompt_never_takes_a_typed_score(world: World) -> No
     assert (await stored(world, alice.id)).items()["heard"][0] == 7
     async with world.rt.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(ClientNote)) == 0
+
+
+async def test_a_delete_question_passed_over_by_tapping_on_never_takes_a_typed_yes(
+    world: World,
+) -> None:
+    """Mid check-in the client sends /delete, then leaves the question and goes on tapping
+    answers: by the tension question the latest thing asked is the check-in's, and a typed
+    "yes" answers it."""
+    dana = await world.join_therapist("Dana Lee")
+    alice = await join_client(world, dana, "Alice Smith")
+    question = await open_checkin_now(world, alice)
+    await alice.user.send("/delete")
+    await next_with_buttons(alice.user)  # "are you sure?"
+    for value in ("8", "6", "9", "7", "4"):
+        await alice.user.tap(question, data_for(question, value))
+        question = await next_with_buttons(alice.user)
+    await alice.user.send("yes")
+    await alice.user.next_message()
+    await world.drain()
+
+    async with world.rt.sessions() as s:
+        assert await s.get(Client, alice.id) is not None, "erased by a typed check-in answer"
+    assert (await stored(world, alice.id)).items()["tension"][0] == 1
