@@ -21,7 +21,7 @@ DEFAULT = t("en", "crisis.default_resources")
 
 
 async def test_both_therapist_and_safety_contact_blocked_the_client_hears_the_truth(
-    world: World,
+    world: World, process_log: io.StringIO
 ) -> None:
     """The therapist and the safety contact both blocked the bot, unnoticed. The client must
     not be left believing someone at the practice was told: the last word they get says nobody
@@ -44,6 +44,10 @@ async def test_both_therapist_and_safety_contact_blocked_the_client_hears_the_tr
     async with world.rt.sessions() as s:
         event = await s.scalar(select(ClientEvent).where(ClientEvent.kind == "crisis"))
         assert event is not None and (event.data or {}).get("alerted") == "nobody"
+    logged = process_log.getvalue()
+    assert "failed for good" in logged  # the capture works
+    for secret in ("kill myself", "Alice", "Dana Lee", "Sam Reyes", "A.S."):
+        assert secret not in logged, secret
 
 
 async def test_a_safety_contact_who_blocked_the_bot_is_not_claimed_as_told(world: World) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app import admin
 from flows.i18n import t
 from storage.models import Client, ClientNote
 from tests.e2e.harness import (
@@ -16,8 +17,10 @@ from tests.e2e.harness import (
     data_for,
     join_client,
     next_with_buttons,
+    onboard,
     open_checkin_now,
     stored,
+    token_of,
 )
 
 
@@ -86,3 +89,28 @@ async def test_a_delete_question_passed_over_by_tapping_on_never_takes_a_typed_y
     async with world.rt.sessions() as s:
         assert await s.get(Client, alice.id) is not None, "erased by a typed check-in answer"
     assert (await stored(world, alice.id)).items()["tension"][0] == 1
+
+
+async def test_an_unanswered_why_after_stop_is_gone_once_the_client_starts_again(
+    world: World,
+) -> None:
+    """/stop, the "why?" left unanswered, a new link, /start: what the client then writes is
+    not filed as why they stopped, and the therapist hears no such reason."""
+    dana = await world.join_therapist("Dana Lee")
+    alice = await join_client(world, dana, "Alice Smith")
+    await alice.user.send("/stop")
+    await alice.user.tap(await next_with_buttons(alice.user), "d:stop:y")
+    await next_with_buttons(alice.user)  # why? (left unanswered)
+    await world.drain()
+    world.clock.advance(timedelta(days=3))
+    link = (await admin.new_invite(world.rt, client_id=alice.id))["invite_link"]
+    await onboard(world, alice.user, token_of(link))
+    heard = len(dana.user.inbox)
+    await alice.user.send("hello, I'm back")
+    await alice.user.next_message()
+    await world.drain()
+
+    async with world.rt.sessions() as s:
+        kinds = (await s.scalars(select(ClientNote.kind))).all()
+    assert "stop_reason" not in kinds
+    assert not any("hello" in (m.get("text") or "") for m in dana.user.inbox[heard:])
