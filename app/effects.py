@@ -34,6 +34,7 @@ from flows.instruments import Instrument, load_instrument
 from flows.lifecycle import Actor
 from flows.state import open_checkin_id
 from flows.statuses import CheckinStatus, ClientStatus
+from flows.visible import visible_text
 from storage import audit, checkins, due, outbox, people
 from storage.due import Claimed
 from storage.models import Checkin, Client, Practice, Therapist
@@ -495,8 +496,9 @@ class Executor:
                     why=t(recipient.language, f"therapist.unreachable_{why}"),
                 )
             )
-        if intent.words and self.practice.digest_comments:
-            words = intent.words[:ALERT_WORDS_LIMIT]
+        # The words as a person sees them: no bidirectional override reordering the line.
+        words = visible_text(intent.words or "").strip()[:ALERT_WORDS_LIMIT]
+        if words and self.practice.digest_comments:
             lines.append(t(recipient.language, "therapist.alert_crisis_words", words=words))
         lines.append(
             t(recipient.language, "therapist.alert_crisis_resources", resources=intent.resources)

@@ -155,3 +155,20 @@ async def test_a_talk_flood_is_one_request_and_the_log_holds_no_words(
     # The next digest stays one message, whatever the flood.
     report = await digest_now(world.rt, alice.id)
     assert len(report.chunks) == 1, [len(x) for x in report.chunks]
+
+
+async def test_crisis_words_quoted_to_the_therapist_carry_no_invisible_characters(
+    world: World,
+) -> None:
+    """Where the practice lets the client's words travel, the alert quotes them as a person sees
+    them: no bidirectional override that reorders the line, no zero-width padding."""
+    dana, _, alice = await practice_with_contact(world)
+    await admin.practice_set(world.rt, digest_comments=True)
+    heard = len(dana.user.inbox)
+    await alice.user.send("i want to kill\u200b myself \u202etonight\u202c\u2066 \ufeffok")
+    await alice.next_message()
+    await world.drain()
+    (alert,) = dana.user.inbox[heard:]
+    assert "myself" in alert["text"]
+    hidden = {"\u200b", "\u202e", "\u202c", "\u2066", "\ufeff"}
+    assert not hidden & set(alert["text"]), [hex(ord(c)) for c in hidden & set(alert["text"])]
