@@ -4,15 +4,27 @@ talk or a reason for stopping, and the log while all of this happens."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
 from sqlalchemy import func, or_, select
 
-from app import admin
+from app import admin, alerts
+from app.clock import ManualClock
 from app.reports import digest_now
+from app.runtime import Runtime
 from flows.i18n import t
-from storage.models import Alert, AlertMessage, ClientEvent, ClientNote, OutboxMessage
+from storage.models import (
+    Alert,
+    AlertMessage,
+    AuditEvent,
+    ClientEvent,
+    ClientNote,
+    OutboxMessage,
+    Therapist,
+)
+from tests.conftest import TEST_KEY
 from tests.e2e.harness import Person, World, join_client
 from tests.e2e.test_acknowledgement import crisis_alert, tap
 from tests.e2e.test_escalation import BLOCKED, practice_with_contact
@@ -172,3 +184,41 @@ async def test_crisis_words_quoted_to_the_therapist_carry_no_invisible_character
     assert "myself" in alert["text"]
     hidden = {"\u200b", "\u202e", "\u202c", "\u2066", "\ufeff"}
     assert not hidden & set(alert["text"]), [hex(ord(c)) for c in hidden & set(alert["text"])]
+
+
+async def test_two_people_acknowledging_at_once_are_taken_once(
+    db_url: str, clock: ManualClock
+) -> None:
+    """The therapist and the safety contact tap at the same moment, in two processes: one
+    acknowledgement is stored and audited, the other is told who was first."""
+    world = await World.start(db_url, clock, TEST_KEY)
+    other = Runtime.create(world.rt.settings, clock=clock, cipher=world.rt.cipher)
+    try:
+        dana, sam, alice = await practice_with_contact(world)
+        await crisis_alert(world, alice, dana)
+        await world.advance(minutes=31)  # escalated: Sam has it too
+        async with world.rt.sessions() as s:
+            alert_id = await s.scalar(select(Alert.id))
+            people_ = [await s.get(Therapist, x.id) for x in (dana, sam)]
+        assert alert_id is not None and all(people_)
+
+        async def ack(rt: Runtime, who: Therapist | None, choice: str) -> alerts.Ack:
+            assert who is not None
+            async with rt.sessions() as s, s.begin():
+                done = await alerts.acknowledge(
+                    s, rt, alert_id=alert_id, therapist=who, choice=choice, now=clock.now()
+                )
+            return done.result
+
+        results = await asyncio.gather(
+            ack(world.rt, people_[0], "seen"), ack(other, people_[1], "contacted")
+        )
+        assert sorted(results) == sorted([alerts.Ack.DONE, alerts.Ack.ALREADY])
+        async with world.rt.sessions() as s:
+            acks = (
+                await s.scalars(select(AuditEvent).where(AuditEvent.action.like("alert_%")))
+            ).all()
+        assert len(acks) == 1
+    finally:
+        await other.close()
+        await world.stop()

@@ -177,3 +177,45 @@ async def test_no_token_or_name_in_any_log_line(
     assert "database is unavailable" in text  # the capture works: the one line expected
     for secret in (token, cookie, csrf, "Alice", "Smith", "Dana Lee", "signin/"):
         assert secret not in text, secret
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../app.py",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e/%2e%2e/app/config.py",
+        "/static/..%5c..%5capp%5cconfig.py",
+        "/static//etc/passwd",
+        "/static/console.css%00.py",
+    ],
+)
+async def test_static_files_never_leave_their_folder(web: httpx.AsyncClient, path: str) -> None:
+    answer = await web.get(path)
+    assert answer.status_code in (400, 404), answer.status_code
+    assert "import" not in answer.text and "root:" not in answer.text
+
+
+async def test_a_broken_multipart_body_is_refused_and_changes_nothing(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await practice.link(practice.dana))
+    code = practice.codes["A.S."]
+    for body, kind in (
+        (b'--x\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n', "boundary=x"),
+        (b"garbage", "boundary="),
+        (b"a=" + b"%" * 5000, ""),
+    ):
+        answer = await web.post(
+            f"/clients/{code}/pause",
+            content=body,
+            headers={
+                "content-type": f"multipart/form-data; {kind}"
+                if kind
+                else "application/x-www-form-urlencoded"
+            },
+        )
+        assert answer.status_code in (400, 403), answer.status_code
+    assert {c["status"] for c in await admin.list_clients(practice.rt, practice.dana)} == {
+        "invited"
+    }
