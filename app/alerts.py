@@ -42,6 +42,9 @@ WATCHED = (ClientStatus.ONBOARDING, ClientStatus.ACTIVE, ClientStatus.PAUSED)
 """Clients whose withdrawal is news (one who stopped has said so, and the therapist was told)."""
 MISSED_IN_A_ROW = 2
 """Check-ins missed in a row, after at least one answered, that make a withdrawal alert."""
+UNBLOCKED_AGAIN = timedelta(days=1)
+"""After unblocking the bot, a client's next withdrawal is news only this long after the last
+withdrawal alert about them."""
 
 
 class Ack(StrEnum):
@@ -508,8 +511,8 @@ async def note_withdrawal(
 ) -> Alert | None:
     """An alert-level withdrawal (`cause` "missed" or "blocked"): the therapist gets a short
     alert with the buttons now, booked session or not, once per episode; a new episode starts
-    only once the client answers a check-in again or unblocks the bot."""
-    if client.status not in WATCHED or await _episode_alerted(s, client):
+    only once the client answers a check-in again or unblocks the bot (`_episode_alerted`)."""
+    if client.status not in WATCHED or await _episode_alerted(s, client, now):
         return None
     practice = await people.get_practice(s, now)
     therapist = await s.get(Therapist, client.therapist_id)
@@ -535,16 +538,20 @@ async def note_withdrawal(
     )
 
 
-async def _episode_alerted(s: Session, client: Client) -> bool:
+async def _episode_alerted(s: Session, client: Client, now: datetime) -> bool:
     """Whether this withdrawal was alerted already: a withdrawal alert raised after the client
-    last answered a check-in and last unblocked the bot."""
+    last answered a check-in, and after they last unblocked the bot unless that alert is less
+    than `UNBLOCKED_AGAIN` old (a client toggling the block is one episode, not an alert each
+    time)."""
     last = await store.last_of_kind(s, client.id, WITHDRAWAL)
     if last is None:
         return False
     answered = [c.first_answer_at for c in await checkins.statuses_of(s, client.id)]
+    if any(at is not None and at > last.raised_at for at in answered):
+        return False
     back = [e.at for e in await checkins.events_of(s, client.id) if e.kind == "unblocked"]
-    since = [at for at in (*answered, *back) if at is not None and at > last.raised_at]
-    return not since
+    unblocked = any(at > last.raised_at for at in back)
+    return not (unblocked and now - last.raised_at >= UNBLOCKED_AGAIN)
 
 
 async def list_item(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, or_, select
@@ -27,6 +28,8 @@ from storage.models import (
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import Person, World, join_client
 from tests.e2e.test_acknowledgement import crisis_alert, tap
+from tests.e2e.test_between_sessions import BLOCKED as WITHDRAWN
+from tests.e2e.test_between_sessions import wait_blocked, withdrawal_alerts
 from tests.e2e.test_escalation import BLOCKED, practice_with_contact
 
 DEFAULT = t("en", "crisis.default_resources")
@@ -222,3 +225,27 @@ async def test_two_people_acknowledging_at_once_are_taken_once(
     finally:
         await other.close()
         await world.stop()
+
+
+async def test_blocking_and_unblocking_again_and_again_is_not_an_alert_each_time(
+    world: World,
+) -> None:
+    """A client toggles the block on the bot a dozen times in an hour: the therapist gets one
+    withdrawal alert for it, not a dozen; a block on a later day is news again."""
+    dana, _, alice = await practice_with_contact(world)
+    heard = len(dana.user.inbox)
+    for _ in range(12):
+        await alice.user.block()
+        await wait_blocked(world, alice)
+        world.clock.advance(timedelta(minutes=2))
+        await alice.user.unblock()
+        await wait_blocked(world, alice, False)
+        world.clock.advance(timedelta(minutes=2))
+    await world.drain()
+    assert await withdrawal_alerts(world, dana, heard) == [WITHDRAWN]
+
+    world.clock.advance(timedelta(days=2))
+    await alice.user.block()
+    await wait_blocked(world, alice)
+    await world.drain()
+    assert await withdrawal_alerts(world, dana, heard) == [WITHDRAWN, WITHDRAWN]
