@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import func, or_, select
 
 from app import admin, alerts
+from app.admin import AdminError
 from app.clock import ManualClock
 from app.reports import digest_now
 from app.runtime import Runtime
 from flows.i18n import t
+from flows.settings_rules import MAX_CRISIS_RESOURCES
 from storage.models import (
     Alert,
     AlertMessage,
@@ -26,7 +28,7 @@ from storage.models import (
     Therapist,
 )
 from tests.conftest import TEST_KEY
-from tests.e2e.harness import Person, World, join_client
+from tests.e2e.harness import Person, World, button_labels, join_client
 from tests.e2e.test_acknowledgement import crisis_alert, tap
 from tests.e2e.test_between_sessions import BLOCKED as WITHDRAWN
 from tests.e2e.test_between_sessions import wait_blocked, withdrawal_alerts
@@ -249,3 +251,31 @@ async def test_blocking_and_unblocking_again_and_again_is_not_an_alert_each_time
     await wait_blocked(world, alice)
     await world.drain()
     assert await withdrawal_alerts(world, dana, heard) == [WITHDRAWN, WITHDRAWN]
+
+
+async def test_long_crisis_resources_still_reach_the_client_and_the_therapist(
+    world: World,
+) -> None:
+    """Crisis resources too long for one Telegram message (with the alert around them) are
+    refused in one line: before, a client in crisis got no answer at all and the therapist no
+    alert ("Message is too long"). At the longest allowed, with the longest words quoted, the
+    client gets them, the therapist the alert, and acknowledging it takes the buttons off."""
+    dana, _, alice = await practice_with_contact(world)
+    lines = "; ".join(f"line {i}: 0800 {i:03d} 000" for i in range(180))
+    with pytest.raises(AdminError, match=r"^--crisis-resources: at most 1500 characters"):
+        await admin.practice_set(world.rt, crisis_resources=("en", lines))
+    longest = ("Regional crisis lines: " + lines)[:MAX_CRISIS_RESOURCES]
+    await admin.practice_set(world.rt, crisis_resources=("en", longest), digest_comments=True)
+    heard = len(dana.user.inbox)
+    alice.user.skip_to_end()
+    await alice.user.send("i want to kill myself " + "please " * 600)
+    reply = await alice.next_message()
+    await world.drain()
+    assert "Regional crisis lines" in reply["text"]
+    alerts_got = dana.user.inbox[heard:]
+    assert alerts_got and button_labels(alerts_got[0])
+    answer = await tap(dana.user, alerts_got[0], button_text=t("en", "alert.button_seen"))
+    await world.drain()
+    assert answer == t("en", "alert.ack_done")
+    shown = next(m for m in dana.user.inbox if m["message_id"] == alerts_got[0]["message_id"])
+    assert not button_labels(shown) and "Acknowledged by" in shown["text"]
