@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, or_, select
 
-from app import admin, alerts
+from app import admin, alerts, health
 from app.admin import AdminError
 from app.clock import ManualClock
 from app.reports import digest_now
@@ -25,6 +25,7 @@ from storage.models import (
     ClientEvent,
     ClientNote,
     OutboxMessage,
+    Practice,
     Therapist,
 )
 from tests.conftest import TEST_KEY
@@ -279,3 +280,14 @@ async def test_long_crisis_resources_still_reach_the_client_and_the_therapist(
     assert answer == t("en", "alert.ack_done")
     shown = next(m for m in dana.user.inbox if m["message_id"] == alerts_got[0]["message_id"])
     assert not button_labels(shown) and "Acknowledged by" in shown["text"]
+
+
+async def test_health_warns_of_crisis_resources_stored_too_long(world: World) -> None:
+    """Stored before the limit existed: `rapport health` names the language and the fix."""
+    async with world.rt.sessions() as s, s.begin():
+        practice = await s.scalar(select(Practice))
+        assert practice is not None
+        practice.crisis_resources = {"es": "x" * (MAX_CRISIS_RESOURCES + 1), "en": "Call 112."}
+    found = await health.warnings(world.rt)
+    assert len([w for w in found if "crisis resources" in w]) == 1
+    assert "'es'" in found[0] and "--crisis-resources es=TEXT" in found[0]
