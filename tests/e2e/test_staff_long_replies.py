@@ -1,0 +1,24 @@
+"""A therapist's replies that grow with the caseload: a practice of ninety clients still gets its
+`/clients` list (in as many messages as it takes), never nothing."""
+
+from __future__ import annotations
+
+from app import admin
+from flows.i18n import t
+from tests.e2e.harness import World
+
+
+async def test_clients_with_a_large_caseload_arrives_whole(world: World) -> None:
+    dana = await world.join_therapist("Dana Lee")
+    aliases = [f"Client number {i:03d} of Dana Lee, B" for i in range(90)]
+    for i, alias in enumerate(aliases):
+        await admin.add_client(world.rt, dana.id, f"Person {i}", alias=alias)
+    dana.user.skip_to_end()
+    heard = len(dana.user.inbox)
+    await dana.user.send("/clients")
+    await dana.next_message()
+    await world.drain()
+    got = "\n".join(m["text"] for m in dana.user.inbox[heard:])
+    assert got.startswith(t("en", "staff.clients_title"))
+    assert all(alias in got for alias in aliases)
+    assert all(len(m["text"]) <= 4096 for m in dana.user.inbox[heard:])
