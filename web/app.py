@@ -31,6 +31,7 @@ from app import console
 from app.console import NotYours, ReadOnly, Viewer
 from app.ics_import import MAX_ICS_BYTES
 from app.runtime import Runtime
+from flows.parsing import is_number
 from web import alerts as web_alerts
 from web import pages
 from web.alerts import AlertsSource
@@ -86,7 +87,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        if declared is not None and (not is_number(declared) or int(declared) > MAX_BODY):
             too_large = Response(status_code=413, headers={"Connection": "close"})
             await too_large(scope, receive, send)
             return

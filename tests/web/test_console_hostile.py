@@ -219,3 +219,27 @@ async def test_a_broken_multipart_body_is_refused_and_changes_nothing(
     assert {c["status"] for c in await admin.list_clients(practice.rt, practice.dana)} == {
         "invited"
     }
+
+
+async def test_digits_that_are_not_numbers_are_refused_not_a_server_error(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    """`str.isdigit` is true for "²" and "٣": a number field given one is a 400, never a 500."""
+    await sign_in(web, await practice.link(practice.admin))
+    csrf = csrf_of((await web.get("/settings")).text)
+    code = practice.codes["A.S."]
+    for odd in ("²", "³⁴", "٣", "①"):
+        answers = [
+            await web.post(f"/clients/{code}/pause", data={"csrf": csrf, "days": odd}),
+            await web.post(
+                "/sessions/add",
+                data={"csrf": csrf, "code": code, "at": "2027-01-01T10:00", "minutes": odd},
+            ),
+            await web.post(f"/sessions/{odd}", data={"csrf": csrf, "action": "cancel"}),
+            await web.post(
+                "/people/add",
+                data={"csrf": csrf, "kind": "client", "name": "X Y", "therapist": odd},
+            ),
+            await web.get(f"/caseload?therapist={odd}"),
+        ]
+        assert all(a.status_code < 500 for a in answers), [a.status_code for a in answers]
