@@ -34,6 +34,7 @@ from tests.e2e.test_acknowledgement import crisis_alert, tap
 from tests.e2e.test_between_sessions import BLOCKED as WITHDRAWN
 from tests.e2e.test_between_sessions import wait_blocked, withdrawal_alerts
 from tests.e2e.test_escalation import BLOCKED, practice_with_contact
+from tests.storage.leftovers import leftovers
 
 DEFAULT = t("en", "crisis.default_resources")
 
@@ -95,6 +96,7 @@ async def test_an_erased_clients_alert_cannot_be_acknowledged_and_leaves_nothing
     world: World,
 ) -> None:
     dana, sam, alice = await practice_with_contact(world)
+    await admin.practice_set(world.rt, digest_comments=True)  # the alert quotes the words
     alert = await crisis_alert(world, alice, dana)
     await alice.user.send("/talk I can't stand the silence in sessions")
     await alice.user.next_message(predicate=lambda m: m["text"].startswith("Done"))
@@ -114,6 +116,8 @@ async def test_an_erased_clients_alert_cannot_be_acknowledged_and_leaves_nothing
             assert await s.scalar(select(func.count()).select_from(model)) == 0, model
         about = or_(OutboxMessage.client_id == alice.id, OutboxMessage.about_client_id == alice.id)
         assert await s.scalar(select(func.count()).select_from(OutboxMessage).where(about)) == 0
+        words = ["kill myself", "silence in sessions", "Alice", "Smith"]
+        assert await leftovers(s, world.rt.cipher, alice.id, words) == []
 
 
 @pytest.mark.parametrize(

@@ -243,3 +243,22 @@ async def test_digits_that_are_not_numbers_are_refused_not_a_server_error(
             await web.get(f"/caseload?therapist={odd}"),
         ]
         assert all(a.status_code < 500 for a in answers), [a.status_code for a in answers]
+
+
+async def test_names_and_aliases_with_markup_are_shown_as_text(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    evil = '<img src=x onerror="alert(1)">'
+    added = await admin.add_therapist(practice.rt, f"Eve {evil}", "Europe/Berlin")
+    client = await admin.add_client(practice.rt, added["id"], "Mal Ory", alias=f"M{evil}"[:40])
+    await sign_in(web, await practice.link(practice.admin))
+    pages = [
+        await web.get("/caseload"),
+        await web.get(f"/caseload?therapist={added['id']}"),
+        await web.get(f"/clients/{client['code']}"),
+        await web.get("/people"),
+        await web.get(f"/audit?client={client['code']}"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert "<img" not in page.text and 'onerror="' not in page.text
