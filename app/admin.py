@@ -357,6 +357,10 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                 field, value = _STORED_AS[field], _checked(field, value)
             elif field == "crisis_resources":
                 lang, text = value
+                try:
+                    text = rules.crisis_resources(text)
+                except ValueError as exc:
+                    raise AdminError(str(exc)) from None
                 value = {**practice.crisis_resources, check_language(lang): text}
             elif field == "safety_contact":
                 field, value = "safety_contact_id", await _safety_contact(s, value)

@@ -16,6 +16,7 @@ from app import console_admin
 from app.admin import LANGUAGES, AdminError
 from app.console import Viewer, require_admin
 from app.ics_import import MAX_ICS_BYTES
+from flows.parsing import is_number
 
 if TYPE_CHECKING:
     from web.app import Console
@@ -101,7 +102,7 @@ async def add_person(request: Request, c: Console, viewer: Viewer) -> Response:
             added = await console_admin.add_therapist(c.rt, viewer, name, zone)
         else:
             therapist = _field(request, "therapist")
-            if not therapist.isdigit():
+            if not is_number(therapist):
                 raise AdminError("choose the client's therapist")
             alias = _field(request, "alias").strip() or None
             added = await console_admin.add_client(
@@ -125,7 +126,7 @@ def _when(request: Request, viewer: Viewer) -> datetime:
 async def add_session(request: Request, c: Console, viewer: Viewer) -> Response:
     minutes = _field(request, "minutes").strip() or "50"
     try:
-        if not minutes.isdigit() or not 5 <= int(minutes) <= 600:
+        if not is_number(minutes) or not 5 <= int(minutes) <= 600:
             raise AdminError("minutes: between 5 and 600")
         added = await console_admin.add_session(
             c.rt, viewer, _field(request, "code"), _when(request, viewer), int(minutes)
@@ -138,7 +139,7 @@ async def add_session(request: Request, c: Console, viewer: Viewer) -> Response:
 async def change_session(request: Request, c: Console, viewer: Viewer) -> Response:
     ident = request.path_params["id"]
     try:
-        if not ident.isdigit():
+        if not is_number(ident):
             raise AdminError("no such session")
         if _field(request, "action") == "cancel":
             await console_admin.cancel_session(c.rt, viewer, int(ident))
@@ -157,7 +158,7 @@ async def import_ics(request: Request, c: Console, viewer: Viewer) -> Response:
     try:
         if not isinstance(upload, UploadFile):
             raise AdminError("choose a calendar file (.ics)")
-        if not therapist.isdigit():
+        if not is_number(therapist):
             raise AdminError("choose whose calendar it is")
         ics = await upload.read(MAX_ICS_BYTES + 1)
         if len(ics) > MAX_ICS_BYTES:

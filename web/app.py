@@ -18,7 +18,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import console
 from app.console import NotYours, ReadOnly, Viewer
+from app.ics_import import MAX_ICS_BYTES
 from app.runtime import Runtime
+from flows.parsing import is_number
 from web import alerts as web_alerts
 from web import pages
 from web.alerts import AlertsSource
@@ -39,6 +42,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+MAX_BODY = MAX_ICS_BYTES + (64 << 10)
+"""The largest request the console reads: a calendar file and the form around it."""
 PRE_COOKIE = "rapport_signin"  # the sign-in form's double-submit token, before any session
 
 
@@ -67,6 +72,37 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class BodyLimit:
+    """A request body over `MAX_BODY`, declared or as it arrives, is refused with 413 before
+    any form is read: the form parser would spool an uploaded file to disk whatever its size,
+    for anyone signed in and before the CSRF token is checked."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not is_number(declared) or int(declared) > MAX_BODY):
+            too_large = Response(status_code=413, headers={"Connection": "close"})
+            await too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class Unavailable:
@@ -237,7 +273,7 @@ def console_app(
     """The console alone (`rapport web`), or with other routes such as `/telegram`."""
     app = Starlette(
         routes=[*(extra or []), *console_routes(alerts is not None)],
-        middleware=[Middleware(SecurityHeaders), Middleware(Unavailable)],
+        middleware=[Middleware(SecurityHeaders), Middleware(Unavailable), Middleware(BodyLimit)],
     )
     app.state.console = Console(rt, alerts)
     return app

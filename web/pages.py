@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from app import console_pages
 from app.admin import AdminError
 from app.console import Viewer
+from flows.parsing import is_number
 from insights import config
 from web import admin_pages, svg
 
@@ -53,7 +54,7 @@ def register_filters(env: Environment) -> None:
 
 async def caseload(request: Request, c: Console, viewer: Viewer) -> Response:
     therapist = request.query_params.get("therapist", "")
-    chosen = int(therapist) if therapist.isdigit() else None
+    chosen = int(therapist) if is_number(therapist) else None
     rows = await console_pages.caseload(c.rt, viewer, chosen)
     choices = await console_pages.caseload_choices(c.rt, viewer)
     return c.render(
@@ -98,7 +99,7 @@ async def set_cadence(request: Request, c: Console, viewer: Viewer) -> Response:
 async def pause(request: Request, c: Console, viewer: Viewer) -> Response:
     code = request.path_params["code"]
     days_text = str(form_value(request, "days")).strip()
-    if days_text and not days_text.isdigit():
+    if days_text and not is_number(days_text):
         return await client(request, c, viewer, error="pause: a number of days", status=400)
     try:
         await console_pages.pause(c.rt, viewer, code, int(days_text) if days_text else None)
