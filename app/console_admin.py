@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import admin, calendar_sync
+from app import admin, calendar_sync, console
 from app.console import Viewer, require_admin
 from app.planning import cadence_of, quiet_of
 from app.runtime import Runtime
@@ -29,7 +29,11 @@ SETTINGS_FIELDS = (
     "language",
     "retention",
     "safety_contact",
+    "instrument",
+    "alert_escalation",
 )
+"""The practice settings typed into the form; with the two checkboxes (`digest_comments`,
+`safety_item`) and the crisis resources per language, every `rapport practice set` option."""
 
 
 async def _audit(rt: Runtime, viewer: Viewer, action: str, client_id: int | None = None) -> None:
@@ -52,6 +56,7 @@ async def settings(rt: Runtime, viewer: Viewer) -> dict[str, Any]:
         "expire_after": format_duration(timedelta(hours=shown["expire_after_hours"])),
         "retention": f"{shown['retention_days']}d",
         "safety_contact": "none" if shown["safety_contact"] is None else shown["safety_contact"],
+        "alert_escalation": format_duration(timedelta(minutes=shown["alert_escalation_minutes"])),
     }
 
 
@@ -60,7 +65,8 @@ async def save_settings(
     viewer: Viewer,
     values: dict[str, str],
     digest_comments: bool,
-    crisis: tuple[str, str] | None,
+    crisis: dict[str, str],
+    safety_item: bool | None = None,
 ) -> dict[str, Any]:
     """`rapport practice set` from the form: a field left as shown changes nothing, and one bad
     value stores nothing (`admin.AdminError`, with the CLI's message)."""
@@ -73,8 +79,15 @@ async def save_settings(
     }
     if digest_comments != current["digest_comments"]:
         changes["digest_comments"] = digest_comments
-    if crisis is not None:
-        changes["crisis_resources"] = crisis
+    if safety_item is not None and safety_item != current["safety_item"]:
+        changes["safety_item"] = safety_item
+    crisis = {
+        lang: text.strip()
+        for lang, text in crisis.items()
+        if text.strip() and text.strip() != current["crisis_resources"].get(lang)
+    }
+    if crisis:
+        changes["crisis_resources"] = sorted(crisis.items())
     if changes:
         await admin.practice_set(rt, **changes)
         await _audit(rt, viewer, "practice_set")
@@ -128,9 +141,25 @@ async def people_view(rt: Runtime, viewer: Viewer) -> PeopleView:
     )
 
 
+async def therapist_choices(rt: Runtime, viewer: Viewer) -> list[tuple[int, str]]:
+    """(id, name) of every therapist, for the safety contact's choice."""
+    require_admin(viewer)
+    return [(x["id"], x["name"]) for x in await admin.list_therapists(rt)]
+
+
 async def _roles(rt: Runtime) -> dict[int, str]:
     async with rt.sessions() as s:
         return {t.id: t.role for t in await people.list_therapists(s)}
+
+
+async def set_role(
+    rt: Runtime, viewer: Viewer, therapist_id: int, role: str, supervises: list[int]
+) -> dict[str, object]:
+    """`rapport therapist set ID --role … --supervises …`, audited under the admin's name."""
+    require_admin(viewer)
+    return await console.set_role(
+        rt, therapist_id, role, supervises if role == "supervisor" else None, actor=viewer.actor
+    )
 
 
 async def add_therapist(rt: Runtime, viewer: Viewer, name: str, zone: str) -> dict[str, Any]:
