@@ -21,6 +21,7 @@ from app.admin import AdminError
 from app.console import Viewer
 from flows.crisis import CATEGORIES
 from flows.i18n import t
+from flows.statuses import ClientStatus
 from insights import config
 from web import admin_pages, svg
 from web.texts import local
@@ -40,6 +41,13 @@ def register_filters(env: Environment) -> None:
     env.globals["WELLBEING_ITEM"] = config.WELLBEING_ITEM
     env.globals["CRISIS_KINDS"] = (*CATEGORIES, "other")
     env.globals["ALERTED"] = ("therapist", "safety_contact", "nobody")
+    env.globals["status_labels"] = status_labels
+
+
+@cache
+def status_labels(lang: str) -> dict[str, str]:
+    """Each client status in `lang` (a long list asks once, not once a row)."""
+    return {s.value: t(lang, f"console.status.{s.value}") for s in ClientStatus}
 
 
 def _totals(values: Sequence[int | None], lang: str) -> str:
