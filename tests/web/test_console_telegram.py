@@ -21,6 +21,7 @@ from tests.e2e.test_acknowledgement import (
     stored_alerts,
     tap,
 )
+from tests.e2e.test_safety_contact import client_of_absent_therapist, crisis_reply
 from tests.web.test_console_http import BASE, csrf_of, sign_in
 from web.app import console_app
 
@@ -97,3 +98,33 @@ async def test_an_alert_acknowledged_in_the_console_is_edited_in_telegram(world:
     # A tap on a stale copy of the buttons now answers "already", as after a tap.
     again = await tap(dana.user, alert, data=button_data(alert)[0], forge=True)
     assert "Acknowledged by Dana Lee" in again
+
+
+async def test_the_safety_contact_answers_in_the_console_what_telegram_showed_them(
+    world: World,  # noqa: F811
+) -> None:
+    """An alert that went to the safety contact (the therapist never joined): the contact, who
+    may not read the client's page, sees it in the console without a link and answers it there;
+    their Telegram copy is edited as after a tap."""
+    sam = await world.join_therapist("Sam Reyes")
+    await admin.practice_set(world.rt, safety_contact=str(sam.id))
+    alice = await client_of_absent_therapist(world)
+    heard = len(sam.user.inbox)
+    await crisis_reply(world, alice)
+    (alert,) = sam.user.inbox[heard:]
+    (stored,) = await stored_alerts(world)
+    app = console_app(world.rt, alerts=ConsoleAlerts())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web:
+        await sign_in(web, await new_link_token(world.rt, sam.id))
+        page = await web.get("/alerts")
+        assert "A.S." in page.text and "/clients/" not in page.text
+        (client,) = await admin.list_clients(world.rt)
+        assert (await web.get(f"/clients/{client['code']}")).status_code == 404
+        done = await web.post(
+            "/alerts/acknowledge",
+            data={"alert": str(stored.id), "choice": "seen", "csrf": csrf_of(page.text)},
+        )
+        assert done.status_code == 303
+    await world.drain()
+    shown = current(sam.user, alert)
+    assert not button_labels(shown) and "Acknowledged by Sam Reyes" in shown["text"]
