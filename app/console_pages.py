@@ -83,6 +83,7 @@ class ClientPage:
     status: str
     timezone: str | None
     language: str | None
+    quiet_hours: str | None  # the client's own; None: the practice's
     own_cadence: str | None
     cadence: str
     next_checkin_at: datetime | None
@@ -245,6 +246,7 @@ def _page(
         status=client.status,
         timezone=client.timezone,
         language=client.language,
+        quiet_hours=client.quiet_hours,
         own_cadence=client.cadence,
         cadence=client.cadence or practice.cadence,
         next_checkin_at=client.next_checkin_at,
@@ -281,6 +283,28 @@ async def set_cadence(
         done = await staff.set_cadence(s, client, cadence, now)
         await audit.audit(s, actor=viewer.actor, action="set_cadence", now=now, client_id=client.id)
     return done
+
+
+async def set_client(
+    rt: Runtime, viewer: Viewer, code: str, zone: str, language: str, quiet_hours: str
+) -> None:
+    """`rapport client set` from the client page: time zone, language, quiet hours ("default":
+    the practice's), by the CLI's rules; a field left empty changes nothing."""
+    async with rt.sessions() as s:
+        client = await _client(s, viewer, code)
+        check_edit(viewer, client)
+        client_id = client.id
+    await admin.client_set(
+        rt,
+        client_id,
+        timezone=zone.strip() or None,
+        language=language.strip() or None,
+        quiet_hours=quiet_hours.strip() or None,
+    )
+    async with rt.sessions() as s, s.begin():
+        await audit.audit(
+            s, actor=viewer.actor, action="client_set", now=rt.clock.now(), client_id=client_id
+        )
 
 
 async def pause(rt: Runtime, viewer: Viewer, code: str, days: int | None) -> None:

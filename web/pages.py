@@ -20,7 +20,7 @@ from app import console_pages
 from app.admin import AdminError
 from app.console import Viewer
 from flows.crisis import CATEGORIES
-from flows.i18n import t
+from flows.i18n import LANGUAGES, t
 from flows.statuses import ClientStatus
 from insights import config
 from web import admin_pages, svg
@@ -42,6 +42,7 @@ def register_filters(env: Environment) -> None:
     env.globals["CRISIS_KINDS"] = (*CATEGORIES, "other")
     env.globals["ALERTED"] = ("therapist", "safety_contact", "nobody")
     env.globals["status_labels"] = status_labels
+    env.globals["LANGUAGES"] = LANGUAGES
 
 
 @cache
@@ -126,6 +127,16 @@ async def set_cadence(request: Request, c: Console, viewer: Viewer) -> Response:
     return await client(request, c, viewer, notice=note)
 
 
+async def set_client(request: Request, c: Console, viewer: Viewer) -> Response:
+    code = request.path_params["code"]
+    fields = [str(form_value(request, name))[:64] for name in ("timezone", "language", "quiet")]
+    try:
+        await console_pages.set_client(c.rt, viewer, code, *fields)
+    except AdminError as exc:
+        return await client(request, c, viewer, error=str(exc), status=400)
+    return await client(request, c, viewer, notice=t(viewer.language, "console.client.saved"))
+
+
 async def pause(request: Request, c: Console, viewer: Viewer) -> Response:
     code = request.path_params["code"]
     days_text = str(form_value(request, "days")).strip()
@@ -166,6 +177,7 @@ ROUTES: list[tuple[str, Page, bool]] = [
     ("/caseload", caseload, False),
     ("/clients/{code}", client, False),
     ("/clients/{code}/cadence", set_cadence, True),
+    ("/clients/{code}/settings", set_client, True),
     ("/clients/{code}/pause", pause, True),
     ("/clients/{code}/resume", resume, True),
     ("/clients/{code}/invite", invite, True),
