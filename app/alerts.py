@@ -11,7 +11,7 @@ once. Who is alerted first is decided by the caller (`app.effects` for crisis la
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -311,9 +311,18 @@ async def shown_to(s: Session, alert_id: int) -> set[int]:
     return {m.therapist_id for m in await store.messages_of(s, alert_id)}
 
 
-async def open_for_practice(s: Session, rt: Runtime) -> list[AlertView]:
-    """Every open alert of the practice, oldest first (for whoever oversees the practice)."""
-    return [await _view(s, rt, a) for a in await store.open_alerts(s)]
+async def open_for_practice(
+    s: Session, rt: Runtime, client_ids: Collection[int] | None = None
+) -> list[AlertView]:
+    """Every open alert of the practice (of these clients, if given), oldest first (for whoever
+    oversees the practice)."""
+    return [await _view(s, rt, a) for a in await store.open_alerts(s, client_ids)]
+
+
+async def open_shown_to(s: Session, therapist_id: int) -> set[int]:
+    """Ids of the open alerts shown to the therapist in Telegram (each of them theirs to
+    answer)."""
+    return await store.open_ids_shown_to(s, therapist_id)
 
 
 async def view_of(s: Session, rt: Runtime, alert_id: int) -> AlertView | None:

@@ -59,14 +59,9 @@ async def visible(
     s: Session, rt: Runtime, viewer: Viewer, client_ids: set[int] | None = None
 ) -> list[OpenAlert]:
     """The open alerts the viewer sees (of these clients only, if given), oldest first."""
-    therapist = await people.therapist_by_id(s, viewer.therapist_id)
-    shown = (
-        {v.id for v in await alerts.open_for_therapist(s, rt, therapist)} if therapist else set()
-    )
+    shown = await alerts.open_shown_to(s, viewer.therapist_id)
     found = []
-    for view in await alerts.open_for_practice(s, rt):
-        if client_ids is not None and view.client_id not in client_ids:
-            continue
+    for view in await alerts.open_for_practice(s, rt, client_ids):
         client = await people.client_by_id(s, view.client_id)
         if client is not None and (may_read(viewer, client) or view.id in shown):
             found.append(_entry(view, client, viewer, view.id in shown))
