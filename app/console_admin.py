@@ -7,11 +7,12 @@ and the audit entry that says the console did it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import admin, calendar_sync, console
+from app import admin, calendar_sync, console, export
 from app.console import Viewer, require_admin
 from app.planning import cadence_of, quiet_of
 from app.runtime import Runtime
@@ -223,6 +224,28 @@ async def import_calendar(
     if not dry_run:
         await _audit(rt, viewer, "import_calendar")
     return report
+
+
+async def export_client(rt: Runtime, viewer: Viewer, code: str, fmt: str) -> tuple[str, str]:
+    """`rapport export --client` for one client by code: (file name, text), CSV or JSON;
+    audited under the admin's name, as every export is."""
+    require_admin(viewer)
+    if fmt not in ("csv", "json"):
+        raise admin.AdminError("--format must be csv or json")
+    client_id = await _client_id(rt, code)
+    records = await export.export(rt, client_id, actor=viewer.actor)
+    text = export.to_csv(records) if fmt == "csv" else json.dumps(records, indent=2) + "\n"
+    return f"rapport-{code.strip().upper()}.{fmt}", text
+
+
+async def erase_client(rt: Runtime, viewer: Viewer, code: str, confirmation: str) -> None:
+    """`rapport client erase`: only once the client's code is typed again (no undo)."""
+    require_admin(viewer)
+    if confirmation.strip().upper() != code.strip().upper():
+        raise admin.AdminError("type the client's code to confirm the erasure")
+    client_id = await _client_id(rt, code)
+    if not await admin.erase_client(rt, client_id, actor=viewer.actor):
+        raise admin.AdminError(f"no client with code {code.strip()[:16]!r}")
 
 
 async def audit_entries(

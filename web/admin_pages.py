@@ -201,6 +201,30 @@ async def import_ics(request: Request, c: Console, viewer: Viewer) -> Response:
     return await people_page(request, c, viewer, report=report)
 
 
+async def export_client(request: Request, c: Console, viewer: Viewer) -> Response:
+    """The client's data as a file to save (POST: nothing about the client in a URL)."""
+    code = request.path_params["code"]
+    try:
+        name, text = await console_admin.export_client(
+            c.rt, viewer, code, _field(request, "format")
+        )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    media = "text/csv" if name.endswith(".csv") else "application/json"
+    disposition = f'attachment; filename="{name}"'
+    return Response(text, media_type=media, headers={"Content-Disposition": disposition})
+
+
+async def erase_client(request: Request, c: Console, viewer: Viewer) -> Response:
+    code = request.path_params["code"]
+    try:
+        await console_admin.erase_client(c.rt, viewer, code, _field(request, "confirm"))
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    note = t(viewer.language, "console.people.erased", code=code.strip().upper()[:16])
+    return await people_page(request, c, viewer, notice=note)
+
+
 async def audit_page(request: Request, c: Console, viewer: Viewer) -> Response:
     code = request.query_params.get("client", "").strip()[:16]
     try:
@@ -222,4 +246,6 @@ ROUTES: list[tuple[str, Page, bool]] = [
     ("/sessions/import", import_ics, True),
     ("/sessions/{id}", change_session, True),
     ("/audit", audit_page, False),
+    ("/clients/{code}/export", export_client, True),
+    ("/clients/{code}/erase", erase_client, True),
 ]

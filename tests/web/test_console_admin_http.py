@@ -275,3 +275,47 @@ async def test_roles_are_set_from_the_people_page(
     await sign_in(web, await practice.link(practice.eli))
     caseload = await web.get(f"/caseload?therapist={practice.dana}")
     assert caseload.status_code == 200 and "A.S." in caseload.text
+
+
+async def test_an_admin_exports_and_erases_a_client(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    import json
+
+    code = practice.codes["A.S."]
+    page = await web.get(f"/clients/{code}")
+    assert 'action="/clients/' + code + '/erase"' in page.text
+    csv = await web.post(f"/clients/{code}/export", data={"csrf": as_admin, "format": "csv"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.headers["content-disposition"] == f'attachment; filename="rapport-{code}.csv"'
+    assert csv.text.startswith("client_id,alias") and "A.S." in csv.text
+    as_json = await web.post(f"/clients/{code}/export", data={"csrf": as_admin, "format": "json"})
+    (record,) = json.loads(as_json.text)
+    assert record["alias"] == "A.S."
+    bad = await web.post(f"/clients/{code}/export", data={"csrf": as_admin, "format": "xml"})
+    assert bad.status_code == 400
+    log = await admin.audit_log(practice.rt)
+    exports = [e for e in log if e["action"] == "export"]
+    assert len(exports) == 2 and {e["actor"] for e in exports} == {f"therapist:{practice.admin}"}
+
+    unconfirmed = await web.post(
+        f"/clients/{code}/erase", data={"csrf": as_admin, "confirm": "RC-0000"}
+    )
+    assert unconfirmed.status_code == 400
+    assert code in {c["code"] for c in await admin.list_clients(practice.rt)}
+    erased = await web.post(f"/clients/{code}/erase", data={"csrf": as_admin, "confirm": code})
+    assert erased.status_code == 200 and f"Client {code} erased" in erased.text
+    assert code not in {c["code"] for c in await admin.list_clients(practice.rt)}
+    assert (await web.get(f"/clients/{code}")).status_code == 404
+
+
+async def test_only_an_admin_exports_or_erases(practice: Practice, web: httpx.AsyncClient) -> None:
+    code = practice.codes["A.S."]
+    await sign_in(web, await practice.link(practice.dana))
+    page = await web.get(f"/clients/{code}")
+    assert "/erase" not in page.text
+    token = csrf_of(page.text)
+    for path, data in (("export", {"format": "csv"}), ("erase", {"confirm": code})):
+        answer = await web.post(f"/clients/{code}/{path}", data={"csrf": token, **data})
+        assert answer.status_code == 403, path
+    assert code in {c["code"] for c in await admin.list_clients(practice.rt)}

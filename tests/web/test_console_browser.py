@@ -158,7 +158,7 @@ async def test_sign_in_read_the_caseload_and_move_the_next_checkin(
 async def test_admin_pages_and_an_ics_upload(scene: Scene, context: BrowserContext) -> None:
     await set_role(scene.world.rt, scene.dana.id, "admin")
     page = await sign_in(await context.new_page(), await scene.link(scene.dana))
-    for path in ("/settings", "/people", "/audit"):
+    for path in ("/settings", "/people", "/audit", f"/clients/{scene.clients['A.S.']}"):
         await page.goto(scene.base + path)
         await axe(page)
     await page.goto(scene.base + "/settings")
