@@ -207,16 +207,18 @@ async def acknowledge(
     choice: str,
     now: datetime,
     shown_in: tuple[int, int] | None = None,
+    entitled: bool = False,
 ) -> Acknowledged:
     """`therapist` answers alert `alert_id` with `choice`. Taken once, and only from someone the
-    alert was shown to; the choice is stored and audited, and every message that showed the
-    alert is edited to say who acknowledged and how, its buttons gone. `shown_in` is the
-    (chat, message) the answer came from, edited too if it is not one of those."""
+    alert was shown to, or whom the caller `entitled` (the console: one who may change the
+    client, `app.console_alerts`); the choice is stored and audited, and every message that
+    showed the alert is edited to say who acknowledged and how, its buttons gone. `shown_in` is
+    the (chat, message) a tap came from, edited too if it is not one of those."""
     alert = await store.get(s, alert_id)
     if alert is None:
         return Acknowledged(Ack.REFUSED)
     messages = await store.messages_of(s, alert.id)
-    if therapist.id not in {m.therapist_id for m in messages}:
+    if not entitled and therapist.id not in {m.therapist_id for m in messages}:
         return Acknowledged(Ack.REFUSED)
     if alert.ack_at is not None:
         return Acknowledged(Ack.ALREADY, await _view(s, rt, alert))
@@ -325,9 +327,28 @@ async def open_for_therapist(s: Session, rt: Runtime, therapist: Therapist) -> l
     return [await _view(s, rt, a) for a in await store.open_for_therapist(s, therapist.id)]
 
 
-async def open_for_practice(s: Session, rt: Runtime) -> list[AlertView]:
-    """Every open alert of the practice, oldest first (for whoever oversees the practice)."""
-    return [await _view(s, rt, a) for a in await store.open_alerts(s)]
+async def shown_to(s: Session, alert_id: int) -> set[int]:
+    """The therapists an alert was shown to (in Telegram): each of them may acknowledge it."""
+    return {m.therapist_id for m in await store.messages_of(s, alert_id)}
+
+
+async def open_for_practice(
+    s: Session, rt: Runtime, client_ids: Collection[int] | None = None
+) -> list[AlertView]:
+    """Every open alert of the practice (of these clients, if given), oldest first (for whoever
+    oversees the practice)."""
+    return [await _view(s, rt, a) for a in await store.open_alerts(s, client_ids)]
+
+
+async def open_shown_to(s: Session, therapist_id: int) -> set[int]:
+    """Ids of the open alerts shown to the therapist in Telegram (each of them theirs to
+    answer)."""
+    return await store.open_ids_shown_to(s, therapist_id)
+
+
+async def view_of(s: Session, rt: Runtime, alert_id: int) -> AlertView | None:
+    alert = await store.get(s, alert_id)
+    return None if alert is None else await _view(s, rt, alert)
 
 
 async def alerts_since(

@@ -31,9 +31,10 @@ from app import console
 from app.console import NotYours, ReadOnly, Viewer
 from app.ics_import import MAX_ICS_BYTES
 from app.runtime import Runtime
+from flows.i18n import DEFAULT_LANGUAGE, t
 from flows.parsing import is_number
 from web import alerts as web_alerts
-from web import pages
+from web import pages, texts
 from web.alerts import AlertsSource
 
 log = logging.getLogger(__name__)
@@ -132,9 +133,10 @@ class Unavailable:
 UNAVAILABLE_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rapport</title>'
     '<link rel="stylesheet" href="/static/console.css"></head><body><main>'
-    "<h1>Back in a moment</h1><p>The console cannot reach its database right now. "
-    "Nothing was changed; please try again shortly.</p></main></body></html>"
+    f"<h1>{t('en', 'console.unavailable.title')}</h1>"
+    f"<p>{t('en', 'console.unavailable.text')}</p></main></body></html>"
 )
+"""English: who is signed in cannot be known without the database."""
 
 
 class Console:
@@ -154,7 +156,17 @@ class Console:
         self.templates.globals["has_alerts"] = alerts is not None
 
     def render(self, request: Request, name: str, status: int = 200, **data: Any) -> HTMLResponse:
-        html = self.templates.get_template(name).render(request=request, **data)
+        """The page in the viewer's language (English before sign-in)."""
+        viewer: Viewer | None = data.get("viewer")
+        lang = viewer.language if viewer is not None else DEFAULT_LANGUAGE
+        html = self.templates.get_template(name).render(
+            request=request,
+            lang=lang,
+            tr=texts.translator(lang),
+            local=texts.localizer(lang),
+            sparkline=pages.sparkliner(lang),
+            **data,
+        )
         return HTMLResponse(html, status_code=status)
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int | None) -> None:

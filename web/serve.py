@@ -11,6 +11,7 @@ import uvicorn
 
 from app import console
 from app.config import ConfigError, Settings
+from app.console_alerts import ConsoleAlerts
 from app.logs import setup_logging
 from app.runtime import Runtime
 from flows.parsing import is_number
@@ -49,7 +50,7 @@ def console_server(rt: Runtime, host: str, port: int) -> uvicorn.Server:
     """uvicorn serving the console alone, logging nothing about requests (paths name client
     codes)."""
     config = uvicorn.Config(
-        console_app(rt),
+        console_app(rt, alerts=ConsoleAlerts()),
         host=host,
         port=port,
         lifespan="off",
