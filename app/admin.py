@@ -355,9 +355,15 @@ async def practice_set(rt: Runtime, **changes: Any) -> dict[str, Any]:
                 value = check_outcomes(value)
             elif field in _STORED_AS:
                 field, value = _STORED_AS[field], _checked(field, value)
-            elif field == "crisis_resources":
-                lang, text = value
-                value = {**practice.crisis_resources, check_language(lang): text}
+            elif field == "crisis_resources":  # (LANG, TEXT), or a list of them
+                pairs = value if isinstance(value, list) else [value]
+                value = {**practice.crisis_resources}
+                for lang, text in pairs:
+                    try:
+                        text = rules.crisis_resources(text)
+                    except ValueError as exc:
+                        raise AdminError(str(exc)) from None
+                    value[check_language(lang)] = text
             elif field == "safety_contact":
                 field, value = "safety_contact_id", await _safety_contact(s, value)
             setattr(practice, field, value)

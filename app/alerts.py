@@ -49,6 +49,9 @@ TEXT_LIMIT = 4096
 """The most characters one Telegram message holds."""
 MISSED_IN_A_ROW = 2
 """Check-ins missed in a row, after at least one answered, that make a withdrawal alert."""
+UNBLOCKED_AGAIN = timedelta(days=1)
+"""After unblocking the bot, a client's next withdrawal is news only this long after the last
+withdrawal alert about them."""
 
 
 class Ack(StrEnum):
@@ -204,16 +207,18 @@ async def acknowledge(
     choice: str,
     now: datetime,
     shown_in: tuple[int, int] | None = None,
+    entitled: bool = False,
 ) -> Acknowledged:
     """`therapist` answers alert `alert_id` with `choice`. Taken once, and only from someone the
-    alert was shown to; the choice is stored and audited, and every message that showed the
-    alert is edited to say who acknowledged and how, its buttons gone. `shown_in` is the
-    (chat, message) the answer came from, edited too if it is not one of those."""
+    alert was shown to, or whom the caller `entitled` (the console: one who may change the
+    client, `app.console_alerts`); the choice is stored and audited, and every message that
+    showed the alert is edited to say who acknowledged and how, its buttons gone. `shown_in` is
+    the (chat, message) a tap came from, edited too if it is not one of those."""
     alert = await store.get(s, alert_id)
     if alert is None:
         return Acknowledged(Ack.REFUSED)
     messages = await store.messages_of(s, alert.id)
-    if therapist.id not in {m.therapist_id for m in messages}:
+    if not entitled and therapist.id not in {m.therapist_id for m in messages}:
         return Acknowledged(Ack.REFUSED)
     if alert.ack_at is not None:
         return Acknowledged(Ack.ALREADY, await _view(s, rt, alert))
@@ -322,9 +327,28 @@ async def open_for_therapist(s: Session, rt: Runtime, therapist: Therapist) -> l
     return [await _view(s, rt, a) for a in await store.open_for_therapist(s, therapist.id)]
 
 
-async def open_for_practice(s: Session, rt: Runtime) -> list[AlertView]:
-    """Every open alert of the practice, oldest first (for whoever oversees the practice)."""
-    return [await _view(s, rt, a) for a in await store.open_alerts(s)]
+async def shown_to(s: Session, alert_id: int) -> set[int]:
+    """The therapists an alert was shown to (in Telegram): each of them may acknowledge it."""
+    return {m.therapist_id for m in await store.messages_of(s, alert_id)}
+
+
+async def open_for_practice(
+    s: Session, rt: Runtime, client_ids: Collection[int] | None = None
+) -> list[AlertView]:
+    """Every open alert of the practice (of these clients, if given), oldest first (for whoever
+    oversees the practice)."""
+    return [await _view(s, rt, a) for a in await store.open_alerts(s, client_ids)]
+
+
+async def open_shown_to(s: Session, therapist_id: int) -> set[int]:
+    """Ids of the open alerts shown to the therapist in Telegram (each of them theirs to
+    answer)."""
+    return await store.open_ids_shown_to(s, therapist_id)
+
+
+async def view_of(s: Session, rt: Runtime, alert_id: int) -> AlertView | None:
+    alert = await store.get(s, alert_id)
+    return None if alert is None else await _view(s, rt, alert)
 
 
 async def alerts_since(
@@ -395,24 +419,34 @@ async def escalate(s: Session, rt: Runtime, alert_id: int, now: datetime) -> boo
 async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime) -> None:
     """The message of an alert could not be delivered because its recipient blocked the bot:
     an urgent one goes to the safety contact instead, and a client who was told their
-    therapist knows is told the truth."""
+    therapist knows is told the truth. Should the safety contact the client was told of have
+    blocked the bot too, the client learns that nobody could be told."""
     message = await store.message_by_outbox(s, outbox_id)
     if message is None:
         return
     alert = await store.get(s, message.alert_id)
-    if alert is None or not alert.urgent or alert.ack_at or alert.escalated_at:
+    if alert is None or not alert.urgent or alert.ack_at:
         return
-    first = (await store.messages_of(s, alert.id))[0]
     client = await s.get(Client, alert.client_id)
-    if client is None or message.id != first.id or message.therapist_id != client.therapist_id:
-        return  # a later copy (a list line), or the safety contact's own: nobody further
+    if client is None:
+        return
+    messages = await store.messages_of(s, alert.id)
+    if next(m for m in messages if m.therapist_id == message.therapist_id).id != message.id:
+        return  # a later copy (a line of a list): nobody further
     practice = await people.get_practice(s, now)
-    alert.escalate_at = None
-    told = await _to_safety_contact(s, rt, alert, practice, now, why=("blocked", None))
-    await _record_who_was_told(s, alert, "safety_contact" if told else "nobody")
+    original = message.id == messages[0].id
+    if original and message.therapist_id == client.therapist_id and not alert.escalated_at:
+        alert.escalate_at = None
+        told = await _to_safety_contact(s, rt, alert, practice, now, why=("blocked", None))
+        alerted = "safety_contact" if told else "nobody"
+    elif await _who_was_told(s, alert) == "safety_contact":
+        alerted = "nobody"  # the copy the client was told of, to the safety contact
+    else:
+        return  # an escalation on top of a delivered alert: the client was told the truth
+    await _record_who_was_told(s, alert, alerted)
     if alert.kind == CRISIS and client.chat_id is not None:
         lang = client.language or practice.language
-        key = "crisis.correction_practice" if told else "crisis.correction_nobody"
+        key = "crisis.correction_practice" if alerted != "nobody" else "crisis.correction_nobody"
         text = t(lang, key, resources=_resources(practice, lang))
         await outbox.enqueue(
             s,
@@ -425,6 +459,15 @@ async def delivery_failed(s: Session, rt: Runtime, outbox_id: int, now: datetime
             priority=outbox.URGENT,
         )
         after_commit(s, rt.wake_urgent)
+
+
+async def _who_was_told(s: Session, alert: Alert) -> str | None:
+    """Who the crisis event of the alert says was told ("therapist", "safety_contact", ...)."""
+    for event in await checkins.events_of(s, alert.client_id):
+        data = event.data or {}
+        if event.kind == CRISIS and data.get("alert") == alert.id:
+            return str(data.get("alerted"))
+    return None
 
 
 async def _record_who_was_told(s: Session, alert: Alert, alerted: str) -> None:
@@ -509,8 +552,8 @@ async def note_withdrawal(
 ) -> Alert | None:
     """An alert-level withdrawal (`cause` "missed" or "blocked"): the therapist gets a short
     alert with the buttons now, booked session or not, once per episode; a new episode starts
-    only once the client answers a check-in again or unblocks the bot."""
-    if client.status not in WATCHED or await _episode_alerted(s, client):
+    only once the client answers a check-in again or unblocks the bot (`_episode_alerted`)."""
+    if client.status not in WATCHED or await _episode_alerted(s, client, now):
         return None
     practice = await people.get_practice(s, now)
     therapist = await s.get(Therapist, client.therapist_id)
@@ -536,16 +579,20 @@ async def note_withdrawal(
     )
 
 
-async def _episode_alerted(s: Session, client: Client) -> bool:
+async def _episode_alerted(s: Session, client: Client, now: datetime) -> bool:
     """Whether this withdrawal was alerted already: a withdrawal alert raised after the client
-    last answered a check-in and last unblocked the bot."""
+    last answered a check-in, and after they last unblocked the bot unless that alert is less
+    than `UNBLOCKED_AGAIN` old (a client toggling the block is one episode, not an alert each
+    time)."""
     last = await store.last_of_kind(s, client.id, WITHDRAWAL)
     if last is None:
         return False
     answered = [c.first_answer_at for c in await checkins.statuses_of(s, client.id)]
+    if any(at is not None and at > last.raised_at for at in answered):
+        return False
     back = [e.at for e in await checkins.events_of(s, client.id) if e.kind == "unblocked"]
-    since = [at for at in (*answered, *back) if at is not None and at > last.raised_at]
-    return not since
+    unblocked = any(at > last.raised_at for at in back)
+    return not (unblocked and now - last.raised_at >= UNBLOCKED_AGAIN)
 
 
 async def list_item(

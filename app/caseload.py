@@ -19,6 +19,7 @@ from flows import lifecycle
 from flows.i18n import t
 from flows.lifecycle import Actor
 from flows.timing import parse_quiet_hours
+from insights.digest import split_message
 from insights.signals import detect, rank_and_merge
 from insights.texts import signal_name
 from insights.thresholds import Thresholds
@@ -74,18 +75,20 @@ async def reply(
     about: int | None = None,
 ) -> None:
     """Queue a message to the therapist; `about`: the client it quotes or describes (the row
-    is erased with them, sent or not)."""
+    is erased with them, sent or not). A text longer than Telegram takes (`/clients` of a large
+    caseload) goes as several messages, split between lines, instead of being refused whole."""
     assert therapist.chat_id is not None
-    await outbox.enqueue(
-        s,
-        rt.cipher,
-        chat_id=therapist.chat_id,
-        kind="text",
-        payload={"text": text},
-        now=now,
-        therapist_id=therapist.id,
-        about_client_id=about,
-    )
+    for chunk in split_message(text.split("\n")) or [text]:
+        await outbox.enqueue(
+            s,
+            rt.cipher,
+            chat_id=therapist.chat_id,
+            kind="text",
+            payload={"text": chunk},
+            now=now,
+            therapist_id=therapist.id,
+            about_client_id=about,
+        )
     after.enqueued = True
 
 

@@ -179,7 +179,11 @@ async def sign_out(rt: Runtime, cookie: str) -> None:
 
 
 async def set_role(
-    rt: Runtime, therapist_id: int, role: str, supervises: list[int] | None = None
+    rt: Runtime,
+    therapist_id: int,
+    role: str,
+    supervises: list[int] | None = None,
+    actor: str = "cli",
 ) -> dict[str, object]:
     """`rapport therapist set ID --role … [--supervises ID,…]`: their console sessions end, so
     the new role counts from their next sign-in."""
@@ -203,6 +207,6 @@ async def set_role(
         elif chosen is not Role.SUPERVISOR:
             await rows.set_supervised(s, therapist.id, [])
         await rows.end_sessions_of(s, therapist.id)
-        await audit.audit(s, actor="cli", action="set_role", now=now)
+        await audit.audit(s, actor=actor, action="set_role", now=now)
         reads = list(await rows.supervised(s, therapist.id))
     return {"id": therapist_id, "role": chosen.value, "supervises": reads}

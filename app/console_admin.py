@@ -7,11 +7,12 @@ and the audit entry that says the console did it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import admin, calendar_sync
+from app import admin, calendar_sync, console, export
 from app.console import Viewer, require_admin
 from app.planning import cadence_of, quiet_of
 from app.runtime import Runtime
@@ -30,7 +31,11 @@ SETTINGS_FIELDS = (
     "outcomes",
     "retention",
     "safety_contact",
+    "instrument",
+    "alert_escalation",
 )
+"""The practice settings typed into the form; with the two checkboxes (`digest_comments`,
+`safety_item`) and the crisis resources per language, every `rapport practice set` option."""
 
 
 async def _audit(rt: Runtime, viewer: Viewer, action: str, client_id: int | None = None) -> None:
@@ -53,6 +58,7 @@ async def settings(rt: Runtime, viewer: Viewer) -> dict[str, Any]:
         "expire_after": format_duration(timedelta(hours=shown["expire_after_hours"])),
         "retention": f"{shown['retention_days']}d",
         "safety_contact": "none" if shown["safety_contact"] is None else shown["safety_contact"],
+        "alert_escalation": format_duration(timedelta(minutes=shown["alert_escalation_minutes"])),
     }
 
 
@@ -61,7 +67,8 @@ async def save_settings(
     viewer: Viewer,
     values: dict[str, str],
     digest_comments: bool,
-    crisis: tuple[str, str] | None,
+    crisis: dict[str, str],
+    safety_item: bool | None = None,
 ) -> dict[str, Any]:
     """`rapport practice set` from the form: a field left as shown changes nothing, and one bad
     value stores nothing (`admin.AdminError`, with the CLI's message)."""
@@ -74,8 +81,15 @@ async def save_settings(
     }
     if digest_comments != current["digest_comments"]:
         changes["digest_comments"] = digest_comments
-    if crisis is not None:
-        changes["crisis_resources"] = crisis
+    if safety_item is not None and safety_item != current["safety_item"]:
+        changes["safety_item"] = safety_item
+    crisis = {
+        lang: text.strip()
+        for lang, text in crisis.items()
+        if text.strip() and text.strip() != current["crisis_resources"].get(lang)
+    }
+    if crisis:
+        changes["crisis_resources"] = sorted(crisis.items())
     if changes:
         await admin.practice_set(rt, **changes)
         await _audit(rt, viewer, "practice_set")
@@ -129,9 +143,25 @@ async def people_view(rt: Runtime, viewer: Viewer) -> PeopleView:
     )
 
 
+async def therapist_choices(rt: Runtime, viewer: Viewer) -> list[tuple[int, str]]:
+    """(id, name) of every therapist, for the safety contact's choice."""
+    require_admin(viewer)
+    return [(x["id"], x["name"]) for x in await admin.list_therapists(rt)]
+
+
 async def _roles(rt: Runtime) -> dict[int, str]:
     async with rt.sessions() as s:
         return {t.id: t.role for t in await people.list_therapists(s)}
+
+
+async def set_role(
+    rt: Runtime, viewer: Viewer, therapist_id: int, role: str, supervises: list[int]
+) -> dict[str, object]:
+    """`rapport therapist set ID --role … --supervises …`, audited under the admin's name."""
+    require_admin(viewer)
+    return await console.set_role(
+        rt, therapist_id, role, supervises if role == "supervisor" else None, actor=viewer.actor
+    )
 
 
 async def add_therapist(rt: Runtime, viewer: Viewer, name: str, zone: str) -> dict[str, Any]:
@@ -195,6 +225,28 @@ async def import_calendar(
     if not dry_run:
         await _audit(rt, viewer, "import_calendar")
     return report
+
+
+async def export_client(rt: Runtime, viewer: Viewer, code: str, fmt: str) -> tuple[str, str]:
+    """`rapport export --client` for one client by code: (file name, text), CSV or JSON;
+    audited under the admin's name, as every export is."""
+    require_admin(viewer)
+    if fmt not in ("csv", "json"):
+        raise admin.AdminError("--format must be csv or json")
+    client_id = await _client_id(rt, code)
+    records = await export.export(rt, client_id, actor=viewer.actor)
+    text = export.to_csv(records) if fmt == "csv" else json.dumps(records, indent=2) + "\n"
+    return f"rapport-{code.strip().upper()}.{fmt}", text
+
+
+async def erase_client(rt: Runtime, viewer: Viewer, code: str, confirmation: str) -> None:
+    """`rapport client erase`: only once the client's code is typed again (no undo)."""
+    require_admin(viewer)
+    if confirmation.strip().upper() != code.strip().upper():
+        raise admin.AdminError("type the client's code to confirm the erasure")
+    client_id = await _client_id(rt, code)
+    if not await admin.erase_client(rt, client_id, actor=viewer.actor):
+        raise admin.AdminError(f"no client with code {code.strip()[:16]!r}")
 
 
 async def audit_entries(

@@ -8,13 +8,14 @@ a URL); one the viewer may not read is `console.NotYours`, exactly like one that
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from app import admin
 from app import caseload as staff
 from app.admin import AdminError, check_cadence
 from app.console import NotYours, Viewer, check_edit, may_edit, may_read, readable_therapists
+from app.console_alerts import OpenAlert, visible
 from app.conversation import After
 from app.history import build_history, caseload_histories
 from app.runtime import Runtime, Session, after_commit
@@ -47,6 +48,8 @@ class CaseloadRow:
     next_session: datetime | None
     next_checkin_at: datetime | None
     attention: int  # 3 urgent alert, 2 alert, 1 watch, 0 nothing: the page sorts by it
+    open_urgent: int = 0  # alerts nobody has acknowledged yet
+    open_flags: int = 0
 
     @property
     def flags(self) -> tuple[Signal, ...]:
@@ -80,6 +83,7 @@ class ClientPage:
     status: str
     timezone: str | None
     language: str | None
+    quiet_hours: str | None  # the client's own; None: the practice's
     own_cadence: str | None
     cadence: str
     next_checkin_at: datetime | None
@@ -92,6 +96,7 @@ class ClientPage:
     paused: bool
     joined: bool
     words_shown: bool
+    alerts: tuple[OpenAlert, ...] = ()  # open, with the answers the viewer may give
 
 
 def total_of(record: CheckinRecord) -> int | None:
@@ -99,10 +104,12 @@ def total_of(record: CheckinRecord) -> int | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
-def attention_of(signals: list[Signal], crises: int) -> int:
+def attention_of(signals: list[Signal], crises: int, open_flags: int = 0) -> int:
+    """Urgent alerts (open or since the last session) first; an open flag counts as an alert."""
     if crises:
         return 3
-    return max((SEVERITY_RANK[x.severity] for x in signals), default=0)
+    flagged = SEVERITY_RANK["alert"] if open_flags else 0
+    return max((SEVERITY_RANK[x.severity] for x in signals), default=flagged)
 
 
 def crises_since_last_session(history: ClientHistory, now: datetime) -> int:
@@ -129,11 +136,16 @@ async def caseload(
         practice = await people.get_practice(s, now)
         clients = await people.clients_of(s, allowed)
         histories = await caseload_histories(s, rt.cipher, clients, practice)
+        open_by_code: dict[str, list[OpenAlert]] = {}
+        for alert in await visible(s, rt, viewer, {c.id for c in clients}):
+            open_by_code.setdefault(alert.client_code, []).append(alert)
         thresholds = Thresholds()
         rows = []
         for client in clients:
             history = histories[client.id]
             signals = rank_and_merge(detect(history, now, thresholds, lang=viewer.language))
+            mine = open_by_code.get(client.code, [])
+            urgent = sum(1 for a in mine if a.urgent)
             crises = crises_since_last_session(history, now)
             last = history.checkins[-1] if history.checkins else None
             upcoming = [x for x in history.sessions if x > now]
@@ -150,7 +162,9 @@ async def caseload(
                     crises=crises,
                     next_session=upcoming[0] if upcoming else None,
                     next_checkin_at=client.next_checkin_at,
-                    attention=attention_of(signals, crises),
+                    attention=attention_of(signals, crises + urgent, len(mine) - urgent),
+                    open_urgent=urgent,
+                    open_flags=len(mine) - urgent,
                 )
             )
         await audit.audit(s, actor=viewer.actor, action="console_caseload", now=now)
@@ -200,7 +214,8 @@ async def client_page(rt: Runtime, viewer: Viewer, code: str) -> ClientPage:
             s, actor=viewer.actor, action="console_client", now=now, client_id=client.id
         )
         page = _page(viewer, client, practice, history, signals, live, now)
-    return page
+        open_alerts = await visible(s, rt, viewer, {client.id})
+    return replace(page, alerts=tuple(open_alerts))
 
 
 def _page(
@@ -231,6 +246,7 @@ def _page(
         status=client.status,
         timezone=client.timezone,
         language=client.language,
+        quiet_hours=client.quiet_hours,
         own_cadence=client.cadence,
         cadence=client.cadence or practice.cadence,
         next_checkin_at=client.next_checkin_at,
@@ -267,6 +283,28 @@ async def set_cadence(
         done = await staff.set_cadence(s, client, cadence, now)
         await audit.audit(s, actor=viewer.actor, action="set_cadence", now=now, client_id=client.id)
     return done
+
+
+async def set_client(
+    rt: Runtime, viewer: Viewer, code: str, zone: str, language: str, quiet_hours: str
+) -> None:
+    """`rapport client set` from the client page: time zone, language, quiet hours ("default":
+    the practice's), by the CLI's rules; a field left empty changes nothing."""
+    async with rt.sessions() as s:
+        client = await _client(s, viewer, code)
+        check_edit(viewer, client)
+        client_id = client.id
+    await admin.client_set(
+        rt,
+        client_id,
+        timezone=zone.strip() or None,
+        language=language.strip() or None,
+        quiet_hours=quiet_hours.strip() or None,
+    )
+    async with rt.sessions() as s, s.begin():
+        await audit.audit(
+            s, actor=viewer.actor, action="client_set", now=rt.clock.now(), client_id=client_id
+        )
 
 
 async def pause(rt: Runtime, viewer: Viewer, code: str, days: int | None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, assert_never, cast
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from flows.keyboards import CHECKIN
 from flows.lifecycle import Actor
 from flows.state import open_checkin_id
 from flows.statuses import CheckinStatus, ClientStatus
+from flows.visible import visible_text
 from storage import audit, checkins, due, outbox, people
 from storage.due import Claimed
 from storage.models import Checkin, Client, Practice, Therapist
@@ -52,6 +53,9 @@ CHECKIN_DATA = f"{CHECKIN}:"
 """The start of a check-in answer button's data."""
 
 TALK, STOP_REASON = "talk", "stop_reason"
+TALK_TOLD_EVERY = timedelta(days=1)
+"""A therapist is told of a client's requests to talk (with no session booked) at most this
+often: a client sending `/talk` again and again must not flood their therapist's chat."""
 """The kinds of `storage.models.ClientNote`."""
 
 ALERT_WORDS_LIMIT = 1000
@@ -554,8 +558,9 @@ class Executor:
                     why=t(recipient.language, f"therapist.unreachable_{why}"),
                 )
             )
-        if intent.words and self.practice.digest_comments:
-            words = intent.words[:ALERT_WORDS_LIMIT]
+        # The words as a person sees them: no bidirectional override reordering the line.
+        words = visible_text(intent.words or "").strip()[:ALERT_WORDS_LIMIT]
+        if words and self.practice.digest_comments:
             lines.append(t(recipient.language, "therapist.alert_crisis_words", words=words))
         lines.append(
             t(recipient.language, "therapist.alert_crisis_resources", resources=intent.resources)
@@ -617,6 +622,9 @@ class Executor:
         therapist = await self.s.get(Therapist, client.therapist_id)
         if therapist is None or therapist.chat_id is None:
             return
+        talks = await checkins.notes_of(self.s, client.id, TALK)
+        if sum(1 for note in talks if note.at > self.now - TALK_TOLD_EVERY) > 1:
+            return  # told of an earlier one today; this one is kept all the same
         text = t(therapist.language, "therapist.client_talk_no_session", client=client.alias)
         self._alert(therapist, client, text, urgent=False, about=True)
 

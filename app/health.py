@@ -19,9 +19,11 @@ from pathlib import Path
 
 from app.alerts import reachable
 from app.instances import HOST, gate, wall_now
-from app.runtime import Runtime
+from app.runtime import Runtime, Session
+from flows.settings_rules import MAX_CRISIS_RESOURCES
 from storage import keyring, people
 from storage.db import database_place, ping
+from storage.models import Practice
 
 
 def alive_file(database_url: str) -> Path:
@@ -64,18 +66,29 @@ async def warnings(rt: Runtime) -> list[str]:
     """What an admin should fix although the bot is healthy, one line each."""
     async with rt.sessions() as s:
         practice = await people.get_practice(s, rt.clock.now())
-        contact_id = practice.safety_contact_id
-        if contact_id is None:
-            return [
-                "warning: no safety contact: an urgent alert about a client whose therapist has "
-                "not joined or blocked the bot reaches nobody; name one with "
-                "`rapport practice set --safety-contact THERAPIST_ID`"
-            ]
-        contact = await people.therapist_by_id(s, contact_id)
-        if contact is None or not reachable(contact):
-            return [
-                f"warning: the safety contact (therapist {contact_id}) cannot be reached in "
-                "Telegram (not joined, or blocked the bot); name another with "
-                "`rapport practice set --safety-contact THERAPIST_ID`"
-            ]
+        too_long = [
+            f"warning: the crisis resources for {lang!r} are longer than "
+            f"{MAX_CRISIS_RESOURCES} characters: Telegram may refuse the crisis reply and the "
+            f"alert; shorten them with `rapport practice set --crisis-resources {lang}=TEXT`"
+            for lang, text in sorted(practice.crisis_resources.items())
+            if len(text) > MAX_CRISIS_RESOURCES
+        ]
+        return too_long + await _contact_warnings(s, practice)
+
+
+async def _contact_warnings(s: Session, practice: Practice) -> list[str]:
+    contact_id = practice.safety_contact_id
+    if contact_id is None:
+        return [
+            "warning: no safety contact: an urgent alert about a client whose therapist has "
+            "not joined or blocked the bot reaches nobody; name one with "
+            "`rapport practice set --safety-contact THERAPIST_ID`"
+        ]
+    contact = await people.therapist_by_id(s, contact_id)
+    if contact is None or not reachable(contact):
+        return [
+            f"warning: the safety contact (therapist {contact_id}) cannot be reached in "
+            "Telegram (not joined, or blocked the bot); name another with "
+            "`rapport practice set --safety-contact THERAPIST_ID`"
+        ]
     return []

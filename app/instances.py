@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 
 from app.runtime import Runtime
+from flows.parsing import is_number
 from storage import keyring
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def exited(instance_id: str) -> bool:
     """A bot of this host whose process no longer exists (killed, crashed): not alive, however
     recent its row. Bots of other hosts are judged by their row's age alone."""
     parts = instance_id.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != HOST or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != HOST or not is_number(parts[1]):
         return False
     try:
         os.kill(int(parts[1]), 0)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from app.runtime import Session
 from flows.statuses import ClientStatus
-from storage import audit, checkins, people
+from storage import audit, checkins, console, people
 from storage.models import Client, Therapist
 
 # What someone opening a refused link is told, by `people.Redemption.reason`.
@@ -61,6 +61,8 @@ async def move_therapist(
 ) -> tuple[str, int]:
     """`move_client` for a therapist: their digests and alerts wait for the new account."""
     cancelled = await people.unbind_therapist(s, therapist, now=now)
+    # Whoever holds the old account (a lost phone) holds its console sessions and `/web` links.
+    await console.end_sessions_of(s, therapist.id)
     # The audit trail takes no detail (see `audit.audit`): which therapist goes in the action.
     await audit.audit(s, actor=actor, action=f"therapist_moved:{therapist.id}", now=now)
     token = await people.create_invite(s, now=now, therapist_id=therapist.id)

@@ -28,6 +28,7 @@ import httpx
 
 from app import admin
 from app.console import new_link_token, set_role
+from app.console_alerts import ConsoleAlerts
 from bench.common import database, make_runtime, median, ms, percentile, summary
 from bench.population import add_checkins, populate
 from web.app import console_app
@@ -69,7 +70,7 @@ async def main(clients: int, weeks: int, repeats: int) -> int:
             therapists = [t["id"] for t in await admin.list_therapists(rt)]
             boss = (await admin.add_therapist(rt, "Bench Admin", "Europe/Berlin"))["id"]
             await set_role(rt, boss, "admin")
-            app = console_app(rt)
+            app = console_app(rt, alerts=ConsoleAlerts())
             therapist = await signed_in(app, await new_link_token(rt, therapists[0]))
             chief = await signed_in(app, await new_link_token(rt, boss))
             code = (await admin.list_clients(rt, therapists[0]))[0]["code"]

@@ -10,6 +10,7 @@ from app.config import ConfigError, Settings
 from app.logs import setup_logging
 from app.runtime import Runtime
 from bot.service import BotService
+from flows.parsing import is_number
 from storage.db import upgrade_async
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not is_number(port):
         raise ConfigError(f"--listen: expected HOST:PORT, got {listen!r}")
     return host or "0.0.0.0", int(port)
 

@@ -14,6 +14,7 @@ import logging
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from app import admin, health, heartbeat, instances
+from app.console_alerts import ConsoleAlerts
 from app.runtime import Runtime
 from bot.direct import DirectReplies
 from bot.intake import ALLOWED_UPDATES, Intake
@@ -90,7 +91,9 @@ class BotService:
             secret = webhook_secret(self.rt.settings.token())
             # One ASGI app: `/telegram` and the practice console beside it.
             receiver = webhook_app(self.intake, secret)
-            self._web = WebServer(console_app(self.rt, extra=receiver.routes), *listen)
+            self._web = WebServer(
+                console_app(self.rt, extra=receiver.routes, alerts=ConsoleAlerts()), *listen
+            )
             await self._web.start()
             await self.app.bot.set_webhook(
                 webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES

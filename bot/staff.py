@@ -22,6 +22,7 @@ from flows.cadence import parse_cadence
 from flows.events import Command, Event, Tap, Text
 from flows.i18n import t
 from flows.lifecycle import PAUSABLE
+from flows.parsing import is_number
 from flows.settings_rules import MAX_NAME
 from flows.statuses import ClientStatus
 from flows.visible import visible_text
@@ -266,7 +267,7 @@ async def cmd_pause(
         )
     until = None
     if rest:
-        if not rest.isdigit() or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
+        if not is_number(rest) or not 1 <= int(rest) <= MAX_PAUSE_DAYS:
             raise Reply("staff.pause_usage", about=client.id, max=MAX_PAUSE_DAYS)
         until = now + timedelta(days=int(rest))
     await caseload.pause(s, rt, client, until, now, after)

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.intake import STOP_GRACE_SECONDS, Intake
+from flows.parsing import is_number
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def webhook_app(intake: Intake, secret: str) -> Starlette:
         if not hmac.compare_digest(given, expected):
             return refuse(403)
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        if declared is not None and (not is_number(declared) or int(declared) > MAX_BODY):
             log.warning("webhook: a body of %s bytes declared: refused", declared[:20])
             return refuse(413)
         body = bytearray()

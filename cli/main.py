@@ -22,6 +22,7 @@ from app import admin, instances
 from app.config import ConfigError, Settings, load_settings
 from app.runtime import Runtime
 from bot.identity import ask_username
+from flows.parsing import is_number
 from storage import keyring
 from storage.crypto import undecryptable
 from storage.db import DATABASE_ERRORS
@@ -331,7 +332,7 @@ def therapist_set(
     ids: list[int] | None = None
     if supervises is not None:
         parts = [p.strip() for p in supervises.split(",") if p.strip()]
-        if not all(p.isdigit() for p in parts):
+        if not all(is_number(p) for p in parts):
             fail("--supervises takes therapist ids separated by commas, e.g. 2,3")
         ids = [int(p) for p in parts]
     show(with_runtime(lambda rt: set_role(rt, therapist_id, role, ids)), as_json)

@@ -242,6 +242,9 @@ def open_checkin(
         return  # a late duplicate of a check-in that is already over
     if current is not None:
         close(turn)
+    # A dialog left open before now (an unanswered "delete everything?") is over: what the
+    # client types from here belongs to the check-in, a "yes" to its question included.
+    turn.state["dialog"] = None
     names = list(measures)
     items = plan_items(
         turn.ctx.instrument, turn.ctx.safety_item, moment, measure_instruments(names)

@@ -91,6 +91,7 @@ def _text(turn: Turn, text: str) -> None:
     elif dialogs.is_open(turn) and dialogs.on_text(turn, text):
         pass
     elif turn.machine == "checkin":
+        dialogs.passed_over(turn)
         checkin.on_text(turn, text, crisis=False)
     elif turn.machine == "onboarding":
         onboarding.on_text(turn, text)
@@ -102,6 +103,7 @@ def _tap(turn: Turn, data: str) -> None:
     parts = split_data(data)
     owner = parts[0]
     if owner == CHECKIN:
+        dialogs.passed_over(turn)
         checkin.on_tap(turn, parts)
     elif owner == DIALOG:
         dialogs.on_tap(turn, parts)

@@ -8,7 +8,10 @@
          -> timezone <-> timezone_confirm -> none
 
 A dialog never disturbs an open check-in: its answer buttons keep working, and when the dialog
-ends the current item is asked again so it is the latest message in the chat.
+ends the current item is asked again so it is the latest message in the chat. A dialog still
+open when a new check-in opens ends there (`checkin.open_checkin`): typed answers are the
+check-in's, and its buttons answer that they are no longer active. So does one the client
+passes over by answering the check-in instead (`passed_over`).
 """
 
 from __future__ import annotations
@@ -215,6 +218,13 @@ class DialogModel(TurnModel):
 def open_dialog(turn: Turn, trigger: str) -> None:
     """Start a dialog ("ask_stop", "ask_delete", "ask_language", "ask_timezone")."""
     fire(MACHINE, DialogModel(turn), trigger)
+
+
+def passed_over(turn: Turn) -> None:
+    """The client answers the check-in instead of the open dialog: they moved on, and the
+    dialog ends without a word, so that a later typed "yes" meant for the check-in never
+    confirms an old "delete everything?" (its buttons then answer they are no longer active)."""
+    turn.state["dialog"] = None
 
 
 def is_open(turn: Turn) -> bool:

@@ -1,8 +1,9 @@
 """Message catalogs: every sentence a client or a therapist reads lives in `locales/*.yaml`.
 
 One catalog per language, merged from `<lang>.yaml` (the client's conversation),
-`staff.<lang>.yaml` (therapist commands, data rights) and `insights.<lang>.yaml` (the digest, the
-signal explanations and the chart, under `insights.`); a key in two files is an error. Nested YAML
+`staff.<lang>.yaml` (therapist commands, data rights), `insights.<lang>.yaml` (the digest, the
+signal explanations and the chart, under `insights.`) and `console.<lang>.yaml` (the practice
+console's pages, under `console.`); a key in two files is an error. Nested YAML
 is flattened to dotted keys (`checkin.thanks`). A key missing from a language falls back to
 English, so a half-translated catalog degrades instead of failing; a key missing from English is a
 programming error and raises.
@@ -40,8 +41,9 @@ from babel.numbers import get_decimal_symbol
 LANGUAGES: tuple[str, ...] = ("en", "es", "ru")
 DEFAULT_LANGUAGE = "en"
 LOCALES_DIR = Path(__file__).with_name("locales")
-CATALOG_PARTS: Final = ("", "staff.", "insights.")
-"""The files of a language's catalog: `<lang>.yaml`, `staff.<lang>.yaml`, `insights.<lang>.yaml`."""
+CATALOG_PARTS: Final = ("", "staff.", "insights.", "console.")
+"""The files of a language's catalog: `<lang>.yaml`, `staff.<lang>.yaml`, `insights.<lang>.yaml`,
+`console.<lang>.yaml`."""
 
 CLDR_LOCALES: Final[dict[str, str]] = {"en": "en_GB", "es": "es", "ru": "ru"}
 """Whose conventions each language follows: English as written in Britain, as the catalogs are

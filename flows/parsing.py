@@ -36,3 +36,9 @@ def typed_number(text: str) -> int | None:
     """A whole number typed on its own ("7", " 7 ", "7/10", "7."), else None."""
     match = _NUMBER.match(text)
     return int(match.group(1)) if match else None
+
+
+def is_number(text: str) -> bool:
+    """Whether `text` is a whole number in ASCII digits, as a form, a command or a header gives
+    one: `str.isdigit` alone also takes "²" or "①", which `int` refuses (a server error)."""
+    return text.isascii() and text.isdigit()

@@ -23,6 +23,11 @@ the therapist has no time to read it, not so late that nobody acts the same day.
 MAX_NAME = 100
 """Characters in a name or alias: what a digest title and a Telegram line can carry."""
 
+MAX_CRISIS_RESOURCES = 1500
+"""Characters of a language's crisis resources: they go inside the client's crisis reply and the
+therapist's urgent alert (with up to 1,000 characters of the client's words), and Telegram
+refuses a message over 4,096 characters, which would leave a client in crisis with no answer."""
+
 _DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
 
@@ -108,3 +113,15 @@ def display_name(option: str, text: str) -> str:
     if len(name) > MAX_NAME:
         raise ValueError(f"{option}: at most {MAX_NAME} characters, got {len(name)}")
     return name
+
+
+def crisis_resources(text: str) -> str:
+    """`--crisis-resources`: what a client in crisis is given, as people will see it (nothing
+    left: the built-in resources for that language); refused when it could not travel inside
+    one Telegram message."""
+    kept = visible_text(text).strip()
+    if len(kept) > MAX_CRISIS_RESOURCES:
+        raise ValueError(
+            f"--crisis-resources: at most {MAX_CRISIS_RESOURCES} characters, got {len(kept)}"
+        )
+    return kept

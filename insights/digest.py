@@ -419,11 +419,16 @@ def _keys_for(code: str, signal: Signal) -> tuple[str, ...]:
 
 
 def _lines(
-    digest: Digest, zone: tzinfo, comments: int | None = None, risks: int | None = None
+    digest: Digest,
+    zone: tzinfo,
+    comments: int | None = None,
+    risks: int | None = None,
+    talks: int | None = None,
 ) -> list[str]:
     """The digest's lines: headline, risk, when, signals, latest answers, words, openings.
 
-    `comments` and `risks` limit how many of the most recent are shown (to fit one message).
+    `comments`, `risks` and `talks` limit how many of the most recent are shown (to fit one
+    message).
     """
     lang = digest.lang
     lines = [_headline_line(digest)]
@@ -435,10 +440,15 @@ def _lines(
             lines.append(text(lang, "digest.risk.more", n=len(digest.risks) - len(shown_risks)))
         lines.extend(_risk_line(item, zone, lang) for item in shown_risks)
         lines.append("")
-    for talk in digest.talk_requests:
+    everyone = digest.talk_requests
+    shown_talks = everyone if talks is None else everyone[len(everyone) - talks :]
+    for talk in shown_talks:
         lines.append(text(lang, "digest.talk", when=date_time(talk.at, zone, lang)))
         if talk.words:
             lines.append(text(lang, "digest.talk.words", words=talk.words))
+    if len(shown_talks) < len(digest.talk_requests):
+        n = len(digest.talk_requests) - len(shown_talks)
+        lines.append(text(lang, "digest.talk.more", n=n))
     if digest.talk_requests:
         lines.append("")
     lines += _when(digest, zone)
@@ -669,17 +679,23 @@ def render_text(digest: Digest, tz: tzinfo | str | None = None) -> list[str]:
     """The digest as one plain-text message of ≤ 4096 characters.
 
     Older comments give way first when it would not fit (they stay in the export), then older
-    risk items (counted in a line; all in the JSON); only what still does not fit is split on
-    line boundaries.
+    requests to talk (a client sending `/talk` again and again), then older risk items (both
+    counted in a line; all in the JSON); only what still does not fit is split on line
+    boundaries.
     """
     zone = _zone(tz, digest)
     for shown in range(len(digest.comments), -1, -1):
         chunks = split_message(_lines(digest, zone, shown), MESSAGE_LIMIT)
         if len(chunks) <= 1:
             return chunks
+    talks = min(len(digest.talk_requests), 1) or None  # the latest request always stays
+    for kept in range(len(digest.talk_requests) - 1, 0, -1):
+        chunks = split_message(_lines(digest, zone, 0, None, kept), MESSAGE_LIMIT)
+        if len(chunks) <= 1:
+            return chunks
     # dozens of urgent alerts: the most recent stay, a line counts the rest (all in the JSON)
     for risks in range(len(digest.risks) - 1, 0, -1):
-        chunks = split_message(_lines(digest, zone, 0, risks), MESSAGE_LIMIT)
+        chunks = split_message(_lines(digest, zone, 0, risks, talks), MESSAGE_LIMIT)
         if len(chunks) <= 1:
             return chunks
     return chunks

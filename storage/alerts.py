@@ -125,6 +125,12 @@ def _shown_to(therapist_id: int) -> Exists:
     )
 
 
+async def open_ids_shown_to(s: AsyncSession, therapist_id: int) -> set[int]:
+    """Ids of the unacknowledged alerts shown to the therapist."""
+    query = select(Alert.id).where(Alert.ack_at.is_(None), _shown_to(therapist_id))
+    return set((await s.scalars(query)).all())
+
+
 async def open_for_therapist(s: AsyncSession, therapist_id: int) -> Sequence[Alert]:
     """Unacknowledged alerts shown to the therapist, oldest first."""
     return (
@@ -136,11 +142,14 @@ async def open_for_therapist(s: AsyncSession, therapist_id: int) -> Sequence[Ale
     ).all()
 
 
-async def open_alerts(s: AsyncSession) -> Sequence[Alert]:
-    """Every unacknowledged alert, oldest first."""
-    return (
-        await s.scalars(select(Alert).where(Alert.ack_at.is_(None)).order_by(Alert.raised_at))
-    ).all()
+async def open_alerts(
+    s: AsyncSession, client_ids: Collection[int] | None = None
+) -> Sequence[Alert]:
+    """Every unacknowledged alert (of these clients, if given), oldest first."""
+    query = select(Alert).where(Alert.ack_at.is_(None))
+    if client_ids is not None:
+        query = query.where(Alert.client_id.in_(list(client_ids)))
+    return (await s.scalars(query.order_by(Alert.raised_at))).all()
 
 
 async def alerts_of(s: AsyncSession, client_id: int, since: datetime | None) -> Sequence[Alert]:

@@ -91,8 +91,14 @@ async def end_session(s: AsyncSession, token: str) -> None:
 
 
 async def end_sessions_of(s: AsyncSession, therapist_id: int) -> None:
-    """Every browser of this person signs in again (their role changed)."""
+    """Every browser of this person signs in again (their role changed, or their account moved),
+    and a sign-in link not used yet no longer opens one."""
     await s.execute(delete(ConsoleSession).where(ConsoleSession.therapist_id == therapist_id))
+    await s.execute(
+        delete(ConsoleLink).where(
+            ConsoleLink.therapist_id == therapist_id, ConsoleLink.used_at.is_(None)
+        )
+    )
 
 
 async def forget_stale(s: AsyncSession, *, before: datetime) -> None:

@@ -4,6 +4,8 @@ and the runtime that every end-to-end test builds the bot from."""
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import shutil
 import uuid
@@ -16,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.clock import ManualClock
+from app.logs import QUIET_LIBRARIES, setup_logging
 from storage.crypto import Cipher
 from storage.db import create_engine, upgrade
 
@@ -94,3 +97,21 @@ def cipher() -> Cipher:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
+
+
+@pytest.fixture
+def process_log() -> Iterator[io.StringIO]:
+    """What the process's own logging set-up writes, at its most talkative level (DEBUG), for
+    tests that no name, text or token reaches a log line."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in (*QUIET_LIBRARIES, "sqlalchemy")}
+    stream = io.StringIO()
+    setup_logging("DEBUG", "plain", stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, kept in levels.items():
+            logging.getLogger(name).setLevel(kept)

@@ -1,5 +1,6 @@
-"""The admin's pages: practice settings (with a preview of the cadence), people and sessions
-(with the ICS import and its dry run), the audit log. Each asks `app.console_admin`."""
+"""The admin's pages: practice settings (with a preview of the cadence), people, roles and
+sessions (with the ICS import and its dry run), the audit log. Each asks `app.console_admin`.
+The rules' messages are the CLI's own (English), so a refusal reads the same everywhere."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from starlette.responses import Response
 
 from app import console_admin
 from app.admin import LANGUAGES, AdminError
-from app.console import Viewer, require_admin
+from app.console import Role, Viewer, require_admin
 from app.ics_import import MAX_ICS_BYTES
+from flows.i18n import t
+from flows.instruments import available_instruments
+from flows.parsing import is_number
+from web.texts import local
 
 if TYPE_CHECKING:
     from web.app import Console
@@ -31,6 +36,7 @@ def _field(request: Request, name: str) -> str:
 async def settings(request: Request, c: Console, viewer: Viewer, **extra: Any) -> Response:
     shown = await console_admin.settings(c.rt, viewer)
     status = extra.pop("status", 200)
+    therapists = await console_admin.therapist_choices(c.rt, viewer)
     return c.render(
         request,
         "settings.html",
@@ -38,6 +44,9 @@ async def settings(request: Request, c: Console, viewer: Viewer, **extra: Any) -
         viewer=viewer,
         s=shown,
         languages=LANGUAGES,
+        instruments=available_instruments(),
+        therapists=therapists,
+        default_resources={lang: t(lang, "crisis.default_resources") for lang in LANGUAGES},
         preview_zone=extra.pop("preview_zone", viewer.timezone),
         **extra,
     )
@@ -45,18 +54,23 @@ async def settings(request: Request, c: Console, viewer: Viewer, **extra: Any) -
 
 async def save_settings(request: Request, c: Console, viewer: Viewer) -> Response:
     values = {name: _field(request, name) for name in console_admin.SETTINGS_FIELDS}
-    lang, text = _field(request, "crisis_language"), _field(request, "crisis_text").strip()
     try:
         changed = await console_admin.save_settings(
             c.rt,
             viewer,
             values,
             digest_comments=_field(request, "digest_comments") == "on",
-            crisis=(lang, text) if text else None,
+            crisis={lang: _field(request, f"crisis_{lang}") for lang in LANGUAGES},
+            safety_item=_field(request, "safety_item") == "on",
         )
     except AdminError as exc:
         return await settings(request, c, viewer, error=str(exc), status=400)
-    note = f"Saved: {', '.join(sorted(changed))}." if changed else "Nothing changed."
+    lang = viewer.language
+    note = (
+        t(lang, "console.settings.saved", fields=", ".join(sorted(changed)))
+        if changed
+        else t(lang, "console.settings.unchanged")
+    )
     return await settings(request, c, viewer, notice=note)
 
 
@@ -74,7 +88,7 @@ async def preview(request: Request, c: Console, viewer: Viewer) -> Response:
         request,
         c,
         viewer,
-        preview=[t.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M") for t in times],
+        preview=[local(x, zone, lang=viewer.language) for x in times],
         preview_zone=zone,
         preview_cadence=_field(request, "cadence"),
     )
@@ -89,6 +103,7 @@ async def people_page(request: Request, c: Console, viewer: Viewer, **extra: Any
         viewer=viewer,
         view=view,
         max_ics_mib=MAX_ICS_BYTES // (1 << 20),
+        roles=[r.value for r in Role],
         **extra,
     )
 
@@ -101,7 +116,7 @@ async def add_person(request: Request, c: Console, viewer: Viewer) -> Response:
             added = await console_admin.add_therapist(c.rt, viewer, name, zone)
         else:
             therapist = _field(request, "therapist")
-            if not therapist.isdigit():
+            if not is_number(therapist):
                 raise AdminError("choose the client's therapist")
             alias = _field(request, "alias").strip() or None
             added = await console_admin.add_client(
@@ -110,6 +125,22 @@ async def add_person(request: Request, c: Console, viewer: Viewer) -> Response:
     except AdminError as exc:
         return await people_page(request, c, viewer, error=str(exc), status=400)
     return await people_page(request, c, viewer, added=added, added_kind=kind)
+
+
+async def set_role(request: Request, c: Console, viewer: Viewer) -> Response:
+    """A therapist's role, and whom a supervisor supervises (ids, comma-separated)."""
+    therapist, role = _field(request, "therapist"), _field(request, "role")
+    listed = [x.strip() for x in _field(request, "supervises").split(",") if x.strip()]
+    try:
+        if not therapist.isdigit() or not all(x.isascii() and x.isdigit() for x in listed):
+            raise AdminError("--supervises: therapist ids, comma-separated")
+        done = await console_admin.set_role(
+            c.rt, viewer, int(therapist), role, [int(x) for x in listed]
+        )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    note = t(viewer.language, "console.people.role_set", id=done["id"], role=done["role"])
+    return await people_page(request, c, viewer, notice=note)
 
 
 def _when(request: Request, viewer: Viewer) -> datetime:
@@ -125,27 +156,28 @@ def _when(request: Request, viewer: Viewer) -> datetime:
 async def add_session(request: Request, c: Console, viewer: Viewer) -> Response:
     minutes = _field(request, "minutes").strip() or "50"
     try:
-        if not minutes.isdigit() or not 5 <= int(minutes) <= 600:
+        if not is_number(minutes) or not 5 <= int(minutes) <= 600:
             raise AdminError("minutes: between 5 and 600")
         added = await console_admin.add_session(
             c.rt, viewer, _field(request, "code"), _when(request, viewer), int(minutes)
         )
     except AdminError as exc:
         return await people_page(request, c, viewer, error=str(exc), status=400)
-    return await people_page(request, c, viewer, notice=f"Session {added['id']} added.")
+    note = t(viewer.language, "console.people.session_added", id=added["id"])
+    return await people_page(request, c, viewer, notice=note)
 
 
 async def change_session(request: Request, c: Console, viewer: Viewer) -> Response:
     ident = request.path_params["id"]
     try:
-        if not ident.isdigit():
+        if not is_number(ident):
             raise AdminError("no such session")
         if _field(request, "action") == "cancel":
             await console_admin.cancel_session(c.rt, viewer, int(ident))
-            note = f"Session {ident} cancelled."
+            note = t(viewer.language, "console.people.session_cancelled", id=ident)
         else:
             await console_admin.move_session(c.rt, viewer, int(ident), _when(request, viewer))
-            note = f"Session {ident} moved."
+            note = t(viewer.language, "console.people.session_moved", id=ident)
     except AdminError as exc:
         return await people_page(request, c, viewer, error=str(exc), status=400)
     return await people_page(request, c, viewer, notice=note)
@@ -157,7 +189,7 @@ async def import_ics(request: Request, c: Console, viewer: Viewer) -> Response:
     try:
         if not isinstance(upload, UploadFile):
             raise AdminError("choose a calendar file (.ics)")
-        if not therapist.isdigit():
+        if not is_number(therapist):
             raise AdminError("choose whose calendar it is")
         ics = await upload.read(MAX_ICS_BYTES + 1)
         if len(ics) > MAX_ICS_BYTES:
@@ -168,6 +200,30 @@ async def import_ics(request: Request, c: Console, viewer: Viewer) -> Response:
     except AdminError as exc:
         return await people_page(request, c, viewer, error=str(exc), status=400)
     return await people_page(request, c, viewer, report=report)
+
+
+async def export_client(request: Request, c: Console, viewer: Viewer) -> Response:
+    """The client's data as a file to save (POST: nothing about the client in a URL)."""
+    code = request.path_params["code"]
+    try:
+        name, text = await console_admin.export_client(
+            c.rt, viewer, code, _field(request, "format")
+        )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    media = "text/csv" if name.endswith(".csv") else "application/json"
+    disposition = f'attachment; filename="{name}"'
+    return Response(text, media_type=media, headers={"Content-Disposition": disposition})
+
+
+async def erase_client(request: Request, c: Console, viewer: Viewer) -> Response:
+    code = request.path_params["code"]
+    try:
+        await console_admin.erase_client(c.rt, viewer, code, _field(request, "confirm"))
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    note = t(viewer.language, "console.people.erased", code=code.strip().upper()[:16])
+    return await people_page(request, c, viewer, notice=note)
 
 
 async def audit_page(request: Request, c: Console, viewer: Viewer) -> Response:
@@ -186,8 +242,11 @@ ROUTES: list[tuple[str, Page, bool]] = [
     ("/settings/preview", preview, True),
     ("/people", people_page, False),
     ("/people/add", add_person, True),
+    ("/people/role", set_role, True),
     ("/sessions/add", add_session, True),
     ("/sessions/import", import_ics, True),
     ("/sessions/{id}", change_session, True),
     ("/audit", audit_page, False),
+    ("/clients/{code}/export", export_client, True),
+    ("/clients/{code}/erase", erase_client, True),
 ]

@@ -18,7 +18,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -28,9 +29,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import console
 from app.console import NotYours, ReadOnly, Viewer
+from app.ics_import import MAX_ICS_BYTES
 from app.runtime import Runtime
+from flows.i18n import DEFAULT_LANGUAGE, t
+from flows.parsing import is_number
 from web import alerts as web_alerts
-from web import pages
+from web import pages, texts
 from web.alerts import AlertsSource
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+MAX_BODY = MAX_ICS_BYTES + (64 << 10)
+"""The largest request the console reads: a calendar file and the form around it."""
 PRE_COOKIE = "rapport_signin"  # the sign-in form's double-submit token, before any session
 
 
@@ -69,6 +75,37 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class BodyLimit:
+    """A request body over `MAX_BODY`, declared or as it arrives, is refused with 413 before
+    any form is read: the form parser would spool an uploaded file to disk whatever its size,
+    for anyone signed in and before the CSRF token is checked."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not is_number(declared) or int(declared) > MAX_BODY):
+            too_large = Response(status_code=413, headers={"Connection": "close"})
+            await too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, counted, send)
+
+
 class Unavailable:
     """503 with a short page while the database is away; logged by the error's type only."""
 
@@ -96,9 +133,10 @@ class Unavailable:
 UNAVAILABLE_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rapport</title>'
     '<link rel="stylesheet" href="/static/console.css"></head><body><main>'
-    "<h1>Back in a moment</h1><p>The console cannot reach its database right now. "
-    "Nothing was changed; please try again shortly.</p></main></body></html>"
+    f"<h1>{t('en', 'console.unavailable.title')}</h1>"
+    f"<p>{t('en', 'console.unavailable.text')}</p></main></body></html>"
 )
+"""English: who is signed in cannot be known without the database."""
 
 
 class Console:
@@ -118,7 +156,17 @@ class Console:
         self.templates.globals["has_alerts"] = alerts is not None
 
     def render(self, request: Request, name: str, status: int = 200, **data: Any) -> HTMLResponse:
-        html = self.templates.get_template(name).render(request=request, **data)
+        """The page in the viewer's language (English before sign-in)."""
+        viewer: Viewer | None = data.get("viewer")
+        lang = viewer.language if viewer is not None else DEFAULT_LANGUAGE
+        html = self.templates.get_template(name).render(
+            request=request,
+            lang=lang,
+            tr=texts.translator(lang),
+            local=texts.localizer(lang),
+            sparkline=pages.sparkliner(lang),
+            **data,
+        )
         return HTMLResponse(html, status_code=status)
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int | None) -> None:
@@ -237,7 +285,7 @@ def console_app(
     """The console alone (`rapport web`), or with other routes such as `/telegram`."""
     app = Starlette(
         routes=[*(extra or []), *console_routes(alerts is not None)],
-        middleware=[Middleware(SecurityHeaders), Middleware(Unavailable)],
+        middleware=[Middleware(SecurityHeaders), Middleware(Unavailable), Middleware(BodyLimit)],
     )
     app.state.console = Console(rt, alerts)
     return app

@@ -1,15 +1,15 @@
 """The caseload and client pages and their forms: each asks `app.console_pages` and renders.
 
-Texts are English for now (the bot's catalogue is for Telegram); the dates are shown in the
-viewer's own zone.
+Texts come from the catalogue (`flows/locales/console.*.yaml`) in the viewer's language; dates
+are shown in the viewer's own zone, with their language's names of days and months.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
 from markupsafe import Markup
@@ -19,8 +19,13 @@ from starlette.responses import RedirectResponse, Response
 from app import console_pages
 from app.admin import AdminError
 from app.console import Viewer
+from flows.crisis import CATEGORIES
+from flows.i18n import LANGUAGES, t
+from flows.parsing import is_number
+from flows.statuses import ClientStatus
 from insights import config
 from web import admin_pages, svg
+from web.texts import local
 
 if TYPE_CHECKING:
     from web.app import Console
@@ -28,32 +33,49 @@ if TYPE_CHECKING:
 Page = Callable[[Request, "Console", Viewer], Awaitable[Response]]
 
 
-def local(moment: datetime | None, zone: str, fmt: str = "%a %d %b %Y %H:%M") -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone(ZoneInfo(zone)).strftime(fmt)
-
-
 def register_filters(env: Environment) -> None:
-    env.globals["local"] = local
     env.globals["qr_code"] = svg.qr_code
     env.filters["fromiso"] = datetime.fromisoformat
     env.globals["TOTAL_MAX"] = config.TOTAL_MAX
     env.globals["CUTOFF"] = config.CUTOFF
     env.globals["ALLIANCE_ITEMS"] = config.ALLIANCE_ITEMS
     env.globals["WELLBEING_ITEM"] = config.WELLBEING_ITEM
-    env.globals["sparkline"] = lambda values: svg.sparkline(
-        values,
-        config.TOTAL_MAX,
-        "alliance totals: " + ", ".join("missed" if v is None else str(v) for v in values)
-        if values
-        else "no check-ins yet",
-    )
+    env.globals["CRISIS_KINDS"] = (*CATEGORIES, "other")
+    env.globals["ALERTED"] = ("therapist", "safety_contact", "nobody")
+    env.globals["status_labels"] = status_labels
+    env.globals["LANGUAGES"] = LANGUAGES
+
+
+@cache
+def status_labels(lang: str) -> dict[str, str]:
+    """Each client status in `lang` (a long list asks once, not once a row)."""
+    return {s.value: t(lang, f"console.status.{s.value}") for s in ClientStatus}
+
+
+def _totals(values: Sequence[int | None], lang: str) -> str:
+    missed = t(lang, "console.chart.missed")
+    return ", ".join(missed if v is None else str(v) for v in values)
+
+
+@cache
+def sparkliner(lang: str) -> Callable[[Sequence[int | None]], Markup]:
+    """The caseload's sparkline, described for screen readers in `lang` (the templates'
+    `sparkline`)."""
+
+    def draw(values: Sequence[int | None]) -> Markup:
+        label = (
+            t(lang, "console.chart.spark_label", totals=_totals(values, lang))
+            if values
+            else t(lang, "console.chart.no_checkins")
+        )
+        return Markup(svg.sparkline(list(values), config.TOTAL_MAX, label))
+
+    return draw
 
 
 async def caseload(request: Request, c: Console, viewer: Viewer) -> Response:
     therapist = request.query_params.get("therapist", "")
-    chosen = int(therapist) if therapist.isdigit() else None
+    chosen = int(therapist) if is_number(therapist) else None
     rows = await console_pages.caseload(c.rt, viewer, chosen)
     choices = await console_pages.caseload_choices(c.rt, viewer)
     return c.render(
@@ -63,6 +85,7 @@ async def caseload(request: Request, c: Console, viewer: Viewer) -> Response:
 
 async def client(request: Request, c: Console, viewer: Viewer, **extra: Any) -> Response:
     page = await console_pages.client_page(c.rt, viewer, request.path_params["code"])
+    lang = viewer.language
     chronological = list(reversed(page.checkins))
     chart = svg.trend_chart(
         [x.total for x in chronological],
@@ -70,8 +93,11 @@ async def client(request: Request, c: Console, viewer: Viewer, **extra: Any) -> 
         config.TOTAL_MAX,
         config.CUTOFF,
         10,
-        "alliance total over time: "
-        + ", ".join("missed" if x.total is None else str(x.total) for x in chronological),
+        t(
+            lang,
+            "console.chart.trend_label",
+            totals=_totals([x.total for x in chronological], lang),
+        ),
     )
     return c.render(
         request,
@@ -79,6 +105,8 @@ async def client(request: Request, c: Console, viewer: Viewer, **extra: Any) -> 
         status=extra.pop("status", 200),
         viewer=viewer,
         page=page,
+        alerts=page.alerts if c.alerts is not None else (),
+        done=request.query_params.get("done", ""),
         chart=Markup(chart) if chronological else None,
         **extra,
     )
@@ -91,15 +119,31 @@ async def set_cadence(request: Request, c: Console, viewer: Viewer) -> Response:
         in_force, upcoming = await console_pages.set_cadence(c.rt, viewer, code, spec)
     except AdminError as exc:
         return await client(request, c, viewer, error=str(exc), status=400)
-    note = f"Cadence now “{in_force}”; next check-in {local(upcoming, viewer.timezone)}."
+    note = t(
+        viewer.language,
+        "console.client.cadence_set",
+        cadence=in_force,
+        next=local(upcoming, viewer.timezone, lang=viewer.language),
+    )
     return await client(request, c, viewer, notice=note)
+
+
+async def set_client(request: Request, c: Console, viewer: Viewer) -> Response:
+    code = request.path_params["code"]
+    fields = [str(form_value(request, name))[:64] for name in ("timezone", "language", "quiet")]
+    try:
+        await console_pages.set_client(c.rt, viewer, code, *fields)
+    except AdminError as exc:
+        return await client(request, c, viewer, error=str(exc), status=400)
+    return await client(request, c, viewer, notice=t(viewer.language, "console.client.saved"))
 
 
 async def pause(request: Request, c: Console, viewer: Viewer) -> Response:
     code = request.path_params["code"]
     days_text = str(form_value(request, "days")).strip()
-    if days_text and not days_text.isdigit():
-        return await client(request, c, viewer, error="pause: a number of days", status=400)
+    if days_text and not is_number(days_text):
+        error = t(viewer.language, "console.client.pause_days")
+        return await client(request, c, viewer, error=error, status=400)
     try:
         await console_pages.pause(c.rt, viewer, code, int(days_text) if days_text else None)
     except AdminError as exc:
@@ -134,6 +178,7 @@ ROUTES: list[tuple[str, Page, bool]] = [
     ("/caseload", caseload, False),
     ("/clients/{code}", client, False),
     ("/clients/{code}/cadence", set_cadence, True),
+    ("/clients/{code}/settings", set_client, True),
     ("/clients/{code}/pause", pause, True),
     ("/clients/{code}/resume", resume, True),
     ("/clients/{code}/invite", invite, True),

@@ -11,14 +11,16 @@ import uvicorn
 
 from app import console
 from app.config import ConfigError, Settings
+from app.console_alerts import ConsoleAlerts
 from app.logs import setup_logging
 from app.runtime import Runtime
+from flows.parsing import is_number
 from web.app import console_app
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not is_number(port) or not 0 < int(port) < 65536:
         raise ConfigError(f"--listen: expected HOST:PORT, got {listen!r}")
     return host or "127.0.0.1", int(port)
 
@@ -48,7 +50,7 @@ def console_server(rt: Runtime, host: str, port: int) -> uvicorn.Server:
     """uvicorn serving the console alone, logging nothing about requests (paths name client
     codes)."""
     config = uvicorn.Config(
-        console_app(rt),
+        console_app(rt, alerts=ConsoleAlerts()),
         host=host,
         port=port,
         lifespan="off",

@@ -219,7 +219,7 @@ def test_text_a_dialog_has_no_use_for_goes_to_the_conversation() -> None:
     client.command("stop")
     intents = client.text("6")
     assert of_type(intents, RecordAnswer) == [RecordAnswer(7, "goals", 6, client.at)]
-    assert client.state["dialog"] == "confirm_stop"
+    assert client.state["dialog"] is None  # passed over (`dialogs.passed_over`)
 
 
 def test_start_when_already_set_up() -> None:

@@ -219,3 +219,47 @@ def test_unquoted_yes_no_keys_are_caught(tmp_path: Path) -> None:
 )
 def test_supported_language(code: str | None, lang: str | None) -> None:
     assert supported_language(code) == lang
+
+
+WEB = FLOWS.parent / "web"
+_CONSOLE_KEY = re.compile(r"""(?:\btr|\bt)\(\s*(?:[a-z_.'"]+,\s*)?["']([a-z_]+\.[a-z_.]+)["']""")
+_CONSOLE_FAMILY = re.compile(r"""["']((?:console|therapist)\.[a-z_.]+\.)["']\s*~""")
+
+
+def console_sources() -> list[str]:
+    files = [*WEB.glob("*.py"), *(WEB / "templates").glob("*.html")]
+    return [path.read_text(encoding="utf-8") for path in files]
+
+
+def test_every_key_the_console_uses_exists_and_every_console_key_is_used() -> None:
+    """The console's pages (`web/`): each literal key, and each family a template builds a key
+    of (`"console.status." ~ status`) for every value it can meet; no console key left over."""
+    from app.console import Role
+    from flows.crisis import CATEGORIES
+    from flows.statuses import CheckinStatus, ClientStatus
+    from insights import config
+    from insights.signals import CODES, SEVERITY_RANK
+
+    sources = console_sources()
+    literal = {m for text in sources for m in _CONSOLE_KEY.findall(text) if not m.endswith(".")}
+    families = {m for text in sources for m in _CONSOLE_FAMILY.findall(text)}
+    values = {
+        "console.status.": [s.value for s in ClientStatus],
+        "console.checkin_status.": [s.value for s in CheckinStatus],
+        "console.signal.": CODES,
+        "console.severity.": list(SEVERITY_RANK),
+        "console.item.": config.ALLIANCE_ITEMS,
+        "console.language.": LANGUAGES,
+        "console.role.": [r.value for r in Role],
+        "console.alerted.": ["therapist", "safety_contact", "nobody", "other"],
+        "therapist.crisis_kind.": [*CATEGORIES, "other"],
+    }
+    assert families == set(values)  # a new family needs its values listed here
+    built = {prefix + value for prefix, names in values.items() for value in names}
+    assert len(literal) > 150
+    missing = sorted(key for key in literal | built if key not in CATALOGS["en"])
+    assert missing == []
+    unused = sorted(
+        key for key in CATALOGS["en"] if key.startswith("console.") and key not in literal | built
+    )
+    assert unused == []

@@ -197,3 +197,131 @@ async def test_hostile_input_is_refused_in_one_line(
         },
     )
     assert zone.status_code == 400 and "unknown time zone" in zone.text
+
+
+async def test_the_settings_page_has_every_option_of_the_cli(
+    web: httpx.AsyncClient, as_admin: str
+) -> None:
+    """So that a practice needs no terminal for its settings: each `rapport practice set`
+    option has its field (the crisis resources one per language)."""
+    import inspect
+
+    from cli.main import practice_set
+    from flows.i18n import LANGUAGES
+
+    page = (await web.get("/settings")).text
+    for option in inspect.signature(practice_set).parameters:
+        if option == "as_json":
+            continue
+        names = (
+            [f"crisis_{lang}" for lang in LANGUAGES] if option == "crisis_resources" else [option]
+        )
+        for name in names:
+            assert f'name="{name}"' in page, option
+
+
+async def test_safety_settings_and_crisis_resources_per_language(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    form = {"csrf": as_admin, "digest_comments": "on", "safety_item": "on"}
+    bad = await web.post("/settings", data={**form, "alert_escalation": "2d"})
+    assert bad.status_code == 400 and "--alert-escalation: 2d is outside 5m to 1d" in bad.text
+    nobody = await web.post("/settings", data={**form, "safety_contact": "999"})
+    assert nobody.status_code == 400 and "no therapist with id 999" in nobody.text
+    good = await web.post(
+        "/settings",
+        data={
+            **form,
+            "safety_contact": str(practice.eli),
+            "alert_escalation": "45m",
+            "crisis_es": "Llame al 024",
+            "crisis_ru": "Звоните 112",
+            "crisis_en": "",
+            "retention": "400d",
+        },
+    )
+    assert good.status_code == 200
+    shown = await admin.practice_show(practice.rt)
+    assert shown["safety_contact"] == practice.eli
+    assert shown["alert_escalation_minutes"] == 45
+    assert shown["retention_days"] == 400
+    assert shown["crisis_resources"] == {"es": "Llame al 024", "ru": "Звоните 112"}
+    page = good.text
+    assert 'value="45m"' in page and "Llame al 024</textarea>" in page
+    assert f'<option value="{practice.eli}" selected>' in page
+    # The page as shown, sent back unchanged, changes nothing.
+    again = await web.post(
+        "/settings",
+        data={**form, "crisis_es": "Llame al 024", "alert_escalation": "45m", "retention": "400d"},
+    )
+    assert "Nothing changed." in again.text
+
+
+async def test_roles_are_set_from_the_people_page(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    answer = await web.post(
+        "/people/role",
+        data={
+            "csrf": as_admin,
+            "therapist": str(practice.eli),
+            "role": "supervisor",
+            "supervises": str(practice.dana),
+        },
+    )
+    assert answer.status_code == 200 and "is now: supervisor" in answer.text
+    log = await admin.audit_log(practice.rt)
+    assert (f"therapist:{practice.admin}", "set_role") in {(e["actor"], e["action"]) for e in log}
+    for bad in ({"role": "owner"}, {"role": "supervisor", "supervises": "1; drop"}):
+        refused = await web.post(
+            "/people/role", data={"csrf": as_admin, "therapist": str(practice.eli), **bad}
+        )
+        assert refused.status_code == 400
+    web.cookies.clear()
+    await sign_in(web, await practice.link(practice.eli))
+    caseload = await web.get(f"/caseload?therapist={practice.dana}")
+    assert caseload.status_code == 200 and "A.S." in caseload.text
+
+
+async def test_an_admin_exports_and_erases_a_client(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    import json
+
+    code = practice.codes["A.S."]
+    page = await web.get(f"/clients/{code}")
+    assert 'action="/clients/' + code + '/erase"' in page.text
+    csv = await web.post(f"/clients/{code}/export", data={"csrf": as_admin, "format": "csv"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.headers["content-disposition"] == f'attachment; filename="rapport-{code}.csv"'
+    assert csv.text.startswith("client_id,alias") and "A.S." in csv.text
+    as_json = await web.post(f"/clients/{code}/export", data={"csrf": as_admin, "format": "json"})
+    (record,) = json.loads(as_json.text)
+    assert record["alias"] == "A.S."
+    bad = await web.post(f"/clients/{code}/export", data={"csrf": as_admin, "format": "xml"})
+    assert bad.status_code == 400
+    log = await admin.audit_log(practice.rt)
+    exports = [e for e in log if e["action"] == "export"]
+    assert len(exports) == 2 and {e["actor"] for e in exports} == {f"therapist:{practice.admin}"}
+
+    unconfirmed = await web.post(
+        f"/clients/{code}/erase", data={"csrf": as_admin, "confirm": "RC-0000"}
+    )
+    assert unconfirmed.status_code == 400
+    assert code in {c["code"] for c in await admin.list_clients(practice.rt)}
+    erased = await web.post(f"/clients/{code}/erase", data={"csrf": as_admin, "confirm": code})
+    assert erased.status_code == 200 and f"Client {code} erased" in erased.text
+    assert code not in {c["code"] for c in await admin.list_clients(practice.rt)}
+    assert (await web.get(f"/clients/{code}")).status_code == 404
+
+
+async def test_only_an_admin_exports_or_erases(practice: Practice, web: httpx.AsyncClient) -> None:
+    code = practice.codes["A.S."]
+    await sign_in(web, await practice.link(practice.dana))
+    page = await web.get(f"/clients/{code}")
+    assert "/erase" not in page.text
+    token = csrf_of(page.text)
+    for path, data in (("export", {"format": "csv"}), ("erase", {"confirm": code})):
+        answer = await web.post(f"/clients/{code}/{path}", data={"csrf": token, **data})
+        assert answer.status_code == 403, path
+    assert code in {c["code"] for c in await admin.list_clients(practice.rt)}

@@ -1,6 +1,7 @@
 """The console in a real browser (Playwright driving Debian's Chromium), served by the bot itself
 in webhook mode (`/telegram` and the console in one app), signing in through `/web` in the
-sandbox. axe-core runs on every page: no serious or critical violations.
+sandbox; an alert acknowledged in the browser is edited in the therapist's Telegram chat. axe-core
+runs on every page: no serious or critical violations.
 
 One browser for the module; each test has its own practice and its own browser context.
 """
@@ -23,7 +24,8 @@ from app.clock import ManualClock
 from app.console import LINK_TTL, set_role
 from bench.population import add_checkins
 from tests.conftest import START, TEST_KEY
-from tests.e2e.harness import Person, World, join_client
+from tests.e2e.harness import Person, World, button_labels, join_client
+from tests.e2e.test_acknowledgement import CONTACTED, crisis_alert, current, stored_alerts
 
 CHROMIUM = os.environ.get("RAPPORT_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
@@ -61,6 +63,7 @@ class Scene:
     dana: Person
     eli: Person
     clients: dict[str, str]  # alias -> code
+    alice: Person
 
     async def link(self, who: Person) -> str:
         """The sign-in link, as the bot sends it for `/web`, on the port the test serves."""
@@ -83,7 +86,8 @@ async def scene(sqlite_url: str) -> AsyncIterator[Scene]:
         cleo = await join_client(world, eli, "Cleo Umber")
         await add_checkins(world.rt, [alice.id, bob.id, cleo.id], clock.now(), weeks=6)
         clients = {c["alias"]: c["code"] for c in await admin.list_clients(world.rt)}
-        yield Scene(world, f"http://127.0.0.1:{world.webhook_port}", dana, eli, clients)
+        base = f"http://127.0.0.1:{world.webhook_port}"
+        yield Scene(world, base, dana, eli, clients, alice)
     finally:
         await world.stop()
 
@@ -154,7 +158,7 @@ async def test_sign_in_read_the_caseload_and_move_the_next_checkin(
 async def test_admin_pages_and_an_ics_upload(scene: Scene, context: BrowserContext) -> None:
     await set_role(scene.world.rt, scene.dana.id, "admin")
     page = await sign_in(await context.new_page(), await scene.link(scene.dana))
-    for path in ("/settings", "/people", "/audit"):
+    for path in ("/settings", "/people", "/audit", f"/clients/{scene.clients['A.S.']}"):
         await page.goto(scene.base + path)
         await axe(page)
     await page.goto(scene.base + "/settings")
@@ -241,3 +245,56 @@ async def test_refusals(scene: Scene, context: BrowserContext) -> None:
         await fresh.context.close()
     finally:
         await other.close()
+
+
+async def test_an_alert_acknowledged_in_the_browser_is_edited_in_telegram(
+    scene: Scene, context: BrowserContext
+) -> None:
+    """Dana's client writes crisis words: Eli, another therapist, neither sees the alert nor
+    can acknowledge it by its id; as Dana's supervisor he reads it and still cannot; Dana
+    acknowledges it in the browser and her Telegram message changes as after a tap."""
+    alert = await crisis_alert(scene.world, scene.alice, scene.dana)
+    (stored,) = await stored_alerts(scene.world)
+    page = await sign_in(await context.new_page(), await scene.link(scene.eli))
+    await page.goto(scene.base + "/alerts")
+    assert "A.S." not in await page.locator("main").inner_text()
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    guessed = await page.request.post(
+        scene.base + "/alerts/acknowledge",
+        form={"csrf": csrf or "", "alert": str(stored.id), "choice": "seen"},
+    )
+    assert guessed.status == 404
+
+    await set_role(scene.world.rt, scene.eli.id, "supervisor", [scene.dana.id])
+    page = await sign_in(await context.new_page(), await scene.link(scene.eli))
+    await page.goto(scene.base + "/alerts")
+    assert "A.S." in await page.locator("main").inner_text()
+    assert await page.get_by_role("button", name=CONTACTED).count() == 0
+    await axe(page)
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    refused = await page.request.post(
+        scene.base + "/alerts/acknowledge",
+        form={"csrf": csrf or "", "alert": str(stored.id), "choice": "seen"},
+    )
+    assert refused.status == 403
+    assert [a.ack_at for a in await stored_alerts(scene.world)] == [None]
+
+    other = await context.browser.new_context()  # type: ignore[union-attr]
+    try:
+        page = await sign_in(await other.new_page(), await scene.link(scene.dana))
+        row = page.locator("tbody tr").first
+        assert "A.S." in await row.inner_text() and "open urgent: 1" in await row.inner_text()
+        await page.get_by_role("link", name="Alerts").click()
+        await page.wait_for_url("**/alerts")
+        await axe(page)
+        await page.get_by_role("button", name=CONTACTED).click()
+        await page.wait_for_selector(".notice")
+        assert "Acknowledged." in await page.locator(".notice").inner_text()
+        assert "A.S." not in await page.locator("main").inner_text()
+        await axe(page)
+    finally:
+        await other.close()
+    await scene.world.drain()
+    shown = current(scene.dana.user, alert)
+    assert not button_labels(shown)
+    assert "Acknowledged by Dana Lee" in shown["text"] and CONTACTED in shown["text"]

@@ -240,3 +240,33 @@ async def test_a_database_away_gets_503_and_changes_nothing(
     assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
     assert "default-src 'none'" in answer.headers["content-security-policy"]
     assert "secret" not in caplog.text and "OperationalError" in caplog.text
+
+
+async def test_the_client_s_zone_language_and_quiet_hours_by_the_cli_s_rules(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    code = practice.codes["A.S."]
+    await sign_in(web, await practice.link(practice.dana))
+    token = csrf_of((await web.get(f"/clients/{code}")).text)
+    bad = await web.post(
+        f"/clients/{code}/settings", data={"csrf": token, "timezone": "Mars/Olympus"}
+    )
+    assert bad.status_code == 400 and "Mars/Olympus" in bad.text
+    done = await web.post(
+        f"/clients/{code}/settings",
+        data={"csrf": token, "timezone": "Asia/Tokyo", "language": "es", "quiet": "22:00-08:00"},
+    )
+    assert done.status_code == 200 and "Saved." in done.text
+    (alice,) = [c for c in await admin.list_clients(practice.rt) if c["code"] == code]
+    assert (alice["timezone"], alice["language"]) == ("Asia/Tokyo", "es")
+    assert 'value="22:00-08:00"' in done.text
+    others = await web.post(
+        f"/clients/{practice.codes['C.U.']}/settings", data={"csrf": token, "language": "ru"}
+    )
+    assert others.status_code == 404
+    web.cookies.clear()
+    await sign_in(web, await practice.link(practice.supervisor))
+    token = csrf_of((await web.get(f"/clients/{code}")).text)
+    read_only = await web.post(f"/clients/{code}/settings", data={"csrf": token, "language": "ru"})
+    assert read_only.status_code == 403
+    assert {c["language"] for c in await admin.list_clients(practice.rt)} == {None, "es"}
