@@ -25,6 +25,7 @@ from storage.models import (
     ProcessedUpdate,
     TherapySession,
 )
+from storage.outbox import URGENT
 from storage.types import UTCDateTime
 
 # --- duplicate updates ------------------------------------------------------------------------
@@ -110,15 +111,28 @@ async def erase_client(s: AsyncSession, client_id: int, now: datetime, actor: st
     """Hard-delete every row derived from the client: the client, their check-ins and answers,
     events, notes (requests to talk, why they stopped), sessions, invites, and every outbox row
     to them or about them (pending, failed or sent: undelivered digests and alerts are
-    cancelled). The audit trail stays, reduced to
-    actor, action, time and the bare id, and records the erasure itself. None if no such
-    client."""
+    cancelled), except an urgent alert still on its way to a person. The audit trail stays,
+    reduced to actor, action, time and the bare id, and records the erasure itself. None if no
+    such client."""
     client = await s.get(Client, client_id)
     if client is None:
         return None
     checkin_ids = tuple(await s.scalars(select(Checkin.id).where(Checkin.client_id == client_id)))
     session_ids = tuple(
         await s.scalars(select(TherapySession.id).where(TherapySession.client_id == client_id))
+    )
+    # An urgent alert still on its way to a person outlives the erasure: the client was told
+    # someone knows, and safety comes first. It goes out as nobody's message (its alert row,
+    # and so its buttons' effect and its escalation, go with the client).
+    await s.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.about_client_id == client_id,
+            OutboxMessage.priority == URGENT,
+            OutboxMessage.status == "pending",
+            or_(OutboxMessage.client_id.is_(None), OutboxMessage.client_id != client_id),
+        )
+        .values(about_client_id=None)
     )
     theirs = or_(OutboxMessage.client_id == client_id, OutboxMessage.about_client_id == client_id)
     outbox_ids = tuple(await s.scalars(select(OutboxMessage.id).where(theirs)))

@@ -110,9 +110,11 @@ async def test_cli_erase_stops_a_digest_claimed_and_a_reply_handed_to_the_sender
     await nothing_left(world, alice.id)
 
 
-async def test_delete_cancels_the_digest_and_the_alert_queued_about_the_client(
+async def test_delete_cancels_the_digest_but_not_the_urgent_alert_queued_about_the_client(
     world: World,
 ) -> None:
+    """The client was told their therapist knows: the alert still reaches them, as nobody's
+    message; the digest, which can wait, is cancelled."""
     dana = await world.join_therapist("Dana Lee")
     alice = await join_client(world, dana, "Alice Smithereens")
     await answer_checkin(world, alice, COMMENT)
@@ -135,8 +137,13 @@ async def test_delete_cancels_the_digest_and_the_alert_queued_about_the_client(
     await alice.user.tap(confirm, button_text=t("en", "button.yes_delete"))
     await alice.user.next_message(predicate=lambda m: m["text"] == t("en", "command.deleted"))
     await world.advance(minutes=10)  # the retries would be due by now
-    told = [m.get("text") or m.get("caption") for m in sent_to(world, dana.user.chat_id, since)]
-    assert told == [t("en", "therapist.client_deleted", client="A.S.")]
+    told = [
+        m.get("text") or m.get("caption") or "" for m in sent_to(world, dana.user.chat_id, since)
+    ]
+    assert len(told) == 2 and t("en", "therapist.client_deleted", client="A.S.") in told
+    (alert,) = [x for x in told if x != t("en", "therapist.client_deleted", client="A.S.")]
+    assert "A.S." in alert and "Smithereens" not in alert
+    assert not any(COMMENT in x for x in told)  # the digest with the client's words never went
     await nothing_left(world, alice.id)
 
 

@@ -214,7 +214,11 @@ async def test_the_settings_page_has_every_option_of_the_cli(
         if option == "as_json":
             continue
         names = (
-            [f"crisis_{lang}" for lang in LANGUAGES] if option == "crisis_resources" else [option]
+            [f"crisis_{lang}" for lang in LANGUAGES]
+            if option == "crisis_resources"
+            else ["outcomes"]  # the repeatable --outcome: one field, comma-separated
+            if option == "outcome"
+            else [option]
         )
         for name in names:
             assert f'name="{name}"' in page, option
