@@ -360,6 +360,7 @@ async def test_an_admin_moves_a_client_to_a_new_account(
     code = practice.codes["A.S."]
     page = await web.get("/people")
     assert f'<option value="client:{code}">' in page.text and 'action="/people/move"' in page.text
+    assert f'<option value="client:{practice.codes["B.T."]}">' not in page.text  # not joined
     unconfirmed = await web.post(
         "/people/move", data={"csrf": as_admin, "person": f"client:{code}", "confirm": "RC-0000"}
     )
