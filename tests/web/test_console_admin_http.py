@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app import admin
-from storage import people
+from storage import checkins, people
 from tests.web.conftest import Practice
 from tests.web.test_console_http import BASE, csrf_of, sign_in
 from web.app import console_app
@@ -472,6 +472,11 @@ async def test_an_admin_exports_every_client_at_once(
     assert sorted(r["id"] for r in records) == sorted(c["id"] for c in everyone)
     assert {r["name"] for r in records} == {"Alice Smith", "Bob Tate", "Cleo Umber"}
     assert all(r["checkins"] for r in records)
+    async with practice.rt.sessions() as s:  # each answer under its own check-in, none lost
+        for r in records:
+            stored = await checkins.answers_of_client(s, r["id"])
+            shown = [(c["id"], a["item"]) for c in r["checkins"] for a in c["answers"]]
+            assert sorted(shown) == sorted((a.checkin_id, a.item) for a in stored) and shown
     csv = await web.post("/people/export", data={"csrf": as_admin, "format": "csv"})
     assert csv.status_code == 200 and csv.text.startswith("client_id,alias")
     assert {"A.S.", "B.T.", "C.U."} <= set(csv.text.replace("\r\n", ",").split(","))
