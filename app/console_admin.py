@@ -227,16 +227,57 @@ async def import_calendar(
     return report
 
 
+def _checked_format(fmt: str) -> str:
+    if fmt not in ("csv", "json"):
+        raise admin.AdminError("--format must be csv or json")
+    return fmt
+
+
+def _as_text(records: list[dict[str, Any]], fmt: str) -> str:
+    return export.to_csv(records) if fmt == "csv" else json.dumps(records, indent=2) + "\n"
+
+
 async def export_client(rt: Runtime, viewer: Viewer, code: str, fmt: str) -> tuple[str, str]:
     """`rapport export --client` for one client by code: (file name, text), CSV or JSON;
     audited under the admin's name, as every export is."""
     require_admin(viewer)
-    if fmt not in ("csv", "json"):
-        raise admin.AdminError("--format must be csv or json")
+    _checked_format(fmt)
     client_id = await _client_id(rt, code)
     records = await export.export(rt, client_id, actor=viewer.actor)
-    text = export.to_csv(records) if fmt == "csv" else json.dumps(records, indent=2) + "\n"
-    return f"rapport-{code.strip().upper()}.{fmt}", text
+    return f"rapport-{code.strip().upper()}.{fmt}", _as_text(records, fmt)
+
+
+async def export_all(rt: Runtime, viewer: Viewer, fmt: str) -> tuple[str, str]:
+    """`rapport export` without `--client`: every client in one file, each export audited
+    under the admin's name (one entry a client, as the CLI writes them)."""
+    require_admin(viewer)
+    _checked_format(fmt)
+    records = await export.export(rt, None, actor=viewer.actor)
+    return f"rapport-all-clients.{fmt}", _as_text(records, fmt)
+
+
+MOVE_KINDS = ("client", "therapist")
+MAX_ID_DIGITS = 9
+
+
+async def move_account(
+    rt: Runtime, viewer: Viewer, kind: str, who: str, confirmation: str
+) -> dict[str, Any]:
+    """`rapport client move` / `rapport therapist move`: the old Telegram account is
+    disconnected and a new single-use link made, once the client's code (or the therapist's
+    id) is typed again, as there is no undo. The use case audits it under the admin's name."""
+    require_admin(viewer)
+    who = who.strip().upper()
+    if kind not in MOVE_KINDS:
+        raise admin.AdminError("choose a client or a therapist")
+    if not who or confirmation.strip().upper() != who:
+        raise admin.AdminError(f"type the {kind}'s {'code' if kind == 'client' else 'id'} again")
+    if kind == "client":
+        client_id = await _client_id(rt, who)
+        return await admin.move_client_account(rt, client_id, actor=viewer.actor)
+    if not (who.isascii() and who.isdigit() and len(who) <= MAX_ID_DIGITS):
+        raise admin.AdminError(f"no therapist with id {who[:16]!r}")
+    return await admin.move_therapist_account(rt, int(who), actor=viewer.actor)
 
 
 async def erase_client(rt: Runtime, viewer: Viewer, code: str, confirmation: str) -> None:

@@ -59,6 +59,17 @@ async def timed(
     return wall, cpu
 
 
+async def export_every_client(chief: httpx.AsyncClient) -> None:
+    """The admin's export of every client (a download, not a page: timed once, no verdict)."""
+    page = await chief.get("/people")
+    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    began = time.perf_counter()
+    answer = await chief.post("/people/export", data={"csrf": csrf, "format": "json"})
+    took = time.perf_counter() - began
+    assert answer.status_code == 200, answer.status_code
+    print(f"  export of every client (JSON)   {ms(took)}, {len(answer.content) / 1e6:.1f} MB")
+
+
 async def main(clients: int, weeks: int, repeats: int) -> int:
     async with database("sqlite") as url:
         rt = make_runtime(url)
@@ -92,6 +103,7 @@ async def main(clients: int, weeks: int, repeats: int) -> int:
                     f"  {name:31s} median {ms(median(took))}, p90 {ms(percentile(took, 90))}, "
                     f"min {ms(min(took))}; CPU median {ms(median(cpu))}"
                 )
+            await export_every_client(chief)
             print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             for client in (therapist, chief):
                 await client.aclose()

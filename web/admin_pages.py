@@ -1,5 +1,6 @@
 """The admin's pages: practice settings (with a preview of the cadence), people, roles and
-sessions (with the ICS import and its dry run), the audit log. Each asks `app.console_admin`.
+sessions (with the ICS import and its dry run), moving a person to a new Telegram account, the
+export of every client, the audit log. Each asks `app.console_admin`.
 The rules' messages are the CLI's own (English), so a refusal reads the same everywhere."""
 
 from __future__ import annotations
@@ -211,9 +212,40 @@ async def export_client(request: Request, c: Console, viewer: Viewer) -> Respons
         )
     except AdminError as exc:
         return await people_page(request, c, viewer, error=str(exc), status=400)
+    return _download(name, text)
+
+
+def _download(name: str, text: str) -> Response:
     media = "text/csv" if name.endswith(".csv") else "application/json"
     disposition = f'attachment; filename="{name}"'
     return Response(text, media_type=media, headers={"Content-Disposition": disposition})
+
+
+async def export_all(request: Request, c: Console, viewer: Viewer) -> Response:
+    """Every client's data as one file (`rapport export` without `--client`)."""
+    try:
+        name, text = await console_admin.export_all(c.rt, viewer, _field(request, "format"))
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    return _download(name, text)
+
+
+async def move_account(request: Request, c: Console, viewer: Viewer) -> Response:
+    """A person to a new Telegram account: `person` is `client:CODE` or `therapist:ID` (in the
+    form's body, never the URL), `confirm` the code or id typed again."""
+    kind, _, who = _field(request, "person").partition(":")
+    try:
+        moved = await console_admin.move_account(
+            c.rt, viewer, kind, who, _field(request, "confirm")
+        )
+    except AdminError as exc:
+        return await people_page(request, c, viewer, error=str(exc), status=400)
+    label = (
+        who.strip().upper()
+        if kind == "client"
+        else t(viewer.language, "console.people.therapist_n", id=who.strip())
+    )
+    return await people_page(request, c, viewer, moved=moved, moved_who=label)
 
 
 async def erase_client(request: Request, c: Console, viewer: Viewer) -> Response:
@@ -243,6 +275,8 @@ ROUTES: list[tuple[str, Page, bool]] = [
     ("/people", people_page, False),
     ("/people/add", add_person, True),
     ("/people/role", set_role, True),
+    ("/people/move", move_account, True),
+    ("/people/export", export_all, True),
     ("/sessions/add", add_session, True),
     ("/sessions/import", import_ics, True),
     ("/sessions/{id}", change_session, True),

@@ -78,9 +78,8 @@ class SecurityHeaders:
 class BodyLimit:
     """A request body over `MAX_BODY`, declared or as it arrives, is refused with 413 before
     any form is read: the form parser would spool an uploaded file to disk whatever its size,
-    for anyone signed in and before the CSRF token is checked. Routes added beside the console
-    (`exempt`, the webhook) check their own bodies, after their own secret: a caller without it
-    learns nothing, not even the limit."""
+    for anyone signed in and before the CSRF token is checked. Paths in `exempt` (the webhook's
+    `/telegram`) keep their own, stricter order: its secret is checked before the size."""
 
     def __init__(self, app: ASGIApp, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
@@ -286,13 +285,13 @@ def console_app(
     rt: Runtime, extra: list[BaseRoute] | None = None, alerts: AlertsSource | None = None
 ) -> Starlette:
     """The console alone (`rapport web`), or with other routes such as `/telegram`."""
-    own = frozenset(route.path for route in extra or [] if isinstance(route, Route))
+    own_limits = frozenset(route.path for route in extra or [] if isinstance(route, Route))
     app = Starlette(
         routes=[*(extra or []), *console_routes(alerts is not None)],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(Unavailable),
-            Middleware(BodyLimit, exempt=own),
+            Middleware(BodyLimit, exempt=own_limits),
         ],
     )
     app.state.console = Console(rt, alerts)

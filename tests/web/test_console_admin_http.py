@@ -3,6 +3,7 @@ people, sessions, the ICS import with its dry run, the audit log; nobody else ge
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from app import admin
+from storage import checkins, people
 from tests.web.conftest import Practice
 from tests.web.test_console_http import BASE, csrf_of, sign_in
 from web.app import console_app
@@ -329,3 +331,157 @@ async def test_only_an_admin_exports_or_erases(practice: Practice, web: httpx.As
         answer = await web.post(f"/clients/{code}/{path}", data={"csrf": token, **data})
         assert answer.status_code == 403, path
     assert code in {c["code"] for c in await admin.list_clients(practice.rt)}
+
+
+async def joined_client(practice: Practice, alias: str, user_id: int) -> int:
+    """Bind the client to a Telegram account through an invite, as `/start TOKEN` does."""
+    code = practice.codes[alias]
+    now = practice.rt.clock.now()
+    async with practice.rt.sessions() as s, s.begin():
+        client = await people.client_by_code(s, code)
+        assert client is not None
+        token = await people.create_invite(s, now=now, client_id=client.id)
+        assert (await people.redeem_invite(s, token, user_id=user_id, chat_id=user_id, now=now)).ok
+        return client.id
+
+
+async def account_of(practice: Practice, user_id: int) -> tuple[int | None, int | None]:
+    """(client id, therapist id) the bot would recognise this Telegram account as."""
+    async with practice.rt.sessions() as s:
+        client = await people.client_by_user(s, user_id)
+        therapist = await people.therapist_by_user(s, user_id)
+    return (client.id if client else None, therapist.id if therapist else None)
+
+
+async def test_an_admin_moves_a_client_to_a_new_account(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client_id = await joined_client(practice, "A.S.", 4242)
+    code = practice.codes["A.S."]
+    page = await web.get("/people")
+    assert f'<option value="client:{code}">' in page.text and 'action="/people/move"' in page.text
+    assert f'<option value="client:{practice.codes["B.T."]}">' not in page.text  # not joined
+    unconfirmed = await web.post(
+        "/people/move", data={"csrf": as_admin, "person": f"client:{code}", "confirm": "RC-0000"}
+    )
+    assert unconfirmed.status_code == 400 and "type the client&#39;s code again" in unconfirmed.text
+    assert await account_of(practice, 4242) == (client_id, None)  # nothing moved
+
+    moved = await web.post(
+        "/people/move", data={"csrf": as_admin, "person": f"client:{code}", "confirm": code.lower()}
+    )
+    assert moved.status_code == 200, moved.text
+    assert f"{code}: the old Telegram account is disconnected" in moved.text
+    assert "https://t.me/rapport_test_bot?start=" in moved.text
+    assert '<svg role="img" aria-label="QR code of the invite link"' in moved.text
+    assert await account_of(practice, 4242) == (None, None)  # the old account is nobody now
+    token = re.search(r"start=([\w-]+)", moved.text)
+    assert token is not None
+    async with practice.rt.sessions() as s, s.begin():
+        now = practice.rt.clock.now()
+        assert (await people.redeem_invite(s, token[1], user_id=77, chat_id=77, now=now)).ok
+        again = await people.redeem_invite(s, token[1], user_id=78, chat_id=78, now=now)
+    assert not again.ok  # single use
+    assert await account_of(practice, 77) == (client_id, None)
+    trail = [(e["actor"], e["action"], e["client"]) for e in await admin.audit_log(practice.rt)]
+    assert (f"therapist:{practice.admin}", "client_moved", client_id) in trail
+
+    nobody = await web.post(  # no account to move from now: the CLI's message, nothing done
+        "/people/move",
+        data={
+            "csrf": as_admin,
+            "person": f"client:{practice.codes['B.T.']}",
+            "confirm": practice.codes["B.T."],
+        },
+    )
+    assert nobody.status_code == 400 and "has no Telegram account to move from" in nobody.text
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "Alice" not in logged and token[1] not in logged
+
+
+async def test_an_admin_moves_a_therapist_and_their_console_sessions_end(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    async with practice.rt.sessions() as s, s.begin():
+        eli = await people.therapist_by_id(s, practice.eli)
+        assert eli is not None
+        token = await people.create_invite(s, now=practice.rt.clock.now(), therapist_id=eli.id)
+        now = practice.rt.clock.now()
+        assert (await people.redeem_invite(s, token, user_id=900, chat_id=900, now=now)).ok
+    eli_web = httpx.AsyncClient(transport=web._transport, base_url=BASE)
+    await sign_in(eli_web, await practice.link(practice.eli))
+    assert (await eli_web.get("/caseload")).status_code == 200
+    who = f"therapist:{practice.eli}"
+    assert f'<option value="{who}">' in (await web.get("/people")).text
+    wrong = await web.post(
+        "/people/move", data={"csrf": as_admin, "person": who, "confirm": str(practice.dana)}
+    )
+    assert wrong.status_code == 400 and await account_of(practice, 900) == (None, practice.eli)
+    moved = await web.post(
+        "/people/move", data={"csrf": as_admin, "person": who, "confirm": str(practice.eli)}
+    )
+    assert moved.status_code == 200 and f"therapist {practice.eli}: the old" in moved.text
+    assert await account_of(practice, 900) == (None, None)
+    assert (await eli_web.get("/caseload")).status_code in (303, 401, 403)  # signed out
+    await eli_web.aclose()
+    trail = [(e["actor"], e["action"]) for e in await admin.audit_log(practice.rt)]
+    assert (f"therapist:{practice.admin}", f"therapist_moved:{practice.eli}") in trail
+    for bad in ("therapist:x1", "therapist:99999999999999", "nobody:1", "client:"):
+        answer = await web.post(
+            "/people/move", data={"csrf": as_admin, "person": bad, "confirm": bad.split(":")[1]}
+        )
+        assert answer.status_code == 400, bad
+
+
+async def test_only_an_admin_moves_accounts_or_exports_everyone(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    await joined_client(practice, "A.S.", 4242)
+    code = practice.codes["A.S."]
+    move = {"person": f"client:{code}", "confirm": code}
+    for who in (practice.dana, practice.supervisor):
+        web.cookies.clear()
+        await sign_in(web, await practice.link(who))
+        token = csrf_of((await web.get("/caseload")).text)
+        assert (await web.post("/people/move", data={"csrf": token, **move})).status_code == 403
+        answer = await web.post("/people/export", data={"csrf": token, "format": "json"})
+        assert answer.status_code == 403 and "A.S." not in answer.text
+    web.cookies.clear()
+    await sign_in(web, await practice.link(practice.admin))
+    for data in (move, {"format": "csv"}):  # an admin, but no CSRF token, or a forged one
+        for forged in ({}, {"csrf": "forged"}):
+            path = "/people/move" if "person" in data else "/people/export"
+            answer = await web.post(path, data={**data, **forged})
+            assert answer.status_code == 403 and "client_id" not in answer.text
+    assert await account_of(practice, 4242) != (None, None)  # still bound
+    assert not [e for e in await admin.audit_log(practice.rt) if e["action"] == "export"]
+
+
+async def test_an_admin_exports_every_client_at_once(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str
+) -> None:
+    import json
+
+    as_json = await web.post("/people/export", data={"csrf": as_admin, "format": "json"})
+    assert as_json.status_code == 200 and as_json.headers["content-type"] == "application/json"
+    assert (
+        as_json.headers["content-disposition"] == 'attachment; filename="rapport-all-clients.json"'
+    )
+    records = json.loads(as_json.text)
+    everyone = await admin.list_clients(practice.rt)
+    assert sorted(r["id"] for r in records) == sorted(c["id"] for c in everyone)
+    assert {r["name"] for r in records} == {"Alice Smith", "Bob Tate", "Cleo Umber"}
+    assert all(r["checkins"] for r in records)
+    async with practice.rt.sessions() as s:  # each answer under its own check-in, none lost
+        for r in records:
+            stored = await checkins.answers_of_client(s, r["id"])
+            shown = [(c["id"], a["item"]) for c in r["checkins"] for a in c["answers"]]
+            assert sorted(shown) == sorted((a.checkin_id, a.item) for a in stored) and shown
+    csv = await web.post("/people/export", data={"csrf": as_admin, "format": "csv"})
+    assert csv.status_code == 200 and csv.text.startswith("client_id,alias")
+    assert {"A.S.", "B.T.", "C.U."} <= set(csv.text.replace("\r\n", ",").split(","))
+    bad = await web.post("/people/export", data={"csrf": as_admin, "format": "xml"})
+    assert bad.status_code == 400 and "--format must be csv or json" in bad.text
+    exports = [e for e in await admin.audit_log(practice.rt) if e["action"] == "export"]
+    assert sorted(e["client"] for e in exports) == sorted(2 * [c["id"] for c in everyone])
+    assert {e["actor"] for e in exports} == {f"therapist:{practice.admin}"}

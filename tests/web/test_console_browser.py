@@ -23,8 +23,9 @@ from app import admin
 from app.clock import ManualClock
 from app.console import LINK_TTL, set_role
 from bench.population import add_checkins
+from flows.i18n import t
 from tests.conftest import START, TEST_KEY
-from tests.e2e.harness import Person, World, button_labels, join_client
+from tests.e2e.harness import Person, World, button_labels, join_client, onboard, token_of
 from tests.e2e.test_acknowledgement import CONTACTED, crisis_alert, current, stored_alerts
 
 CHROMIUM = os.environ.get("RAPPORT_CHROMIUM", "/usr/bin/chromium")
@@ -197,6 +198,43 @@ async def test_admin_pages_and_an_ics_upload(scene: Scene, context: BrowserConte
     await page.wait_for_selector("svg.qr")
     assert "https://t.me/" in await page.locator(".notice").first.inner_text()
     await axe(page)
+
+
+async def test_an_admin_moves_a_client_to_a_new_telegram_account(
+    scene: Scene, context: BrowserContext
+) -> None:
+    """Through the browser: the code typed again, the old account a stranger to the bot, the
+    new link shown once, and the client back on a new account with their history."""
+    await set_role(scene.world.rt, scene.dana.id, "admin")
+    page = await sign_in(await context.new_page(), await scene.link(scene.dana))
+    code = scene.clients["A.S."]
+    await page.goto(scene.base + "/people")
+    await page.locator("#m_person").select_option(f"client:{code}")
+    confirm = page.get_by_label("To confirm, type the client's code or the therapist's id again")
+    await confirm.fill("RC-0000")
+    await page.get_by_role("button", name="Disconnect and make a new link").click()
+    assert "again" in await page.locator("p.error").inner_text()
+    await page.locator("#m_person").select_option(f"client:{code}")
+    await page.get_by_label("To confirm, type the client's code or the therapist's id again").fill(
+        code
+    )
+    await page.get_by_role("button", name="Disconnect and make a new link").click()
+    moved = await page.locator("#moved").inner_text()
+    assert f"{code}: the old Telegram account is disconnected" in moved
+    link = await page.locator("#moved code.link").inner_text()
+    await axe(page)
+
+    scene.alice.user.skip_to_end()
+    await scene.alice.user.send("/mydata")
+    stranger = await scene.alice.user.next_message()
+    assert stranger["text"] == t("en", "chat.stranger")
+    phone = scene.world.sandbox.user("Alice", language_code="en")
+    await onboard(scene.world, phone, token_of(link))
+    await phone.send("/mydata")
+    mine = await phone.next_message()
+    assert mine["text"] != t("en", "chat.stranger")  # her data, on the new account
+    trail = [(e["actor"], e["action"]) for e in await admin.audit_log(scene.world.rt)]
+    assert (f"therapist:{scene.dana.id}", "client_moved") in trail
 
 
 async def test_refusals(scene: Scene, context: BrowserContext) -> None:
