@@ -4,11 +4,12 @@ r"""A check-in: a short intro, then one item at a time, then an optional comment
              \------------------------------------------> expired (time ran out, /pause, /stop)
 
 Which items are asked is fixed when the check-in opens (the instrument's items, the safety item
-if the practice switched it on, the comment last) and kept in the state, so a change of settings
-mid-check-in cannot shift the questions under the client. A follow-up is asked only after its
-parent got "yes". A tap counts only for the open check-in and the item currently asked; typed
-numbers count for scale items. An expired check-in closes quietly: the client already had one
-reminder, and a "you missed it" message would read as a reproach.
+if the practice switched it on, the outcome measures due, the comment last) and kept in the state,
+so a change of settings mid-check-in cannot shift the questions under the client. A follow-up is
+asked only after its parent got "yes". A tap counts only for the open check-in and the item
+currently asked; typed numbers count for scale items. An expired check-in closes quietly: the
+client already had one reminder, and a "you missed it" message would read as a reproach. It is
+complete when nothing owed was left (`flows.plan.Plan.owed`), e.g. only a measure's last items.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ class CheckinModel(TurnModel):
 
     def close_quietly(self, _: EventData) -> None:
         turn, checkin = self.turn, self.checkin
-        complete = _only_optional_left(self.plan, checkin)
+        complete = _nothing_owed_left(self.plan, checkin)
         turn.emit(FinishCheckin(checkin["id"], turn.at, complete, len(checkin["answers"])))
         _clear(turn)
 
@@ -186,11 +187,13 @@ def _clear(turn: Turn) -> None:
     turn.switch("idle", "idle")
 
 
-def _only_optional_left(plan: Plan, checkin: CheckinData) -> bool:
-    """True when everything still to ask is optional (the client stopped at the comment)."""
+def _nothing_owed_left(plan: Plan, checkin: CheckinData) -> bool:
+    """True when nothing still to ask is owed (`Plan.owed`): the client stopped at the comment,
+    or inside an outcome measure after the check-in's own items. Items are asked in order, so
+    everything before the current one was answered ("prefer not" counts)."""
     index = checkin["index"]
-    while (item := plan.item(index)) is not None:
-        if not item.optional:
+    while plan.item(index) is not None:
+        if plan.owed(index):
             return False
         index = plan.upcoming(index, checkin["answers"])
     return True

@@ -97,9 +97,10 @@ class RecordComment:
 
 @dataclass(frozen=True, slots=True)
 class FinishCheckin:
-    """The check-in is over. `complete` is True when every non-optional item got an answer
-    (prefer-not counts); `answered` is how many items were answered, so that an incomplete
-    check-in with zero answers is a missed one and with some answers a partial one."""
+    """The check-in is over. `complete` is True when every owed item got an answer (prefer-not
+    counts; `flows.plan.Plan.owed`: not the comment, nor an outcome measure's items);
+    `answered` is how many items were answered, so that an incomplete check-in with zero
+    answers is a missed one and with some answers a partial one."""
 
     checkin_id: int
     at: datetime

@@ -29,19 +29,24 @@ def plan_items(
     measures: Sequence[Instrument] = (),
 ) -> list[str]:
     """Item ids in asking order: the instrument's items asked at this moment (a follow-up with
-    its parent), then the outcome measures due (`flows.moments.measures_due`), then the safety
-    item if on and not asked already (PHQ-9 item 9 is it), comments last. An id is asked once."""
+    its parent), then the safety item if on, then the outcome measures due (`flows.moments.
+    measures_due`), comments last. An id is asked once: when a due measure holds the safety item
+    (PHQ-9 item 9 is it) it is asked in its place there. The check-in's own items thus all come
+    before the measures, so a client who stops inside a measure has answered them (`Plan.owed`).
+    """
     flat: list[Item] = []
     for item in instrument.items:
         if item.asked_at(moment):
             flat += [item] if item.follow_up is None else [item, item.follow_up]
     items = [item.id for item in flat if item.kind != "text"]
+    extra: list[str] = []
     for measure in measures:
         if measure is not instrument:
             asked = (i for i in measure.flat_items() if i.asked_at(moment) and i.kind != "text")
-            items += [i.id for i in asked if i.id not in items]
+            extra += [i.id for i in asked if i.id not in items and i.id not in extra]
     if safety_item:
-        items += [item.id for item in SAFETY.flat_items() if item.id not in items]
+        items += [item.id for item in SAFETY.flat_items() if item.id not in items + extra]
+    items += extra
     items += [item.id for item in flat if item.kind == "text"]
     return items
 
@@ -52,6 +57,7 @@ class Step:
 
     item: Item | None  # None when the instrument no longer has this item: it is skipped
     parent: str | None  # a follow-up is asked only after its parent got "yes" (1)
+    measured: bool = False  # an outcome measure's item, not the check-in's own
 
 
 @dataclass(slots=True)
@@ -78,6 +84,17 @@ class Plan:
 
     def item(self, index: int) -> Item | None:
         return self.steps[index].item if 0 <= index < len(self.steps) else None
+
+    def owed(self, index: int) -> bool:
+        """Whether the check-in is unfinished while this item is unanswered: the one rule for
+        "complete". The check-in's own items are owed; optional ones (the comment) are not, nor
+        an outcome measure's: a client who stops inside the PHQ-9 after every alliance and
+        wellbeing item has answered the check-in, and the measure's unanswered items are simply
+        missing (its total is then not scored, `flows.instruments.score_outcome`)."""
+        step = self.steps[index] if 0 <= index < len(self.steps) else None
+        return (
+            step is not None and step.item is not None and not (step.item.optional or step.measured)
+        )
 
     def position(self, index: int, answers: dict[str, int | None]) -> tuple[int, int]:
         """(n, total) for the counter: every question counts, the comment and a follow-up too
@@ -172,11 +189,18 @@ def _build(
     instrument: Instrument, ids: tuple[str, ...], moment: Moment, measures: Sequence[Instrument]
 ) -> Plan:
     sources = (instrument, *measures, SAFETY)
+    measured = {
+        each.id
+        for measure in measures
+        if measure is not instrument
+        for each in measure.flat_items()
+        if instrument.find(each.id) is None
+    }
     steps: list[Step] = []
     for item_id in ids:
         item = next((x for src in sources if (x := src.find(item_id)) is not None), None)
         parent = next((p for src in sources if (p := src.parent_of(item_id)) is not None), None)
-        steps.append(Step(item, parent))
+        steps.append(Step(item, parent, item_id in measured))
     parents = tuple(dict.fromkeys(step.parent for step in steps if step.parent is not None))
     return Plan(ids, tuple(steps), moment, parents)
 

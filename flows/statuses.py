@@ -18,6 +18,6 @@ class ClientStatus(StrEnum):
 
 class CheckinStatus(StrEnum):
     OPEN = "open"
-    ANSWERED = "answered"  # every item that is not optional got an answer
+    ANSWERED = "answered"  # every owed item got an answer (`flows.plan.Plan.owed`)
     PARTIAL = "partial"  # started and left
     MISSED = "missed"  # nothing answered in time

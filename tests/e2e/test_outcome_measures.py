@@ -7,6 +7,9 @@ a second one that day); a positive item 9 alerts the therapist at once; the dige
 session shows the latest total, its band and the reliable change since the first. One client has
 their own setting (the GAD-7 every four weeks) and is never asked the PHQ-9. The client's
 `/mydata` and the export carry the answers, and erasure removes them.
+
+A client who answers every item of the check-in and stops inside the PHQ-9 has answered the
+check-in: no disengagement in the digest, and the PHQ-9 left part-way is not scored.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from app.export import export
 from app.reports import digest_now
 from flows.i18n import t
 from flows.instruments import load_instrument
+from flows.moments import SESSION
+from flows.statuses import CheckinStatus
 from storage.models import Answer, Checkin
-from tests.e2e.harness import World, alerts_as_aliases, next_with_buttons
+from tests.e2e.harness import Person, World, alerts_as_aliases, next_with_buttons
 from tests.e2e.test_asking import rated_checkins
 from tests.e2e.test_scheduling import (
     BERLIN,
@@ -33,8 +38,11 @@ from tests.e2e.test_scheduling import (
     D,
     MakeWorld,
     Member,
+    answer_checkin,
+    answers_of,
     aware,
     checkin_buttons,
+    checkins_of,
     join,
     open_question,
     run_until,
@@ -43,6 +51,7 @@ from tests.e2e.test_scheduling import (
 )
 from tests.e2e.test_scheduling import make_world as make_world  # the fixture
 
+BRIEF = load_instrument("rapport-brief")
 PHQ9 = {item.id for item in load_instrument("phq-9").items}
 GAD7 = {item.id for item in load_instrument("gad-7").items}
 ITEM_9 = "better off dead"
@@ -80,16 +89,22 @@ async def answer(world: World, member: Member, phq: int, item_9: int = 0) -> lis
     return asked
 
 
-async def test_phq9_every_two_weeks_beside_a_weekly_checkin(make_world: MakeWorld) -> None:
+async def weekly_world(make_world: MakeWorld, outcome: str) -> tuple[World, Person, Member]:
+    """A weekly check-in (Mondays 18:00 in Berlin, 20 hours to answer, no nudge) asking the
+    measure `outcome`; a therapist and one client, Alice."""
     world = await make_world(
         MONDAY,
         cadence="every 7 days at 18:00",
         expire_after="20h",
         nudge_after="off",
-        outcomes=["phq-9:14d"],
+        outcomes=[outcome],
     )
     dana = await world.join_therapist("Dana Lee", BERLIN)
-    alice = await join(world, dana, "Alice Smith", BERLIN)
+    return world, dana, await join(world, dana, "Alice Smith", BERLIN)
+
+
+async def test_phq9_every_two_weeks_beside_a_weekly_checkin(make_world: MakeWorld) -> None:
+    world, dana, alice = await weekly_world(make_world, "phq-9:14d")
     bob = await join(world, dana, "Bob Jones", BERLIN)
     await admin.client_set(world.rt, bob.id, outcomes=["GAD-7:28d"])
     # Five weekly check-ins (Mondays 5 Jan to 2 Feb, 18:00), then a session on Wednesday 4 Feb.
@@ -177,3 +192,35 @@ async def test_phq9_every_two_weeks_beside_a_weekly_checkin(make_world: MakeWorl
             .where(Checkin.client_id == alice.id)
         )
     assert left == 0
+
+
+async def test_stopping_inside_the_phq9_is_an_answered_checkin(make_world: MakeWorld) -> None:
+    world, _, alice = await weekly_world(make_world, "phq-9:7d")
+    # The check-in's own questions (5 on the scales, "no" to tension: no follow-up), then
+    # three of the PHQ-9 ("not at all").
+    own = [i.id for i in BRIEF.items if i.asked_at(SESSION) and i.kind != "text"]
+    fourth = load_instrument("phq-9").items[3].question("en", SESSION)
+    weeks = 0
+    end = aware(D(2026, 1, 21, 12, 0), BERLIN)  # Mondays 5, 12 and 19 January, all expired
+    while world.clock.now() < end:
+        before = len(alice.person.user.inbox)
+        await run_until(world, min(end, world.clock.now() + timedelta(hours=12)))
+        fresh = [m.get("text") or "" for m in alice.person.user.inbox[before:]]
+        if any(x.startswith(INTROS) for x in fresh):
+            await answer_checkin(world, alice, value=5, items=len(own) + 3)
+            left_at = open_question(alice)["text"]
+            assert fourth in left_at, "stopped inside the PHQ-9, at its fourth item"
+            weeks += 1
+    assert weeks == 3
+
+    rows = await checkins_of(world, alice.id)
+    assert [row.status for row in rows] == [CheckinStatus.ANSWERED] * 3
+    for row in rows:
+        given = await answers_of(world, row.id)
+        assert set(own) <= given.keys()
+        assert len(given.keys() & PHQ9) == 3, "the rest of the PHQ-9 is simply missing"
+    report = await digest_now(world.rt, alice.id)
+    data = report.as_json
+    assert (data["answered"], data["sent"]) == (3, 3)
+    assert not [s for s in data["signals"] if s["code"] in ("partial", "silence")]
+    assert data["outcomes"] == [], "a PHQ-9 left part-way is not scored"

@@ -213,3 +213,57 @@ def test_a_measure_file_gone_mid_checkin_skips_its_items() -> None:
     assert client.state["checkin"]["items"] == plan_items(BRIEF, False, SESSION)
     said = _answer_all(client, 5, {})
     assert of_type(said, FinishCheckin)
+
+
+# --- when a check-in with a measure counts as complete ------------------------------------------
+
+
+def _tap_until(client: object, checkin_id: int, stop_at: str, value_of: dict[str, int]) -> None:
+    """Answer every question before `stop_at` (never the comment), then leave it unanswered."""
+    while True:
+        checkin = client.state["checkin"]  # type: ignore[attr-defined]
+        item = checkin["items"][checkin["index"]]
+        if item == stop_at:
+            return
+        value = str(value_of.get(item, 1))
+        client.tap(f"c:{checkin_id}:{checkin['index']}:{value}")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("measures", "safety", "stop_at", "complete"),
+    [
+        (("phq-9",), False, "phq9_1", True),  # every own item answered, none of the PHQ-9
+        (("phq-9",), False, "phq9_5", True),  # part-way through the PHQ-9
+        (("phq-9",), True, "phq9_5", True),  # item 9 is the PHQ-9's here: a measure item
+        (("gad-7",), True, "gad7_3", True),  # the safety item came before the GAD-7
+        (("phq-9", "gad-7"), False, "gad7_1", True),  # between two measures
+        (("phq-9",), False, "wellbeing", False),  # one of the check-in's own items left
+        (("gad-7",), True, "phq9_item9", False),  # the safety item is the check-in's own
+        ((), True, "phq9_item9", False),  # as before measures: the safety item is owed
+    ],
+)
+def test_stopping_inside_a_measure_after_the_own_items_is_a_complete_checkin(
+    measures: tuple[str, ...], safety: bool, stop_at: str, complete: bool
+) -> None:
+    client = idle_client(make_ctx(safety_item=safety))
+    client.send(OpenCheckin(client.tick(), 6, SESSION, measures))
+    _tap_until(client, 6, stop_at, {"tension": 0})
+    recorded = client.state["checkin"]["answers"]
+    finished = of_type(client.expire(), FinishCheckin)
+    assert [(f.complete, f.answered) for f in finished] == [(complete, len(recorded))]
+    assert client.state["checkin"] is None
+
+
+def test_own_items_all_come_before_the_measures() -> None:
+    """The rule above rests on this order: whatever is owed is asked before any measure."""
+    for safety in (False, True):
+        for measures in ((PHQ9,), (GAD7,), (PHQ9, GAD7), (GAD7, PHQ9)):
+            ids = plan_items(BRIEF, safety, SESSION, measures)
+            own = plan_items(BRIEF, safety, SESSION)
+            measured = {i.id for m in measures for i in m.flat_items()}
+            asked_own = [i for i in ids if i not in measured]
+            assert asked_own == [i for i in own if i not in measured]
+            last_own = max(ids.index(i) for i in asked_own if i != "comment")
+            assert all(ids.index(i) > last_own for i in ids if i in measured)
+    with_gad = plan_items(BRIEF, True, SESSION, (GAD7,))
+    assert with_gad.index("phq9_item9") < with_gad.index("gad7_1")

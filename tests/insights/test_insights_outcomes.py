@@ -59,3 +59,23 @@ def test_outcomes_in_russian_and_for_one_instrument_only() -> None:
     assert "PHQ-9 (депрессия), 5 января: 4/27, минимальная" in text
     only_gad = outcome_trends(history, after_last(history), instruments=[load_instrument("gad-7")])
     assert only_gad == ()
+
+
+def test_a_checkin_stopped_inside_the_phq9_is_answered_and_the_phq9_unscored() -> None:
+    """Every alliance and wellbeing item answered, then the PHQ-9 left part-way (the flow closes
+    such a check-in as answered, `flows.plan.Plan.owed`): no disengagement, the check-in counts in
+    the digest, and the PHQ-9's unanswered items are missing, so its total is not scored."""
+    stopped = {item: 2 for item in PHQ_ITEMS[:4]}  # items 5 to 9 never reached
+    steps = [answered(38, extra=phq(8))] + [answered(38, extra=stopped) for _ in range(3)]
+    history = build(steps, sessions=[-1])
+    now = after_last(history)
+    digest = build_digest(history, now, None)
+    assert not [s for s in digest.signals if s.code in ("partial", "silence", "terse")]
+    assert digest.answered == digest.sent == 4 and digest.answered_total == 4
+    (trend,) = outcome_trends(history, now)
+    assert (trend.count, trend.latest_total) == (1, 8), "only the complete PHQ-9 is scored"
+    assert [total for _, total in trend.series] == [8]
+    # the same history with those check-ins closed as partial is the disengagement it is not
+    as_partial = build([answered(38, extra=phq(8))] + [answered(38, partial=True)] * 3)
+    codes = {s.code for s in build_digest(as_partial, after_last(as_partial), None).signals}
+    assert "partial" in codes
