@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.runtime import Runtime, Session, after_commit
@@ -193,6 +194,97 @@ async def show(
         text_enc=rt.cipher.encrypt(text),
     )
     after_commit(s, rt.wake_urgent if urgent else rt.wake_sender)
+
+
+# --- a crisis flood: one open alert per client ---------------------------------------------------
+
+
+FOLLOW_UP_EVERY = timedelta(minutes=15)
+"""While a crisis alert is open, its recipient hears of further crisis texts at most this often."""
+SEVERITY = {"death_wish": 1, "safety_item": 1, "self_harm": 2, "suicide": 3, "plan": 4}
+"""How grave a crisis cause is: a graver one than any told of is followed up at once."""
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """A crisis text gathered into the open alert about the client instead of raising one."""
+
+    alert: Alert
+    follow_up: Therapist | None  # who gets a follow-up line now; None: told recently enough
+
+
+def follow_up_due(
+    told: Sequence[tuple[datetime, str | None]], cause: str | None, now: datetime
+) -> bool:
+    """Whether a further crisis text is worth a line now, given when and of what cause the
+    recipient was told so far (the alert, its follow-ups): not within `FOLLOW_UP_EVERY` of the
+    last, unless the cause is graver than any they were told of."""
+    if not told:
+        return True
+    if now - max(at for at, _ in told) >= FOLLOW_UP_EVERY:
+        return True
+    return SEVERITY.get(cause or "", 0) > max(SEVERITY.get(c or "", 0) for _, c in told)
+
+
+async def gather_crisis(
+    s: Session, client: Client, recipient: Therapist, cause: str | None, now: datetime
+) -> Gathered | None:
+    """The one place deciding whether a crisis text that would alert `recipient` raises an
+    alert: not while an urgent crisis alert about the client shown to them is open (None:
+    raise one; as when the open alert reached nobody, or someone else, say the safety contact
+    while the therapist had blocked the bot, for then the one to tell now does not know). The
+    event links to the open alert (`crisis_data`), so the digest still lists each one."""
+    alert = await store.last_of_kind(s, client.id, CRISIS, open_urgent=True)
+    if alert is None:
+        return None
+    messages = await store.messages_of(s, alert.id)
+    if recipient.id not in {m.therapist_id for m in messages}:
+        return None
+    told = [
+        (datetime.fromisoformat(str(d["told_at"])), _cause(d))
+        for e in await checkins.events_of(s, client.id)
+        if e.kind == CRISIS and (d := e.data or {}).get("alert") == alert.id and d.get("told_at")
+    ]
+    told.append((alert.raised_at, alert.cause))
+    return Gathered(alert, recipient if follow_up_due(told, cause, now) else None)
+
+
+def _cause(data: dict[str, Any]) -> str | None:
+    """A crisis event's cause, as an alert names it."""
+    return "safety_item" if data.get("source") == "safety_item" else data.get("category")
+
+
+def crisis_data(gathered: Gathered, now: datetime) -> dict[str, Any]:
+    """What a gathered crisis event records beside its source, category and who was told: the
+    open alert, and when a follow-up line went out, if one did."""
+    data: dict[str, Any] = {"alert": gathered.alert.id}
+    if gathered.follow_up is not None:
+        data["told_at"] = now.isoformat()
+    return data
+
+
+async def follow_up(
+    s: Session,
+    rt: Runtime,
+    gathered: Gathered,
+    client: Client,
+    cause: str | None,
+    extra: Sequence[str],
+    now: datetime,
+) -> None:
+    """The short line to the open alert's recipient: what kind of language, when (their time),
+    and `extra` lines (the words, where the practice shows them); with the alert's buttons."""
+    recipient = gathered.follow_up
+    assert recipient is not None
+    lang = recipient.language
+    head = t(
+        lang,
+        "alert.crisis_again",
+        client=client.alias,
+        kind=crisis_kind_text(cause, lang),
+        at=now.astimezone(ZoneInfo(recipient.timezone or "UTC")),
+    )
+    await show(s, rt, gathered.alert, recipient, "\n\n".join([head, *extra]), now)
 
 
 # --- acknowledging ----------------------------------------------------------------------------
@@ -523,12 +615,17 @@ def _resources(practice: Practice, lang: str) -> str:
 def kind_text(alert: AlertView | Alert, lang: str) -> str:
     """What the alert is about, as a phrase after the alias ("A.S. wrote about …")."""
     if alert.kind == CRISIS:
-        if alert.cause == "safety_item":
-            return t(lang, "alert.kind_safety_item")
-        return t(lang, f"therapist.crisis_kind.{alert.cause or 'other'}")
+        return crisis_kind_text(alert.cause, lang)
     if alert.kind == FLAG:
         return t(lang, "alert.kind_flag", signals=names(alert.cause or "", lang))
     return t(lang, f"alert.withdrawal_{alert.cause or 'missed'}")
+
+
+def crisis_kind_text(cause: str | None, lang: str) -> str:
+    """What crisis language of this cause was, as a phrase after the alias."""
+    if cause == "safety_item":
+        return t(lang, "alert.kind_safety_item")
+    return t(lang, f"therapist.crisis_kind.{cause or 'other'}")
 
 
 # --- between sessions: a client withdrawing -----------------------------------------------------

@@ -496,7 +496,10 @@ class Executor:
     ) -> None:
         """The urgent alert goes to a person who can be reached: the client's therapist, else
         the practice's safety contact; the client is told which, or that nobody could be, and
-        gets the crisis resources either way. Both go ahead of everything else queued."""
+        gets the crisis resources either way. Both go ahead of everything else queued. While that
+        person has an open alert about the client, the text is gathered into it (`_gathered`;
+        the rule is `alerts.gather_crisis`)."""
+        cause = "safety_item" if intent.source == "safety_item" else intent.category
         therapist = await self.s.get(Therapist, client.therapist_id)
         assert therapist is not None
         recipient: Therapist | None = therapist
@@ -510,6 +513,11 @@ class Executor:
                 recipient, alerted, reply = None, "nobody", intent.replies.nobody
                 log.warning("urgent alert about client %s reached nobody", client.id)
         self.send(client, reply, owned=owned, priority=outbox.URGENT)
+        if about and recipient is not None:
+            gathered = await alerts.gather_crisis(self.s, client, recipient, cause, self.now)
+            if gathered is not None:
+                await self._gathered(client, intent, gathered, alerted, cause)
+                return
         text = (
             ""
             if recipient is None
@@ -529,7 +537,7 @@ class Executor:
                 self.rt,
                 client=client,
                 kind=alerts.CRISIS,
-                cause="safety_item" if intent.source == "safety_item" else intent.category,
+                cause=cause,
                 urgent=True,
                 recipient=recipient,
                 text=text,
@@ -537,6 +545,27 @@ class Executor:
                 now=self.now,
             )
             data["alert"] = alert.id
+        await checkins.add_event(
+            self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
+        )
+
+    async def _gathered(
+        self,
+        client: Client,
+        intent: I.CrisisAlert,
+        gathered: alerts.Gathered,
+        alerted: str,
+        cause: str | None,
+    ) -> None:
+        """A crisis text while the person it would alert has an open alert about the client:
+        they get a short follow-up line at most every `alerts.FOLLOW_UP_EVERY`, and the event is
+        kept, linked to the open alert (the client had their reply and resources already)."""
+        if gathered.follow_up is not None:
+            words = self._words_line(gathered.follow_up, intent)
+            extra = [words] if words else []
+            await alerts.follow_up(self.s, self.rt, gathered, client, cause, extra, self.now)
+        data = {"source": intent.source, "category": intent.category, "alerted": alerted}
+        data |= alerts.crisis_data(gathered, self.now)
         await checkins.add_event(
             self.s, client_id=client.id, kind=CRISIS_KIND, at=intent.at, data=data
         )
@@ -558,14 +587,21 @@ class Executor:
                     why=t(recipient.language, f"therapist.unreachable_{why}"),
                 )
             )
-        # The words as a person sees them: no bidirectional override reordering the line.
-        words = visible_text(intent.words or "").strip()[:ALERT_WORDS_LIMIT]
-        if words and self.practice.digest_comments:
-            lines.append(t(recipient.language, "therapist.alert_crisis_words", words=words))
+        words = self._words_line(recipient, intent)
+        if words:
+            lines.append(words)
         lines.append(
             t(recipient.language, "therapist.alert_crisis_resources", resources=intent.resources)
         )
         return "\n\n".join(lines)
+
+    def _words_line(self, recipient: Therapist, intent: I.CrisisAlert) -> str | None:
+        """What the client wrote, for a clinician, only where the practice shows comments."""
+        # The words as a person sees them: no bidirectional override reordering the line.
+        words = visible_text(intent.words or "").strip()[:ALERT_WORDS_LIMIT]
+        if not words or not self.practice.digest_comments:
+            return None
+        return t(recipient.language, "therapist.alert_crisis_words", words=words)
 
     @staticmethod
     def _alert_head(recipient: Therapist, client: Client, intent: I.CrisisAlert) -> str:

@@ -159,13 +159,14 @@ async def alerts_of(s: AsyncSession, client_id: int, since: datetime | None) -> 
     return (await s.scalars(query.order_by(Alert.raised_at))).all()
 
 
-async def last_of_kind(s: AsyncSession, client_id: int, kind: str) -> Alert | None:
-    return await s.scalar(
-        select(Alert)
-        .where(Alert.client_id == client_id, Alert.kind == kind)
-        .order_by(Alert.raised_at.desc(), Alert.id.desc())
-        .limit(1)
-    )
+async def last_of_kind(
+    s: AsyncSession, client_id: int, kind: str, *, open_urgent: bool = False
+) -> Alert | None:
+    """The client's latest alert of `kind` (`open_urgent`: an urgent one nobody acknowledged)."""
+    query = select(Alert).where(Alert.client_id == client_id, Alert.kind == kind)
+    if open_urgent:
+        query = query.where(Alert.urgent.is_(True), Alert.ack_at.is_(None))
+    return await s.scalar(query.order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(1))
 
 
 async def due_escalations(

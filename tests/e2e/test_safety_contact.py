@@ -21,6 +21,7 @@ from flows.i18n import t
 from storage.models import ClientEvent, Therapist
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import Person, World, join_client, onboard
+from tests.e2e.test_acknowledgement import SEEN, tap
 
 CRISIS_WORDS = "I just want to kill myself"
 DEFAULT = t("en", "crisis.default_resources")
@@ -158,6 +159,7 @@ async def test_the_alert_says_what_kind_when_and_where_to_turn_but_not_the_words
     assert CRISIS_WORDS not in alert and "kill" not in alert
 
     await admin.practice_set(world.rt, digest_comments=True)  # the practice shows comments
+    await tap(dana.user, dana.user.inbox[heard], button_text=SEEN)  # else gathered into it
     await crisis_reply(world, alice)
     assert CRISIS_WORDS in dana.user.inbox[-1]["text"]
 
