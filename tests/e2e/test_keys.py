@@ -33,6 +33,7 @@ from storage.crypto import Cipher
 from storage.models import BotInstance, KeyCanary
 from tests.conftest import START, TEST_KEY
 from tests.e2e.harness import Person, World, alerts_as_aliases, join_client
+from tests.e2e.test_acknowledgement import SEEN
 from tests.faults.traffic import GUARD, Traffic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,6 +235,10 @@ async def still_serving(world: World, dana: Person, alice: Person) -> None:
     assert not reply["text"].startswith(SORRY) and CRISIS in reply["text"], reply["text"]
     await world.drain()
     assert alerts_as_aliases(m["text"] for m in dana.user.inbox[heard:]) == ["A.S."]
+    # Acknowledged, so the next crisis text raises an alert of its own (an open one gathers them).
+    alert = next(m for m in dana.user.inbox[heard:] if m.get("reply_markup"))
+    await dana.user.answer_to(await dana.user.tap(alert, button_text=SEEN))
+    await world.drain()
 
 
 async def restart_with(world: World, keys: str) -> None:
