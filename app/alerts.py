@@ -226,6 +226,10 @@ def follow_up_due(
     return SEVERITY.get(cause or "", 0) > max(SEVERITY.get(c or "", 0) for _, c in told)
 
 
+GATHER_FOR = timedelta(days=1)
+"""How long an open urgent alert gathers further crisis texts, unless it escalates first."""
+
+
 async def gather_crisis(
     s: Session, client: Client, recipient: Therapist, cause: str | None, now: datetime
 ) -> Gathered | None:
@@ -235,7 +239,10 @@ async def gather_crisis(
     while the therapist had blocked the bot, for then the one to tell now does not know). The
     event links to the open alert (`crisis_data`), so the digest still lists each one."""
     alert = await store.last_of_kind(s, client.id, CRISIS, open_urgent=True)
-    if alert is None:
+    if alert is None or alert.escalated_at is not None or now - alert.raised_at >= GATHER_FOR:
+        # Once the open alert has escalated (or is a day old), a new crisis is news again: it
+        # raises its own alert, and so its own escalation, rather than a line to someone who
+        # has not answered.
         return None
     messages = await store.messages_of(s, alert.id)
     if recipient.id not in {m.therapist_id for m in messages}:

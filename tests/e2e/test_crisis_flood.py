@@ -148,3 +148,21 @@ async def test_an_open_alert_that_reached_nobody_does_not_hold_back_the_next(wor
     await world.advance(step=timedelta(minutes=1), minutes=1)
     await write(world, alice, WORDS)  # now gathered into the one that reached Sam
     assert len(await alerts_stored(world)) == 2 and len(sam.user.inbox) == heard + 1
+
+
+async def test_after_the_escalation_a_new_crisis_raises_its_own_alert(world: World) -> None:
+    """An alert nobody answered has gone to the safety contact: a crisis text after that is not
+    a line to the therapist who has not answered, but a new alert that escalates in turn."""
+    dana, sam, alice = await practice_with_contact(world)  # escalation after 30 minutes
+    await crisis_alert(world, alice, dana)
+    contact_heard = len(sam.user.inbox)
+    await world.advance(step=timedelta(minutes=5), minutes=40)
+    assert len(sam.user.inbox) == contact_heard + 1  # the first escalation
+
+    heard = len(dana.user.inbox)
+    await write(world, alice, WORDS)
+    assert len(await alerts_stored(world)) == 2
+    [alert] = dana.user.inbox[heard:]
+    assert not alert["text"].startswith(AGAIN) and button_labels(alert) == [SEEN, CONTACTED]
+    await world.advance(step=timedelta(minutes=5), minutes=40)
+    assert len(sam.user.inbox) == contact_heard + 2  # the new alert escalated too
