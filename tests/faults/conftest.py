@@ -13,6 +13,7 @@ from app.clock import ManualClock
 from tests.conftest import TEST_KEY
 from tests.e2e.harness import World
 from tests.faults.inprocess import running_world
+from tests.faults.pg_cluster import Cluster
 from tests.faults.stage import Stage
 from tests.faults.traffic import Traffic
 
@@ -70,3 +71,15 @@ def live_any(request: pytest.FixtureRequest) -> tuple[World, Traffic]:
     fixture = "live" if request.param == "sqlite" else "live_pg"
     value: tuple[World, Traffic] = request.getfixturevalue(fixture)
     return value
+
+
+@pytest.fixture
+async def restartable_pg() -> AsyncIterator[Cluster]:
+    """A PostgreSQL server of the test's own, to stop and start (skips without the binaries)."""
+    cluster = Cluster()
+    await cluster.create()
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        await cluster.remove()

@@ -4,10 +4,6 @@ it is handled as any other, and the therapist is alerted."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from app.clock import ManualClock
 from flows.i18n import t
 from storage.db import upgrade_async
@@ -17,17 +13,6 @@ from tests.faults.seed import add_clients, add_therapist
 from tests.faults.traffic import GUARD
 
 CRISIS_WORDS = "i cant do this anymore, i want to kill myself"
-
-
-@pytest.fixture
-async def restartable_pg() -> AsyncIterator[Cluster]:
-    cluster = Cluster()
-    await cluster.create()
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.remove()
 
 
 async def test_a_crisis_text_while_the_database_is_down(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -146,17 +145,6 @@ async def terminate_backends(url: str) -> int:
             return int(result.scalar_one())
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-async def restartable_pg() -> AsyncIterator[Cluster]:
-    cluster = Cluster()
-    await cluster.create()
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.remove()
 
 
 async def test_a_postgres_restart_under_the_running_bot(
