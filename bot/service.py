@@ -21,6 +21,7 @@ from bot.intake import ALLOWED_UPDATES, Intake
 from bot.outbox import OutboxSender
 from bot.runtime import TelegramSide
 from bot.webhook import WebServer, webhook_app
+from bot.wire import BotApiRequest
 from web.app import console_app
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,15 @@ def webhook_secret(token: str) -> str:
 
 
 def build_application(rt: Runtime) -> Application:
+    """PTB's Application with our HTTP requests (`bot.wire`: PTB's settings, a tenth of the CPU
+    per call); a pool of one for getUpdates, as PTB gives it."""
     app = (
         ApplicationBuilder()
         .token(rt.settings.token())
         .base_url(rt.settings.telegram_api_url)
         .base_file_url(rt.settings.api_file_url)
+        .request(BotApiRequest())
+        .get_updates_request(BotApiRequest(connection_pool_size=1))
         .updater(None)
         .build()
     )
