@@ -1,8 +1,11 @@
 """The baseline for the pipeline benchmark: a bare PTB bot that sends every text straight back.
 
-It has the same HTTP stack, long-polling settings and update concurrency as Rapport's Application,
-and nothing else: no database, no outbox. Run by `pipeline_bench.py`, never on its own in
-production. The token comes from ECHO_BOT_TOKEN.
+It is stock PTB: PTB's own HTTP requests (httpx, the ApplicationBuilder's defaults), PTB's
+long polling and Rapport's update concurrency, and nothing else: no database, no outbox.
+Rapport's bot sends through `bot.wire` (the same request settings, on aiohttp, much less CPU
+per call); that difference is part of what the benchmarks compare, not something the baseline
+is given. Run by the benchmarks, never on its own in production. The token comes from
+ECHO_BOT_TOKEN.
 """
 
 from __future__ import annotations
