@@ -774,10 +774,17 @@ class Executor:
 
     def _set(self, subject: Subject, column: str, value: Any) -> None:
         """Set a column of the client: on the object, or to be written by `flush` for a claimed
-        row (always: the claim changed the row since it was read)."""
+        row (always: the claim changed the row since it was read). A loaded client's
+        conversation is written by `flush` too, in one prepared UPDATE: through the ORM it was a
+        unit-of-work flush on every update a client sends. (Nothing sets the conversation the
+        ORM's way before `flush`; `_leave` does, after it.)"""
         if not isinstance(subject, Client):
             self._rows.setdefault(subject.id, {})[column] = value
         elif getattr(subject, column) != value:
+            if column == "conversation":
+                due.set_as_loaded(subject, column, value)
+                self._rows.setdefault(subject.id, {})[column] = value
+                return
             # Only a real change marks the client dirty (a dirty object costs a flush before
             # every statement that follows).
             setattr(subject, column, value)

@@ -9,6 +9,7 @@ only add cost. Works the same on SQLite (>= 3.35, for RETURNING) and PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
@@ -26,9 +27,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flows.statuses import CheckinStatus, ClientStatus
-from storage.models import Base
+from storage.models import Base, Client
 
 _client: Table = Base.metadata.tables["client"]
 _checkin: Table = Base.metadata.tables["checkin"]
@@ -147,12 +149,25 @@ async def update_clients(s: AsyncSession, columns: Mapping[int, Mapping[str, Any
         row = {f"b_{name}": value for name, value in values.items()}
         groups[tuple(sorted(values))].append({"b_id": client_id, **row})
     for names, params in groups.items():
-        await s.execute(
-            update(_client)
-            .where(_client.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}", type_=_client.c[name].type) for name in names}),
-            params,
-        )
+        await s.execute(_update_clients(names), params[0] if len(params) == 1 else params)
+
+
+@functools.lru_cache(maxsize=32)
+def _update_clients(names: tuple[str, ...]) -> Any:
+    """Built once per set of columns: building it per call cost more than running it."""
+    return (
+        update(_client)
+        .where(_client.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}", type_=_client.c[name].type) for name in names})
+    )
+
+
+def set_as_loaded(client: Client, column: str, value: Any) -> None:
+    """Set a column of a loaded client as if it had been loaded with `value`: the ORM's flush
+    leaves it alone, for the caller writes it with `update_clients` (one statement, where the
+    ORM's unit of work is a flush of its own). The column must then not be set the ORM's way in
+    the same transaction before that statement runs."""
+    set_committed_value(client, column, value)
 
 
 # --- one item at a time: nudges, expiries, digests, pauses that ran out -----------------------
