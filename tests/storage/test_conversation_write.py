@@ -17,14 +17,24 @@ from tests.storage.builders import make_client
 
 async def stored(sessions: Any, client_id: int) -> Any:
     async with sessions() as s:
-        client = await s.get(Client, client_id)
-        assert client is not None
-        return client.conversation
+        return (await loaded(s, client_id)).conversation
 
 
 async def executor(s: Any, clock: Any) -> Executor:
     # Only the client's columns are written here: no messages, no check-ins, no runtime needed.
     return Executor(s, cast(Runtime, None), await people.get_practice(s, clock.now()), clock.now())
+
+
+async def loaded(s: Any, client_id: int) -> Client:
+    client = await s.get(Client, client_id)
+    assert client is not None
+    return client
+
+
+async def set_and_flush(s: Any, clock: Any, client: Client, state: Any) -> None:
+    ex = await executor(s, clock)
+    ex._set(client, "conversation", state)
+    await ex.flush()
 
 
 async def test_the_conversation_is_stored_without_the_orm_seeing_a_change(
@@ -33,8 +43,7 @@ async def test_the_conversation_is_stored_without_the_orm_seeing_a_change(
     _therapist_id, client_id = await make_client(sessions, cipher, clock)
     state = {"machine": "checkin", "checkin": {"id": 5, "answers": {"q1": 7}}}
     async with sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
-        assert client is not None
+        client = await loaded(s, client_id)
         ex = await executor(s, clock)
         ex._set(client, "conversation", state)
         assert client.conversation == state  # the transaction reads what it set
@@ -51,11 +60,8 @@ async def test_an_orm_write_after_the_executors_flush_is_the_one_that_stays(
     conversation is cleared the ORM's way (`Executor._leave`)."""
     _therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
-        assert client is not None
-        ex = await executor(s, clock)
-        ex._set(client, "conversation", {"machine": "idle"})
-        await ex.flush()
+        client = await loaded(s, client_id)
+        await set_and_flush(s, clock, client, {"machine": "idle"})
         client.conversation = None
     assert await stored(sessions, client_id) is None
 
@@ -65,19 +71,12 @@ async def test_the_executor_overrides_an_earlier_orm_write_and_a_rollback_keeps_
 ) -> None:
     _therapist_id, client_id = await make_client(sessions, cipher, clock)
     async with sessions() as s, s.begin():
-        client = await s.get(Client, client_id)
-        assert client is not None
+        client = await loaded(s, client_id)
         client.conversation = {"machine": "onboarding"}  # as redeeming an invite does
-        ex = await executor(s, clock)
-        ex._set(client, "conversation", {"machine": "idle"})
-        await ex.flush()
+        await set_and_flush(s, clock, client, {"machine": "idle"})
     assert await stored(sessions, client_id) == {"machine": "idle"}
     with pytest.raises(RuntimeError):
         async with sessions() as s, s.begin():
-            client = await s.get(Client, client_id)
-            assert client is not None
-            ex = await executor(s, clock)
-            ex._set(client, "conversation", {"machine": "checkin"})
-            await ex.flush()
+            await set_and_flush(s, clock, await loaded(s, client_id), {"machine": "checkin"})
             raise RuntimeError("the transaction fails after the write")
     assert await stored(sessions, client_id) == {"machine": "idle"}
