@@ -8,7 +8,8 @@ request. A tap costs two calls, so that was as much as the rest of its handling.
 a dependency, its HTTP parser compiled) does the same call for about a tenth of it.
 
 Same settings as `HTTPXRequest`: pool size, connect/read/pool timeouts, idle connections kept
-5 s, proxies from the environment, certifi's CA bundle. Calls with files (photos) keep the httpx
+5 s, proxies and CA certificates as httpx finds them (the environment, else certifi), redirects
+not followed. Calls with files (photos) keep the httpx
 path for its multipart encoding. Errors become PTB's as `HTTPXRequest` makes them: timeouts
 `TimedOut`, any other failure of the transport `NetworkError`. (aiohttp has no write timeout:
 a request body of a few kilobytes goes to the socket's buffer at once.)
@@ -16,12 +17,11 @@ a request body of a few kilobytes goes to the socket's buffer at once.)
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import certifi
+import httpx
 from aiohttp.helpers import get_env_proxy_for_url
 from telegram._utils.defaultvalue import DefaultValue  # as HTTPXRequest itself tells them apart
 from telegram.error import NetworkError, TimedOut
@@ -62,7 +62,7 @@ class BotApiRequest(HTTPXRequest):
         connector = aiohttp.TCPConnector(
             limit=self._pool_size,
             keepalive_timeout=KEEPALIVE_SECONDS,
-            ssl=ssl.create_default_context(cafile=certifi.where()),
+            ssl=httpx.create_ssl_context(),  # httpx's: SSL_CERT_FILE or SSL_CERT_DIR, else certifi
         )
         return aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT})
 
@@ -128,6 +128,7 @@ class BotApiRequest(HTTPXRequest):
                 headers={"Content-Type": FORM},
                 proxy=proxy,
                 proxy_auth=proxy_auth,
+                allow_redirects=False,  # as httpx: a redirect is the answer, not followed
                 timeout=self._timeout(connect_timeout, read_timeout, pool_timeout),
             ) as response:
                 return response.status, await response.read()

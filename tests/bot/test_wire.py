@@ -199,3 +199,29 @@ async def test_a_request_used_before_it_is_initialised_says_so() -> None:
     request = BotApiRequest()
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request("http://127.0.0.1:9/botTOKEN/getMe", "POST")
+
+
+async def test_a_redirect_is_not_followed_as_ptbs_own_request_does_not() -> None:
+    seen: list[bytes] = []
+
+    async def redirecting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                seen.append((await read_request(reader))[0])
+                writer.write(
+                    b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n"
+                )
+                await writer.drain()
+
+    errors = []
+    async with server(redirecting) as base:
+        for request in (HTTPXRequest(), BotApiRequest()):
+            await request.initialize()
+            try:
+                with pytest.raises(NetworkError) as caught:
+                    await request.post(f"{base}/getMe")
+                errors.append((type(caught.value), str(caught.value)))
+            finally:
+                await request.shutdown()
+    assert seen == [b"POST /botTOKEN/getMe HTTP/1.1"] * 2
+    assert errors[0] == errors[1]
