@@ -53,12 +53,10 @@ def schedule_of(
 
 @cache
 def _given_by(measure: Measure) -> tuple[str, ...]:
-    """The items whose answer shows the measure was given: its own, not the safety item, which
-    every check-in asks when the practice has it on."""
+    """The items whose answers show the measure was given: its own, not the safety item, which
+    every check-in asks when the practice has it on, nor a follow-up, asked only after a yes."""
     return tuple(
-        item.id
-        for item in load_instrument(measure.name).flat_items()
-        if SAFETY.find(item.id) is None
+        item.id for item in load_instrument(measure.name).items if SAFETY.find(item.id) is None
     )
 
 
@@ -78,9 +76,12 @@ async def measures_of(
         latest = answered.get(client.id, {})
         last_given = {}
         for measure in schedules[client.id]:
-            times = [latest[item] for item in _given_by(measure) if item in latest]
-            if times:
-                last_given[measure.name] = max(times)
+            times = [latest.get(item) for item in _given_by(measure)]
+            if times and all(times):
+                # given when every item was last answered: a measure stopped part-way does
+                # not count, so it is asked again at the next check-in rather than after
+                # a whole interval with no score
+                last_given[measure.name] = min(t for t in times if t is not None)
         due[client.id] = measures_due(
             schedules[client.id], last_given, now, client.timezone or "UTC"
         )

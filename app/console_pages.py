@@ -86,6 +86,8 @@ class ClientPage:
     quiet_hours: str | None  # the client's own; None: the practice's
     own_cadence: str | None
     cadence: str
+    own_outcomes: str | None  # the client's own outcome measures; None: the practice's
+    outcomes: str  # the measures in force, as stored ("off" for none)
     next_checkin_at: datetime | None
     checkins: tuple[CheckinLine, ...]  # newest first
     signals: tuple[Signal, ...]
@@ -249,6 +251,8 @@ def _page(
         quiet_hours=client.quiet_hours,
         own_cadence=client.cadence,
         cadence=client.cadence or practice.cadence,
+        own_outcomes=client.outcomes,
+        outcomes=client.outcomes if client.outcomes is not None else practice.outcomes,
         next_checkin_at=client.next_checkin_at,
         checkins=lines,
         signals=tuple(signals),
@@ -286,10 +290,17 @@ async def set_cadence(
 
 
 async def set_client(
-    rt: Runtime, viewer: Viewer, code: str, zone: str, language: str, quiet_hours: str
+    rt: Runtime,
+    viewer: Viewer,
+    code: str,
+    zone: str,
+    language: str,
+    quiet_hours: str,
+    outcomes: str = "",
 ) -> None:
-    """`rapport client set` from the client page: time zone, language, quiet hours ("default":
-    the practice's), by the CLI's rules; a field left empty changes nothing."""
+    """`rapport client set` from the client page: time zone, language, quiet hours, outcome
+    measures ("default": the practice's), by the CLI's rules; a field left empty changes
+    nothing."""
     async with rt.sessions() as s:
         client = await _client(s, viewer, code)
         check_edit(viewer, client)
@@ -300,6 +311,7 @@ async def set_client(
         timezone=zone.strip() or None,
         language=language.strip() or None,
         quiet_hours=quiet_hours.strip() or None,
+        outcomes=[outcomes.strip()] if outcomes.strip() else None,
     )
     async with rt.sessions() as s, s.begin():
         await audit.audit(
