@@ -1,0 +1,320 @@
+"""The client's answer path under attack: a question asked twice, taps on the copy above, forged
+taps, crises and failures in the middle of a check-in, and the console's outcome measures.
+
+Each test says what the client (or therapist) does and what they should then see; the database
+is checked where an answer could be lost or counted twice. The README's promise under test: "No
+answered question keeps live buttons", and after crisis resources "the check-in goes on below
+them"."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app import admin
+from app.console import new_link_token
+from devtools.sandbox import SandboxUser
+from flows.i18n import t
+from flows.instruments import INSTRUMENTS_DIR
+from tests.e2e.harness import (
+    Person,
+    World,
+    button_data,
+    data_for,
+    following,
+    join_client,
+    next_with_buttons,
+    open_checkin_now,
+    stored,
+)
+from web.app import console_app
+
+THERAPIST = "Dana Lee"
+CRISIS_WORDS = "I want to kill myself"
+
+
+def en(key: str, **params: Any) -> str:
+    return t("en", key, therapist=THERAPIST, **params)
+
+
+def live_checkin_messages(user: SandboxUser) -> list[dict[str, Any]]:
+    """The bot messages in the chat that show check-in answer buttons now."""
+    return [m for m in user.inbox if any(d.startswith("c:") for d in button_data(m))]
+
+
+def shown(user: SandboxUser, message: dict[str, Any]) -> dict[str, Any]:
+    """The message as the chat shows it now, edits applied."""
+    return next(m for m in user.inbox if m["message_id"] == message["message_id"])
+
+
+async def answer_of(user: SandboxUser, query: dict[str, Any]) -> str:
+    return str((await user.answer_to(query)).get("text") or "")
+
+
+def asks(message: dict[str, Any], number: int) -> bool:
+    """Whether the message (its last part, after any `✓` acknowledgement) asks item `number`."""
+    return str(message["text"]).split("\n\n")[-1].startswith(f"{number}/") or bool(
+        re.search(rf"(^|\n\n){number}/\d+\. ", str(message["text"]))
+    )
+
+
+async def items_of(world: World, client_id: int) -> list[tuple[str, int | None]]:
+    return [(a[1], a[2]) for a in (await stored(world, client_id)).answers]
+
+
+async def checkin_opened(world: World) -> tuple[Person, dict[str, Any]]:
+    """Alice, Dana's client, with a check-in open: its first question."""
+    dana = await world.join_therapist(THERAPIST)
+    alice = await join_client(world, dana, "Alice Smith")
+    return alice, await open_checkin_now(world, alice)
+
+
+async def tap_and_settle(
+    world: World, user: SandboxUser, message: dict[str, Any], data: str, *, forge: bool = False
+) -> str:
+    """Tap, wait for the bot's answer to the tap, and for everything it sent to go out."""
+    answer = await answer_of(user, await user.tap(message, data, forge=forge))
+    await world.drain()
+    return answer
+
+
+async def crisis_words(world: World, user: SandboxUser) -> dict[str, Any]:
+    """The client writes crisis words mid-check-in; the resources message they get."""
+    await user.send(CRISIS_WORDS)
+    resources = await user.next_message()
+    await world.drain()
+    return resources
+
+
+# --- a question asked twice: the copy above keeps its buttons -------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a typed answer retires the buttons of the newest copy only; the nudged question's "
+    "first copy keeps live buttons",
+)
+async def test_a_nudged_question_answered_by_typing_keeps_no_live_copy(world: World) -> None:
+    alice, first = await checkin_opened(world)
+    await world.advance(days=2, minutes=30, step=timedelta(hours=6))  # the one nudge
+    nudged = await next_with_buttons(alice.user)
+    assert button_data(nudged) == button_data(first)  # the same question, asked again below
+
+    await alice.user.send("7")
+    second = await next_with_buttons(alice.user)
+    await world.drain()
+
+    assert await items_of(world, alice.id) == [("heard", 7)]
+    assert asks(second, 2)
+    # Only the question now asked shows buttons: question 1 was answered, in either copy.
+    assert [m["message_id"] for m in live_checkin_messages(alice.user)] == [second["message_id"]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a tap on the older copy of a re-asked question turns that copy into the next "
+    "question, up above; the newest copy keeps the answered question's live buttons",
+)
+async def test_a_tap_on_the_copy_above_a_re_asked_question(world: World) -> None:
+    alice, first = await checkin_opened(world)
+    await alice.user.send("/help")  # answered, then question 1 is asked again below the help
+    again = await next_with_buttons(alice.user)
+    assert button_data(again) == button_data(first)
+
+    # Scrolled up, tapped there.
+    assert await tap_and_settle(world, alice.user, first, data_for(first, "7")) == ""
+
+    assert await items_of(world, alice.id) == [("heard", 7)]
+    live = live_checkin_messages(alice.user)
+    # What the client sees at the bottom of the chat must be question 2, not question 1 with
+    # buttons that only answer "already answered".
+    assert len(live) == 1 and asks(live[0], 2), [m["text"][:40] for m in live]
+    assert live[0]["message_id"] == max(m["message_id"] for m in alice.user.inbox)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="after /language the question is asked again in the new language; a tap on the "
+    "English copy above leaves the new copy with live buttons",
+)
+async def test_a_language_change_mid_checkin_then_a_tap_on_the_old_question(
+    world: World,
+) -> None:
+    alice, first = await checkin_opened(world)
+    await alice.user.send("/language")
+    prompt = await next_with_buttons(alice.user)
+    await alice.user.tap(prompt, button_text="Español")
+    spanish = await next_with_buttons(alice.user)
+    assert button_data(spanish) == button_data(first)
+
+    await tap_and_settle(world, alice.user, first, data_for(first, "7"))  # the English copy
+
+    assert await items_of(world, alice.id) == [("heard", 7)]
+    assert (await stored(world, alice.id)).language == "es"
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and asks(live[0], 2), [m["text"][:40] for m in live]
+    assert button_data(shown(alice.user, spanish)) != button_data(first)
+
+
+# --- crisis resources stay the last word until the check-in goes on below them --------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a tap on the question above the crisis resources edits the next question in "
+    "above them instead of asking it below",
+)
+async def test_after_crisis_words_a_tap_on_the_question_above_asks_the_next_one_below(
+    world: World,
+) -> None:
+    alice, first = await checkin_opened(world)
+    resources = await crisis_words(world, alice.user)
+    assert resources["text"].startswith(en("crisis.reply", resources="").split("\n")[0][:20])
+
+    await tap_and_settle(world, alice.user, first, data_for(first, "7"))  # still question 1's
+
+    assert await items_of(world, alice.id) == [("heard", 7)]
+    assert shown(alice.user, resources)["text"] == resources["text"]
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and asks(live[0], 2)
+    # The README: resources come first, "and the check-in goes on below them".
+    assert live[0]["message_id"] > resources["message_id"]
+
+
+# --- forged taps ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a tap's acknowledgement edits whatever message carried the tap: forged onto the "
+    "crisis resources, it overwrites them with the next question",
+)
+async def test_a_forged_tap_on_the_crisis_resources_does_not_overwrite_them(
+    world: World,
+) -> None:
+    alice, first = await checkin_opened(world)
+    resources = await crisis_words(world, alice.user)
+
+    # A modified client sends the current question's own data from the resources message.
+    await tap_and_settle(world, alice.user, resources, data_for(first, "7"), forge=True)
+
+    assert shown(alice.user, resources)["text"] == resources["text"]  # still in the chat
+    assert not button_data(shown(alice.user, resources))
+
+
+# --- a typed answer while the next question is still on its way -----------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the buttons a typed answer retires are found among messages marked sent only; a "
+    "question still being sent (a 5xx, retried) keeps its buttons after it was answered",
+)
+async def test_typed_answers_while_telegram_fails_a_send_leave_no_live_answered_question(
+    world: World,
+) -> None:
+    alice, _ = await checkin_opened(world)
+    await world.drain()
+    world.sandbox.faults.fail_next("sendMessage", 500)  # question 2's first send fails
+
+    await alice.user.send("7")  # question 1
+    await alice.user.send("8")  # question 2, typed ahead while its send is retried
+    await asyncio.sleep(0.5)  # the failed send comes back and waits for its retry
+    await world.advance(minutes=1)
+    await world.drain()
+
+    assert await items_of(world, alice.id) == [("heard", 7), ("goals", 8)]
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and asks(live[0], 3), [m["text"][:40] for m in live]
+
+
+# --- the thanks' /talk button ---------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="each tap on the thanks' talk button opens the talk dialog again: a double tap "
+    "asks twice, and the first prompt keeps buttons that no longer work",
+)
+async def test_a_double_tap_on_the_thanks_talk_button_asks_once(world: World) -> None:
+    alice, question = await checkin_opened(world)
+    while any(d.startswith("c:") for d in button_data(question)):
+        value = "s" if any(d.endswith(":s") for d in button_data(question)) else "0"
+        await alice.user.tap(question, data_for(question, value))
+        question = await following(alice.user, question)
+    thanks = question
+    assert button_data(thanks) == ["d:talk:ask"]
+
+    first = await alice.user.tap(thanks, "d:talk:ask")
+    second = await alice.user.tap(thanks, "d:talk:ask")  # a double tap
+    await answer_of(alice.user, first)
+    await answer_of(alice.user, second)
+    await world.drain()
+
+    prompts = [m for m in alice.user.inbox if "d:talk:y" in button_data(m)]
+    assert len(prompts) == 1, [m["message_id"] for m in prompts]
+
+
+# --- the console sets a client's outcome measures -------------------------------------------------
+
+
+@pytest.fixture
+async def console(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=console_app(world.rt))
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as web:
+        yield web
+
+
+async def signed_in(web: httpx.AsyncClient, world: World, therapist_id: int) -> None:
+    token = await new_link_token(world.rt, therapist_id)
+    page = await web.get(f"/signin/{token}")
+    pre = re.search(r'name="pre" value="([^"]+)"', page.text)
+    assert pre is not None
+    answer = await web.post("/signin", data={"token": token, "pre": pre.group(1)})
+    assert answer.status_code == 303
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the client page takes any server file path as an outcome measure, from any "
+    "therapist: it loads files the operator never chose and its errors say which paths exist",
+)
+async def test_a_therapist_cannot_point_a_client_s_measures_at_server_files(
+    world: World, console: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    dana = await world.join_therapist(THERAPIST)  # a therapist, not an admin
+    alice = await join_client(world, dana, "Alice Smith")
+    code = next(c["code"] for c in await admin.list_clients(world.rt) if c["id"] == alice.id)
+    await signed_in(console, world, dana.id)
+    page = await console.get(f"/clients/{code}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+
+    async def set_outcomes(value: str) -> httpx.Response:
+        return await console.post(
+            f"/clients/{code}/settings", data={"csrf": csrf.group(1), "outcomes": value}
+        )
+
+    # A file lying anywhere on the server that happens to read as an instrument.
+    stray = tmp_path / "stray.yaml"
+    shutil.copy(INSTRUMENTS_DIR / "gad-7.yaml", stray)
+    taken = await set_outcomes(f"{stray}:14d")
+    answers = [
+        await set_outcomes(f"{path}:14d")
+        for path in ("/etc/passwd", f"{tmp_path}/missing.yaml", str(tmp_path))
+    ]
+
+    client = next(c for c in await admin.list_clients(world.rt) if c["id"] == alice.id)
+    assert client["outcomes"] is None, client["outcomes"]  # nothing from the file system
+    assert taken.status_code == 400
+    for answer in answers:
+        assert answer.status_code == 400  # refused, not a server error
+        assert str(tmp_path) not in answer.text and "/etc" not in answer.text
