@@ -1,10 +1,11 @@
 """The client's answer path under attack: a question asked twice, taps on the copy above, forged
-taps, crises and failures in the middle of a check-in, and the console's outcome measures.
+taps, crises and failures in the middle of a check-in, a typed answer racing a slow edit, a PHQ-9
+stopped at its last item, and the console's outcome measures.
 
 Each test says what the client (or therapist) does and what they should then see; the database
-is checked where an answer could be lost or counted twice. The README's promise under test: "No
+is checked where an answer could be lost or counted twice. The README's promises under test: "No
 answered question keeps live buttons", and after crisis resources "the check-in goes on below
-them"."""
+them"; a measure stopped part-way is asked again at the next check-in."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from app import admin
 from app.console import new_link_token
@@ -26,6 +28,7 @@ from devtools.sandbox import SandboxUser
 from flows.i18n import t
 from flows.instruments import INSTRUMENTS_DIR, load_instrument
 from flows.moments import SESSION
+from storage.models import OutboxMessage
 from tests.e2e.harness import (
     Person,
     World,
@@ -75,10 +78,8 @@ async def answer_of(user: SandboxUser, query: dict[str, Any]) -> str:
 
 
 def asks(message: dict[str, Any], number: int) -> bool:
-    """Whether the message (its last part, after any `✓` acknowledgement) asks item `number`."""
-    return str(message["text"]).split("\n\n")[-1].startswith(f"{number}/") or bool(
-        re.search(rf"(^|\n\n){number}/\d+\. ", str(message["text"]))
-    )
+    """Whether the message asks item `number` (after any `✓` acknowledgement of the one before)."""
+    return re.search(rf"(^|\n\n){number}/\d+\. ", str(message["text"])) is not None
 
 
 async def items_of(world: World, client_id: int) -> list[tuple[str, int | None]]:
@@ -247,13 +248,30 @@ async def test_typed_answers_while_telegram_fails_a_send_leave_no_live_answered_
 
     await alice.user.send("7")  # question 1
     await alice.user.send("8")  # question 2, typed ahead while its send is retried
-    await asyncio.sleep(0.5)  # the failed send comes back and waits for its retry
+    await until_retry_written(world)
     await world.advance(minutes=1)
     await world.drain()
 
     assert await items_of(world, alice.id) == [("heard", 7), ("goals", 8)]
     live = live_checkin_messages(alice.user)
     assert len(live) == 1 and asks(live[0], 3), [m["text"][:40] for m in live]
+
+
+async def until_retry_written(world: World) -> None:
+    """Wait until a failed send is written down for a retry (it is then due a moment later)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while loop.time() < deadline:
+        async with world.rt.sessions() as s:
+            retried = await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+            )
+        if retried:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("no send was written down for a retry")
 
 
 # --- the thanks' /talk button ---------------------------------------------------------------------
