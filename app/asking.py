@@ -13,7 +13,6 @@ from app.runtime import Session
 from flows.instruments import Instrument, load_instrument
 from flows.measures import Measure, stored_measures
 from flows.moments import Moment, measures_due, moment_for
-from flows.plan import SAFETY
 from storage import checkins
 
 
@@ -53,11 +52,11 @@ def schedule_of(
 
 @cache
 def _given_by(measure: Measure) -> tuple[str, ...]:
-    """The items whose answers show the measure was given: its own, not the safety item, which
-    every check-in asks when the practice has it on, nor a follow-up, asked only after a yes."""
-    return tuple(
-        item.id for item in load_instrument(measure.name).items if SAFETY.find(item.id) is None
-    )
+    """The items whose answers show the measure was given in full: every one but a follow-up,
+    asked only after a yes. The safety item counts too (without item 9 the PHQ-9 has no score);
+    when the practice asks it in every check-in, its answer is always recent and the measure's
+    other items decide."""
+    return tuple(item.id for item in load_instrument(measure.name).items)
 
 
 async def measures_of(

@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from app import admin
 from app import caseload as staff
 from app.admin import AdminError, check_cadence
-from app.console import NotYours, Viewer, check_edit, may_edit, may_read, readable_therapists
+from app.console import (
+    NotYours,
+    Viewer,
+    check_edit,
+    check_shipped,
+    may_edit,
+    may_read,
+    readable_therapists,
+)
 from app.console_alerts import OpenAlert, visible
 from app.conversation import After
 from app.history import build_history, caseload_histories
@@ -305,6 +313,7 @@ async def set_client(
         client = await _client(s, viewer, code)
         check_edit(viewer, client)
         client_id = client.id
+    check_shipped("--outcome", outcomes)
     await admin.client_set(
         rt,
         client_id,

@@ -312,6 +312,8 @@ def _load(path: Path) -> Instrument:
             data = yaml.safe_load(fh)
     except FileNotFoundError:
         raise InstrumentError(f"{path.name}: no such instrument file ({path})") from None
+    except OSError as exc:  # a directory, no permission: one line, never a traceback
+        raise InstrumentError(f"{path.name}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise InstrumentError(f"{path.name}: not valid YAML ({exc})") from None
     return parse_instrument(data, path.name)

@@ -148,6 +148,8 @@ def test_a_due_measure_comes_after_the_alliance_and_wellbeing_items() -> None:
     with_safety = plan_items(BRIEF, True, BETWEEN, (PHQ9, GAD7))
     assert with_safety.count("phq9_item9") == 1
     assert with_safety.index("gad7_1") > with_safety.index("phq9_item9")
+    # ... in its own place, before the measures, so drifting off inside one skips it never
+    assert with_safety.index("phq9_item9") < with_safety.index("phq9_1")
     # a practice whose instrument is the PHQ-9 is not asked it twice
     assert plan_items(PHQ9, False, SESSION, (PHQ9,)) == plan_items(PHQ9, False, SESSION)
 
@@ -234,7 +236,8 @@ def _tap_until(client: object, checkin_id: int, stop_at: str, value_of: dict[str
     [
         (("phq-9",), False, "phq9_1", True),  # every own item answered, none of the PHQ-9
         (("phq-9",), False, "phq9_5", True),  # part-way through the PHQ-9
-        (("phq-9",), True, "phq9_5", True),  # item 9 is the PHQ-9's here: a measure item
+        (("phq-9",), True, "phq9_5", True),  # item 9 was asked in its own place, before
+        (("phq-9",), True, "phq9_item9", False),  # ... where it is owed, PHQ-9 due or not
         (("gad-7",), True, "gad7_3", True),  # the safety item came before the GAD-7
         (("phq-9", "gad-7"), False, "gad7_1", True),  # between two measures
         (("phq-9",), False, "wellbeing", False),  # one of the check-in's own items left
