@@ -319,6 +319,14 @@ def _load(path: Path) -> Instrument:
     return parse_instrument(data, path.name)
 
 
+def stored_name(name_or_path: str) -> str:
+    """How a setting keeps an instrument: a shipped name as it is, a file by its absolute path,
+    so a relative path typed at the terminal still names the same file for a bot started from
+    another directory."""
+    path = _resolve(name_or_path)
+    return name_or_path if path.parent == INSTRUMENTS_DIR else str(path.expanduser().resolve())
+
+
 def load_instrument(name_or_path: str | Path) -> Instrument:
     """An instrument by name ("rapport-brief", from `flows/instruments/`) or by file path.
 

@@ -4,6 +4,7 @@ check-in that asks a due measure after the alliance and wellbeing items."""
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from flows.events import OpenCheckin
-from flows.instruments import load_instrument
+from flows.instruments import INSTRUMENTS_DIR, load_instrument
 from flows.intents import CrisisAlert, FinishCheckin, RecordAnswer
 from flows.measures import Measure, format_measures, parse_measures, stored_measures
 from flows.moments import BETWEEN, SESSION, measures_due
@@ -270,3 +271,16 @@ def test_own_items_all_come_before_the_measures() -> None:
             assert all(ids.index(i) > last_own for i in ids if i in measured)
     with_gad = plan_items(BRIEF, True, SESSION, (GAD7,))
     assert with_gad.index("phq9_item9") < with_gad.index("gad7_1")
+
+
+def test_a_file_is_kept_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path typed at the terminal names the same file for a bot started elsewhere."""
+    shutil.copy(INSTRUMENTS_DIR / "gad-7.yaml", tmp_path / "own.yaml")
+    monkeypatch.chdir(tmp_path)
+    (measure,) = parse_measures("own.yaml:28d")
+    assert measure.name == str(tmp_path / "own.yaml")
+    assert parse_measures("PHQ-9:14d")[0].name == "phq-9"
+    monkeypatch.chdir(INSTRUMENTS_DIR.parent)
+    assert stored_measures(format_measures((measure,))) == (measure,)
