@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from insights import config
 from insights.line_stream import LineStream
 from insights.rules import ALERT, RULES, Evaluator, Hit
-from insights.state import SENT, ClientState
+from insights.state import QUIET_KINDS, ClientState
 from insights.thresholds import Thresholds
 
 HORIZON_DAYS: Final = 28.0
@@ -160,7 +160,7 @@ def moments(client: LineStream, th: Thresholds) -> list[Moment]:
     result: list[Moment] = []
     for t, kind, subject in client.stream:
         state.observe(t, kind, subject)
-        if kind == SENT:
+        if kind in QUIET_KINDS:
             continue
         found = evaluator.after(kind, t)
         if found is not None:

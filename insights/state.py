@@ -27,6 +27,10 @@ LIFE: Final = 3
 SESSION: Final = 4
 """A session on the practice's calendar (not cancelled) took place: the subject is "session"."""
 
+QUIET_KINDS: Final = frozenset((SENT, SESSION))
+"""Observations after which nothing is evaluated: no rule reads them until the next check-in is
+answered or missed (the backtest's moments are answers, misses and life events)."""
+
 SKIPPED_GAP: Final = 1.5
 """A gap between sessions this many times the client's usual gap means a session was skipped."""
 

@@ -396,10 +396,14 @@ def test_chart_date_ticks_are_in_the_reader_s_language() -> None:
     [
         (
             "en",
-            "2 check-ins unanswered since 26 Jan, though the client came to 1 session in between",
-        ),  # noqa: E501
-        ("es", "2 check-ins sin respuesta desde el 26 de enero, aunque vino a 1 sesión entretanto"),
-        ("ru", "2 опроса без ответа с 26 января, хотя за это время клиент был на 1 сессии"),
+            "2 check-ins unanswered since 26 Jan, though 1 session was held in between",
+        ),
+        (
+            "es",
+            "2 check-ins sin respuesta desde el 26 de enero, aunque entretanto hubo 1 sesión "
+            "en la agenda",
+        ),
+        ("ru", "2 опроса без ответа с 26 января, хотя за это время по календарю прошла 1 сессия"),
     ],
 )
 def test_silence_through_a_session_in_every_language(lang: str, expected: str) -> None:

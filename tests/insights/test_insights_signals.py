@@ -184,7 +184,7 @@ def test_misses_on_both_sides_of_an_attended_session_are_silence_through_it() ->
     assert found.evidence["sessions"] == 1 and found.evidence["missed_in_row"] == 2
     assert found.since == history.checkins[6].sent_at
     assert "2 check-ins unanswered since" in found.explanation
-    assert "came to 1 session in between" in found.explanation
+    assert "though 1 session was held in between" in found.explanation
     watch_only = signals.silence(history, after_last(history), QUIET)  # the default
     assert watch_only is not None and watch_only.severity == "watch"
     assert watch_only.evidence["reason"] == "sessions"
