@@ -21,7 +21,7 @@ from app.planning import (
 from app.runtime import Runtime, Session
 from flows import settings_rules as rules
 from flows.cadence import parse_cadence
-from flows.instruments import available_instruments, load_instrument
+from flows.instruments import available_instruments, load_instrument, stored_name
 from flows.measures import format_measures, parse_measures
 from flows.timing import parse_quiet_hours
 from storage import audit, keyring, people
@@ -67,7 +67,7 @@ def check_instrument(name: str) -> str:
     except (OSError, ValueError) as exc:
         shipped = ", ".join(available_instruments())
         raise AdminError(f"instrument: {exc} (shipped: {shipped})") from None
-    return name
+    return stored_name(name)
 
 
 def check_outcomes(specs: str | list[str] | tuple[str, ...]) -> str:

@@ -13,7 +13,6 @@ from app.runtime import Session
 from flows.instruments import Instrument, load_instrument
 from flows.measures import Measure, stored_measures
 from flows.moments import Moment, measures_due, moment_for
-from flows.plan import SAFETY
 from storage import checkins
 
 
@@ -53,13 +52,11 @@ def schedule_of(
 
 @cache
 def _given_by(measure: Measure) -> tuple[str, ...]:
-    """The items whose answer shows the measure was given: its own, not the safety item, which
-    every check-in asks when the practice has it on."""
-    return tuple(
-        item.id
-        for item in load_instrument(measure.name).flat_items()
-        if SAFETY.find(item.id) is None
-    )
+    """The items whose answers show the measure was given in full: every one but a follow-up,
+    asked only after a yes. The safety item counts too (without item 9 the PHQ-9 has no score);
+    when the practice asks it in every check-in, its answer is always recent and the measure's
+    other items decide."""
+    return tuple(item.id for item in load_instrument(measure.name).items)
 
 
 async def measures_of(
@@ -78,9 +75,12 @@ async def measures_of(
         latest = answered.get(client.id, {})
         last_given = {}
         for measure in schedules[client.id]:
-            times = [latest[item] for item in _given_by(measure) if item in latest]
-            if times:
-                last_given[measure.name] = max(times)
+            times = [latest.get(item) for item in _given_by(measure)]
+            if times and all(times):
+                # given when every item was last answered: a measure stopped part-way does
+                # not count, so it is asked again at the next check-in rather than after
+                # a whole interval with no score
+                last_given[measure.name] = min(t for t in times if t is not None)
         due[client.id] = measures_due(
             schedules[client.id], last_given, now, client.timezone or "UTC"
         )

@@ -17,6 +17,8 @@ from app import instances
 from app.admin import AdminError, therapist_of
 from app.config import Settings
 from app.runtime import Runtime, Session
+from flows.instruments import SAFETY_INSTRUMENT as SAFETY
+from flows.instruments import available_instruments
 from storage import audit
 from storage import console as rows
 from storage.db import DATABASE_ERRORS, upgrade_async
@@ -89,6 +91,23 @@ def check_edit(viewer: Viewer, client: Client) -> None:
 def require_admin(viewer: Viewer) -> None:
     if not viewer.is_admin:
         raise ReadOnly
+
+
+def check_shipped(option: str, value: str) -> None:
+    """The console names only the instruments Rapport ships (`--instrument`, or each measure of
+    `--outcome`): a file on the server is the operator's to choose, with the `rapport` CLI. A
+    path typed into a page is refused without being opened, so no page says which files exist."""
+    shipped = available_instruments()
+    pieces = value.split(",") if option == "--outcome" else [value]
+    for piece in pieces:
+        name = piece.strip()
+        if option == "--outcome":  # measure names are read in any case; instruments are not
+            name = (name.rpartition(":")[0] if ":" in name else name).strip().lower()
+        if name and name not in (*shipped, "off", "default"):
+            raise AdminError(
+                f"{option}: the console offers {', '.join(s for s in shipped if s != SAFETY)}; "
+                "a practice's own file is set with the rapport command"
+            )
 
 
 def readable_therapists(viewer: Viewer) -> frozenset[int] | None:

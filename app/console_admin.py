@@ -79,6 +79,9 @@ async def save_settings(
         for field, value in values.items()
         if field in SETTINGS_FIELDS and value.strip() and value.strip() != str(current[field])
     }
+    for field, option in (("instrument", "--instrument"), ("outcomes", "--outcome")):
+        if field in changes:
+            console.check_shipped(option, changes[field])
     if digest_comments != current["digest_comments"]:
         changes["digest_comments"] = digest_comments
     if safety_item is not None and safety_item != current["safety_item"]:

@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from app import admin
 from app import caseload as staff
 from app.admin import AdminError, check_cadence
-from app.console import NotYours, Viewer, check_edit, may_edit, may_read, readable_therapists
+from app.console import (
+    NotYours,
+    Viewer,
+    check_edit,
+    check_shipped,
+    may_edit,
+    may_read,
+    readable_therapists,
+)
 from app.console_alerts import OpenAlert, visible
 from app.conversation import After
 from app.history import build_history, caseload_histories
@@ -86,6 +94,8 @@ class ClientPage:
     quiet_hours: str | None  # the client's own; None: the practice's
     own_cadence: str | None
     cadence: str
+    own_outcomes: str | None  # the client's own outcome measures; None: the practice's
+    outcomes: str  # the measures in force, as stored ("off" for none)
     next_checkin_at: datetime | None
     checkins: tuple[CheckinLine, ...]  # newest first
     signals: tuple[Signal, ...]
@@ -249,6 +259,8 @@ def _page(
         quiet_hours=client.quiet_hours,
         own_cadence=client.cadence,
         cadence=client.cadence or practice.cadence,
+        own_outcomes=client.outcomes,
+        outcomes=client.outcomes if client.outcomes is not None else practice.outcomes,
         next_checkin_at=client.next_checkin_at,
         checkins=lines,
         signals=tuple(signals),
@@ -286,20 +298,29 @@ async def set_cadence(
 
 
 async def set_client(
-    rt: Runtime, viewer: Viewer, code: str, zone: str, language: str, quiet_hours: str
+    rt: Runtime,
+    viewer: Viewer,
+    code: str,
+    zone: str,
+    language: str,
+    quiet_hours: str,
+    outcomes: str = "",
 ) -> None:
-    """`rapport client set` from the client page: time zone, language, quiet hours ("default":
-    the practice's), by the CLI's rules; a field left empty changes nothing."""
+    """`rapport client set` from the client page: time zone, language, quiet hours, outcome
+    measures ("default": the practice's), by the CLI's rules; a field left empty changes
+    nothing."""
     async with rt.sessions() as s:
         client = await _client(s, viewer, code)
         check_edit(viewer, client)
         client_id = client.id
+    check_shipped("--outcome", outcomes)
     await admin.client_set(
         rt,
         client_id,
         timezone=zone.strip() or None,
         language=language.strip() or None,
         quiet_hours=quiet_hours.strip() or None,
+        outcomes=[outcomes.strip()] if outcomes.strip() else None,
     )
     async with rt.sessions() as s, s.begin():
         await audit.audit(

@@ -28,10 +28,12 @@ from collections.abc import Callable, Sequence
 
 from insights.backtest import MethodScore, Outcome, first_appearances
 from insights.heldout import REPORT_SEED, TARGET_STAYERS_PCT, fit_model, score_model, streams
+from insights.learned import FEATURES, moments
 from insights.line_stream import LineStream, stream_from_line
 from insights.rules import ALERT, WATCH, Hit
 from insights.scenarios import GENERATORS, generate
-from insights.state import ANSWER, LIFE, MISSED, SENT
+from insights.state import ANSWER, LIFE, MISSED, SENT, SKIPPED_GAP, ClientState
+from insights.state import SESSION as SESSION_KIND
 from insights.thresholds import Thresholds
 
 DAY = 86400.0
@@ -151,6 +153,78 @@ def misses_in_row(k: int) -> Detector:
     return detect
 
 
+def _ended(kind: int, subject: object) -> bool:
+    return kind == LIFE and subject in ("stopped", "blocked")
+
+
+def through_session(th: Thresholds) -> Detector:
+    """The first moment check-ins were missed on both sides of a session held while the client
+    was silent, with no session skipped (the learned model's `silent_through_session`)."""
+    column = FEATURES.index("silent_through_session")
+
+    def detect(client: LineStream) -> float | None:
+        ended = next((t for t, kind, subject in client.stream if _ended(kind, subject)), None)
+        found = next((m.at for m in moments(client, th) if m.x[column] > 0), None)
+        return min((t for t in (ended, found) if t is not None), default=None)
+
+    return detect
+
+
+def session_bound(data: Sequence[LineStream]) -> tuple[float, float]:
+    """Of the drop-outs, the share with a session held after their last reply and after a
+    check-in went out unanswered (or a stop or block), before the drop-out; and the median lead
+    from that session. No evidence from sessions can catch the others in time."""
+    leads: list[float] = []
+    dropouts = 0
+    for client in data:
+        cut = client.dropout_at
+        if not client.dropout or cut is None:
+            continue
+        dropouts += 1
+        waiting = False
+        first: float | None = None
+        for t, kind, subject in client.stream:
+            if t >= cut:
+                break
+            if kind == ANSWER:
+                waiting, first = False, None
+            elif kind == SENT:
+                waiting = True
+            elif (kind == SESSION_KIND and waiting and first is None) or _ended(kind, subject):
+                first = t if first is None else first
+        if first is not None:
+            leads.append((cut - first) / DAY)
+    leads.sort()
+    return len(leads) / max(dropouts, 1), leads[len(leads) // 2] if leads else 0.0
+
+
+def aware_silence_oracle(cadences: float) -> Detector:
+    """`silence_oracle` in cadences, holding back while a session has been skipped during the
+    silence (what a holiday looks like on the calendar)."""
+
+    def detect(client: LineStream) -> float | None:
+        state = ClientState(client.cadence_days)
+        limit = cadences * state.cadence_seconds
+        for t, kind, subject in client.stream:
+            last = state.last_reply
+            if last is not None and state.unanswered_since is not None and t >= last + limit:
+                crossing = last + limit
+                gaps = state.session_gaps
+                away = state.silent_skipped or (
+                    bool(gaps)
+                    and state.last_session is not None
+                    and crossing - state.last_session > SKIPPED_GAP * gaps[len(gaps) // 2]
+                )
+                if not away:
+                    return crossing
+            if _ended(kind, subject):
+                return t
+            state.observe(t, kind, subject)
+        return None
+
+    return detect
+
+
 def _fmt(label: str, s: dict[str, float] | None) -> str:
     if s is None:
         return f"{label}: none"
@@ -160,8 +234,8 @@ def _fmt(label: str, s: dict[str, float] | None) -> str:
     )
 
 
-def ceilings(generator: str, clients: int) -> list[str]:
-    """Parts 2 and 3 as lines of text."""
+def ceilings(generator: str, clients: int, th: Thresholds) -> list[str]:
+    """Parts 2, 3 and 4 as lines of text."""
     data = streams(generator, clients, REPORT_SEED)
     swept = [(d / 2, score(data, silence_oracle(d / 2))) for d in range(2, 61)]
     best = max(swept, key=lambda r: r[1]["f1"])
@@ -178,6 +252,31 @@ def ceilings(generator: str, clients: int) -> list[str]:
         ),
     ]
     out += ["  " + _fmt(f"{k} missed in a row", score(data, misses_in_row(k))) for k in range(1, 6)]
+    share, lead = session_bound(data)
+    out.append(
+        f"  sessions bound: {100 * share:.0f}% of drop-outs have a session while silent (or a "
+        f"stop) before dropping out, median lead {lead:.1f} d; F1 at most "
+        f"{2 * share / (1 + share):.2f} from that evidence alone"
+    )
+    out.append("  " + _fmt("silent through a session", score(data, through_session(th))))
+    aware = [(c / 2, score(data, aware_silence_oracle(c / 2))) for c in range(2, 13)]
+    best_aware = max(aware, key=lambda r: r[1]["f1"])
+    few_aware = [r for r in aware if r[1]["stayers"] <= TARGET_STAYERS_PCT]
+    out.append(
+        "  "
+        + _fmt(
+            f"silence oracle minding skipped sessions, best ({best_aware[0]} cadences)",
+            best_aware[1],
+        )
+    )
+    if few_aware:
+        pick = max(few_aware, key=lambda r: r[1]["f1"])
+        out.append(
+            "  "
+            + _fmt(
+                f"  the same, <= {TARGET_STAYERS_PCT:.0f}% stayers ({pick[0]} cadences)", pick[1]
+            )
+        )
     return out
 
 
@@ -204,7 +303,7 @@ def main() -> None:
     th = Thresholds()
     for name in args.only.split(","):
         print("\n".join(failures(name, args.clients, args.seed, th)))
-        print("\n".join(ceilings(name, args.clients)))
+        print("\n".join(ceilings(name, args.clients, th)))
         if args.in_fit:
             print(in_fit(name, args.clients, th))
 

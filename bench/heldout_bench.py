@@ -11,7 +11,9 @@ rules (defaults), the learned model and the best simple rule on every generator 
 seed, held-out generators first, worst F1 first; a line for each of the rules and the learned
 model against the targets, and last the verdict line for the rules (what Rapport runs). `--quick`
 is 200 clients per generator and 150 to fit on (a rougher table, in a few seconds).
-`--leave-one-out` adds the learned model fitted on four generators and scored on the fifth.
+`--leave-one-out` adds leave-one-generator-out: for each generator, the rules tuned over
+`insights.heldout.SILENCE_GRID` (on half the tuning clients of each of the other four) and the
+learned model fitted on the other four, both scored on it; every fold and the worst.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 
 from insights.heldout import (
     REPORT_SEED,
+    SILENCE_GRID,
     TARGET_F1,
     TARGET_LEAD_DAYS,
     TARGET_STAYERS_PCT,
@@ -29,6 +32,7 @@ from insights.heldout import (
     fit_model,
     grid,
     leave_one_out,
+    leave_one_out_rules,
     objective,
     render,
     score_model,
@@ -85,7 +89,21 @@ def main() -> None:
             objective(held),
         )
     if args.leave_one_out:
-        print(render(leave_one_out(args.tune_clients, args.clients, th)))
+        folds = leave_one_out_rules(grid(th, SILENCE_GRID), args.tune_clients // 2, args.clients)
+        for row, chosen in folds:
+            picked = ", ".join(f"{k} {getattr(chosen, k)}" for k in SILENCE_GRID)
+            print(f"  {row.generator}: tuned on the other four to {picked}")
+        learned = leave_one_out(args.tune_clients, args.clients, th)
+        loo = sorted([row for row, _ in folds] + learned, key=lambda r: (r.f1, r.method))
+        print(render(loo))
+        for method in (folds[0][0].method, learned[0].method):
+            rows = [r for r in loo if r.method == method]
+            worst = min(rows, key=lambda r: r.f1)
+            print(
+                f"leave-one-out, {method}: worst F1 {worst.f1:.2f} ({worst.generator}), stayers "
+                f"alerted up to {max(r.stayers_pct for r in rows):.1f}%, median lead at least "
+                f"{min(r.lead_days or 0.0 for r in rows):.1f} d; objective {objective(rows):.3f}"
+            )
     print(f"({time.perf_counter() - started:.0f} s)")
     target = (
         f"F1 >= {TARGET_F1}, stayers <= {TARGET_STAYERS_PCT:.0f}%, lead >= "

@@ -312,9 +312,19 @@ def _load(path: Path) -> Instrument:
             data = yaml.safe_load(fh)
     except FileNotFoundError:
         raise InstrumentError(f"{path.name}: no such instrument file ({path})") from None
+    except OSError as exc:  # a directory, no permission: one line, never a traceback
+        raise InstrumentError(f"{path.name}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise InstrumentError(f"{path.name}: not valid YAML ({exc})") from None
     return parse_instrument(data, path.name)
+
+
+def stored_name(name_or_path: str) -> str:
+    """How a setting keeps an instrument: a shipped name as it is, a file by its absolute path,
+    so a relative path typed at the terminal still names the same file for a bot started from
+    another directory."""
+    path = _resolve(name_or_path)
+    return name_or_path if path.parent == INSTRUMENTS_DIR else str(path.expanduser().resolve())
 
 
 def load_instrument(name_or_path: str | Path) -> Instrument:

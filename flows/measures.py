@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from flows.instruments import DEFAULT_INSTRUMENT, Instrument, InstrumentError, load_instrument
+from flows.instruments import (
+    DEFAULT_INSTRUMENT,
+    Instrument,
+    InstrumentError,
+    load_instrument,
+    stored_name,
+)
 from flows.timing import format_duration, parse_duration
 
 OPTION = "--outcome"
@@ -67,6 +73,7 @@ def _one(text: str) -> Measure:
         raise _fail(str(exc)) from None
     if instrument.scoring.outcome is None:
         raise _fail(f"{name} scores no outcome (its file has no scoring.outcome)")
+    name = stored_name(name)
     taken = [item.id for item in instrument.flat_items() if _BRIEF.find(item.id) is not None]
     if taken:
         # answers are stored by item id: a shared one would mix the two questions' answers

@@ -30,22 +30,23 @@ def plan_items(
 ) -> list[str]:
     """Item ids in asking order: the instrument's items asked at this moment (a follow-up with
     its parent), then the safety item if on, then the outcome measures due (`flows.moments.
-    measures_due`), comments last. An id is asked once: when a due measure holds the safety item
-    (PHQ-9 item 9 is it) it is asked in its place there. The check-in's own items thus all come
-    before the measures, so a client who stops inside a measure has answered them (`Plan.owed`).
-    """
+    measures_due`), comments last. An id is asked once: with the safety item on it keeps its
+    place even when a due measure holds it too (PHQ-9 item 9 is it), so a client who drifts off
+    inside the measure has still been asked it. The check-in's own items and the safety item
+    thus all come before the measures, so a client who stops inside a measure has answered
+    them (`Plan.owed`)."""
     flat: list[Item] = []
     for item in instrument.items:
         if item.asked_at(moment):
             flat += [item] if item.follow_up is None else [item, item.follow_up]
     items = [item.id for item in flat if item.kind != "text"]
+    if safety_item:
+        items += [item.id for item in SAFETY.flat_items() if item.id not in items]
     extra: list[str] = []
     for measure in measures:
         if measure is not instrument:
             asked = (i for i in measure.flat_items() if i.asked_at(moment) and i.kind != "text")
             extra += [i.id for i in asked if i.id not in items and i.id not in extra]
-    if safety_item:
-        items += [item.id for item in SAFETY.flat_items() if item.id not in items + extra]
     items += extra
     items += [item.id for item in flat if item.kind == "text"]
     return items
@@ -196,6 +197,11 @@ def _build(
         for each in measure.flat_items()
         if instrument.find(each.id) is None
     }
+    # The safety item asked in its own place, before every measure's other items, is the
+    # check-in's own (owed); inside a measure it is that measure's.
+    ahead = next((x for x in ids if x in measured and SAFETY.find(x) is None), None)
+    own_place = ids[: ids.index(ahead)] if ahead is not None else ids
+    measured -= {x for x in own_place if SAFETY.find(x) is not None}
     steps: list[Step] = []
     for item_id in ids:
         item = next((x for src in sources if (x := src.find(item_id)) is not None), None)

@@ -29,7 +29,7 @@ from typing import Any
 from insights.baseline_rule import STREAM_RULES
 from insights.line_stream import LineStream, stream_from_line
 from insights.rules import ALERT, SEVERITY_NAMES, Evaluator, Hit, evaluate
-from insights.state import SENT, ClientState, Observation
+from insights.state import QUIET_KINDS, ClientState, Observation
 from insights.texts import explain
 from insights.thresholds import Thresholds
 
@@ -117,8 +117,8 @@ def first_appearances(
     after = evaluator.after
     for t, kind, subject in stream:
         observe(t, kind, subject)
-        if kind == SENT:
-            continue  # sending a check-in changes no finding
+        if kind in QUIET_KINDS:
+            continue  # sending a check-in, or a session being held, changes no finding
         hits = after(kind, t)
         if hits:
             for hit in hits:
@@ -137,7 +137,7 @@ def findings_by_replay(
     """
     seen: Findings = {}
     for position, (t, kind, _) in enumerate(stream):
-        if kind == SENT:
+        if kind in QUIET_KINDS:
             continue
         state = ClientState(cadence_days)
         for observation in stream[: position + 1]:

@@ -34,7 +34,7 @@ def signal_phrase(signal: Signal, now: datetime, zone: tzinfo, lang: str) -> str
     date = short_date(signal.since, zone, lang)
     weeks = int((now - signal.since).days // WEEK_DAYS)
     if code == "silence":
-        if e.get("reason") == "missed":
+        if e.get("reason") in ("missed", "sessions"):
             return text(lang, "headline.silence.missed", n=int(e["missed_in_row"]))
         return text(lang, "headline.silence", date=date)
     if code == "falling_alliance":

@@ -117,14 +117,25 @@ TUNING_GRID: Final[dict[str, Sequence[float]]] = {
 """The accumulation and silence settings tried; everything else stays at its default."""
 
 
+SILENCE_GRID: Final[dict[str, Sequence[float]]] = {
+    "silence_session_alert": (0, 2),
+    "pattern_needs_session": (False, True),
+    "away_is_watch": (False, True),
+    "engage_h": (4.0, 5.0, 6.0),
+}
+"""The settings around silence and sessions tried by `leave_one_out_rules` (24 combinations)."""
+
+
 def tune_rules(
     settings: Iterable[Thresholds],
     clients: int,
     seed: int = TUNE_SEED,
     progress: Callable[[Thresholds, float], None] | None = None,
+    on: Sequence[str] = TUNING,
 ) -> tuple[Thresholds, float]:
-    """The setting with the best `objective` on the tuning generators (never the held-out)."""
-    data = {name: lines(name, clients, seed) for name in TUNING}
+    """The setting with the best `objective` on the generators `on` (the tuning ones, never the
+    held-out)."""
+    data = {name: lines(name, clients, seed) for name in on}
     best: tuple[Thresholds, float] | None = None
     for th in settings:
         rows = [
@@ -232,3 +243,32 @@ def leave_one_out(fit_clients: int, clients: int, thresholds: Thresholds) -> lis
         row = score_model(name, streams(name, clients, REPORT_SEED), model, thresholds)
         rows.append(replace(row, method=f"learned (fit on the other {len(others)})", held_out=True))
     return rows
+
+
+def leave_one_out_rules(
+    settings: Sequence[Thresholds], tune_clients: int, clients: int
+) -> list[tuple[Row, Thresholds]]:
+    """The rules tuned on every generator but one and scored on that one, for each.
+
+    For each generator the setting with the best `objective` on the other four (tuning seed) is
+    scored on it (report seed); the first of equals wins, so the order of `settings` breaks ties.
+    Returns each fold's row and the setting it chose.
+    """
+    data = {name: lines(name, tune_clients, TUNE_SEED) for name in GENERATORS}
+    scored = [
+        {
+            name: Row.from_summary(name, "rapport", summarise(text, th, workers=1)["rapport"])
+            for name, text in data.items()
+        }
+        for th in settings
+    ]
+    folds: list[tuple[Row, Thresholds]] = []
+    for name in GENERATORS:
+        others = [other for other in GENERATORS if other != name]
+        best = max(range(len(settings)), key=lambda i: objective([scored[i][o] for o in others]))
+        chosen = settings[best]
+        ruled = score_rules(name, clients, REPORT_SEED, chosen)
+        row = next(r for r in ruled if r.method == "rapport")
+        method = f"rules (tuned on the other {len(others)})"
+        folds.append((replace(row, method=method, held_out=True), chosen))
+    return folds

@@ -23,9 +23,10 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from insights import config
 from insights.line_stream import LineStream
 from insights.rules import ALERT, RULES, Evaluator, Hit
-from insights.state import SENT, ClientState
+from insights.state import QUIET_KINDS, ClientState
 from insights.thresholds import Thresholds
 
 HORIZON_DAYS: Final = 28.0
@@ -40,8 +41,20 @@ FEATURES: Final[tuple[str, ...]] = (
     "quiet_cadences",
     "answer_rate_recent",
     "total_below_baseline",
+    "silent_through_session",
+    "away",
+    "item_below_own",
+    "total_below_own_noise",
+    "tension_unresolved",
+    "delay_above_own",
+    "wellbeing_below_own",
     *(f"signal_{code}" for code in _SIGNALS),
 )
+"""The model's inputs. After the rules' own quantities come ones measured against the client
+itself, so that one scale fits an acquiescent 9.5 responder and a midpoint 6 one alike: misses
+around a session attended while silent, a skipped session (away), the worst item and the total
+against the client's own baseline and noise, tension left unresolved lately, reply delay and
+wellbeing against the client's own usual."""
 
 
 def features(state: ClientState, hits: Sequence[Hit], now: float, th: Thresholds) -> list[float]:
@@ -67,8 +80,61 @@ def features(state: ClientState, hits: Sequence[Hit], now: float, th: Thresholds
         float(min(state.missed_in_row, 4)),
         min(quiet, 4.0),
         rate,
-        max(-2.0, min(below, 4.0)),
+        _clip(below, -2.0, 4.0),
+        *_own(state, now, th),
         *(severity.get(code, -1) / 2.0 + 0.5 for code in _SIGNALS),
+    ]
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return low if value < low else high if value > high else value
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _own(state: ClientState, now: float, th: Thresholds) -> list[float]:
+    """The client-relative features, in the order of `FEATURES` (0 where there is no baseline)."""
+    through = 0.0
+    if state.silent_session is not None and not state.silent_skipped and state.silent_after:
+        through = float(min(state.silent_before + state.silent_after, 4))
+    item_below = 0.0
+    for track in state.items:
+        values = track.values
+        base_n = min(th.baseline_max, len(values) - 2)
+        if base_n >= th.baseline_min:
+            base = values[:base_n]
+            mean = _mean(base)
+            spread = max(1.0, (max(base) - min(base)) / 2)
+            item_below = max(item_below, (mean - _mean(values[-2:])) / spread)
+    totals = state.totals
+    total_below = 0.0
+    base_n = min(th.baseline_max, len(totals) - 1)
+    if base_n >= th.baseline_min:
+        noise = state.total_noise() or th.reliable_change / 2
+        total_below = (_mean(totals[:base_n]) - totals[-1]) / max(noise, 1.0)
+    answers = state.answers
+    recent = answers[-th.recent_window :]
+    tension = sum(1 for a in recent if a.tension is True and a.talked_through is not True)
+    delay_above = 0.0
+    logs = state.log_delays
+    base_n = min(th.baseline_max, len(logs) - 2)
+    if base_n >= th.baseline_min:
+        delay_above = _mean(logs[-2:]) - _mean(logs[:base_n])
+    wellbeing = [v for a in answers if (v := a.scores.get(config.WELLBEING_ITEM)) is not None]
+    wellbeing_below = 0.0
+    base_n = min(th.baseline_max, len(wellbeing) - 2)
+    if base_n >= th.baseline_min:
+        wellbeing_below = _mean(wellbeing[:base_n]) - _mean(wellbeing[-2:])
+    return [
+        through,
+        1.0 if state.away(now) else 0.0,
+        _clip(item_below, -2.0, 5.0),
+        _clip(total_below, -3.0, 6.0),
+        float(tension),
+        _clip(delay_above, -3.0, 4.0),
+        _clip(wellbeing_below, -4.0, 6.0),
     ]
 
 
@@ -94,7 +160,7 @@ def moments(client: LineStream, th: Thresholds) -> list[Moment]:
     result: list[Moment] = []
     for t, kind, subject in client.stream:
         state.observe(t, kind, subject)
-        if kind == SENT:
+        if kind in QUIET_KINDS:
             continue
         found = evaluator.after(kind, t)
         if found is not None:

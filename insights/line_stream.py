@@ -26,7 +26,16 @@ from insights.history import (
     spec_cadence_days,
     zone_or_utc,
 )
-from insights.state import ANSWER, LIFE, MISSED, SENT, Observation, Reply, observations
+from insights.state import (
+    ANSWER,
+    LIFE,
+    MISSED,
+    SENT,
+    SESSION,
+    Observation,
+    Reply,
+    observations,
+)
 
 _fromisoformat = datetime.fromisoformat
 
@@ -110,7 +119,9 @@ def _fast(obj: Mapping[str, Any]) -> LineStream:
             elif at < draft[0]:
                 draft[0] = at
         elif kind == "session":
-            sessions.append(_fromisoformat(event["at"]))
+            held = _fromisoformat(event["at"])
+            sessions.append(held)
+            life.append((_instant(held, zone), SESSION, "session"))
         elif kind == "checkin_missed":
             at = _ts(event["at"], zone)
             key = str(event["checkin"])

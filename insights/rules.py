@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from insights import config
-from insights.state import ANSWER, LIFE, MISSED, SENT, ClientState
+from insights.state import ANSWER, LIFE, MISSED, SENT, SESSION, ClientState
 from insights.thresholds import Thresholds
 
 INFO: Final = 0
@@ -87,9 +87,15 @@ def silence(s: ClientState, now: float, th: Thresholds) -> Hit | None:
     quiet = now - reference if reference is not None and waiting is not None else 0.0
     missed = s.missed_in_row
     run_start = s.missed_run_start
+    loud = ALERT if not (th.away_is_watch and s.away(now)) else WATCH
     if missed >= th.silence_missed_alert and run_start is not None:
-        return Hit("silence", ALERT, run_start, _missed(cadence, missed, quiet))
+        return Hit("silence", loud, run_start, _missed(cadence, missed, quiet))
+    through = _silent_through_session(s, cadence, quiet, th)
+    if through is not None and through.severity == ALERT:
+        return through
     drift = _disengagement(s, th)
+    if drift is None and through is not None:
+        return through
     if drift is not None:
         since, score, missed_recent, late_recent, window = drift
         evidence: Evidence = {
@@ -100,7 +106,8 @@ def silence(s: ClientState, now: float, th: Thresholds) -> Hit | None:
             "window": window,
             "score": round(score, 2),
         }
-        return Hit("silence", ALERT if _pattern_alone(s, window, th) else WATCH, since, evidence)
+        alone = _pattern_alone(s, window, th) and not (th.pattern_needs_session and not late_recent)
+        return Hit("silence", loud if alone else WATCH, since, evidence)
     if missed >= th.silence_missed_watch and run_start is not None:
         return Hit("silence", WATCH, run_start, _missed(cadence, missed, quiet))
     if quiet > th.silence_cadences * cadence and reference is not None:
@@ -128,6 +135,36 @@ def silence(s: ClientState, now: float, th: Thresholds) -> Hit | None:
                 }
                 return Hit("silence", WATCH, s.outcomes[n - window][0], evidence)
     return None
+
+
+def _silent_through_session(
+    s: ClientState, cadence: float, quiet: float, th: Thresholds
+) -> Hit | None:
+    """Check-ins missed on both sides of a session the client attended, with none answered since.
+
+    A client on holiday has no sessions while away, and one who misses a check-in now and then
+    answers the next; a client who keeps coming but has gone silent between sessions is neither.
+    A spell with a skipped session (a gap well beyond the client's usual one) does not count.
+    An alert from `silence_session_alert` misses in the spell (0: never), else a watch.
+    """
+    if (
+        s.silent_session is None
+        or s.silent_skipped
+        or not s.silent_before
+        or not s.silent_after
+        or s.missed_run_start is None
+    ):
+        return None
+    missed = s.silent_before + s.silent_after
+    evidence: Evidence = {
+        "cadence_days": round(cadence / 86400.0, 1),
+        "missed_in_row": missed,
+        "sessions": s.silent_sessions,
+        "days_since_reply": _days(quiet) if quiet else 0.0,
+        "reason": "sessions",
+    }
+    alert = 0 < th.silence_session_alert <= missed
+    return Hit("silence", ALERT if alert else WATCH, s.missed_run_start, evidence)
 
 
 def _pattern_alone(s: ClientState, run: int, th: Thresholds) -> bool:
@@ -508,10 +545,12 @@ _TRIGGERS: Final[dict[int, tuple[str, ...]]] = {
     ),
     MISSED: ("silence", "partial"),
     LIFE: ("silence", "paused", "stopped", "unreachable"),
+    SESSION: (),
 }
 """Which rules an observation of each kind can change. Only `silence` also depends on the clock
 (a long quiet); it is re-read when a check-in is answered or missed and at life events, which
-is when the backtest evaluates: sending a check-in changes nothing a therapist could act on."""
+is when the backtest evaluates: sending a check-in, or a session being held, changes nothing a
+therapist could act on until the next check-in is answered or missed."""
 
 
 def combine(hits: list[Hit], th: Thresholds) -> list[Hit]:

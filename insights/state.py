@@ -24,6 +24,15 @@ SENT: Final = 0
 ANSWER: Final = 1
 MISSED: Final = 2
 LIFE: Final = 3
+SESSION: Final = 4
+"""A session on the practice's calendar (not cancelled) took place: the subject is "session"."""
+
+QUIET_KINDS: Final = frozenset((SENT, SESSION))
+"""Observations after which nothing is evaluated: no rule reads them until the next check-in is
+answered or missed (the backtest's moments are answers, misses and life events)."""
+
+SKIPPED_GAP: Final = 1.5
+"""A gap between sessions this many times the client's usual gap means a session was skipped."""
 
 
 class Reply:
@@ -68,7 +77,8 @@ Observation = tuple[float, int, "Reply | str"]
 
 
 def observations(history: ClientHistory) -> list[Observation]:
-    """The history as a stream in time order (ties: sent, answered, missed, life event)."""
+    """The history as a stream in time order (ties: sent, answered, missed, life event, session:
+    a check-in that expires at a session is missed before the session is held)."""
     stream: list[Observation] = []
     append = stream.append
     for record in history.checkins:
@@ -81,6 +91,8 @@ def observations(history: ClientHistory) -> list[Observation]:
             append((posix(expired) if expired else reply.sent, MISSED, reply))
     for event in history.events:
         append((posix(event.at), LIFE, event.kind))
+    for session in history.sessions:
+        append((posix(session), SESSION, "session"))
     stream.sort(key=itemgetter(0, 1))
     return stream
 
@@ -167,6 +179,7 @@ class ClientState:
         "first_sent",
         "items",
         "last_reply",
+        "last_session",
         "log_delays",
         "memo",
         "missed_in_row",
@@ -174,6 +187,12 @@ class ClientState:
         "outcomes",
         "partial_upto",
         "paused_at",
+        "session_gaps",
+        "silent_after",
+        "silent_before",
+        "silent_session",
+        "silent_sessions",
+        "silent_skipped",
         "stopped_at",
         "total_diffs",
         "total_times",
@@ -214,6 +233,18 @@ class ClientState:
         self.paused_at: float | None = None
         self.stopped_at: float | None = None
         self.blocked_at: float | None = None
+        self.last_session: float | None = None
+        self.session_gaps: list[float] = []
+        """Gaps between successive sessions, sorted: the client's usual rhythm is their median."""
+        self.silent_session: float | None = None
+        """The first session held while a check-in sent since the last reply was unanswered."""
+        self.silent_sessions = 0
+        """Sessions held since `silent_session` (itself included)."""
+        self.silent_before = 0
+        self.silent_after = 0
+        """Check-ins missed in that silent spell, sent before / after `silent_session`."""
+        self.silent_skipped = False
+        """Whether a session was skipped during the silent spell (a holiday, not a withdrawal)."""
 
     def observe(self, t: float, kind: int, subject: Reply | str) -> None:
         """Fold in one observation; they must arrive in time order."""
@@ -234,8 +265,47 @@ class ClientState:
             if self.missed_in_row == 0:
                 self.missed_run_start = sent
             self.missed_in_row += 1
+            if self.silent_session is not None and sent > self.silent_session:
+                self.silent_after += 1
+            else:
+                self.silent_before += 1
+        elif kind == SESSION:
+            self._session(t)
         else:
             self._life(str(subject), t)
+
+    def _session(self, t: float) -> None:
+        """A session held: note whether the client has been silent through it, or skipped one."""
+        gaps = self.session_gaps
+        skipped = False
+        if self.last_session is not None:
+            gap = t - self.last_session
+            if gaps and gap > SKIPPED_GAP * gaps[len(gaps) // 2]:
+                skipped = True
+            insort(gaps, gap)
+        self.last_session = t
+        if self.unanswered_since is None or self.paused_at is not None:
+            return
+        if skipped:
+            self.silent_skipped = True
+        if self.silent_session is None:
+            self.silent_session = t
+        self.silent_sessions += 1
+
+    def away(self, now: float) -> bool:
+        """Silent, and a session skipped since the silence began or due and not held by `now`."""
+        if not self.missed_in_row:
+            return False
+        if self.silent_skipped:
+            return True
+        gaps = self.session_gaps
+        last = self.last_session
+        return bool(gaps) and last is not None and now - last > SKIPPED_GAP * gaps[len(gaps) // 2]
+
+    def _reset_silent_spell(self) -> None:
+        self.silent_session = None
+        self.silent_sessions = self.silent_before = self.silent_after = 0
+        self.silent_skipped = False
 
     def _answer(self, reply: Reply, t: float) -> None:
         answer = Answer(reply, t)
@@ -253,6 +323,7 @@ class ClientState:
         self.unanswered_since = None
         self.missed_in_row = 0
         self.missed_run_start = None
+        self._reset_silent_spell()
         total = answer.total
         if total is not None:
             totals = self.totals
@@ -276,6 +347,7 @@ class ClientState:
             self.unanswered_since = None
             self.missed_in_row = 0
             self.missed_run_start = None
+            self._reset_silent_spell()
         elif kind == "stopped":
             self.stopped_at = t
         elif kind == "blocked":

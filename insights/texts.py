@@ -114,6 +114,14 @@ def _sentence(
                 missed=e["missed_recent"],
                 late=e["late_recent"],
             )
+        if reason == "sessions":
+            return text(
+                lang,
+                "silence.sessions",
+                missed=e["missed_in_row"],
+                sessions=e["sessions"],
+                since=day,
+            )
         if reason == "quiet":
             cadence = float(raw.get("cadence_days", 1)) or 1.0
             cadences = float(raw.get("days_since_reply", 0)) / cadence

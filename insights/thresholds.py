@@ -32,6 +32,8 @@ class Thresholds:
     # silence
     silence_missed_watch: int = 2
     silence_missed_alert: int = 3
+    silence_session_alert: int = 0
+    """Check-ins missed around a session the client attended that make an alert (0: a watch)."""
     silence_cadences: float = 2.0
     silence_rate_window: int = 4
     silence_rate_low: float = 0.5
@@ -43,6 +45,12 @@ class Thresholds:
     engage_cap: float = 4.0
     delay_sigma: float = 1.0
     pattern_habit_after: int = 0
+    pattern_needs_session: bool = False
+    """A pattern of misses with no late reply is a watch until the client comes to a session while
+    silent (`silence_session_alert`) or misses `silence_missed_alert` in a row."""
+    away_is_watch: bool = False
+    """Missed check-ins are a watch, not an alert, while a session has been skipped during the
+    silence: the therapist sees a missed session for themselves, and a holiday looks the same."""
     # slowing
     slowing_window: int = 3
     slowing_ratio: float = 3.0

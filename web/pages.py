@@ -131,6 +131,7 @@ async def set_cadence(request: Request, c: Console, viewer: Viewer) -> Response:
 async def set_client(request: Request, c: Console, viewer: Viewer) -> Response:
     code = request.path_params["code"]
     fields = [str(form_value(request, name))[:64] for name in ("timezone", "language", "quiet")]
+    fields.append(str(form_value(request, "outcomes")))  # never cut: a cut list could still parse
     try:
         await console_pages.set_client(c.rt, viewer, code, *fields)
     except AdminError as exc:

@@ -4,6 +4,7 @@ check-in that asks a due measure after the alliance and wellbeing items."""
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from flows.events import OpenCheckin
-from flows.instruments import load_instrument
+from flows.instruments import INSTRUMENTS_DIR, load_instrument
 from flows.intents import CrisisAlert, FinishCheckin, RecordAnswer
 from flows.measures import Measure, format_measures, parse_measures, stored_measures
 from flows.moments import BETWEEN, SESSION, measures_due
@@ -148,6 +149,8 @@ def test_a_due_measure_comes_after_the_alliance_and_wellbeing_items() -> None:
     with_safety = plan_items(BRIEF, True, BETWEEN, (PHQ9, GAD7))
     assert with_safety.count("phq9_item9") == 1
     assert with_safety.index("gad7_1") > with_safety.index("phq9_item9")
+    # ... in its own place, before the measures, so drifting off inside one skips it never
+    assert with_safety.index("phq9_item9") < with_safety.index("phq9_1")
     # a practice whose instrument is the PHQ-9 is not asked it twice
     assert plan_items(PHQ9, False, SESSION, (PHQ9,)) == plan_items(PHQ9, False, SESSION)
 
@@ -234,7 +237,8 @@ def _tap_until(client: object, checkin_id: int, stop_at: str, value_of: dict[str
     [
         (("phq-9",), False, "phq9_1", True),  # every own item answered, none of the PHQ-9
         (("phq-9",), False, "phq9_5", True),  # part-way through the PHQ-9
-        (("phq-9",), True, "phq9_5", True),  # item 9 is the PHQ-9's here: a measure item
+        (("phq-9",), True, "phq9_5", True),  # item 9 was asked in its own place, before
+        (("phq-9",), True, "phq9_item9", False),  # ... where it is owed, PHQ-9 due or not
         (("gad-7",), True, "gad7_3", True),  # the safety item came before the GAD-7
         (("phq-9", "gad-7"), False, "gad7_1", True),  # between two measures
         (("phq-9",), False, "wellbeing", False),  # one of the check-in's own items left
@@ -267,3 +271,16 @@ def test_own_items_all_come_before_the_measures() -> None:
             assert all(ids.index(i) > last_own for i in ids if i in measured)
     with_gad = plan_items(BRIEF, True, SESSION, (GAD7,))
     assert with_gad.index("phq9_item9") < with_gad.index("gad7_1")
+
+
+def test_a_file_is_kept_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path typed at the terminal names the same file for a bot started elsewhere."""
+    shutil.copy(INSTRUMENTS_DIR / "gad-7.yaml", tmp_path / "own.yaml")
+    monkeypatch.chdir(tmp_path)
+    (measure,) = parse_measures("own.yaml:28d")
+    assert measure.name == str(tmp_path / "own.yaml")
+    assert parse_measures("PHQ-9:14d")[0].name == "phq-9"
+    monkeypatch.chdir(INSTRUMENTS_DIR.parent)
+    assert stored_measures(format_measures((measure,))) == (measure,)

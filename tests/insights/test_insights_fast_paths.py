@@ -63,6 +63,25 @@ def test_it_does_so_under_other_thresholds_too() -> None:
     assert _compare(list(generate(80, seed=22)), ALTERNATIVE) == 0
 
 
+def test_it_does_so_when_silence_depends_on_the_sessions() -> None:
+    """Sessions are in both readers' streams; holidays skip them (abrupt), and with these
+    settings a skipped session and a session held while silent change the silence signal."""
+    th = replace(
+        Thresholds(), silence_session_alert=2, pattern_needs_session=True, away_is_watch=True
+    )
+    clients = list(scenarios.generate("abrupt", 120, seed=24))
+    assert _compare(clients, th) == 0
+    reasons = set()
+    for obj in clients:
+        fast = stream_from_line(obj)
+        history, _ = history_from_backtest_line(obj)
+        assert [o[:2] for o in fast.stream] == [o[:2] for o in observations(history)]
+        for (code, _), (_, hit) in first_appearances(fast.stream, fast.cadence_days, th).items():
+            if code == "silence":
+                reasons.add(hit.evidence["reason"])
+    assert "sessions" in reasons
+
+
 def test_it_does_so_when_a_habitual_misser_s_pattern_needs_a_partner() -> None:
     """A pattern left at watch and escalated beside slowing or unfinished check-ins (fading)."""
     th = replace(Thresholds(), pattern_habit_after=6)

@@ -389,3 +389,32 @@ def test_chart_date_ticks_are_in_the_reader_s_language() -> None:
     assert labels_en == ["5 Jan", "12 Jan", "19 Jan"]
     assert labels_ru == ["5 янв.", "12 янв.", "19 янв."]
     assert chart._date_ticks(start, end, BERLIN, "es")[1] == ["5 ene", "12 ene", "19 ene"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "en",
+            "2 check-ins unanswered since 26 Jan, though 1 session was held in between",
+        ),
+        (
+            "es",
+            "2 check-ins sin respuesta desde el 26 de enero, aunque entretanto hubo 1 sesión "
+            "en la agenda",
+        ),
+        ("ru", "2 опроса без ответа с 26 января, хотя за это время по календарю прошла 1 сессия"),
+    ],
+)
+def test_silence_through_a_session_in_every_language(lang: str, expected: str) -> None:
+    evidence: dict[str, float | int | str] = {
+        "cadence_days": 3.0,
+        "missed_in_row": 2,
+        "sessions": 1,
+        "days_since_reply": 7.0,
+        "reason": "sessions",
+    }
+    since = datetime(2026, 1, 26, 18, 0, tzinfo=UTC)
+    assert explain("silence", "watch", since, evidence, UTC, lang) == expected
+    more = explain("silence", "watch", since, {**evidence, "sessions": 2}, UTC, lang)
+    assert more != expected and "2" in more.split(",", 1)[1]

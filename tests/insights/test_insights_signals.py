@@ -167,6 +167,73 @@ def test_silence_is_not_reported_while_paused() -> None:
     assert paused is not None and paused.severity == "watch"
 
 
+# --- silent though sessions go on ----------------------------------------------------------
+
+WEEKLY = [6.5, 13.5]
+"""Two sessions a week apart (days after the first check-in) before the silence begins."""
+LOUD = replace(QUIET, silence_session_alert=2)
+"""Two check-ins missed around an attended session make an alert (by default only a watch)."""
+
+
+def test_misses_on_both_sides_of_an_attended_session_are_silence_through_it() -> None:
+    # check-ins on days 0, 3, ... 15 answered; days 18 and 21 missed; a session on day 20.5
+    history = build([*steady(6), missed(), missed()], sessions=[*WEEKLY, 20.5])
+    found = signals.silence(history, after_last(history), LOUD)
+    assert found is not None and found.evidence["reason"] == "sessions"
+    assert found.severity == "alert"
+    assert found.evidence["sessions"] == 1 and found.evidence["missed_in_row"] == 2
+    assert found.since == history.checkins[6].sent_at
+    assert "2 check-ins unanswered since" in found.explanation
+    assert "though 1 session was held in between" in found.explanation
+    watch_only = signals.silence(history, after_last(history), QUIET)  # the default
+    assert watch_only is not None and watch_only.severity == "watch"
+    assert watch_only.evidence["reason"] == "sessions"
+
+
+def test_the_same_misses_without_a_session_between_them_are_only_a_watch() -> None:
+    history = build([*steady(6), missed(), missed()], sessions=[*WEEKLY, 23.5])
+    found = signals.silence(history, after_last(history), LOUD)
+    assert found is not None and found.evidence["reason"] == "missed"
+    assert found.severity == "watch"
+
+
+def test_a_miss_then_a_session_then_an_answer_is_nothing() -> None:
+    history = build([*steady(6), missed(), answered()], sessions=[*WEEKLY, 20.5])
+    assert signals.silence(history, after_last(history), LOUD) is None
+
+
+def test_a_holiday_with_a_skipped_session_is_not_silence_through_a_session() -> None:
+    # the session due on day 20.5 is not held; the client is back at the session of day 25.5
+    history = build([*steady(6), missed(), missed(), missed(), missed()], sessions=[*WEEKLY, 25.5])
+    found = signals.silence(history, after_last(history), LOUD)
+    assert found is not None and found.evidence["reason"] == "missed"
+    assert found.severity == "alert"  # three in a row
+    away = signals.silence(history, after_last(history), replace(LOUD, away_is_watch=True))
+    assert away is not None and away.severity == "watch"
+
+
+def test_away_needs_a_skipped_session_not_just_misses() -> None:
+    history = build([*steady(6), *[missed() for _ in range(3)]], sessions=[*WEEKLY, 20.5])
+    found = signals.silence(history, after_last(history), replace(QUIET, away_is_watch=True))
+    assert found is not None and found.severity == "alert"
+
+
+def test_misses_only_make_a_pattern_that_waits_for_a_session() -> None:
+    steps = [*steady(8), missed(), missed()]
+    needs = replace(TH, pattern_needs_session=True, silence_session_alert=2)
+    history = build(steps, sessions=[6.5, 13.5, 20.5])
+    found = signals.silence(history, after_last(history), needs)
+    assert found is not None and found.evidence["reason"] == "pattern"
+    assert found.severity == "watch"
+    history = build(steps, sessions=[6.5, 13.5, 20.5, 25.5])  # sent days 24 and 27
+    found = signals.silence(history, after_last(history), needs)
+    assert found is not None and found.evidence["reason"] == "sessions"
+    assert found.severity == "alert"
+    slow = build([*steady(8), missed(), answered(delay_hours=100.0), missed()])
+    found = signals.silence(slow, after_last(slow), needs)
+    assert found is not None and found.severity == "alert"  # a late reply is no holiday
+
+
 # --- slowing -------------------------------------------------------------------------------
 
 

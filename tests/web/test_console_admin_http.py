@@ -4,13 +4,16 @@ people, sessions, the ICS import with its dry run, the audit log; nobody else ge
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
 from app import admin
+from flows.instruments import INSTRUMENTS_DIR
 from storage import checkins, people
 from tests.web.conftest import Practice
 from tests.web.test_console_http import BASE, csrf_of, sign_in
@@ -72,6 +75,39 @@ async def test_settings_take_the_clis_rules_and_messages(
     wrong = await web.post("/settings", data={"csrf": as_admin, "outcomes": "phq-9:2d"})
     assert wrong.status_code == 400 and "--outcome: phq-9: every 2 days" in wrong.text
     assert (await admin.practice_show(practice.rt))["outcomes"] == "phq-9:14d"
+
+
+async def test_the_console_names_shipped_instruments_only(
+    practice: Practice, web: httpx.AsyncClient, as_admin: str, tmp_path: Path
+) -> None:
+    """A file on the server is the operator's to choose (the CLI takes a path); a page refuses
+    one without opening it, so the answer is the same whether the file exists or not."""
+    real = tmp_path / "own.yaml"
+    shutil.copy(INSTRUMENTS_DIR / "gad-7.yaml", real)
+    before = await admin.practice_show(practice.rt)
+    for field, value in (
+        ("instrument", str(real)),
+        ("instrument", str(tmp_path / "missing.yaml")),
+        ("instrument", str(tmp_path)),
+        ("outcomes", f"phq-9:14d,{real}:28d"),
+        ("outcomes", "/etc/passwd:14d"),
+    ):
+        answer = await web.post("/settings", data={"csrf": as_admin, field: value})
+        assert answer.status_code == 400, (field, value)
+        assert str(tmp_path) not in answer.text and "/etc" not in answer.text
+        assert "the console offers gad-7, phq-9, rapport-brief" in answer.text
+    assert await admin.practice_show(practice.rt) == before
+    typo = await web.post("/settings", data={"csrf": as_admin, "instrument": "PHQ-9"})
+    assert typo.status_code == 400 and "/flows/" not in typo.text
+    shipped = await web.post("/settings", data={"csrf": as_admin, "instrument": "phq-9"})
+    assert shipped.status_code == 200
+    assert (await admin.practice_show(practice.rt))["instrument"] == "phq-9"
+    # the operator's own file, by the CLI, is shown and kept when the form is saved unchanged
+    await admin.practice_set(practice.rt, instrument=str(real))
+    page = await web.get("/settings")
+    kept = await web.post("/settings", data={"csrf": as_admin, "instrument": str(real)})
+    assert str(real) in page.text and kept.status_code == 200
+    assert (await admin.practice_show(practice.rt))["instrument"] == str(real)
 
 
 async def test_the_preview_shows_the_next_checkins_in_the_sample_zone(

@@ -270,3 +270,31 @@ async def test_the_client_s_zone_language_and_quiet_hours_by_the_cli_s_rules(
     read_only = await web.post(f"/clients/{code}/settings", data={"csrf": token, "language": "ru"})
     assert read_only.status_code == 403
     assert {c["language"] for c in await admin.list_clients(practice.rt)} == {None, "es"}
+
+
+async def test_the_client_s_own_outcome_measures_by_the_cli_s_rules(
+    practice: Practice, web: httpx.AsyncClient
+) -> None:
+    """The client page sets what `rapport client set --outcome` sets: checked by the same rule,
+    "default" back to the practice's, and a long list refused whole rather than cut to a shorter
+    list that would still parse."""
+    code = practice.codes["A.S."]
+    await sign_in(web, await practice.link(practice.dana))
+    page = await web.get(f"/clients/{code}")
+    token = csrf_of(page.text)
+    assert 'id="c_outcomes"' in page.text and 'placeholder="off"' in page.text
+
+    async def own() -> str | None:
+        (client,) = [c for c in await admin.list_clients(practice.rt) if c["code"] == code]
+        return client["outcomes"]  # type: ignore[no-any-return]
+
+    bad = await web.post(f"/clients/{code}/settings", data={"csrf": token, "outcomes": "phq-9:3d"})
+    assert bad.status_code == 400 and "--outcome" in bad.text and await own() is None
+    padded = "phq-9:14d" + " " * 500 + ",gad-7:28d"
+    done = await web.post(f"/clients/{code}/settings", data={"csrf": token, "outcomes": padded})
+    assert done.status_code == 200 and await own() == "phq-9:14d,gad-7:28d"
+    assert 'value="phq-9:14d,gad-7:28d"' in done.text
+    kept = await web.post(f"/clients/{code}/settings", data={"csrf": token, "language": "es"})
+    assert kept.status_code == 200 and await own() == "phq-9:14d,gad-7:28d"
+    back = await web.post(f"/clients/{code}/settings", data={"csrf": token, "outcomes": "default"})
+    assert back.status_code == 200 and await own() is None
