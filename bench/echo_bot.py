@@ -4,8 +4,9 @@ It is stock PTB: PTB's own HTTP requests (httpx, the ApplicationBuilder's defaul
 long polling and Rapport's update concurrency, and nothing else: no database, no outbox.
 Rapport's bot sends through `bot.wire` (the same request settings, on aiohttp, much less CPU
 per call); that difference is part of what the benchmarks compare, not something the baseline
-is given. Run by the benchmarks, never on its own in production. The token comes from
-ECHO_BOT_TOKEN.
+is given. With ECHO_BOT_WIRE=1 it sends through `bot.wire` too, so that a run can also say how
+far Rapport is from a bare bot on the same transport. Run by the benchmarks, never on its own in
+production. The token comes from ECHO_BOT_TOKEN.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    app = (
-        ApplicationBuilder()
-        .token(os.environ["ECHO_BOT_TOKEN"])
-        .base_url(args.api_url)
-        .concurrent_updates(args.concurrency)
-        .get_updates_read_timeout(40)
-        .build()
-    )
+    builder = ApplicationBuilder().token(os.environ["ECHO_BOT_TOKEN"]).base_url(args.api_url)
+    if os.environ.get("ECHO_BOT_WIRE") == "1":
+        from bot.wire import BotApiRequest
+
+        builder = builder.request(BotApiRequest()).get_updates_request(
+            BotApiRequest(connection_pool_size=1, read_timeout=40)
+        )
+    else:
+        builder = builder.get_updates_read_timeout(40)
+    app = builder.concurrent_updates(args.concurrency).build()
     app.add_handler(MessageHandler(filters.TEXT, echo))
     app.run_polling(
         poll_interval=0.0,
