@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, assert_never, cast
@@ -180,6 +180,8 @@ class Executor:
         # The check-ins the conversation had answers for before this event: their first
         # answer's time is stored already.
         self._answered: frozenset[int] = frozenset()
+        self._shown: dict[int, list[outbox.Shown]] = {}  # a client's chat before this event
+        self._merge_into: int | None = None  # the tapped question, at the chat's bottom
 
     # --- what callers use ---------------------------------------------------------------------
 
@@ -189,7 +191,13 @@ class Executor:
         """Feed one event to the client's conversation and carry out what it returns."""
         subject = self._current(subject)
         ctx = await self.context(subject, telegram_language)
-        await self.apply(subject, handle(self._state(subject), event, ctx), event)
+        state = self._state(subject)
+        if isinstance(event, Text) and open_checkin_id(state) is not None:
+            shown = await self._chat(subject)
+            ctx = replace(
+                ctx, on_its_way=frozenset(d for m in shown if _on_its_way(m) for d in m.data)
+            )
+        await self.apply(subject, handle(state, event, ctx), event)
 
     async def context(self, subject: Subject, telegram_language: str | None) -> ClientContext:
         alias = await self.therapist_alias(subject.therapist_id)
@@ -293,7 +301,7 @@ class Executor:
         """`owned` False: messages to the client are queued as nobody's (see `apply`)."""
         match intent:
             case I.Reply():
-                self._reply(subject, intent, event, owned, priority)
+                await self._reply(subject, intent, event, owned, priority)
             case I.Notice(text=text):
                 if self.after is not None and self.after.callback_id is not None:
                     self.after.callback_text = text
@@ -433,7 +441,7 @@ class Executor:
             _Message(subject.chat_id, kind, payload, client_id, priority=priority)
         )
 
-    def _reply(
+    async def _reply(
         self,
         subject: Subject,
         intent: I.Reply,
@@ -443,6 +451,8 @@ class Executor:
     ) -> None:
         buttons = buttons_payload(intent.buttons)
         if intent.edit and isinstance(event, Tap) and event.message_id:
+            if event.data.startswith(CHECKIN_DATA) and not await self._tapped_copy(subject, event):
+                return  # not a question's copy (forged onto another message): left as it is
             payload = {"message_id": event.message_id, "text": intent.text, "buttons": buttons}
             self._to_client(subject, "edit", payload, owned, priority)
             return
@@ -461,7 +471,9 @@ class Executor:
         """A check-in answer is acknowledged in place: the tapped question becomes the
         acknowledgement followed by what comes next (the next question with its buttons, or the
         thanks), one edit instead of an edit and a message. Only right behind the edit of the
-        same tap (nothing queued in between, e.g. crisis resources) and within one message."""
+        same tap (nothing queued in between, e.g. crisis resources), within one message, and only
+        when the tapped message is the chat's newest (`_tapped_copy`), so the next question is
+        asked at the bottom of the chat."""
         if not tap.data.startswith(CHECKIN_DATA) or not self._messages:
             return False
         last = self._messages[-1]
@@ -472,6 +484,7 @@ class Executor:
             or last.client_id != (subject.id if owned else None)
             or last.priority != outbox.NORMAL
             or payload.get("message_id") != tap.message_id
+            or tap.message_id != self._merge_into
             or payload.get("buttons")
         ):
             return False
@@ -481,15 +494,40 @@ class Executor:
         last.payload = {**payload, "text": merged, "buttons": buttons, "or_send": True}
         return True
 
-    async def _retire_buttons(self, subject: Subject) -> None:
-        """The question a typed answer answered loses its buttons (its text stays, the typed
-        answer follows it in the chat): no live button on an answered question."""
-        found = await outbox.live_buttons(self.s, self.rt.cipher, subject.id, CHECKIN_DATA)
-        if found is not None:
-            chat_id, message_id = found
-            self._messages.append(
-                _Message(chat_id, "markup", {"message_id": message_id}, subject.id)
-            )
+    async def _chat(self, subject: Subject) -> list[outbox.Shown]:
+        """The client's recent messages as the outbox knows them before this event."""
+        shown = self._shown.get(subject.id)
+        if shown is None:
+            shown = await outbox.recent_messages(self.s, self.rt.cipher, subject.id, CHECKIN_DATA)
+            self._shown[subject.id] = shown
+        return shown
+
+    async def _tapped_copy(self, subject: Subject, tap: Tap) -> bool:
+        """A tapped check-in answer: whether the tapped message shows a question's buttons, as
+        far as the rows read tell (its acknowledgement then edits it; a forged tap on another
+        message leaves that as it is). The next question is edited in only when the tapped
+        message is the chat's newest, below everything else; every other copy of a question
+        loses its buttons."""
+        shown = await self._chat(subject)
+        tapped = next((m for m in shown if m.message_id == tap.message_id), None)
+        live = tapped is None or bool(tapped.data)  # None: older than the rows read
+        newest = tapped is not None and bool(tapped.data) and shown[0] is tapped
+        self._merge_into = tap.message_id if newest else None
+        await self._retire_buttons(subject, keep=tap.message_id if live else None)
+        return live
+
+    async def _retire_buttons(self, subject: Subject, keep: int | None = None) -> None:
+        """An answered question keeps no live copy (a typed answer, or a tap on any copy: the
+        one tapped, `keep`, is edited instead): a sent one loses its buttons, its text stays;
+        one still on its way goes out without them."""
+        for m in await self._chat(subject):
+            if not m.data or (keep is not None and m.message_id == keep):
+                continue
+            if m.message_id is None:
+                await outbox.drop_buttons(self.s, self.rt.cipher, m)
+            else:
+                payload = {"message_id": m.message_id}
+                self._messages.append(_Message(m.chat_id, "markup", payload, subject.id))
 
     async def _crisis(
         self, client: Client, intent: I.CrisisAlert, owned: bool, *, about: bool = True
@@ -820,6 +858,12 @@ def _answered_checkin(state: dict[str, Any] | None) -> frozenset[int]:
     if isinstance(current, dict) and current.get("answers"):
         return frozenset({int(current["id"])})
     return frozenset()
+
+
+def _on_its_way(m: outbox.Shown) -> bool:
+    """Whether the message shows its question only once an edit not yet sent arrives: until
+    then the client sees the one before it (`ClientContext.on_its_way`)."""
+    return m.kind == "edit" and not m.sent
 
 
 def _answered(intents: Iterable[I.Intent]) -> bool:

@@ -212,14 +212,27 @@ def prompt_text(turn: Turn, plan: Plan, checkin: CheckinData) -> str:
     return text.replace("{therapist}", turn.therapist)
 
 
+def data_prefix(checkin: CheckinData) -> str:
+    """How the current question's buttons' data starts."""
+    return f"{CHECKIN}:{checkin['id']}:{checkin['index']}:"
+
+
 def keyboard(turn: Turn, plan: Plan, checkin: CheckinData) -> Keyboard:
-    prefix = f"{CHECKIN}:{checkin['id']}:{checkin['index']}:"
+    prefix = data_prefix(checkin)
     return tuple(
         [
             tuple([Button(label, prefix + value) for label, value in row])
             for row in plan.keyboard(checkin["index"], turn.lang)
         ]
     )
+
+
+def shown(turn: Turn, checkin: CheckinData) -> bool:
+    """Whether the client sees the current question: a number or a yes/no typed while the edit
+    that asks it is on its way was meant for the question before it (answered by a tap
+    already), so it counts for neither. (Words are kept as the comment all the same.)"""
+    prefix = data_prefix(checkin)
+    return not any(data.startswith(prefix) for data in turn.ctx.on_its_way)
 
 
 def ask(turn: Turn, plan: Plan, checkin: CheckinData) -> None:
@@ -334,7 +347,9 @@ def on_text(turn: Turn, text: str, *, crisis: bool) -> None:
         fire(MACHINE, model, "answer", comment=text)
         return
     value: int | None = None
-    if item.kind == "yesno":
+    if not shown(turn, model.checkin):
+        pass  # an answer to the question before, tapped already: the hint says how to answer
+    elif item.kind == "yesno":
         answer = yes_or_no(turn.lang, text)
         value = None if answer is None else int(answer)
     elif (number := typed_number(text)) is not None and item.low <= number <= item.high:

@@ -18,7 +18,8 @@ class ClientContext:
 
     `crisis_resources` is the practice's text for this language (shown verbatim); an empty one
     falls back to a generic "call your local emergency number". `therapist_alias` is how the bot
-    names the therapist to the client.
+    names the therapist to the client. `on_its_way`: the data of check-in buttons the client
+    does not see yet (the edit that asks their question is still being delivered).
     """
 
     language: str
@@ -28,6 +29,7 @@ class ClientContext:
     crisis_resources: str = ""
     therapist_alias: str = ""
     telegram_language: str | None = None
+    on_its_way: frozenset[str] = frozenset()
 
     @property
     def lang(self) -> str:

@@ -249,7 +249,10 @@ def on_tap(turn: Turn, parts: list[str]) -> None:
         label = turn.text("button.yes_delete" if value == YES else "button.keep")
         turn.ack(_delete_text(turn), label)
         fire(MACHINE, model, "confirm" if value == YES else "cancel")
-    elif field == "talk" and value == ASK and turn.machine in ("idle", "checkin"):
+    elif (
+        field == "talk" and value == ASK and name != "talk" and turn.machine in ("idle", "checkin")
+    ):
+        # Not while its prompt is the open dialog: a double tap asks once.
         fire(MACHINE, model, "ask_talk")
     elif field == "talk" and name == "talk" and value in (YES, NO):
         label = turn.text("button.talk_send" if value == YES else "button.cancel")

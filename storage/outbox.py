@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Required, TypedDict, Unpack, cast
 
@@ -30,8 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.statuses import CheckinStatus
 from storage.crypto import Cipher
-from storage.models import OutboxMessage
+from storage.models import Checkin, OutboxMessage
 from storage.types import UTCDateTime
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -345,45 +347,82 @@ async def pending_count(s: AsyncSession) -> int:
     )
 
 
-# --- buttons still shown ------------------------------------------------------------------
+# --- what a client's chat shows ---------------------------------------------------------------
 
 RECENT_SENT = 8
-"""How many of a client's newest sent rows `live_buttons` reads (a question, its edits, a few
+"""How many of a client's newest rows `recent_messages` reads (a question, its edits, a few
 replies in between)."""
 
 
-async def live_buttons(
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One of a client's recent messages as its newest row (sent or on its way) leaves it."""
+
+    row_id: int  # that newest row
+    chat_id: int
+    message_id: int | None  # Telegram's; None: a new message not sent yet
+    kind: str  # of the newest row: "text", "edit" or "markup"
+    sent: bool
+    payload: dict[str, Any]
+    data: tuple[str, ...]  # its buttons' data that start with the prefix asked for
+
+
+async def recent_messages(
     s: AsyncSession, cipher: Cipher, client_id: int, prefix: str
-) -> tuple[int, int] | None:
-    """(chat id, Telegram message id) of the client's newest message still showing buttons whose
-    data starts with `prefix`, as far as the rows kept (`forget_sent_messages`) tell; None when
-    there is none. A message's newest row says what it shows now (an edit or a `markup` row
-    replaced its buttons)."""
+) -> list[Shown]:
+    """The client's newest messages, newest first, each as its newest row says it shows (an
+    edit or a `markup` row replaces the buttons), sent or still on its way, as far as the rows
+    kept tell (`forget_sent_messages`)."""
     rows = await s.execute(
         select(
-            _OUTBOX.c.chat_id, _OUTBOX.c.kind, _OUTBOX.c.telegram_message_id, _OUTBOX.c.payload_enc
+            _OUTBOX.c.id,
+            _OUTBOX.c.chat_id,
+            _OUTBOX.c.kind,
+            _OUTBOX.c.status,
+            _OUTBOX.c.telegram_message_id,
+            _OUTBOX.c.payload_enc,
         )
         .where(
             _OUTBOX.c.client_id == client_id,
-            _OUTBOX.c.status == "sent",
-            _OUTBOX.c.telegram_message_id.is_not(None),
+            _OUTBOX.c.status.in_(("sent", "pending")),
             _OUTBOX.c.kind.in_(("text", "edit", "markup")),
         )
         .order_by(_OUTBOX.c.id.desc())
         .limit(RECENT_SENT)
     )
     seen: set[int] = set()
-    for chat_id, kind, message_id, payload_enc in rows:
-        if message_id in seen:
-            continue
-        seen.add(message_id)
-        if kind == "markup":
-            continue
-        payload = json.loads(cipher.decrypt(payload_enc))
-        data = (b.get("data", "") for row in payload.get("buttons") or () for b in row)
-        if any(d.startswith(prefix) for d in data):
-            return int(chat_id), int(message_id)
-    return None
+    shown: list[Shown] = []
+    for row_id, chat_id, kind, status, message_id, payload_enc in rows:
+        payload: dict[str, Any] | None = None
+        if message_id is None and kind != "text":  # an edit on its way: of which message
+            payload = json.loads(cipher.decrypt(payload_enc))
+            message_id = payload.get("message_id")
+        if message_id is not None:
+            if message_id in seen:
+                continue  # an older row of a message already read
+            seen.add(int(message_id))
+        if payload is None:
+            payload = json.loads(cipher.decrypt(payload_enc))
+        data = tuple(
+            str(b.get("data", ""))
+            for line in payload.get("buttons") or ()
+            for b in line
+            if str(b.get("data", "")).startswith(prefix)
+        )
+        sent = status == "sent"
+        shown.append(Shown(row_id, chat_id, message_id, kind, sent, payload, data))
+    return shown
+
+
+async def drop_buttons(s: AsyncSession, cipher: Cipher, shown: Shown) -> None:
+    """A new message still on its way goes out without its buttons (it asks a question
+    answered meanwhile); once sent it is as it is."""
+    payload = {k: v for k, v in shown.payload.items() if k != "buttons"}
+    await s.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == shown.row_id, _OUTBOX.c.status == "pending")
+        .values(payload_enc=cipher.encrypt(json.dumps(payload, ensure_ascii=False)))
+    )
 
 
 # --- cancelled and forgotten ---------------------------------------------------------------
@@ -404,9 +443,16 @@ async def cancel_pending(s: AsyncSession, chat_id: int | None) -> int:
 
 
 async def forget_sent_messages(s: AsyncSession, before: datetime) -> int:
-    """Sent messages are kept only briefly: their bodies are client data."""
+    """Sent messages are kept only briefly: their bodies are client data. A client's are kept
+    while their check-in is open: they say which messages show its questions' buttons, which an
+    answer takes away (`recent_messages`)."""
+    checkin_open = exists().where(
+        Checkin.client_id == OutboxMessage.client_id, Checkin.status == CheckinStatus.OPEN
+    )
     result = await s.execute(
-        delete(OutboxMessage).where(OutboxMessage.status == "sent", OutboxMessage.sent_at < before)
+        delete(OutboxMessage).where(
+            OutboxMessage.status == "sent", OutboxMessage.sent_at < before, ~checkin_open
+        )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app import admin
+from app import admin, heartbeat
 from app.console import new_link_token
 from app.reports import digest_now
 from devtools.sandbox import SandboxUser
@@ -118,12 +118,9 @@ async def crisis_words(world: World, user: SandboxUser) -> dict[str, Any]:
 # --- a question asked twice: the copy above keeps its buttons -------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a typed answer retires the buttons of the newest copy only; the nudged question's "
-    "first copy keeps live buttons",
-)
 async def test_a_nudged_question_answered_by_typing_keeps_no_live_copy(world: World) -> None:
+    """The bug this guards against: a typed answer retires the buttons of the newest copy only; the
+    nudged question's first copy keeps live buttons."""
     alice, first = await checkin_opened(world)
     await world.advance(days=2, minutes=30, step=timedelta(hours=6))  # the one nudge
     nudged = await next_with_buttons(alice.user)
@@ -139,12 +136,44 @@ async def test_a_nudged_question_answered_by_typing_keeps_no_live_copy(world: Wo
     assert [m["message_id"] for m in live_checkin_messages(alice.user)] == [second["message_id"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a tap on the older copy of a re-asked question turns that copy into the next "
-    "question, up above; the newest copy keeps the answered question's live buttons",
-)
+async def test_a_nudged_question_keeps_no_live_copy_once_a_day_old(world: World) -> None:
+    """The nudge comes days after the question, when sent messages are forgotten: the copy
+    above must still lose its buttons once the question is answered."""
+    alice, first = await checkin_opened(world)
+    await world.advance(days=2, minutes=30, step=timedelta(hours=6))  # the one nudge
+    nudged = await next_with_buttons(alice.user)
+    await world.drain()
+    await heartbeat.housekeeping(world.rt)  # hourly: sent messages a day old are forgotten
+
+    await alice.user.send("7")
+    second = await next_with_buttons(alice.user)
+    await world.drain()
+
+    assert await items_of(world, alice.id) == [("heard", 7)]
+    assert not button_data(shown(alice.user, first)) and not button_data(shown(alice.user, nudged))
+    assert [m["message_id"] for m in live_checkin_messages(alice.user)] == [second["message_id"]]
+
+
+async def test_a_question_tapped_a_day_later_is_answered_in_place(world: World) -> None:
+    """Tapped once its message was forgotten by housekeeping, the question still shows the
+    choice made and keeps no buttons; the next one is asked with the only live buttons."""
+    alice, first = await checkin_opened(world)
+    await world.drain()
+    world.clock.advance(timedelta(days=1, hours=1))
+    await heartbeat.housekeeping(world.rt)
+
+    assert await tap_and_settle(world, alice.user, first, data_for(first, "7")) == ""
+
+    assert await items_of(world, alice.id) == [("heard", 7)]
+    assert "✓ 7" in shown(alice.user, first)["text"]
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and asks(live[0], 2), [m["text"][:40] for m in live]
+
+
 async def test_a_tap_on_the_copy_above_a_re_asked_question(world: World) -> None:
+    """The bug this guards against: a tap on the older copy of a re-asked question turns that copy
+    into the next question, up above; the newest copy keeps the answered question's live
+    buttons."""
     alice, first = await checkin_opened(world)
     await alice.user.send("/help")  # answered, then question 1 is asked again below the help
     again = await next_with_buttons(alice.user)
@@ -161,14 +190,11 @@ async def test_a_tap_on_the_copy_above_a_re_asked_question(world: World) -> None
     assert live[0]["message_id"] == max(m["message_id"] for m in alice.user.inbox)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after /language the question is asked again in the new language; a tap on the "
-    "English copy above leaves the new copy with live buttons",
-)
 async def test_a_language_change_mid_checkin_then_a_tap_on_the_old_question(
     world: World,
 ) -> None:
+    """The bug this guards against: after /language the question is asked again in the new
+    language; a tap on the English copy above leaves the new copy with live buttons."""
     alice, first = await checkin_opened(world)
     await alice.user.send("/language")
     prompt = await next_with_buttons(alice.user)
@@ -188,14 +214,11 @@ async def test_a_language_change_mid_checkin_then_a_tap_on_the_old_question(
 # --- crisis resources stay the last word until the check-in goes on below them --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a tap on the question above the crisis resources edits the next question in "
-    "above them instead of asking it below",
-)
 async def test_after_crisis_words_a_tap_on_the_question_above_asks_the_next_one_below(
     world: World,
 ) -> None:
+    """The bug this guards against: a tap on the question above the crisis resources edits the next
+    question in above them instead of asking it below."""
     alice, first = await checkin_opened(world)
     resources = await crisis_words(world, alice.user)
     assert resources["text"].startswith(en("crisis.reply", resources="").split("\n")[0][:20])
@@ -213,14 +236,11 @@ async def test_after_crisis_words_a_tap_on_the_question_above_asks_the_next_one_
 # --- forged taps ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a tap's acknowledgement edits whatever message carried the tap: forged onto the "
-    "crisis resources, it overwrites them with the next question",
-)
 async def test_a_forged_tap_on_the_crisis_resources_does_not_overwrite_them(
     world: World,
 ) -> None:
+    """The bug this guards against: a tap's acknowledgement edits whatever message carried the tap:
+    forged onto the crisis resources, it overwrites them with the next question."""
     alice, first = await checkin_opened(world)
     resources = await crisis_words(world, alice.user)
 
@@ -234,14 +254,12 @@ async def test_a_forged_tap_on_the_crisis_resources_does_not_overwrite_them(
 # --- a typed answer while the next question is still on its way -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the buttons a typed answer retires are found among messages marked sent only; a "
-    "question still being sent (a 5xx, retried) keeps its buttons after it was answered",
-)
 async def test_typed_answers_while_telegram_fails_a_send_leave_no_live_answered_question(
     world: World,
 ) -> None:
+    """The bug this guards against: the buttons a typed answer retires are found among messages
+    marked sent only; a question still being sent (a 5xx, retried) keeps its buttons after it was
+    answered."""
     alice, _ = await checkin_opened(world)
     await world.drain()
     world.sandbox.faults.fail_next("sendMessage", 500)  # question 2's first send fails
@@ -277,12 +295,9 @@ async def until_retry_written(world: World) -> None:
 # --- the thanks' /talk button ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each tap on the thanks' talk button opens the talk dialog again: a double tap "
-    "asks twice, and the first prompt keeps buttons that no longer work",
-)
 async def test_a_double_tap_on_the_thanks_talk_button_asks_once(world: World) -> None:
+    """Each tap on the thanks' talk button used to open the talk dialog again: a double tap
+    asked twice, and the first prompt kept buttons that no longer worked."""
     alice, question = await checkin_opened(world)
     while any(d.startswith("c:") for d in button_data(question)):
         value = "s" if any(d.endswith(":s") for d in button_data(question)) else "0"
@@ -384,12 +399,10 @@ async def test_a_phq9_stopped_at_item_9_is_asked_again_next_checkin(
 # --- a typed answer while the tapped question's edit is still on its way --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a typed number counts for the current item even while the message asking it has "
-    "not reached the client: it is stored as the answer to a question they never saw",
-)
 async def test_a_typed_answer_never_counts_for_a_question_not_yet_shown(world: World) -> None:
+    """The bug this guards against: a typed number counts for the current item even while the
+    message asking it has not reached the client: it is stored as the answer to a question they
+    never saw."""
     alice, first = await checkin_opened(world)
     await world.drain()
     hold = world.sandbox.faults.hold("editMessageText", chat_id=alice.user.chat_id)

@@ -128,6 +128,29 @@ async def test_a_tapped_checkin_costs_two_calls_a_tap(world: World) -> None:
     }
 
 
+async def test_a_typed_checkin_costs_two_calls_an_answer(world: World) -> None:
+    therapist = await world.join_therapist()
+    alice = await join_client(world, therapist, "Alice Smith")
+    chat = alice.user.chat_id
+    question = await open_checkin_now(world, alice)
+    await world.drain()
+    since = len(world.sandbox.calls)
+    answers = 0
+    while any(d.startswith("c:") for d in button_data(question)):
+        data = button_data(question)
+        comment, scale = (any(d.endswith(end) for d in data) for end in (":s", ":10"))
+        await alice.user.send("a few words" if comment else "0" if scale else "no")
+        answers += 1
+        question = await alice.user.next_message()
+        await world.drain()  # read before answering the next
+    assert question["text"] == t("en", "checkin.thanks", therapist="Dana Lee")
+    # Each answer: the answered question's buttons go, and the next question comes below.
+    assert answers == 7 and calls_to(world, chat, since) == {
+        "editMessageReplyMarkup": answers,
+        "sendMessage": answers,
+    }
+
+
 async def test_a_question_that_cannot_be_edited_in_comes_as_a_new_message(world: World) -> None:
     therapist = await world.join_therapist()
     alice = await join_client(world, therapist, "Alice Smith")

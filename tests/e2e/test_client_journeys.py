@@ -85,9 +85,12 @@ async def refused(user: SandboxUser, message: dict[str, Any], data: str) -> str:
 
 
 async def tap(world: World, user: SandboxUser, question: dict[str, Any], value: str) -> None:
-    """Answer a question a minute later than the last thing that happened."""
+    """Answer a question a minute later than the last thing that happened, and read what the
+    tap brought before going on (a number typed while the next question is still on its way
+    was meant for the one tapped, and does not count for the next)."""
     world.clock.advance(timedelta(minutes=1))
-    await user.tap(question, data_for(question, value))
+    await user.answer_to(await user.tap(question, data_for(question, value)))
+    await world.drain()
 
 
 async def reasked(user: SandboxUser, question: dict[str, Any]) -> dict[str, Any]:
@@ -793,7 +796,8 @@ async def test_a_restart_mid_checkin_loses_and_doubles_nothing(world: World) -> 
 
     await world.stop_bot()
     # While the bot is down the client taps the pending question; Telegram keeps the update.
-    await tap(world, user, question, "6")
+    world.clock.advance(timedelta(minutes=1))
+    await user.tap(question, data_for(question, "6"))
     assert await stored(world, alice.id) == before
     world.clock.advance(timedelta(minutes=10))
     await world.start_bot()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.effects import instrument
+from devtools.sandbox import SandboxUser
 from flows.i18n import CATALOGS, t
 from flows.plan import plan_for, plan_items
 from flows.timezones import local_time
@@ -88,6 +89,13 @@ class Transcript:
         self.in_place = position if question else None
 
 
+async def read(world: World, user: SandboxUser, query: dict[str, Any]) -> None:
+    """Wait for the bot's answer to a tap and for what it brought to be delivered, as a person
+    reads the next question before typing."""
+    await user.answer_to(query)
+    await world.drain()
+
+
 @pytest.mark.parametrize("speaker", SPEAKERS, ids=[s.lang for s in SPEAKERS])
 async def test_a_client_hears_only_their_own_language(world: World, speaker: Speaker) -> None:
     lang = speaker.lang
@@ -126,13 +134,15 @@ async def test_a_client_hears_only_their_own_language(world: World, speaker: Spe
     values = {"heard": "9", "goals": "8", "approach": "8", "overall": "9", "wellbeing": "6"}
     for index, value in enumerate(values.values()):
         world.clock.advance(timedelta(minutes=1))
-        await user.tap(question, data_for(question, value))
+        await read(world, user, await user.tap(question, data_for(question, value)))
         script.answered(question["text"], value, question=True)
+        if index == 0:  # the hint is below the first question: the next one comes below it
+            script.in_place = None
         question = await next_with_buttons(user)
         assert question["text"] == script.expect_question(index + 1)
     # "yes" to the tension probe brings its follow-up; "no" to that leads to the comment.
     for value, label, upcoming in (("1", "button.yes", 6), ("0", "button.no", 7)):
-        await user.tap(question, data_for(question, value))
+        await read(world, user, await user.tap(question, data_for(question, value)))
         script.answered(question["text"], script.text(label), question=True)
         question = await next_with_buttons(user)
         assert question["text"] == script.expect_question(upcoming, {"tension": 1})

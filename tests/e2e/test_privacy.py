@@ -37,6 +37,7 @@ async def answer_checkin(world: World, person, comment: str) -> None:  # type: i
     while True:
         data = button_data(question)
         if any(d.endswith(":s") for d in data) and not any(d.endswith(":7") for d in data):
+            await world.drain()  # read: the comment question has reached the client
             await person.user.send(comment)
             break
         choice = next((d for d in data if d.endswith(":7")), None) or next(

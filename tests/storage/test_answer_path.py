@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from flows.statuses import CheckinStatus
 from storage import checkins, outbox
 from storage.models import Answer, Checkin
 from tests.storage.builders import make_client
@@ -37,45 +38,97 @@ async def sent(sessions, cipher, clock, client_id: int, kind: str, payload, tg_i
     return row_id
 
 
-async def live(sessions, cipher, client_id: int) -> tuple[int, int] | None:
+async def live(sessions, cipher, client_id: int) -> list[tuple[int | None, bool]]:
+    """(Telegram message id, sent) of each of the client's messages showing check-in buttons,
+    or to show them once on their way, newest first."""
     async with sessions() as s:
-        return await outbox.live_buttons(s, cipher, client_id, "c:")
+        shown = await outbox.recent_messages(s, cipher, client_id, "c:")
+    return [(m.message_id, m.sent) for m in shown if m.data]
 
 
-async def test_the_newest_question_still_showing_its_buttons(sessions, cipher, clock) -> None:
+async def test_the_questions_still_showing_their_buttons(sessions, cipher, clock) -> None:
     _, client_id = await make_client(sessions, cipher, clock)
-    assert await live(sessions, cipher, client_id) is None  # nothing sent yet
+    assert await live(sessions, cipher, client_id) == []  # nothing sent yet
     await sent(sessions, cipher, clock, client_id, "text", question("c:1:0:7"), 10)
-    assert await live(sessions, cipher, client_id) == (CHAT, 10)
+    assert await live(sessions, cipher, client_id) == [(10, True)]
     # A reply in between (a hint) shows no buttons: the question above still does.
     await sent(sessions, cipher, clock, client_id, "text", {"text": "Tap a number"}, 11)
-    assert await live(sessions, cipher, client_id) == (CHAT, 10)
+    assert await live(sessions, cipher, client_id) == [(10, True)]
     # Tapped: the same message becomes the next question, in place.
     edit = {"message_id": 10, **question("c:1:1:7")}
     await sent(sessions, cipher, clock, client_id, "edit", edit, 10)
-    assert await live(sessions, cipher, client_id) == (CHAT, 10)
-    # Typed: its buttons are taken away, and the next question is a new message.
+    assert await live(sessions, cipher, client_id) == [(10, True)]
+    # Asked again below (a reminder): both copies show buttons.
+    await sent(sessions, cipher, clock, client_id, "text", question("c:1:1:7"), 12)
+    assert await live(sessions, cipher, client_id) == [(12, True), (10, True)]
+    # Typed: their buttons are taken away, and the next question is a new message.
     await sent(sessions, cipher, clock, client_id, "markup", {"message_id": 10}, 10)
-    assert await live(sessions, cipher, client_id) is None
-    await sent(sessions, cipher, clock, client_id, "text", question("c:1:2:7"), 12)
-    assert await live(sessions, cipher, client_id) == (CHAT, 12)
+    await sent(sessions, cipher, clock, client_id, "markup", {"message_id": 12}, 12)
+    assert await live(sessions, cipher, client_id) == []
+    await sent(sessions, cipher, clock, client_id, "text", question("c:1:2:7"), 13)
+    assert await live(sessions, cipher, client_id) == [(13, True)]
     # An acknowledgement without buttons ends it too; other buttons (a dialog's) do not count.
-    await sent(sessions, cipher, clock, client_id, "edit", {"message_id": 12, "text": "✓"}, 12)
-    await sent(sessions, cipher, clock, client_id, "text", question("d:del:y"), 13)
-    assert await live(sessions, cipher, client_id) is None
+    await sent(sessions, cipher, clock, client_id, "edit", {"message_id": 13, "text": "✓"}, 13)
+    await sent(sessions, cipher, clock, client_id, "text", question("d:del:y"), 14)
+    assert await live(sessions, cipher, client_id) == []
 
 
-async def test_pending_and_other_clients_rows_are_not_shown(sessions, cipher, clock) -> None:
+async def test_rows_on_their_way_count_and_other_clients_do_not(sessions, cipher, clock) -> None:
     _, client_id = await make_client(sessions, cipher, clock)
     _, other_id = await make_client(sessions, cipher, clock)
     await sent(sessions, cipher, clock, other_id, "text", question("c:9:0:7"), 20)
-    async with sessions() as s, s.begin():  # queued, not sent yet: no message to change
+    await sent(sessions, cipher, clock, client_id, "text", question("c:1:0:7"), 21)
+    async with sessions() as s, s.begin():  # an edit on its way: it is message 21's newest row
         await outbox.queue_message(
-            s, cipher, chat_id=CHAT, kind="text", payload=question("c:1:0:7"), now=clock.now(),
+            s, cipher, chat_id=CHAT, kind="edit", now=clock.now(), client_id=client_id,
+            payload={"message_id": 21, **question("c:1:1:7")},
+        )  # fmt: skip
+    async with sessions() as s:
+        (shown,) = await outbox.recent_messages(s, cipher, client_id, "c:")
+    assert (shown.message_id, shown.kind, shown.sent, shown.data) == (
+        21,
+        "edit",
+        False,
+        ("c:1:1:7",),
+    )
+    async with sessions() as s, s.begin():  # a new message on its way: no Telegram id yet
+        await outbox.queue_message(
+            s, cipher, chat_id=CHAT, kind="text", payload=question("c:1:2:7"), now=clock.now(),
             client_id=client_id,
         )  # fmt: skip
-    assert await live(sessions, cipher, client_id) is None
-    assert await live(sessions, cipher, other_id) == (CHAT, 20)
+    assert await live(sessions, cipher, client_id) == [(None, False), (21, False)]
+    assert await live(sessions, cipher, other_id) == [(20, True)]
+    # Answered meanwhile: the new message goes out without its buttons, its text unchanged.
+    async with sessions() as s, s.begin():
+        waiting = (await outbox.recent_messages(s, cipher, client_id, "c:"))[0]
+        await outbox.drop_buttons(s, cipher, waiting)
+    async with sessions() as s:
+        now = (await outbox.recent_messages(s, cipher, client_id, "c:"))[0]
+    assert (now.row_id, now.data, now.payload) == (waiting.row_id, (), {"text": "How was it?"})
+
+
+async def test_a_client_s_sent_rows_outlive_a_day_while_their_checkin_is_open(
+    sessions, cipher, clock
+) -> None:
+    """A question asked days ago may still be answered: its rows say which copies show its
+    buttons, so they are kept until the check-in is over; anyone else's go after a day."""
+    _, client_id = await make_client(sessions, cipher, clock)
+    _, other_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        checkin = await checkins.open_checkin(
+            s, client_id=client_id, instrument="b", now=clock.now()
+        )
+    await sent(sessions, cipher, clock, client_id, "text", question("c:1:0:7"), 10)
+    await sent(sessions, cipher, clock, other_id, "text", question("c:2:0:7"), 11)
+    clock.advance(timedelta(days=2))
+    day_ago = clock.now() - timedelta(days=1)
+    async with sessions() as s, s.begin():
+        assert await outbox.forget_sent_messages(s, day_ago) == 1  # the other client's
+    assert await live(sessions, cipher, client_id) == [(10, True)]
+    async with sessions() as s, s.begin():
+        await checkins.close(s, [(checkin.id, CheckinStatus.PARTIAL, clock.now())])
+        assert await outbox.forget_sent_messages(s, day_ago) == 1
+    assert await live(sessions, cipher, client_id) == []
 
 
 async def test_an_answer_is_stored_once_with_the_first_answer_time(sessions, cipher, clock) -> None:
