@@ -511,7 +511,12 @@ class Executor:
         shown = await self._chat(subject)
         tapped = next((m for m in shown if m.message_id == tap.message_id), None)
         live = tapped is None or bool(tapped.data)  # None: older than the rows read
-        newest = tapped is not None and bool(tapped.data) and shown[0] is tapped
+        # Newest by Telegram's message ids, not by rows: a later row may only take the buttons
+        # off an older message, and a message not sent yet comes below everything.
+        below = any(m.message_id is None and m.kind == "text" for m in shown)
+        last = max((m.message_id for m in shown if m.message_id is not None), default=None)
+        newest = tapped is not None and bool(tapped.data) and not below
+        newest = newest and tapped is not None and tapped.message_id == last
         self._merge_into = tap.message_id if newest else None
         await self._retire_buttons(subject, keep=tap.message_id if live else None)
         return live

@@ -106,12 +106,29 @@ async def answer(
     return await next_with_buttons(user, timeout=timeout, after=question)
 
 
+HINT = t("en", "checkin.tap_hint", low=0, high=10)[:30]
+"""How the bot's hint to tap or type a number begins."""
+
+
 async def type_number(
     user: SandboxUser, question: dict[str, Any], value: int, ledger: Ledger, timeout: float = GUARD
 ) -> dict[str, Any]:
-    """Type `value` in answer to `question`, note it, and return the next question."""
-    user.skip_to_end()
-    await user.send(str(value))
+    """Type `value` in answer to `question`, note it, and return the next question. Typed the
+    instant `question` shows, the edit that brought it may not be written down as delivered yet
+    (another replica sent it): the bot then asks to tap or type again rather than risk filing
+    the number under a question not yet seen, and the client types it again, as a person would."""
+    for _ in range(5):
+        user.skip_to_end()
+        mark = len(user.inbox)
+        await user.send(str(value))
+
+        def replied(mark: int = mark) -> bool:
+            fresh = user.inbox[mark:]
+            return any(button_data(m) or HINT in str(m.get("text", "")) for m in fresh)
+
+        await user._sandbox.world.signal.until(replied, timeout)
+        if not any(HINT in str(m.get("text", "")) for m in user.inbox[mark:]):
+            break
     ledger.typed(question, value)
     return await next_with_buttons(user, timeout=timeout)
 
