@@ -354,6 +354,27 @@ RECENT_SENT = 8
 replies in between)."""
 
 
+# Built once, and without IN lists: an expanding IN is rendered anew on every execution, which
+# cost this per-tap query more than SQLite's work.
+_RECENT = (
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.chat_id,
+        _OUTBOX.c.kind,
+        _OUTBOX.c.status,
+        _OUTBOX.c.telegram_message_id,
+        _OUTBOX.c.payload_enc,
+    )
+    .where(
+        _OUTBOX.c.client_id == bindparam("client_id"),
+        or_(_OUTBOX.c.status == "sent", _OUTBOX.c.status == "pending"),
+        or_(_OUTBOX.c.kind == "text", _OUTBOX.c.kind == "edit", _OUTBOX.c.kind == "markup"),
+    )
+    .order_by(_OUTBOX.c.id.desc())
+    .limit(RECENT_SENT)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Shown:
     """One of a client's recent messages as its newest row (sent or on its way) leaves it."""
@@ -373,23 +394,7 @@ async def recent_messages(
     """The client's newest messages, newest first, each as its newest row says it shows (an
     edit or a `markup` row replaces the buttons), sent or still on its way, as far as the rows
     kept tell (`forget_sent_messages`)."""
-    rows = await s.execute(
-        select(
-            _OUTBOX.c.id,
-            _OUTBOX.c.chat_id,
-            _OUTBOX.c.kind,
-            _OUTBOX.c.status,
-            _OUTBOX.c.telegram_message_id,
-            _OUTBOX.c.payload_enc,
-        )
-        .where(
-            _OUTBOX.c.client_id == client_id,
-            _OUTBOX.c.status.in_(("sent", "pending")),
-            _OUTBOX.c.kind.in_(("text", "edit", "markup")),
-        )
-        .order_by(_OUTBOX.c.id.desc())
-        .limit(RECENT_SENT)
-    )
+    rows = await s.execute(_RECENT, {"client_id": client_id})
     seen: set[int] = set()
     shown: list[Shown] = []
     for row_id, chat_id, kind, status, message_id, payload_enc in rows:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from app import conversation
+from app.conversation import FromPerson
+from bot import staff
+from flows.events import Tap
 from flows.i18n import t
-from storage.models import Answer, Checkin, Client
+from storage.models import Answer, Checkin, Client, OutboxMessage
 from tests.e2e.harness import (
     World,
     button_data,
@@ -126,6 +132,47 @@ async def test_a_tapped_checkin_costs_two_calls_a_tap(world: World) -> None:
         "answerCallbackQuery": taps,
         "editMessageText": taps,
     }
+
+
+async def test_a_tap_costs_six_statements(world: World) -> None:
+    """The statements one tap's transaction runs (`app.conversation.handle`, the bot stopped so
+    that nothing else runs any): the update's mark, the client with therapist and practice, the
+    chat's recent messages, the answer (and the check-in's first answer time, once), the next
+    question's edit, the conversation state. The figure goes down only when a statement goes."""
+    therapist = await world.join_therapist()
+    alice = await join_client(world, therapist, "Alice Smith")
+    question = await open_checkin_now(world, alice)
+    await world.drain()
+    await world.stop_bot()
+    run: list[str] = []
+
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        run.append(statement.split(None, 1)[0].upper())
+
+    engine = world.rt.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        data = data_for(question, "7")
+        for update_id, first in ((900_001, True), (900_002, False)):
+            run.clear()
+            tap = Tap(at=world.clock.now(), data=data, message_id=question["message_id"])
+            person = FromPerson(alice.user.id, alice.user.chat_id, "en", tap)
+            after = await conversation.handle(
+                world.rt, update_id, person, world.clock.now(),
+                staff=staff.therapist_event, callback_id=str(update_id),
+            )  # fmt: skip
+            assert after.enqueued and len(run) == (7 if first else 6), run
+            assert run.count("SELECT") == 2  # the client, the chat
+            # The next question came in the tapped message's edit: its "7" is the next tap.
+            async with world.rt.sessions() as s:
+                newest = select(OutboxMessage.payload_enc).order_by(OutboxMessage.id.desc())
+                edit = json.loads(world.rt.cipher.decrypt(await s.scalar(newest.limit(1))))
+            assert edit["message_id"] == question["message_id"]
+            data = next(
+                b["data"] for line in edit["buttons"] for b in line if b["data"].endswith(":7")
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
 
 
 async def test_a_typed_checkin_costs_two_calls_an_answer(world: World) -> None:
