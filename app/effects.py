@@ -515,8 +515,9 @@ class Executor:
         # off an older message, and a message not sent yet comes below everything.
         below = any(m.message_id is None and m.kind == "text" for m in shown)
         last = max((m.message_id for m in shown if m.message_id is not None), default=None)
-        newest = tapped is not None and bool(tapped.data) and not below
-        newest = newest and tapped is not None and tapped.message_id == last
+        newest = (
+            tapped is not None and bool(tapped.data) and not below and tapped.message_id == last
+        )
         self._merge_into = tap.message_id if newest else None
         await self._retire_buttons(subject, keep=tap.message_id if live else None)
         return live
