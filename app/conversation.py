@@ -26,6 +26,7 @@ from flows.events import Command, Event
 from flows.i18n import t
 from flows.statuses import ClientStatus
 from storage import checkins, outbox, people, retention
+from storage.db import short_transaction
 from storage.models import Therapist
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,18 @@ async def _handle(
     callback_id: str | None,
 ) -> After:
     after = After(callback_id=callback_id)
+    with short_transaction():
+        return await _in_transaction(rt, delivery_id, incoming, now, staff, after)
+
+
+async def _in_transaction(
+    rt: Runtime,
+    delivery_id: int,
+    incoming: Incoming,
+    now: datetime,
+    staff: StaffCommands,
+    after: After,
+) -> After:
     async with rt.sessions() as s, s.begin():
         if not await retention.mark_update_processed(s, delivery_id, now):
             log.info("duplicate update %s dropped", delivery_id)

@@ -16,6 +16,7 @@ from app import alerts
 from app.runtime import OutboxJob, Runtime, Session
 from storage import alerts as alert_store
 from storage import checkins, outbox, people
+from storage.db import short_transaction
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,16 @@ async def claim(
     urgent_only: bool = False,
 ) -> Claim:
     """Claim due rows for `worker` (a claim older than `lease` is taken over)."""
-    async with rt.sessions() as s, s.begin():
-        rows = await outbox.claim_rows(
-            s, now=rt.clock.now(), lease=lease, worker=worker, limit=limit, urgent_only=urgent_only
-        )
+    with short_transaction():
+        async with rt.sessions() as s, s.begin():
+            rows = await outbox.claim_rows(
+                s,
+                now=rt.clock.now(),
+                lease=lease,
+                worker=worker,
+                limit=limit,
+                urgent_only=urgent_only,
+            )
     return _read(rt, rows)
 
 
@@ -77,13 +84,14 @@ async def record_and_claim(
     """Write the outcomes and claim up to `limit` due rows, in one transaction: a chat's next
     message becomes claimable in the transaction that marks its predecessor sent. Also returns
     how many messages failed for good."""
-    async with rt.sessions() as s, s.begin():
-        failed = await _record(s, rt, outcomes, now, retry_in)
-        rows = (
-            await outbox.claim_rows(s, now=now, lease=lease, worker=worker, limit=limit)
-            if limit > 0
-            else []
-        )
+    with short_transaction():
+        async with rt.sessions() as s, s.begin():
+            failed = await _record(s, rt, outcomes, now, retry_in)
+            rows = (
+                await outbox.claim_rows(s, now=now, lease=lease, worker=worker, limit=limit)
+                if limit > 0
+                else []
+            )
     return _read(rt, rows), failed
 
 
@@ -96,9 +104,10 @@ async def record_and_release(
 ) -> int:
     """Write the outcomes and give back rows claimed but not sent (a sender stopping): due again
     at once. Returns how many messages failed for good."""
-    async with rt.sessions() as s, s.begin():
-        failed = await _record(s, rt, outcomes, now, retry_in)
-        await outbox.release_claims(s, left)
+    with short_transaction():
+        async with rt.sessions() as s, s.begin():
+            failed = await _record(s, rt, outcomes, now, retry_in)
+            await outbox.release_claims(s, left)
     return failed
 
 

@@ -6,6 +6,14 @@ a busy bot those hand-offs cost more CPU than SQLite's own work. This adapter do
 steps in one function run on the same thread, through the same aiosqlite queue: same driver,
 same thread, same transaction semantics, a quarter of the hand-offs.
 
+A short transaction (`short_transaction()`: an update's, the sender's) goes further: once its
+BEGIN IMMEDIATE has the write lock, its statements, COMMIT and ROLLBACK run on the event loop's
+own thread, with no hand-off at all. Holding the lock, a statement never waits on another
+connection, so it takes microseconds and never blocks the loop for the busy timeout. The BEGIN
+itself is tried on the loop without waiting (busy timeout 0 for that one statement); if another
+process holds the lock it goes to aiosqlite's thread and waits there as before. Scans (the
+heartbeat, exports, the console) are not short and keep the thread.
+
 Wired in with `create_async_engine(..., module=dbapi())`, SQLAlchemy's documented way to give a
 dialect another DB-API module. It relies on `aiosqlite.Connection._execute` (run a function on
 the connection's thread), which SQLAlchemy's own adapter also reaches into; `available()` checks
@@ -16,7 +24,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 import aiosqlite
@@ -27,6 +37,24 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 
 Outcome = tuple[Any, list[Any] | None, int, int]
+
+_SHORT: ContextVar[bool] = ContextVar("rapport_short_transaction", default=False)
+
+
+@contextmanager
+def short_transaction() -> Iterator[None]:
+    """Transactions begun inside are a handful of small statements (see the module's doc)."""
+    token = _SHORT.set(True)
+    try:
+        yield
+    finally:
+        _SHORT.reset(token)
+
+
+def _busy(error: sqlite3.Error) -> bool:
+    """SQLITE_BUSY, or one of its extended codes: another connection holds the lock."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _run(conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any) -> Outcome:
@@ -64,8 +92,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     def _trip(self, run: Callable[..., Outcome], operation: Any, parameters: Any) -> Outcome:
         adapt = cast(OneTripConnection, self._adapt_connection)
         begin, adapt._begin = adapt._begin, None
-        trip = self._connection._execute(run, adapt.sqlite, begin, operation, parameters)
         try:
+            if begin is not None and _SHORT.get() and adapt.lock_here(begin):
+                begin = None
+            if adapt.here:
+                return run(adapt.sqlite, None, operation, parameters)
+            trip = self._connection._execute(run, adapt.sqlite, begin, operation, parameters)
             return cast(Outcome, self.await_(trip))
         except Exception as error:
             adapt._handle_exception(error)
@@ -88,16 +120,37 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """Also defers the transaction's BEGIN to its first statement (one trip for both), and
     skips the COMMIT or ROLLBACK of a connection that ran nothing since the last one."""
 
-    __slots__ = ("_begin", "_idle")
+    __slots__ = ("_begin", "_busy_ms", "_idle", "here")
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
         self._idle = True  # nothing run since the last commit or rollback
+        self._busy_ms: int | None = None  # the connection's busy timeout, read once
+        self.here = False  # this transaction holds the lock and runs on the event loop
+
+    def lock_here(self, begin: str) -> bool:
+        """Run `begin` on the event loop without waiting for the lock: True if it took it,
+        False if another connection holds it (then the thread runs it, and waits)."""
+        conn = self.sqlite
+        if self._busy_ms is None:
+            self._busy_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute(begin)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        self.here = True
+        return True
 
     @property
     def sqlite(self) -> sqlite3.Connection:
-        """The driver's own connection, used on aiosqlite's thread only."""
+        """The driver's own connection: used on aiosqlite's thread, or on the event loop by a
+        short transaction that holds the lock."""
         return cast(sqlite3.Connection, self._connection._conn)
 
     def begin_with(self, statement: str) -> None:
@@ -120,20 +173,35 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         self._begin = None
-        if not self._idle:
+        if self.here:
+            try:
+                self.sqlite.commit()
+            except Exception as error:  # still in the transaction: the rollback follows
+                self._handle_exception(error)
+            self.here, self._idle = False, True
+        elif not self._idle:
             super().commit()
             self._idle = True
 
     def rollback(self) -> None:
         # Also the pool's reset of every connection it gets back, most of them just committed.
         self._begin = None
-        if not self._idle:
+        if self.here:
+            self.here, self._idle = False, True
+            try:
+                self.sqlite.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+        elif not self._idle:
             super().rollback()
             self._idle = True
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        # A short transaction uses the connection from the event loop's thread, never while
+        # aiosqlite's thread does (each statement is awaited before the next).
+        kw["check_same_thread"] = False
         stock = super().connect(*arg, **kw)
         if type(stock) is not AsyncAdapt_aiosqlite_connection:
             return stock  # the sync fallback: left as it is

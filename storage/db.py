@@ -3,7 +3,8 @@
 SQLite gets WAL, a busy timeout, foreign keys and explicit `BEGIN IMMEDIATE` transactions on every
 connection, so several processes (a bot and the CLI, or two replicas in tests) share one file
 safely and SAVEPOINTs behave as on PostgreSQL; one connection per process, through aiosqlite with
-one thread hand-off per statement (`storage.aiosqlite_cursor`).
+one thread hand-off per statement, and none for a short transaction once it holds the write lock
+(`storage.aiosqlite_cursor`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util.concurrency import await_only
 
 from storage import aiosqlite_cursor
+from storage.aiosqlite_cursor import short_transaction as short_transaction
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -1,8 +1,10 @@
 """The one-trip aiosqlite adapter: the same results and transactions as the stock adapter, in one
-hand-off to aiosqlite's thread per statement."""
+hand-off to aiosqlite's thread per statement, and none for a short transaction holding the lock."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -13,8 +15,8 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from storage import aiosqlite_cursor
-from storage.db import SQLITE_QUEUE_SECONDS, create_engine, session_factory
+from storage import aiosqlite_cursor, db
+from storage.db import SQLITE_QUEUE_SECONDS, create_engine, session_factory, short_transaction
 from storage.models import ProcessedUpdate
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -64,6 +66,68 @@ async def test_a_transaction_costs_one_trip_per_statement_and_one_to_commit(
     assert trips() == 3, "a transaction that ran nothing costs no trip"
 
 
+async def busy_timeout(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("PRAGMA busy_timeout")))
+
+
+async def test_a_short_transaction_makes_no_trip_once_it_holds_the_lock(
+    engine: AsyncEngine, other: sqlite3.Connection
+) -> None:
+    trips = await count_trips(engine)
+    sessions = session_factory(engine)
+    with short_transaction():
+        async with sessions() as s, s.begin():
+            await s.execute(processed(1))
+            assert await s.scalar(select(ProcessedUpdate.update_id)) == 1
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")  # it holds the write lock all along
+    assert trips() == 0
+    other.execute("BEGIN IMMEDIATE")  # committed and released
+    assert other.execute("SELECT update_id FROM processed_update").fetchall() == [(1,)]
+    other.execute("ROLLBACK")
+    # The next transaction, not short, goes through the thread as before, and the busy
+    # timeout set aside for the short one's BEGIN is back.
+    assert await busy_timeout(engine) == db.SQLITE_BUSY_SECONDS * 1000
+    assert trips() > 0
+
+
+async def test_a_short_transaction_waits_for_another_programs_lock_off_the_event_loop(
+    sqlite_url: str, other: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program (the CLI, a second bot) holds the write lock: the short transaction's
+    BEGIN waits on aiosqlite's thread, while the event loop goes on, and then it proceeds."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 5)  # a loop blocked would fail in 5 s
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as s, s.begin():  # the connection is open before the lock
+            await s.execute(processed(1))
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write() -> None:
+            with short_transaction():
+                async with sessions() as s, s.begin():
+                    await s.execute(processed(2))
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        task = asyncio.create_task(write())
+        for _ in range(50):  # the loop keeps turning while the transaction waits
+            await asyncio.sleep(0)
+        assert not task.done()
+        # A BEGIN waiting on the loop's own thread would have held it for the busy timeout.
+        assert loop.time() - started < 2.5
+        other.execute("COMMIT")
+        await asyncio.wait_for(task, timeout=5)
+        async with sessions() as s:
+            stored = await s.scalars(select(ProcessedUpdate.update_id).order_by("update_id"))
+            assert stored.all() == [1, 2]
+        assert await busy_timeout(engine) == 5000
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 def other(sqlite_url: str) -> Iterator[sqlite3.Connection]:
     """Another program's connection to the same file, which never waits for a lock."""
@@ -108,18 +172,24 @@ async def test_row_counts_keys_and_returned_rows_are_the_drivers(engine: AsyncEn
         assert rows.scalars().all() == [7, 8, 9]
 
 
-async def test_a_failed_statement_rolls_back_as_before(engine: AsyncEngine) -> None:
+def maybe_short(short: bool) -> contextlib.AbstractContextManager[None]:
+    return short_transaction() if short else contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("short", [False, True], ids=["thread", "short"])
+async def test_a_failed_statement_rolls_back_as_before(engine: AsyncEngine, short: bool) -> None:
     sessions = session_factory(engine)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError), maybe_short(short):
         async with sessions() as s, s.begin():
             await s.execute(processed(1))
             await s.execute(processed(1))
-    async with sessions() as s, s.begin():
-        await s.execute(processed(2))
-        with pytest.raises(IntegrityError):
-            async with s.begin_nested():
-                await s.execute(processed(2))  # only the savepoint is undone
-        await s.execute(processed(3))
+    with maybe_short(short):
+        async with sessions() as s, s.begin():
+            await s.execute(processed(2))
+            with pytest.raises(IntegrityError):
+                async with s.begin_nested():
+                    await s.execute(processed(2))  # only the savepoint is undone
+            await s.execute(processed(3))
     async with sessions() as s:
         stored = await s.scalars(select(ProcessedUpdate.update_id).order_by("update_id"))
         assert stored.all() == [2, 3]
