@@ -113,8 +113,9 @@ async def record_and_release(
 
 async def still_pending(rt: Runtime, ids: Sequence[int]) -> set[int]:
     """Which of these rows are still there and pending (not erased, nor sent by another)."""
-    async with rt.sessions() as s:
-        return await outbox.still_pending(s, ids)
+    with short_transaction():
+        async with rt.sessions() as s:
+            return await outbox.still_pending(s, ids)
 
 
 def _read(rt: Runtime, rows: Sequence[Any]) -> Claim:
