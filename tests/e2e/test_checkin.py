@@ -24,6 +24,7 @@ from tests.e2e.harness import (
     next_with_buttons,
     open_checkin_now,
 )
+from tests.storage.trips import count_trips
 
 
 async def test_onboarding_activates_the_client_with_consent_and_zone(world: World) -> None:
@@ -151,10 +152,12 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
 
     engine = world.rt.engine.sync_engine
     event.listen(engine, "before_cursor_execute", counted)
+    trips = await count_trips(world.rt.engine)
     try:
         data = data_for(question, "7")
         for update_id, first in ((900_001, True), (900_002, False)):
             run.clear()
+            trips_before = trips()
             tap = Tap(at=world.clock.now(), data=data, message_id=question["message_id"])
             person = FromPerson(alice.user.id, alice.user.chat_id, "en", tap)
             after = await conversation.handle(
@@ -163,6 +166,8 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
             )  # fmt: skip
             assert after.enqueued and len(run) == (7 if first else 6), run
             assert run.count("SELECT") == 2  # the client, the chat
+            # A short transaction: not one statement crossed to aiosqlite's thread.
+            assert trips() == trips_before
             # The next question came in the tapped message's edit: its "7" is the next tap.
             async with world.rt.sessions() as s:
                 newest = select(OutboxMessage.payload_enc).order_by(OutboxMessage.id.desc())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from storage import aiosqlite_cursor, db
 from storage.db import SQLITE_QUEUE_SECONDS, create_engine, session_factory, short_transaction
 from storage.models import ProcessedUpdate
+from tests.storage.trips import count_trips
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -28,23 +29,6 @@ async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(sqlite_url)
     yield engine
     await engine.dispose()
-
-
-async def count_trips(engine: AsyncEngine) -> Callable[[], int]:
-    """Counts the functions queued to the pooled connection's aiosqlite thread from now on."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        assert isinstance(raw.dbapi_connection, aiosqlite_cursor.OneTripConnection)
-        driver: Any = raw.driver_connection
-    trips = [0]
-    queue = driver._execute
-
-    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips[0] += 1
-        return await queue(fn, *args, **kwargs)
-
-    driver._execute = counted
-    return lambda: trips[0]
 
 
 def processed(update_id: int) -> Any:
