@@ -12,7 +12,9 @@ own thread, with no hand-off at all. Holding the lock, a statement never waits o
 connection, so it takes microseconds and never blocks the loop for the busy timeout. The BEGIN
 itself is tried on the loop without waiting (busy timeout 0 for that one statement); if another
 process holds the lock it goes to aiosqlite's thread and waits there as before. Scans (the
-heartbeat, exports, the console) are not short and keep the thread.
+heartbeat, exports, the console) are not short and keep the thread. The one pause left on the
+loop is SQLite's automatic checkpoint, run by the COMMIT that fills the WAL past 1,000 pages
+(about 4 MB of writes): 6–9 ms on the development machine.
 
 Wired in with `create_async_engine(..., module=dbapi())`, SQLAlchemy's documented way to give a
 dialect another DB-API module. It relies on `aiosqlite.Connection._execute` (run a function on
