@@ -6,6 +6,7 @@ rows is decided here: sent, due again later, failed for good, or its client unre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,16 +59,10 @@ async def claim(
     urgent_only: bool = False,
 ) -> Claim:
     """Claim due rows for `worker` (a claim older than `lease` is taken over)."""
-    with short_transaction():
-        async with rt.sessions() as s, s.begin():
-            rows = await outbox.claim_rows(
-                s,
-                now=rt.clock.now(),
-                lease=lease,
-                worker=worker,
-                limit=limit,
-                urgent_only=urgent_only,
-            )
+    async with rt.sessions() as s, s.begin():
+        rows = await outbox.claim_rows(
+            s, now=rt.clock.now(), lease=lease, worker=worker, limit=limit, urgent_only=urgent_only
+        )
     return _read(rt, rows)
 
 
@@ -84,7 +79,8 @@ async def record_and_claim(
     """Write the outcomes and claim up to `limit` due rows, in one transaction: a chat's next
     message becomes claimable in the transaction that marks its predecessor sent. Also returns
     how many messages failed for good."""
-    with short_transaction():
+    # Marking is short; a look for due rows scans the backlog, which may be long.
+    with short_transaction() if limit == 0 else contextlib.nullcontext():
         async with rt.sessions() as s, s.begin():
             failed = await _record(s, rt, outcomes, now, retry_in)
             rows = (

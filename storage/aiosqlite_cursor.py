@@ -12,9 +12,10 @@ own thread, with no hand-off at all. Holding the lock, a statement never waits o
 connection, so it takes microseconds and never blocks the loop for the busy timeout. The BEGIN
 itself is tried on the loop without waiting (busy timeout 0 for that one statement); if another
 process holds the lock it goes to aiosqlite's thread and waits there as before. Scans (the
-heartbeat, exports, the console) are not short and keep the thread. The one pause left on the
-loop is SQLite's automatic checkpoint, run by the COMMIT that fills the WAL past 1,000 pages
-(about 4 MB of writes): 6–9 ms on the development machine.
+heartbeat, exports, the console, the sender's look for due rows) are not short and keep the
+thread. SQLite's automatic checkpoint (the WAL copied into the database and synced, every 1,000
+pages or so: 6–15 ms here) is kept off the loop: a commit there puts it off, and one short
+transaction in `CHECKPOINT_EVERY` commits on the thread, where it runs if due.
 
 Wired in with `create_async_engine(..., module=dbapi())`, SQLAlchemy's documented way to give a
 dialect another DB-API module. It relies on `aiosqlite.Connection._execute` (run a function on
@@ -24,6 +25,7 @@ for it, and without it the stock adapter is used.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -40,17 +42,27 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 
 Outcome = tuple[Any, list[Any] | None, int, int]
 
-_SHORT: ContextVar[bool] = ContextVar("rapport_short_transaction", default=False)
+CHECKPOINT_EVERY = 100
+"""One short transaction in this many commits on aiosqlite's thread, where SQLite's automatic
+checkpoint may run; the others commit on the event loop with it put off."""
+
+_SHORT: ContextVar[asyncio.Task[Any] | None] = ContextVar("rapport_short_transaction", default=None)
 
 
 @contextmanager
 def short_transaction() -> Iterator[None]:
-    """Transactions begun inside are a handful of small statements (see the module's doc)."""
-    token = _SHORT.set(True)
+    """Transactions this task begins inside are a handful of small statements (see the module's
+    doc). Tasks it starts meanwhile are not covered: they may do anything."""
+    token = _SHORT.set(asyncio.current_task())
     try:
         yield
     finally:
         _SHORT.reset(token)
+
+
+def _short() -> bool:
+    owner = _SHORT.get()
+    return owner is not None and owner is asyncio.current_task()
 
 
 def _busy(error: sqlite3.Error) -> bool:
@@ -95,9 +107,13 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         adapt = cast(OneTripConnection, self._adapt_connection)
         begin, adapt._begin = adapt._begin, None
         try:
-            if begin is not None and _SHORT.get() and adapt.lock_here(begin):
+            if begin is None:
+                adapt.check_here()
+            elif not adapt.here and _short() and adapt.lock_here(begin):
                 begin = None
-            if adapt.here:
+            # A BEGIN while a transaction runs here (sessions sharing an in-memory database's
+            # one connection) goes to the thread, and fails there as it did before.
+            if adapt.here and begin is None:
                 return run(adapt.sqlite, None, operation, parameters)
             trip = self._connection._execute(run, adapt.sqlite, begin, operation, parameters)
             return cast(Outcome, self.await_(trip))
@@ -122,14 +138,22 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """Also defers the transaction's BEGIN to its first statement (one trip for both), and
     skips the COMMIT or ROLLBACK of a connection that ran nothing since the last one."""
 
-    __slots__ = ("_begin", "_busy_ms", "_idle", "here")
+    __slots__ = ("_begin", "_busy_ms", "_checkpoint_pages", "_commits_here", "_idle", "here")
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
         self._idle = True  # nothing run since the last commit or rollback
         self._busy_ms: int | None = None  # the connection's busy timeout, read once
+        self._checkpoint_pages: int | None = None  # its automatic checkpoint's threshold
+        self._commits_here = 0
         self.here = False  # this transaction holds the lock and runs on the event loop
+
+    def check_here(self) -> None:
+        """SQLite may have ended the transaction on its own (a full disk, an I/O error): what
+        follows is no longer under the lock, so it leaves the event loop."""
+        if self.here and not self.sqlite.in_transaction:
+            self.here = False
 
     def lock_here(self, begin: str) -> bool:
         """Run `begin` on the event loop without waiting for the lock: True if it took it,
@@ -176,24 +200,41 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def commit(self) -> None:
         self._begin = None
         if self.here:
-            try:
-                self.sqlite.commit()
-            except Exception as error:  # still in the transaction: the rollback follows
-                self._handle_exception(error)
+            self._commits_here += 1
+            if self._commits_here % CHECKPOINT_EVERY:
+                self._commit_here()
+            else:  # the WAL is copied into the database (and synced) off the loop
+                self.here = False
+                super().commit()
             self.here, self._idle = False, True
         elif not self._idle:
             super().commit()
             self._idle = True
 
+    def _commit_here(self) -> None:
+        """COMMIT on the event loop, without the automatic checkpoint it could run (a few MB
+        copied and synced), which waits for the next commit on the thread."""
+        conn = self.sqlite
+        if self._checkpoint_pages is None:
+            self._checkpoint_pages = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        try:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                conn.commit()
+            finally:
+                conn.execute(f"PRAGMA wal_autocheckpoint={self._checkpoint_pages}")
+        except Exception as error:  # still in the transaction: the rollback follows
+            self._handle_exception(error)
+
     def rollback(self) -> None:
         # Also the pool's reset of every connection it gets back, most of them just committed.
         self._begin = None
         if self.here:
-            self.here, self._idle = False, True
             try:
                 self.sqlite.rollback()
-            except Exception as error:
+            except Exception as error:  # not idle: the pool's reset tries again
                 self._handle_exception(error)
+            self.here, self._idle = False, True
         elif not self._idle:
             super().rollback()
             self._idle = True

@@ -24,7 +24,7 @@ from tests.e2e.harness import (
     next_with_buttons,
     open_checkin_now,
 )
-from tests.storage.trips import count_trips
+from tests.storage.sqlite_tools import count_trips
 
 
 async def test_onboarding_activates_the_client_with_consent_and_zone(world: World) -> None:

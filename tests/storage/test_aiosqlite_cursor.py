@@ -4,10 +4,7 @@ hand-off to aiosqlite's thread per statement, and none for a short transaction h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,21 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from storage import aiosqlite_cursor, db
 from storage.db import SQLITE_QUEUE_SECONDS, create_engine, session_factory, short_transaction
 from storage.models import ProcessedUpdate
-from tests.storage.trips import count_trips
-
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    # One pooled connection (the default), so the trips counted are those the tests cause.
-    engine = create_engine(sqlite_url)
-    yield engine
-    await engine.dispose()
-
-
-def processed(update_id: int) -> Any:
-    return insert(ProcessedUpdate).values(update_id=update_id, processed_at=NOW)
+from tests.storage.sqlite_tools import NOW, count_trips, maybe_short, processed
 
 
 async def test_a_transaction_costs_one_trip_per_statement_and_one_to_commit(
@@ -112,15 +95,6 @@ async def test_a_short_transaction_waits_for_another_programs_lock_off_the_event
         await engine.dispose()
 
 
-@pytest.fixture
-def other(sqlite_url: str) -> Iterator[sqlite3.Connection]:
-    """Another program's connection to the same file, which never waits for a lock."""
-    conn = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"), timeout=0)
-    conn.isolation_level = None
-    yield conn
-    conn.close()
-
-
 async def test_the_write_lock_is_taken_with_the_first_statement(
     engine: AsyncEngine, other: sqlite3.Connection
 ) -> None:
@@ -154,10 +128,6 @@ async def test_row_counts_keys_and_returned_rows_are_the_drivers(engine: AsyncEn
         assert gone.all() == [(10,)]
         rows = await s.execute(text("SELECT update_id FROM processed_update ORDER BY update_id"))
         assert rows.scalars().all() == [7, 8, 9]
-
-
-def maybe_short(short: bool) -> contextlib.AbstractContextManager[None]:
-    return short_transaction() if short else contextlib.nullcontext()
 
 
 @pytest.mark.parametrize("short", [False, True], ids=["thread", "short"])
