@@ -72,8 +72,9 @@ def _busy(error: sqlite3.Error) -> bool:
 
 
 def _run(conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any) -> Outcome:
-    """On aiosqlite's thread: the whole statement, as the stock adapter's four trips do it,
-    after the transaction's deferred BEGIN if it is the first."""
+    """The whole statement, as the stock adapter's four trips do it, after the transaction's
+    deferred BEGIN if it is the first; on aiosqlite's thread, or on the event loop for a short
+    transaction holding the lock."""
     cursor = conn.cursor()
     try:
         if begin is not None:
