@@ -204,11 +204,12 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             self._commits_here += 1
             if self._commits_here % CHECKPOINT_EVERY:
                 self._commit_here()
-            else:  # the WAL is copied into the database (and synced) off the loop
-                self.here = False
-                super().commit()
-            self.here, self._idle = False, True
-        elif not self._idle:
+                self.here, self._idle = False, True
+                return
+            # This one commits on the thread, where a due checkpoint copies the WAL into the
+            # database and syncs it.
+            self.here = False
+        if not self._idle:
             super().commit()
             self._idle = True
 

@@ -1,15 +1,17 @@
 """Tools for the SQLite adapter's tests (`storage.aiosqlite_cursor`): the hand-offs to aiosqlite's
-worker thread counted, a row to write, a short transaction or not."""
+worker thread counted, a row to write and the rows stored, a short transaction or not, whether
+another program could take the write lock, a connection setting read back."""
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import aiosqlite_cursor
 from storage.db import short_transaction
@@ -20,6 +22,29 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 def processed(update_id: int) -> Any:
     return insert(ProcessedUpdate).values(update_id=update_id, processed_at=NOW)
+
+
+async def stored(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    """The `processed` rows stored, in order."""
+    async with sessions() as s:
+        rows = await s.scalars(select(ProcessedUpdate.update_id).order_by("update_id"))
+        return list(rows.all())
+
+
+def lock_is_free(other: sqlite3.Connection) -> bool:
+    """Whether another program's connection could take the write lock now (and lets it go)."""
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    other.execute("ROLLBACK")
+    return True
+
+
+async def pragma(engine: AsyncEngine, name: str) -> int:
+    """A connection setting as the pooled connection has it (`busy_timeout`, ...)."""
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text(f"PRAGMA {name}")))
 
 
 def maybe_short(short: bool) -> contextlib.AbstractContextManager[None]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from storage import aiosqlite_cursor, db
 from storage.db import SQLITE_QUEUE_SECONDS, create_engine, session_factory, short_transaction
 from storage.models import ProcessedUpdate
-from tests.storage.sqlite_tools import NOW, count_trips, maybe_short, processed
+from tests.storage.sqlite_tools import NOW, count_trips, maybe_short, pragma, processed
 
 
 async def test_a_transaction_costs_one_trip_per_statement_and_one_to_commit(
@@ -31,11 +31,6 @@ async def test_a_transaction_costs_one_trip_per_statement_and_one_to_commit(
     async with sessions() as s, s.begin():
         pass
     assert trips() == 3, "a transaction that ran nothing costs no trip"
-
-
-async def busy_timeout(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(text("PRAGMA busy_timeout")))
 
 
 async def test_a_short_transaction_makes_no_trip_once_it_holds_the_lock(
@@ -55,7 +50,7 @@ async def test_a_short_transaction_makes_no_trip_once_it_holds_the_lock(
     other.execute("ROLLBACK")
     # The next transaction, not short, goes through the thread as before, and the busy
     # timeout set aside for the short one's BEGIN is back.
-    assert await busy_timeout(engine) == db.SQLITE_BUSY_SECONDS * 1000
+    assert await pragma(engine, "busy_timeout") == db.SQLITE_BUSY_SECONDS * 1000
     assert trips() > 0
 
 
@@ -90,7 +85,7 @@ async def test_a_short_transaction_waits_for_another_programs_lock_off_the_event
         async with sessions() as s:
             stored = await s.scalars(select(ProcessedUpdate.update_id).order_by("update_id"))
             assert stored.all() == [1, 2]
-        assert await busy_timeout(engine) == 5000
+        assert await pragma(engine, "busy_timeout") == 5000
     finally:
         await engine.dispose()
 

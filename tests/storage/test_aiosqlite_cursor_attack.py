@@ -12,33 +12,26 @@ import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import aiosqlite_cursor, db
 from storage.db import create_engine, session_factory, short_transaction
-from storage.models import ProcessedUpdate
-from tests.storage.sqlite_tools import NOW, count_trips, maybe_short, pooled_driver, processed
+from tests.storage.sqlite_tools import (
+    NOW,
+    count_trips,
+    lock_is_free,
+    maybe_short,
+    pooled_driver,
+    pragma,
+    processed,
+    stored,
+)
 
 
 def file_size(path: str) -> int:
     return os.stat(path).st_size
-
-
-def lock_is_free(other: sqlite3.Connection) -> bool:
-    try:
-        other.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError:
-        return False
-    other.execute("ROLLBACK")
-    return True
-
-
-async def stored(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
-    async with sessions() as s:
-        rows = await s.scalars(select(ProcessedUpdate.update_id).order_by("update_id"))
-        return list(rows.all())
 
 
 # Defects.
@@ -99,8 +92,7 @@ async def test_the_checkpoint_runs_on_the_thread_once_in_so_many_short_commits(
         crossed.append(trips() - before)
     assert crossed == [0, 0, 1]  # the third commit went to the thread
     assert grown == [False, False, True]  # and the checkpoint ran there
-    async with engine.connect() as conn:  # the threshold set aside meanwhile is back
-        assert await conn.scalar(text("PRAGMA wal_autocheckpoint")) == 1000
+    assert await pragma(engine, "wal_autocheckpoint") == 1000  # set aside meanwhile, back
     assert await stored(sessions) == [1, 2, 3]
 
 

@@ -20,30 +20,13 @@ from storage.models import ProcessedUpdate
 from tests.storage.sqlite_tools import (
     NOW,
     count_trips,
+    lock_is_free,
     maybe_short,
     pooled_driver,
+    pragma,
     processed,
+    stored,
 )
-
-
-def lock_is_free(other: sqlite3.Connection) -> bool:
-    try:
-        other.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError:
-        return False
-    other.execute("ROLLBACK")
-    return True
-
-
-async def pragma(engine: AsyncEngine, name: str) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(text(f"PRAGMA {name}")))
-
-
-async def stored(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
-    async with sessions() as s:
-        rows = await s.scalars(select(ProcessedUpdate.update_id).order_by("update_id"))
-        return list(rows.all())
 
 
 async def refused_commit(sessions: async_sessionmaker[AsyncSession], update_id: int) -> None:
