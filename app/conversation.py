@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import assert_never
 
 from app import alerts, caseload, effects
 from app.invites import refusal_key
@@ -27,7 +28,7 @@ from flows.i18n import t
 from flows.statuses import ClientStatus
 from storage import checkins, outbox, people, retention
 from storage.db import short_transaction
-from storage.models import Therapist
+from storage.models import Client, Therapist
 
 log = logging.getLogger(__name__)
 
@@ -138,27 +139,56 @@ async def _in_transaction(
     after: After,
 ) -> After:
     async with rt.sessions() as s, s.begin():
-        if not await retention.mark_update_processed(s, delivery_id, now):
+        client: Client | None = None
+        sender = _client_sender(incoming)
+        if sender is not None:
+            fresh, client = await people.mark_and_find_client(s, delivery_id, now, sender)
+        else:
+            fresh = await retention.mark_update_processed(s, delivery_id, now)
+        if not fresh:
             log.info("duplicate update %s dropped", delivery_id)
             return after
         if isinstance(incoming, Membership):
-            await on_membership(s, rt, incoming, now)
+            await on_membership(s, rt, incoming, client, now)
         elif isinstance(incoming, GroupCommand):
             after.direct.append((incoming.chat_id, t(incoming.language, "chat.group")))
         elif incoming is not None:
-            await route(s, rt, incoming, now, after, staff)
+            await route(s, rt, incoming, client, now, after, staff)
         after.unhanded = s.info.get(outbox.QUEUED_KEY, 0) - len(after.handed)
     return after
 
 
+def _client_sender(incoming: Incoming) -> int | None:
+    """The account whose client the update is handled for, looked up with the update's mark
+    (`people.mark_and_find_client`); None when no client is looked up (an invite being redeemed
+    binds one instead)."""
+    match incoming:
+        case Membership(user_id=user_id):
+            return user_id
+        case FromPerson(event=Command(name="start", args=args)) if args:
+            return None
+        case FromPerson(user_id=user_id):
+            return user_id
+        case GroupCommand() | None:
+            return None
+        case _:
+            assert_never(incoming)
+
+
 async def route(
-    s: Session, rt: Runtime, person: FromPerson, now: datetime, after: After, staff: StaffCommands
+    s: Session,
+    rt: Runtime,
+    person: FromPerson,
+    client: Client | None,
+    now: datetime,
+    after: After,
+    staff: StaffCommands,
 ) -> None:
+    """`client`: the sender's, as looked up with the update's mark (`_client_sender`)."""
     event = person.event
     if isinstance(event, Command) and event.name == "start" and event.args:
         await join(s, rt, person, event.args, now, after)
         return
-    client = await people.client_by_user(s, person.user_id)
     if client is not None and client.status not in (ClientStatus.INVITED, ClientStatus.DECLINED):
         await effects.client_event(s, rt, client, event, person.telegram_language, now, after)
         return
@@ -206,11 +236,13 @@ async def join(
     await effects.start_onboarding(s, rt, client, person.telegram_language, now, after)
 
 
-async def on_membership(s: Session, rt: Runtime, change: Membership, now: datetime) -> None:
-    """The client blocked or unblocked the bot: evidence for the signals, nothing to send. A
-    therapist who blocked it cannot be alerted: their clients' urgent alerts go to the safety
-    contact until they unblock it (`app.effects.reachable`)."""
-    client = await people.client_by_user(s, change.user_id)
+async def on_membership(
+    s: Session, rt: Runtime, change: Membership, client: Client | None, now: datetime
+) -> None:
+    """The client (`client`, None if the account is not a client's) blocked or unblocked the
+    bot: evidence for the signals, nothing to send. A therapist who blocked it cannot be alerted:
+    their clients' urgent alerts go to the safety contact until they unblock it
+    (`app.effects.reachable`)."""
     if client is None:
         therapist = await people.therapist_by_user(s, change.user_id)
         if therapist is not None and change.blocked != (therapist.unreachable_at is not None):

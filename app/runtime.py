@@ -16,7 +16,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.quarantine import Quarantine
 from storage.crypto import Cipher
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, open_pool, session_factory
 
 Session: TypeAlias = AsyncSession
 """A unit of work's database session: adapters hand it on to the use cases, never query it."""
@@ -99,6 +99,11 @@ class Runtime:
             self.handoff.take(jobs)
         else:  # stopped meanwhile: the claims lapse after the lease and the rows go out then
             self.wake_sender()
+
+    async def open_pool(self) -> None:
+        """Open the database connections the process will use, before the first burst needs them
+        (`storage.db.open_pool`)."""
+        await open_pool(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()

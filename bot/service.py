@@ -89,6 +89,7 @@ class BotService:
         listen: tuple[str, int] = ("0.0.0.0", 8443),
     ) -> None:
         await instances.register(self.rt, self.instance_id)  # refuses keys that cannot read
+        await self.rt.open_pool()
         await self.app.initialize()
         await self._remember_username()
         await self.app.start()

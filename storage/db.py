@@ -226,6 +226,24 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
             raise InvalidatePoolError(f"connection lost: {type(exc).__name__}") from exc
 
 
+async def open_pool(engine: AsyncEngine) -> None:
+    """Open a server database's pooled connections now, at start, rather than in the first burst
+    of updates: each costs a handshake and SQLAlchemy's type set-up, several round trips that
+    would otherwise fall on the clients who answer first. SQLite's one connection opens on use."""
+    if engine.dialect.name == "sqlite":
+        return
+    size = getattr(engine.pool, "size", lambda: 0)()
+    opened = await asyncio.gather(
+        *(engine.connect().start() for _ in range(size)), return_exceptions=True
+    )
+    for each in opened:
+        if not isinstance(each, BaseException):
+            await each.close()
+    for each in opened:
+        if isinstance(each, BaseException):
+            raise each
+
+
 RECENTLY_USED = 1.0
 _RETURNED_AT = "rapport.returned_at"
 

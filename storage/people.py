@@ -22,14 +22,15 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import aliased, contains_eager
 
 from flows.statuses import CheckinStatus, ClientStatus
-from storage import outbox
+from storage import outbox, retention
 from storage.crypto import Cipher
 from storage.models import AuditEvent, Checkin, Client, Invite, Practice, Therapist, TherapySession
 
@@ -177,6 +178,30 @@ _CLIENT_BY_USER = (
 _CLIENT_BY_USER_LOCKED = _CLIENT_BY_USER.with_for_update(of=Client)
 
 
+def _marking_client_by_user() -> Any:
+    """`_CLIENT_BY_USER_LOCKED` with the update's mark (`retention.MARKED`) in front, on
+    PostgreSQL: one row always, the mark's outcome and the client if there is one."""
+    locked = (
+        select(Client)
+        .where(Client.telegram_user_id == bindparam("user_id"))
+        .with_for_update()
+        .cte("locked")
+    )
+    client = aliased(Client, locked)
+    marked = select(retention.MARKED.label("fresh")).cte("marked")
+    return (
+        select(marked.c.fresh, client, Practice)
+        .select_from(marked)
+        .outerjoin(client, true())
+        .outerjoin(client.therapist)
+        .outerjoin(Practice, Practice.id == client.practice_id)
+        .options(contains_eager(client.therapist))
+    )
+
+
+_MARKING_CLIENT_BY_USER = _marking_client_by_user()
+
+
 async def client_by_user(s: AsyncSession, telegram_user_id: int) -> Client | None:
     """The client bound to a Telegram account. Their therapist and practice come in the same
     query, since handling the client's update needs both (`s.get`, `get_practice`).
@@ -186,6 +211,23 @@ async def client_by_user(s: AsyncSession, telegram_user_id: int) -> Client | Non
     (the heartbeat skips locked rows); SQLite's `BEGIN IMMEDIATE` already serialises the two."""
     row = (await s.execute(_CLIENT_BY_USER_LOCKED, {"user_id": telegram_user_id})).first()
     return _keep(s, row)
+
+
+async def mark_and_find_client(
+    s: AsyncSession, update_id: int, now: datetime, telegram_user_id: int
+) -> tuple[bool, Client | None]:
+    """Mark the update processed (`retention.mark_update_processed`) and find its sender's client
+    as `client_by_user` does: whether the update is new, and the client (None for a duplicate).
+    On PostgreSQL both in one statement, one round trip fewer for every update a person sends."""
+    if s.get_bind().dialect.name != "postgresql":
+        if not await retention.mark_update_processed(s, update_id, now):
+            return False, None
+        return True, await client_by_user(s, telegram_user_id)
+    params = {"update_id": update_id, "processed_at": now, "user_id": telegram_user_id}
+    row = (await s.execute(_MARKING_CLIENT_BY_USER, params)).one()
+    if row.fresh != 1:
+        return False, None
+    return True, _keep(s, row)
 
 
 def _keep(s: AsyncSession, row: Row[Any] | None) -> Client | None:

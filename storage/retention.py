@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, bindparam, delete, or_, select, text, update
+from sqlalchemy import BigInteger, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,12 +36,29 @@ from storage.types import UTCDateTime
 # if that one rolled back), so a duplicate is still stored once. The same text runs on both
 # backends; written as text because the dialects' ON CONFLICT constructs are never cached (each
 # use would compile the statement anew).
-_MARK_PROCESSED = text(
+_MARK_SQL = (
     "INSERT INTO processed_update (update_id, processed_at) VALUES (:update_id, :processed_at) "
     "ON CONFLICT DO NOTHING"
-).bindparams(
-    bindparam("update_id", type_=BigInteger()), bindparam("processed_at", type_=UTCDateTime())
 )
+_MARK_PARAMS = (
+    bindparam("update_id", type_=BigInteger()),
+    bindparam("processed_at", type_=UTCDateTime()),
+)
+_MARK_PROCESSED = text(_MARK_SQL).bindparams(*_MARK_PARAMS)
+
+MARKED = (
+    select(func.count())
+    .select_from(
+        text(f"{_MARK_SQL} RETURNING update_id")
+        .bindparams(*_MARK_PARAMS)
+        .columns(update_id=BigInteger())
+        .cte("mark")
+    )
+    .scalar_subquery()
+)
+"""The same mark as a column of another PostgreSQL statement, which then needs no round trip of
+its own: 1 for an update seen first, 0 for a duplicate (parameters `update_id` and
+`processed_at`). PostgreSQL runs an INSERT in a WITH clause once, whatever the statement reads."""
 
 
 async def mark_update_processed(s: AsyncSession, update_id: int, now: datetime) -> bool:

@@ -4,11 +4,24 @@ answers, and which failures are the database's rather than the work's."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from storage.db import connection_lost, database_name, database_place, is_transient, ping
+from storage.db import (
+    DATABASE_ERRORS,
+    POOL_SIZE,
+    connection_lost,
+    create_engine,
+    database_name,
+    database_place,
+    is_transient,
+    open_pool,
+    ping,
+)
 
 
 async def test_a_reachable_database_answers_a_ping(sessions) -> None:
@@ -38,3 +51,33 @@ def test_failures_of_the_database_are_told_from_failures_of_the_work() -> None:
     assert is_transient(down) and is_transient(lost) and is_transient(OSError())
     assert connection_lost(lost) and not connection_lost(down)
     assert not is_transient(conflict) and not is_transient(ValueError())
+
+
+async def test_the_pool_is_opened_at_start_on_a_server_database(db_url: str) -> None:
+    """`open_pool`: a server database's connections are open before the first burst (and stay
+    in the pool); SQLite's one connection still opens on first use."""
+    engine = create_engine(db_url)
+    try:
+        await open_pool(engine)
+        pool: Any = engine.pool
+        expected = 0 if engine.dialect.name == "sqlite" else POOL_SIZE
+        assert pool.checkedin() == expected
+        async with engine.connect() as conn:  # and they work
+            assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_pool_that_cannot_open_says_why_and_keeps_nothing_open(
+    postgres_url: str,
+) -> None:
+    missing = make_url(postgres_url).set(database="rapport_no_such_db")
+    engine = create_engine(missing.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(DATABASE_ERRORS):
+            await open_pool(engine)
+        pool: Any = engine.pool
+        assert pool.checkedout() == 0
+    finally:
+        await engine.dispose()

@@ -384,6 +384,84 @@ async def test_a_duplicate_mark_rolls_back_with_its_transaction(sessions, clock)
         assert await retention.mark_update_processed(s, 77, clock.now())  # not marked: redelivered
 
 
+async def test_an_update_is_marked_and_its_client_found_together(sessions, cipher, clock) -> None:
+    """`people.mark_and_find_client` (one statement on PostgreSQL, two on SQLite): a new update
+    finds its sender's client, or none for an account that is nobody's client; the same update
+    again is a duplicate, found before any client is."""
+    _, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        client = await s.get(Client, client_id)
+        assert client is not None
+        client.telegram_user_id = 4242
+    async with sessions() as s, s.begin():
+        fresh, found = await people.mark_and_find_client(s, 501, clock.now(), 4242)
+        assert fresh and found is not None and found.id == client_id
+        assert found.therapist is not None  # loaded with it, as `client_by_user` does
+        practice = await people.get_practice(s, clock.now())
+        assert practice.id == found.practice_id
+        assert await people.mark_and_find_client(s, 501, clock.now(), 4242) == (False, None)
+        assert await people.mark_and_find_client(s, 502, clock.now(), 999) == (True, None)
+        assert await people.mark_and_find_client(s, 502, clock.now(), 999) == (False, None)
+    async with sessions() as s, s.begin():
+        assert await people.mark_and_find_client(s, 501, clock.now(), 4242) == (False, None)
+        assert not await retention.mark_update_processed(s, 502, clock.now())
+        assert await retention.mark_update_processed(s, 503, clock.now())
+        assert await people.mark_and_find_client(s, 503, clock.now(), 4242) == (False, None)
+    with pytest.raises(RuntimeError):
+        async with sessions() as s, s.begin():
+            assert (await people.mark_and_find_client(s, 504, clock.now(), 4242))[0]
+            raise RuntimeError("crash while handling the update")
+    async with sessions() as s, s.begin():  # rolled back with it: the redelivery is new
+        fresh, found = await people.mark_and_find_client(s, 504, clock.now(), 4242)
+        assert fresh and found is not None
+
+
+@pytest.mark.postgres
+async def test_the_client_found_with_the_mark_is_locked_and_a_redelivery_waits(
+    postgres_url: str, cipher, clock
+) -> None:
+    """On PostgreSQL the one statement locks the client's row as `client_by_user` does, and the
+    same update delivered twice at once is handled once: the second waits for the first's
+    transaction and then finds the mark."""
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        _, client_id = await make_client(sessions, cipher, clock)
+        async with sessions() as s, s.begin():
+            client = await s.get(Client, client_id)
+            assert client is not None
+            client.telegram_user_id, client.status = 4242, "active"
+            client.next_checkin_at = clock.now()
+        async with sessions() as first, first.begin():
+            assert await people.mark_and_find_client(first, 601, clock.now(), 4242) != (
+                False,
+                None,
+            )
+            async with sessions() as beat, beat.begin():
+                assert await due.claim_due_clients(beat, clock.now(), 10) == []
+
+            async def again() -> tuple[bool, Client | None]:
+                async with sessions() as second, second.begin():
+                    return await people.mark_and_find_client(second, 601, clock.now(), 4242)
+
+            redelivered = asyncio.create_task(again())
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            for _ in range(500):  # until the second statement waits on a lock
+                async with sessions() as watch:  # a new transaction: a fresh view of activity
+                    if await watch.scalar(waiting):
+                        break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the redelivery did not wait for the first")
+            assert not redelivered.done()
+        assert await redelivered == (False, None)
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.postgres
 async def test_a_client_whose_update_is_handled_is_not_claimed_by_the_heartbeat(
     postgres_url: str, cipher, clock
