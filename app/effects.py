@@ -283,8 +283,12 @@ class Executor:
     async def flush(self) -> None:
         """Write what was collected: check-ins, then messages, then clients' columns."""
         await self._write_checkins()
-        await self._write_messages()
         rows, self._rows = self._rows, {}
+        # An update's one client goes with its last message: one statement on PostgreSQL.
+        along = (
+            rows.popitem() if self.after is not None and self._messages and len(rows) == 1 else None
+        )
+        await self._write_messages(along)
         await due.update_clients(self.s, rows)
 
     # --- one intent -----------------------------------------------------------------------------
@@ -745,13 +749,16 @@ class Executor:
         )
         self.rt.wake_sender()
 
-    async def _write_messages(self) -> None:
+    async def _write_messages(self, along: outbox.ClientColumns | None = None) -> None:
+        """`along`: a client's columns, stored with the last message (`outbox.queue_message`);
+        only for an update's messages."""
         messages, self._messages = self._messages, []
         if not messages:
+            assert along is None
             return
         if self.after is not None:
-            for message in messages:
-                await self._queue(message, self.after)
+            for n, message in enumerate(messages, 1):
+                await self._queue(message, self.after, along if n == len(messages) else None)
         else:
             cipher, now = self.rt.cipher, self.now
             rows = [outbox.outbox_values(cipher, now=now, **m.columns()) for m in messages]
@@ -759,7 +766,7 @@ class Executor:
         if any(m.priority == outbox.URGENT for m in messages):
             urgent_after_commit(self.s, self.rt)
 
-    async def _queue(self, m: _Message, after: After) -> None:
+    async def _queue(self, m: _Message, after: After, along: outbox.ClientColumns | None) -> None:
         """A message of an update's answer. While this process's sender runs, the row claims
         itself for it (if it heads its chat's queue) and goes to the sender once the update's
         transaction has committed, without another round trip to the database."""
@@ -769,6 +776,7 @@ class Executor:
             self.rt.cipher,
             now=self.now,
             claim_by=handoff.worker if handoff is not None else None,
+            along=along,
             **m.columns(),
         )
         job = OutboxJob(message_id, m.chat_id, m.kind, m.payload, priority=m.priority)

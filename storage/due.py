@@ -146,15 +146,20 @@ async def update_clients(s: AsyncSession, columns: Mapping[int, Mapping[str, Any
     set of columns, however many clients."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for client_id, values in columns.items():
-        row = {f"b_{name}": value for name, value in values.items()}
-        groups[tuple(sorted(values))].append({"b_id": client_id, **row})
+        groups[tuple(sorted(values))].append(client_params(client_id, values))
     for names, params in groups.items():
-        await s.execute(_update_clients(names), params[0] if len(params) == 1 else params)
+        await s.execute(client_update(names), params[0] if len(params) == 1 else params)
+
+
+def client_params(client_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of `client_update` for one client."""
+    return {"b_id": client_id, **{f"b_{name}": value for name, value in values.items()}}
 
 
 @functools.lru_cache(maxsize=32)
-def _update_clients(names: tuple[str, ...]) -> Any:
-    """Built once per set of columns: building it per call cost more than running it."""
+def client_update(names: tuple[str, ...]) -> Any:
+    """The UPDATE of these columns of one client (parameters: `client_params`). Built once per
+    set of columns: building it per call cost more than running it."""
     return (
         update(_client)
         .where(_client.c.id == bindparam("b_id"))

@@ -4,11 +4,12 @@ urgent ones first."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Required, TypedDict, Unpack, cast
+from typing import Any, Required, TypeAlias, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -32,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
+from storage import due as due_module
 from storage.crypto import Cipher
 from storage.models import Checkin, OutboxMessage
 from storage.types import UTCDateTime
@@ -107,10 +109,14 @@ def _count_queued(s: AsyncSession) -> None:
 def _queue_statement() -> Any:
     """The INSERT of `queue_message`: the row claims itself for `claim_by` when it is the head
     of its chat's queue (no pending row ahead of it, see `_ahead`) and due, exactly as
-    `claim_rows` would claim it, in the same transaction that creates it."""
+    `claim_rows` would claim it, in the same transaction that creates it.
+
+    The columns' parameters are named `q_<column>` (`queue_message`): a statement that carries
+    another write in its WITH clause (`_queue_along`) would otherwise have SQLAlchemy set that
+    write's columns of the same name from them."""
     earlier = _OUTBOX.alias("earlier")
-    chat_id: Any = bindparam("chat_id", type_=BigInteger())
-    priority: Any = bindparam("priority", type_=SmallInteger())
+    chat_id: Any = bindparam("q_chat_id", type_=BigInteger())
+    priority: Any = bindparam("q_priority", type_=SmallInteger())
     due = bindparam("due", type_=Boolean())
     # Every existing row of the chat has a smaller id than the new one.
     head = and_(
@@ -135,11 +141,11 @@ def _queue_statement() -> Any:
         .values(
             chat_id=chat_id,
             priority=priority,
-            not_before=bindparam("not_before"),
-            created_at=bindparam("created_at"),
+            not_before=bindparam("q_not_before"),
+            created_at=bindparam("q_created_at"),
             claimed_at=case((head, bindparam("claim_at", type_=UTCDateTime())), else_=null()),
             claimed_by=case((head, bindparam("claim_by", type_=String())), else_=null()),
-            **{name: bindparam(name) for name in columns},
+            **{name: bindparam(f"q_{name}") for name in columns},
         )
         .returning(_OUTBOX.c.id, _OUTBOX.c.claimed_by)
     )
@@ -148,19 +154,49 @@ def _queue_statement() -> Any:
 _QUEUE = _queue_statement()
 
 
+ClientColumns: TypeAlias = tuple[int, Mapping[str, Any]]
+"""A client's columns to store (client id, {column: value}), as `storage.due.update_clients`
+takes them."""
+
+
 async def queue_message(
-    s: AsyncSession, cipher: Cipher, *, claim_by: str | None = None, **message: Unpack[Queued]
+    s: AsyncSession,
+    cipher: Cipher,
+    *,
+    claim_by: str | None = None,
+    along: ClientColumns | None = None,
+    **message: Unpack[Queued],
 ) -> tuple[int, bool]:
     """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
     for `claim_by` (given a worker, a due head of its chat's queue claims itself, so that
-    worker can send it once this transaction commits without claiming it again)."""
+    worker can send it once this transaction commits without claiming it again).
+
+    `along`: a client's columns stored with the message (an update's new conversation state
+    beside its reply): in the same statement on PostgreSQL, one round trip fewer; right after it
+    on SQLite, where a statement costs no trip."""
     values = outbox_values(cipher, **message)
     now = message["now"]
-    values.update(due=claim_by is not None and values["not_before"] <= now)
-    values.update(claim_at=now, claim_by=claim_by)
-    row = (await s.execute(_QUEUE, values)).one()
+    params = {f"q_{name}": value for name, value in values.items()}
+    params.update(due=claim_by is not None and values["not_before"] <= now)
+    params.update(claim_at=now, claim_by=claim_by)
+    statement = _QUEUE
+    if along is not None and s.get_bind().dialect.name == "postgresql":
+        client_id, columns = along
+        statement = _queue_along(tuple(sorted(columns)))
+        params.update(due_module.client_params(client_id, columns))
+        along = None
+    row = (await s.execute(statement, params)).one()
     _count_queued(s)
+    if along is not None:
+        await due_module.update_clients(s, dict([along]))
     return int(row.id), row.claimed_by is not None and row.claimed_by == claim_by
+
+
+@functools.lru_cache(maxsize=32)
+def _queue_along(names: tuple[str, ...]) -> Any:
+    """`_QUEUE` with a client's columns written in its WITH clause (PostgreSQL): the two writes
+    touch different tables and read nothing of each other's, so one statement does both."""
+    return _QUEUE.add_cte(due_module.client_update(names).cte("client_columns"))
 
 
 def payload_of(cipher: Cipher, message: OutboxMessage | Row[Any]) -> dict[str, Any]:

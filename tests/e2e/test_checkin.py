@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from app import conversation
+from app.clock import ManualClock
 from app.conversation import FromPerson
 from bot import staff
 from flows.events import Tap
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client, OutboxMessage
+from tests.conftest import TEST_KEY
 from tests.e2e.harness import (
     World,
     button_data,
@@ -140,9 +144,44 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
     that nothing else runs any): the update's mark, the client with therapist and practice, the
     chat's recent messages, the answer (and the check-in's first answer time, once), the next
     question's edit, the conversation state. The figure goes down only when a statement goes."""
+    counted = await taps_counted(world, await count_trips(world.rt.engine))
+    assert [len(run) for run, _ in counted] == [7, 6], counted
+    for run, made_trips in counted:
+        assert run.count("SELECT") == 2  # the client, the chat
+        # A short transaction: not one statement crossed to aiosqlite's thread.
+        assert made_trips == 0
+
+
+@pytest.fixture
+async def postgres_world(postgres_url: str, clock: ManualClock) -> AsyncIterator[World]:
+    w = await World.start(postgres_url, clock, TEST_KEY)
+    try:
+        yield w
+    finally:
+        await w.stop()
+
+
+@pytest.mark.postgres
+async def test_a_tap_costs_four_round_trips_and_the_transactions_on_postgresql(
+    postgres_world: World,
+) -> None:
+    """On PostgreSQL each statement is a round trip: the update's mark rides in the client's
+    query, the conversation state in the next question's INSERT. Left: the mark with the client,
+    the chat, the answer (and the first answer time, once), the edit with the conversation."""
+    counted = await taps_counted(postgres_world, lambda: 0)
+    assert [len(run) for run, _ in counted] == [5, 4], counted
+    first, then = (run for run, _ in counted)
+    assert first[0] == then[0] == "WITH"  # the mark, then the client, locked
+    assert then[1:] == ["SELECT", "INSERT", "WITH"]  # the chat; the answer; the edit + state
+
+
+async def taps_counted(world: World, trips: Callable[[], int]) -> list[tuple[list[str], int]]:
+    """Tap the open check-in's question 7 (a new client's first answer), then the next one,
+    through `conversation.handle` with the bot stopped so that nothing else runs statements:
+    each tap's statements (their first words), and the trips `trips` counted meanwhile."""
     therapist = await world.join_therapist()
-    alice = await join_client(world, therapist, "Alice Smith")
-    question = await open_checkin_now(world, alice)
+    person = await join_client(world, therapist, "Alice Smith")
+    question = await open_checkin_now(world, person)
     await world.drain()
     await world.stop_bot()
     run: list[str] = []
@@ -152,22 +191,21 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
 
     engine = world.rt.engine.sync_engine
     event.listen(engine, "before_cursor_execute", counted)
-    trips = await count_trips(world.rt.engine)
+    found: list[tuple[list[str], int]] = []
+    data = data_for(question, "7")
+    update_id = 900_001
     try:
-        data = data_for(question, "7")
-        for update_id, first in ((900_001, True), (900_002, False)):
+        for n in range(2):
             run.clear()
             trips_before = trips()
             tap = Tap(at=world.clock.now(), data=data, message_id=question["message_id"])
-            person = FromPerson(alice.user.id, alice.user.chat_id, "en", tap)
+            sender = FromPerson(person.user.id, person.user.chat_id, "en", tap)
             after = await conversation.handle(
-                world.rt, update_id, person, world.clock.now(),
-                staff=staff.therapist_event, callback_id=str(update_id),
+                world.rt, update_id + n, sender, world.clock.now(),
+                staff=staff.therapist_event, callback_id=str(update_id + n),
             )  # fmt: skip
-            assert after.enqueued and len(run) == (7 if first else 6), run
-            assert run.count("SELECT") == 2  # the client, the chat
-            # A short transaction: not one statement crossed to aiosqlite's thread.
-            assert trips() == trips_before
+            assert after.enqueued
+            found.append((list(run), trips() - trips_before))
             # The next question came in the tapped message's edit: its "7" is the next tap.
             async with world.rt.sessions() as s:
                 newest = select(OutboxMessage.payload_enc).order_by(OutboxMessage.id.desc())
@@ -178,6 +216,7 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
             )
     finally:
         event.remove(engine, "before_cursor_execute", counted)
+    return found
 
 
 async def test_a_typed_checkin_costs_two_calls_an_answer(world: World) -> None:

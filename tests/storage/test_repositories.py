@@ -247,6 +247,55 @@ async def test_duplicate_update_ids_are_detected(sessions, clock) -> None:
         assert removed == 2
 
 
+async def test_a_message_queued_with_a_clients_columns_stores_both_and_nothing_else(
+    sessions, cipher, clock
+) -> None:
+    """`outbox.queue_message(along=...)`: the message and the client's columns (one statement on
+    PostgreSQL). The message's own columns (chat, status, therapist, time) share names with the
+    client's and must not reach the client's row; the row claims itself as any other."""
+    therapist_id, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s:
+        before = await s.get(Client, client_id)
+        assert before is not None
+        kept = (before.status, before.chat_id, before.therapist_id, before.created_at)
+    state = {"machine": "idle", "note": "ñ ✓"}
+    for n, along in enumerate(({"conversation": state}, {"conversation": None, "language": "es"})):
+        async with sessions() as s, s.begin():
+            row_id, claimed = await outbox.queue_message(
+                s, cipher, claim_by="w1", along=(client_id, along),
+                chat_id=77 + n, therapist_id=therapist_id, kind="text",
+                payload={"text": f"hello {n}"}, now=clock.now() + timedelta(hours=1),
+            )  # fmt: skip
+        assert claimed
+        async with sessions() as s:
+            client = await s.get(Client, client_id)
+            assert client is not None
+            assert client.conversation == along["conversation"]
+            assert (client.status, client.chat_id, client.therapist_id, client.created_at) == kept
+            message = await s.get(OutboxMessage, row_id)
+            assert message is not None
+            assert (message.chat_id, message.status, message.claimed_by) == (
+                77 + n,
+                "pending",
+                "w1",
+            )
+            assert outbox.payload_of(cipher, message) == {"text": f"hello {n}"}
+    async with sessions() as s:
+        client = await s.get(Client, client_id)
+        assert client is not None and client.language == "es"
+    with pytest.raises(RuntimeError):  # both or neither
+        async with sessions() as s, s.begin():
+            await outbox.queue_message(
+                s, cipher, along=(client_id, {"conversation": state}),
+                chat_id=99, kind="text", payload={"text": "lost"}, now=clock.now(),
+            )  # fmt: skip
+            raise RuntimeError("crash before the commit")
+    async with sessions() as s:
+        client = await s.get(Client, client_id)
+        assert client is not None and client.conversation is None
+        assert await s.scalar(select(func.count()).where(OutboxMessage.chat_id == 99)) == 0
+
+
 async def test_outbox_claims_are_exclusive_and_ordered_per_chat(sessions, cipher, clock) -> None:
     async with sessions() as s, s.begin():
         for i in range(3):
