@@ -80,9 +80,22 @@ class After:
     handed: list[OutboxJob] = field(default_factory=list)  # claimed for this process's sender
     unhanded: int = 0  # outbox rows of the transaction left for the sender to find
 
-    def queued(self, chat_id: int, job: OutboxJob | None) -> None:
-        """A message was queued: `job` if it claimed itself for the sender, else None (it waits
-        behind an earlier one of its chat, which must then be marked sent at once)."""
+    def head_of(self, chat_id: int, priority: int) -> OutboxJob | None:
+        """The row this transaction handed over for a chat at a priority: a later message of the
+        same chat and priority claims itself behind it (`outbox.queue_message`, `behind`)."""
+        return next(
+            (j for j in self.handed if (j.chat_id, j.priority) == (chat_id, priority)), None
+        )
+
+    def queued(self, chat_id: int, job: OutboxJob | None, behind: OutboxJob | None = None) -> None:
+        """A message was queued: `job` if it claimed itself for the sender (`behind` the handed
+        row it follows, if it claimed itself behind one), else None (it waits behind an earlier
+        one of its chat, which must then be marked sent at once)."""
+        if job is not None and behind is not None:
+            self.handed = [
+                replace(j, then=(*j.then, job)) if j is behind else j for j in self.handed
+            ]
+            return
         if job is not None:
             self.handed.append(job)
             return
@@ -154,7 +167,8 @@ async def _in_transaction(
             after.direct.append((incoming.chat_id, t(incoming.language, "chat.group")))
         elif incoming is not None:
             await route(s, rt, incoming, client, now, after, staff)
-        after.unhanded = s.info.get(outbox.QUEUED_KEY, 0) - len(after.handed)
+        handed = sum(len(job.rows()) for job in after.handed)
+        after.unhanded = s.info.get(outbox.QUEUED_KEY, 0) - handed
     return after
 
 

@@ -771,16 +771,18 @@ class Executor:
         itself for it (if it heads its chat's queue) and goes to the sender once the update's
         transaction has committed, without another round trip to the database."""
         handoff = self.rt.handoff
+        head = after.head_of(m.chat_id, m.priority) if handoff is not None else None
         message_id, claimed = await outbox.queue_message(
             self.s,
             self.rt.cipher,
             now=self.now,
             claim_by=handoff.worker if handoff is not None else None,
+            behind=None if head is None else (head.id, head.rows()[-1].id),
             along=along,
             **m.columns(),
         )
         job = OutboxJob(message_id, m.chat_id, m.kind, m.payload, priority=m.priority)
-        after.queued(m.chat_id, job if claimed else None)
+        after.queued(m.chat_id, job if claimed else None, behind=head)
 
     # --- check-ins ------------------------------------------------------------------------------
 

@@ -38,6 +38,13 @@ class OutboxJob:
     payload: dict[str, Any]
     follow_up: bool = False  # the same transaction queued more for this chat, behind this one
     priority: int = 1  # 0: urgent, sent before everything else (`outbox.URGENT`)
+    then: tuple[OutboxJob, ...] = ()
+    """Rows of the same chat and priority that the same transaction queued behind this one,
+    claimed with it: sent after it, in order, and only once it went out."""
+
+    def rows(self) -> tuple[OutboxJob, ...]:
+        """This row and those behind it, in sending order."""
+        return (self, *self.then)
 
 
 class Handoff(Protocol):

@@ -21,6 +21,10 @@ edit carrying the next question's buttons). The limiter is lifted (send_rate=0,
 chat_send_rate=0). SQLite, and PostgreSQL when RAPPORT_BENCH_POSTGRES_URL (or
 RAPPORT_TEST_POSTGRES_URL) is set; RAPPORT_BENCH_BACKENDS picks. On a shared machine wall-clock
 figures move with the neighbours' load: rely on the ratios within one run.
+
+Targets: a tap at ≥ 0.5× the echo bot's throughput; ≤ 2 Bot API calls per answer and p99 under
+100 ms at 100 answers/s, tapped or typed. A typed answer's throughput is reported without a
+target (README, "Performance").
 """
 
 from __future__ import annotations
@@ -253,6 +257,7 @@ class Clients:
 @dataclass
 class RunResult:
     label: str
+    typed: bool = False
     bursts: list[Step] = field(default_factory=list)
     echo: list[Phase] = field(default_factory=list)
     paced: Step | None = None
@@ -408,7 +413,7 @@ async def run(users_count: int, profile: Path | None) -> int:
                 await build_template(template, users)
                 for typed in (False, True):
                     label = f"{'typed' if typed else 'tap'} ({backend})"
-                    result = RunResult(label)
+                    result = RunResult(label, typed)
                     try:
                         async with copied(template) as url:
                             clients = Clients(sandbox, rapport_bot, users)
@@ -484,10 +489,13 @@ def report(results: list[tuple[str, RunResult]]) -> int:
                 f"  {'':<16} a whole check-in, per client: "
                 + ", ".join(f"{m} {n / clients:.1f}" for m, n in sorted(r.whole_methods.items()))
             )
-        ok = ok and ratio >= TARGET_RATIO and p99 < TARGET_P99 and calls <= TARGET_CALLS
+        # The throughput target is the tap's, the path clients are given (a typed answer costs
+        # the same two calls but queues two messages: reported, with no target of its own).
+        fast = r.typed or ratio >= TARGET_RATIO
+        ok = ok and fast and p99 < TARGET_P99 and calls <= TARGET_CALLS
         figures.append(f"{r.label} ratio {ratio:.2f} calls {calls:.2f} p99 {ms(p99)}")
     figure = "; ".join(figures) or "nothing measured"
-    target = f"ratio ≥ {TARGET_RATIO}, ≤ {TARGET_CALLS:g} calls, p99 < 100 ms"
+    target = f"tap ratio ≥ {TARGET_RATIO}, ≤ {TARGET_CALLS:g} calls, p99 < 100 ms"
     print(summary("answer", figure, target, ok))
     return 0
 

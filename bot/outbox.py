@@ -23,6 +23,7 @@ import socket
 import time
 import uuid
 from collections import deque
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -145,6 +146,10 @@ class OutboxSender:
         self._unmarked: list[Outcome] = []  # sent (or refused) but not yet written down
         self._unmarked_since = 0.0  # monotonic time the oldest of them was added
         self._mark_soon = False  # something unmarked holds up more of its chat, or went wrong
+        # Rows sent together in a chat: marked at once, with no look for more. Until then the
+        # chat's messages read as not sent yet, and an answer would take the buttons off the
+        # stored copy of a question instead of the one the client sees.
+        self._mark_now = False
         self._wire = asyncio.Semaphore(SEND_CONCURRENCY)
 
     def _sim(self, wall_seconds: float) -> timedelta:
@@ -157,7 +162,8 @@ class OutboxSender:
         now = time.monotonic()
         for job in jobs:
             (self._handed_urgent if job.priority < NORMAL else self._handed).append(job)
-            self._handed_at[job.id] = now
+            for row in job.rows():
+                self._handed_at[row.id] = now
         if self._handed_urgent:
             self.rt.urgent_wakeup.set()
         self.rt.sender_wakeup.set()
@@ -166,7 +172,11 @@ class OutboxSender:
         """These rows were erased: what is handed over is forgotten, and what is being sent does
         not go out (`Runtime.handoff`)."""
         for queue in (self._handed, self._handed_urgent):
-            kept = [job for job in queue if job.id not in ids]
+            kept = [
+                replace(job, then=tuple(row for row in job.then if row.id not in ids))
+                for job in queue
+                if job.id not in ids
+            ]
             queue.clear()
             queue.extend(kept)
         self._dropped |= ids & self._sending
@@ -174,10 +184,15 @@ class OutboxSender:
             self._handed_at.pop(message_id, None)
 
     def _pop_handed(self, room: int) -> list[OutboxJob]:
+        """Handed rows for up to `room` sends, a row and those behind it together (at least
+        one such group when there is room at all)."""
         taken: list[OutboxJob] = []
+        rows = 0
         for queue in (self._handed_urgent, self._handed):
-            while queue and len(taken) < room:
-                taken.append(queue.popleft())
+            while queue and rows < room and (not taken or rows + len(queue[0].rows()) <= room):
+                job = queue.popleft()
+                taken.append(job)
+                rows += len(job.rows())
         return taken
 
     async def run(self) -> None:
@@ -236,9 +251,8 @@ class OutboxSender:
         )
         jobs = [*self._handed_urgent, *claimed.jobs]
         self._handed_urgent.clear()
-        outcomes = claimed.unreadable + await asyncio.gather(
-            *(self._send(job, urgent=True) for job in jobs)
-        )
+        sent = await asyncio.gather(*(self._send_rows(job, urgent=True) for job in jobs))
+        outcomes = claimed.unreadable + [outcome for each in sent for outcome in each]
         if not outcomes:
             return
         if not self._unmarked:
@@ -292,6 +306,7 @@ class OutboxSender:
             bool(unmarked)
             and (
                 self._mark_soon
+                or self._mark_now
                 or len(unmarked) >= BATCH
                 or time.monotonic() - self._unmarked_since >= MARK_WITHIN
             )
@@ -307,9 +322,10 @@ class OutboxSender:
         ranked = sorted([*handed, *claimed.jobs], key=lambda job: job.priority)
         if not ranked and not claimed.unreadable:
             return marked > 0
-        outcomes = claimed.unreadable + await asyncio.gather(
-            *(self._send(job, urgent=job.priority < NORMAL) for job in ranked)
+        sent = await asyncio.gather(
+            *(self._send_rows(job, urgent=job.priority < NORMAL) for job in ranked)
         )
+        outcomes = claimed.unreadable + [outcome for each in sent for outcome in each]
         if not self._unmarked:
             self._unmarked_since = time.monotonic()
         self._unmarked.extend(outcomes)
@@ -319,6 +335,7 @@ class OutboxSender:
             or any(j.follow_up for j in handed)
             or any(o.status != "sent" for o in outcomes)
         )
+        self._mark_now = self._mark_now or any(j.then for j in handed)
         return True
 
     async def _mark_and_claim(self) -> tuple[Claim, int]:
@@ -327,6 +344,7 @@ class OutboxSender:
         now = self.rt.clock.now()
         outcomes, self._unmarked = self._unmarked, []
         mark_soon, self._mark_soon = self._mark_soon, False
+        self._mark_now = False
         # Look for rows when asked to, or when what is marked may hold up more of its chat; a
         # round that only marks handed messages needs no look.
         scan = self.rt.outbox_scan or mark_soon
@@ -364,7 +382,7 @@ class OutboxSender:
         """Mark outcomes not yet marked, and give back handed rows not sent (a restart sends
         them at once instead of after the lease)."""
         outcomes, self._unmarked = self._unmarked, []
-        left = [job.id for job in (*self._handed_urgent, *self._handed)]
+        left = [row.id for job in (*self._handed_urgent, *self._handed) for row in job.rows()]
         self._handed.clear()
         self._handed_urgent.clear()
         self._handed_at.clear()
@@ -378,6 +396,19 @@ class OutboxSender:
             self._unmarked = outcomes
             raise
         self._count(outcomes, failed)
+
+    async def _send_rows(self, job: OutboxJob, urgent: bool) -> list[Outcome]:
+        """A row, then those its transaction queued behind it in its chat (`OutboxJob.then`),
+        one after another. Once one does not go out, the rest are given back unsent, to be
+        claimed again in their order behind it."""
+        outcomes: list[Outcome] = []
+        for row in job.rows():
+            if outcomes and outcomes[-1].status != "sent":
+                self._handed_at.pop(row.id, None)
+                outcomes.append(Outcome(row.id, "paused"))
+            else:
+                outcomes.append(await self._send(row, urgent=urgent))
+        return outcomes
 
     async def _send(self, job: OutboxJob, urgent: bool = False) -> Outcome:
         self._sending.add(job.id)

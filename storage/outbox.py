@@ -118,13 +118,20 @@ def _queue_statement() -> Any:
     chat_id: Any = bindparam("q_chat_id", type_=BigInteger())
     priority: Any = bindparam("q_priority", type_=SmallInteger())
     due = bindparam("due", type_=Boolean())
-    # Every existing row of the chat has a smaller id than the new one.
+    # Every existing row of the chat has a smaller id than the new one. Rows this transaction
+    # claimed for the same worker at the same priority (`behind`) are sent before it, in order.
+    ours = and_(
+        earlier.c.id.between(bindparam("own_from"), bindparam("own_to")),
+        earlier.c.priority == priority,
+        earlier.c.claimed_by.is_not_distinct_from(bindparam("claim_by", type_=String())),
+    )
     head = and_(
         due,
         ~exists().where(
             earlier.c.chat_id == chat_id,
             earlier.c.status == "pending",
             earlier.c.priority <= priority,
+            ~ours,
         ),
     )
     columns = (
@@ -164,12 +171,17 @@ async def queue_message(
     cipher: Cipher,
     *,
     claim_by: str | None = None,
+    behind: tuple[int, int] | None = None,
     along: ClientColumns | None = None,
     **message: Unpack[Queued],
 ) -> tuple[int, bool]:
     """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
     for `claim_by` (given a worker, a due head of its chat's queue claims itself, so that
     worker can send it once this transaction commits without claiming it again).
+
+    `behind`: the first and last ids of rows this transaction queued for the same chat at the
+    same priority and claimed for `claim_by`; the new row then claims itself behind them (the
+    sender sends them in order, `OutboxJob.then`) instead of waiting for them to be marked sent.
 
     `along`: a client's columns stored with the message (an update's new conversation state
     beside its reply): in the same statement on PostgreSQL, one round trip fewer; right after it
@@ -179,6 +191,8 @@ async def queue_message(
     params = {f"q_{name}": value for name, value in values.items()}
     params.update(due=claim_by is not None and values["not_before"] <= now)
     params.update(claim_at=now, claim_by=claim_by)
+    own_from, own_to = behind or (0, -1)  # none: an empty range
+    params.update(own_from=own_from, own_to=own_to)
     statement = _QUEUE
     if along is not None and s.get_bind().dialect.name == "postgresql":
         client_id, columns = along

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from app import admin, heartbeat
 from app.console import new_link_token
 from app.reports import digest_now
+from app.runtime import OutboxJob
 from devtools.sandbox import SandboxUser
 from flows.i18n import t
 from flows.instruments import INSTRUMENTS_DIR, load_instrument
@@ -437,3 +438,51 @@ async def test_the_safety_item_keeps_its_place_when_the_phq9_is_due(make_world: 
     # As in every check-in with the safety item on, it comes right after the check-in's own
     # items, before the client can drift off inside the measure.
     assert ninth in read[-1], read[-1][:60]
+
+
+async def test_a_typed_answer_hands_both_its_messages_to_the_sender_in_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typed answer queues two messages in the client's chat: the old question's buttons go,
+    then the next question comes. Both are handed to the sender by the answer's transaction, in
+    order (the second behind the first), instead of the second waiting to be found once the
+    first is marked sent."""
+    alice, _ = await checkin_opened(world)
+    await world.drain()
+    handed: list[list[tuple[str, ...]]] = []
+    hand_over = world.rt.hand_over
+
+    def spy(jobs: list[OutboxJob]) -> None:
+        handed.append([tuple(row.kind for row in job.rows()) for job in jobs])
+        hand_over(jobs)
+
+    monkeypatch.setattr(world.rt, "hand_over", spy)
+    since = len(world.sandbox.calls)
+    await alice.user.send("7")
+    await next_with_buttons(alice.user)
+    await world.drain()
+    assert handed == [[("markup", "text")]]
+    methods = [c.method for c in world.sandbox.calls[since:] if c.method != "getUpdates"]
+    assert methods == ["editMessageReplyMarkup", "sendMessage"], methods
+
+
+async def test_the_next_question_waits_while_the_old_ones_buttons_fail_to_go(
+    world: World,
+) -> None:
+    """The row behind a failed send goes no sooner than it: Telegram fails the removal of the
+    answered question's buttons (a 5xx, retried), and the next question follows the retry
+    instead of overtaking it. Each goes once."""
+    alice, _ = await checkin_opened(world)
+    await world.drain()
+    since = len(world.sandbox.calls)
+    world.sandbox.faults.fail_next("editMessageReplyMarkup", 502, chat_id=alice.user.chat_id)
+    await alice.user.send("7")
+    await until_retry_written(world)
+    assert not [c for c in world.sandbox.calls[since:] if c.method == "sendMessage"]
+    await world.advance(minutes=1)
+    await next_with_buttons(alice.user)
+    await world.drain()
+    calls = [c.method for c in world.sandbox.calls[since:] if c.method != "getUpdates"]
+    assert calls == ["editMessageReplyMarkup", "editMessageReplyMarkup", "sendMessage"], calls
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and asks(live[0], 2), [m["text"][:40] for m in live]

@@ -626,3 +626,48 @@ async def test_a_clients_answers_and_last_opening(sessions, cipher, clock) -> No
         ]  # as given, across check-ins, none of another client's
         assert await checkins.last_opened_of(s, client_id) == second_at
         assert await checkins.last_opened_of(s, other_id) == first_at
+
+
+async def test_rows_queued_behind_a_claimed_row_of_the_same_transaction_claim_themselves(
+    sessions, cipher, clock
+) -> None:
+    """`queue_message(behind=...)`: a message queued behind rows this transaction claimed for
+    the same worker, chat and priority claims itself too (the sender sends them in order);
+    anything else ahead of it in the chat still holds it back: a row of another worker, a row
+    nobody claimed, a more urgent row of its own."""
+    now = clock.now()
+
+    async def queue(chat: int, behind: tuple[int, int] | None = None, **kw) -> tuple[int, bool]:
+        return await outbox.queue_message(
+            s, cipher, claim_by=kw.pop("worker", "w1"), behind=behind, chat_id=chat,
+            kind="text", payload={"text": "x"}, now=now, **kw,
+        )  # fmt: skip
+
+    async with sessions() as s, s.begin():
+        a, a_claimed = await queue(1)
+        b, b_claimed = await queue(1, (a, a))
+        c, c_claimed = await queue(1, (a, b))
+        assert a_claimed and b_claimed and c_claimed
+        d, d_claimed = await queue(1)  # not said to be behind them: it waits
+        assert not d_claimed
+        # Another worker's claimed row in the range still holds a row back.
+        e, _ = await queue(2, worker="w2")
+        f, f_claimed = await queue(2, (e, e))
+        assert not f_claimed
+        # So does a row nobody claimed, inside the range.
+        g, g_claimed = await queue(3, worker=None)
+        assert not g_claimed
+        h, h_claimed = await queue(3, (g, g))
+        assert not h_claimed
+        # A more urgent row of our own, ahead, is not behind-able by a normal one.
+        u, u_claimed = await queue(4, priority=outbox.URGENT)
+        assert u_claimed
+        n, n_claimed = await queue(4, (u, u))
+        assert not n_claimed
+    async with sessions() as s:
+        rows = {
+            row.id: row.claimed_by
+            for row in await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        }
+    assert [rows[i] for i in (a, b, c, d)] == ["w1", "w1", "w1", None]
+    assert [rows[i] for i in (f, h, n)] == [None, None, None]
