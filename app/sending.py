@@ -7,6 +7,7 @@ rows is decided here: sent, due again later, failed for good, or its client unre
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -112,6 +113,21 @@ async def still_pending(rt: Runtime, ids: Sequence[int]) -> set[int]:
     with short_transaction():
         async with rt.sessions() as s:
             return await outbox.still_pending(s, ids)
+
+
+async def pending_payloads(rt: Runtime, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The payloads, in clear, of these rows that are still pending (one that cannot be read is
+    left out, and so not sent: its claim lapses and a claim then fails it for good)."""
+    with short_transaction():
+        async with rt.sessions() as s:
+            rows = await outbox.pending_payloads(s, ids)
+    payloads: dict[int, dict[str, Any]] = {}
+    for row_id, payload_enc in rows.items():
+        try:
+            payloads[row_id] = json.loads(rt.cipher.decrypt(payload_enc))
+        except Exception as exc:
+            log.warning("outbox message %s unreadable: %s", row_id, type(exc).__name__)
+    return payloads
 
 
 def _read(rt: Runtime, rows: Sequence[Any]) -> Claim:

@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import os
 import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -33,12 +35,14 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from app import sending
 from app.alerts import ALERT_KINDS
 from app.quarantine import connection_lost, is_transient
-from app.runtime import OutboxJob, Runtime
+from app.runtime import OutboxJob
 from app.sending import Claim, Outcome
 from bot.runtime import TelegramSide
 from storage.outbox import NORMAL
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
 LEASE_WALL_SECONDS = 60.0
@@ -84,17 +88,17 @@ class _Unsure(Exception):
     """The database could not say whether a row is still to be sent."""
 
 
-class PendingCheck:
-    """Whether outbox rows are still there and pending, asked just before each send; the sends
-    that are ready at the same moment share one query."""
+class Asked(Generic[T]):
+    """What the database holds of outbox rows, asked just before each send (`fetch`: the answer
+    for each row that has one); the sends that are ready at the same moment share one query."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._asked: dict[int, asyncio.Future[bool]] = {}
+    def __init__(self, fetch: Callable[[list[int]], Awaitable[Mapping[int, T]]]) -> None:
+        self._fetch = fetch
+        self._asked: dict[int, asyncio.Future[T | None]] = {}
         self._answering = False
 
-    async def __call__(self, message_id: int) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def __call__(self, message_id: int) -> T | None:
+        future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
         self._asked[message_id] = future
         if not self._answering:
             self._answering = True
@@ -106,7 +110,7 @@ class PendingCheck:
         asked, self._asked = self._asked, {}
         self._answering = False
         try:
-            alive = await sending.still_pending(self._rt, list(asked))
+            found = await self._fetch(list(asked))
         except Exception as exc:
             for future in asked.values():
                 if not future.done():
@@ -114,7 +118,7 @@ class PendingCheck:
             return
         for message_id, future in asked.items():
             if not future.done():
-                future.set_result(message_id in alive)
+                future.set_result(found.get(message_id))
 
 
 class OutboxSender:
@@ -142,7 +146,8 @@ class OutboxSender:
         self._outage = 0  # passes failed in a row because the database is away
         self._handed_at: dict[int, float] = {}  # handed rows not yet sent: when (wall time)
         self._sending: set[int] = set()
-        self._still_pending = PendingCheck(rt)
+        self._still_pending = Asked(self._pending)
+        self._current = Asked(functools.partial(sending.pending_payloads, rt))
         self._unmarked: list[Outcome] = []  # sent (or refused) but not yet written down
         self._unmarked_since = 0.0  # monotonic time the oldest of them was added
         self._mark_soon = False  # something unmarked holds up more of its chat, or went wrong
@@ -400,15 +405,47 @@ class OutboxSender:
     async def _send_rows(self, job: OutboxJob, urgent: bool) -> list[Outcome]:
         """A row, then those its transaction queued behind it in its chat (`OutboxJob.then`),
         one after another. Once one does not go out, the rest are given back unsent, to be
-        claimed again in their order behind it."""
+        claimed again in their order behind it.
+
+        A row behind goes out as the database holds it just before: meanwhile another answer
+        may have taken its buttons off (`outbox.drop_buttons`), an account move cancelled it,
+        an erasure removed it (`drop` finds it among the rows being sent)."""
+        behind = {row.id for row in job.then}
+        self._sending |= behind
         outcomes: list[Outcome] = []
-        for row in job.rows():
-            if outcomes and outcomes[-1].status != "sent":
-                self._handed_at.pop(row.id, None)
-                outcomes.append(Outcome(row.id, "paused"))
-            else:
-                outcomes.append(await self._send(row, urgent=urgent))
+        try:
+            for row in job.rows():
+                if outcomes and outcomes[-1].status != "sent":
+                    self._handed_at.pop(row.id, None)
+                    outcomes.append(Outcome(row.id, "paused"))
+                    continue
+                try:
+                    current = await self._as_stored(row) if row.id in behind else row
+                except Exception as exc:  # the database cannot say: kept for later, unsent
+                    log.info("outbox message %s held back: %s", row.id, type(exc).__name__)
+                    self._handed_at.pop(row.id, None)
+                    outcomes.append(Outcome(row.id, "paused"))
+                    continue
+                if current is None:
+                    self._handed_at.pop(row.id, None)
+                    outcomes.append(Outcome(row.id, "dropped"))
+                    continue
+                outcomes.append(await self._send(current, urgent=urgent))
+        finally:
+            self._sending -= behind
+            self._dropped -= behind
         return outcomes
+
+    async def _as_stored(self, row: OutboxJob) -> OutboxJob | None:
+        """The row with the payload stored now; None if it is no longer pending (or was dropped
+        here)."""
+        if row.id in self._dropped:
+            return None
+        payload = await self._current(row.id)
+        return None if payload is None else replace(row, payload=payload)
+
+    async def _pending(self, ids: list[int]) -> dict[int, bool]:
+        return dict.fromkeys(await sending.still_pending(self.rt, ids), True)
 
     async def _send(self, job: OutboxJob, urgent: bool = False) -> Outcome:
         self._sending.add(job.id)
@@ -461,7 +498,7 @@ class OutboxSender:
         if handed_at is not None and time.monotonic() - handed_at < FRESH_SECONDS:
             return True
         try:
-            return await self._still_pending(message_id)
+            return bool(await self._still_pending(message_id))
         except Exception as exc:
             log.info("outbox message %s held back: %s", message_id, type(exc).__name__)
             raise _Unsure from exc

@@ -213,6 +213,19 @@ def _queue_along(names: tuple[str, ...]) -> Any:
     return _QUEUE.add_cte(due_module.client_update(names).cte("client_columns"))
 
 
+async def pending_payloads(s: AsyncSession, ids: Sequence[int]) -> dict[int, bytes]:
+    """The encrypted payloads of these rows that are still pending: a row handed to the sender
+    behind another is sent as it is stored when its turn comes (`bot.outbox`)."""
+    if not ids:
+        return {}
+    rows = await s.execute(
+        select(_OUTBOX.c.id, _OUTBOX.c.payload_enc).where(
+            _OUTBOX.c.id.in_(list(ids)), _OUTBOX.c.status == "pending"
+        )
+    )
+    return {int(row.id): bytes(row.payload_enc) for row in rows}
+
+
 def payload_of(cipher: Cipher, message: OutboxMessage | Row[Any]) -> dict[str, Any]:
     payload: dict[str, Any] = json.loads(cipher.decrypt(message.payload_enc))
     return payload
