@@ -6,7 +6,6 @@ Each test runs on SQLite and, when configured, on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -31,22 +30,6 @@ from tests.e2e.test_answer_attack import (
     live_checkin_messages,
     until_retry_written,
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend_url(request: pytest.FixtureRequest) -> str:
-    return str(
-        request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    )
-
-
-@pytest.fixture
-async def any_world(backend_url: str, clock: ManualClock) -> AsyncIterator[World]:
-    w = await World.start(backend_url, clock, TEST_KEY)
-    try:
-        yield w
-    finally:
-        await w.stop()
 
 
 def spy_chains(world: World, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
@@ -112,7 +95,7 @@ async def rows_of(world: World, chat_id: int) -> list[tuple[str, str]]:
 async def test_a_failure_in_a_typed_answers_chain_sends_each_row_once_in_order(
     any_world: World, method: str, status: int, description: str | None, expected: list[str]
 ) -> None:
-    """GUARD. Telegram fails one row of the typed answer's chain (the old question's buttons,
+    """Telegram fails one row of the typed answer's chain (the old question's buttons,
     then the next question): each row still goes out once, the buttons' removal first, and the
     client sees the next question once."""
     world = any_world
@@ -147,21 +130,28 @@ async def until(predicate: Any, timeout: float = 5.0) -> bool:
     return True
 
 
+async def typed_with_head_held(world: World, user: Any) -> Any:
+    """The user types "7"; the chain's head (the old question's buttons going) is held on the
+    wire until the returned hold is released."""
+    hold = world.sandbox.faults.hold("editMessageReplyMarkup", chat_id=user.chat_id)
+    await user.send("7")
+    assert await until(lambda: hold.parked == 1)
+    return hold
+
+
 async def test_an_erasure_while_a_chains_head_is_on_the_wire_sends_nothing_behind_it(
     any_world: World,
 ) -> None:
-    """FAILS on PostgreSQL. Alice types an answer; the removal of the old question's buttons (the
-    chain's head) is on the wire when her erasure runs. `Handoff.drop` promises that the erased rows
-    handed over are forgotten and those being sent do not go out: the next question, queued behind
-    the head in the same chain, is neither in the handed queue nor being sent, so it is only checked
-    against the database, where the erasure has not committed yet. It goes out to the erased
-    client's chat."""
+    """The bug this guards against (it showed on PostgreSQL): Alice types an answer, and the
+    removal of the old question's buttons (the chain's head) is on the wire when her erasure
+    runs. `Handoff.drop` promises that erased rows handed over are forgotten and those being sent
+    do not go out. The next question, behind the head in the same chain, was neither in the
+    handed queue nor being sent, so only the database was asked, where the erasure had not
+    committed yet: it went out to the erased client's chat."""
     world = any_world
     alice, _, since = await typed_answer_ready(world)
     chat = alice.user.chat_id
-    hold = world.sandbox.faults.hold("editMessageReplyMarkup", chat_id=chat)
-    await alice.user.send("7")
-    assert await until(lambda: hold.parked == 1)
+    hold = await typed_with_head_held(world, alice.user)
     async with world.rt.sessions() as s, s.begin():
         assert await erasure.erase_client(s, world.rt, alice.id, world.clock.now(), "test")
         hold.release()
@@ -173,18 +163,16 @@ async def test_an_erasure_while_a_chains_head_is_on_the_wire_sends_nothing_behin
 async def test_a_question_answered_while_its_chain_waits_goes_out_without_its_buttons(
     any_world: World,
 ) -> None:
-    """FAILS (both backends). Alice types an answer: the old question's buttons are to go, then the
-    next question comes, both handed to the sender as one chain. The buttons' removal is slow on the
-    wire; meanwhile Alice types her answer to the next question too (she knows the check-in). Her
-    answer's transaction takes the buttons off the next question's stored row, still pending
-    (`outbox.drop_buttons`), but the sender sends the copy it was handed, buttons and all: an
-    answered question keeps live buttons, above the question after it."""
+    """The bug this guards against: Alice types an answer; the old question's buttons are to
+    go, then the next question comes, both handed to the sender as one chain. The buttons'
+    removal is slow on the wire, and meanwhile Alice types her answer to the next question too.
+    Her answer's transaction takes the buttons off the next question's stored row, still pending
+    (`outbox.drop_buttons`); the sender sent the copy it was handed, buttons and all, and an
+    answered question kept live buttons above the question after it."""
     world = any_world
     alice, _, _ = await typed_answer_ready(world)
     chat = alice.user.chat_id
-    hold = world.sandbox.faults.hold("editMessageReplyMarkup", chat_id=chat)
-    await alice.user.send("7")
-    assert await until(lambda: hold.parked == 1)
+    await typed_with_head_held(world, alice.user)
     queued = len(await rows_of(world, chat))
     await alice.user.send("7")
 
@@ -214,16 +202,14 @@ async def test_a_question_answered_while_its_chain_waits_goes_out_without_its_bu
 async def test_a_bot_stopped_while_a_chains_head_is_on_the_wire_sends_each_row_once(
     any_world: World,
 ) -> None:
-    """GUARD. The bot is told to stop while the typed answer's chain is being sent (its head
+    """The bot is told to stop while the typed answer's chain is being sent (its head
     held on the wire); it stops once the head's answer comes, then a fresh bot starts: the
     buttons go once, the next question once, in that order, and every row ends sent."""
     world = any_world
     alice, _, since = await typed_answer_ready(world)
     seen = len(alice.user.inbox)
     chat = alice.user.chat_id
-    hold = world.sandbox.faults.hold("editMessageReplyMarkup", chat_id=chat)
-    await alice.user.send("7")
-    assert await until(lambda: hold.parked == 1)
+    hold = await typed_with_head_held(world, alice.user)
     stopping = asyncio.create_task(world.stop_bot())
     await asyncio.sleep(0)
     hold.release()
@@ -239,7 +225,7 @@ async def test_a_bot_stopped_while_a_chains_head_is_on_the_wire_sends_each_row_o
 async def test_a_chain_given_back_by_a_failed_head_is_sent_in_order_after_a_restart(
     any_world: World,
 ) -> None:
-    """GUARD. The chain's head fails with a 5xx (retried later), the row behind it is given
+    """The chain's head fails with a 5xx (retried later), the row behind it is given
     back unsent; the bot restarts before the retry: the buttons' removal still goes first and
     the next question once."""
     world = any_world
@@ -303,7 +289,7 @@ async def journey(url: str) -> list[tuple[str, Any]]:
 async def test_the_clients_columns_are_the_same_on_both_backends_along_a_journey(
     sqlite_url: str, postgres_url: str
 ) -> None:
-    """GUARD. The same journey on SQLite (client columns written by their own UPDATE) and
+    """The same journey on SQLite (client columns written by their own UPDATE) and
     PostgreSQL (written in the WITH clause of the last message's INSERT): the client's stored
     columns agree after every step."""
     on_sqlite = await journey(sqlite_url)
@@ -318,7 +304,7 @@ async def test_the_clients_columns_are_the_same_on_both_backends_along_a_journey
 async def test_a_client_and_a_therapist_blocking_and_unblocking_are_noted(
     any_world: World,
 ) -> None:
-    """GUARD. Membership changes are looked up with the update's mark (`mark_and_find_client`):
+    """Membership changes are looked up with the update's mark (`mark_and_find_client`):
     a client's block and unblock reach their row, a therapist's theirs, a stranger's nobody's."""
     world = any_world
     dana = await world.join_therapist(THERAPIST)
@@ -352,7 +338,7 @@ async def test_a_client_and_a_therapist_blocking_and_unblocking_are_noted(
 
 
 async def test_redelivered_updates_are_handled_once(any_world: World) -> None:
-    """GUARD. Telegram delivers every update twice (same update id): typed answers and a tap are
+    """Telegram delivers every update twice (same update id): typed answers and a tap are
     stored once each, and each question is asked once."""
     world = any_world
     alice, question, _ = await typed_answer_ready(world)
@@ -373,18 +359,15 @@ async def test_redelivered_updates_are_handled_once(any_world: World) -> None:
 async def test_an_account_moved_while_a_chains_head_is_on_the_wire_gets_nothing_behind_it(
     any_world: World,
 ) -> None:
-    """FAILS (both backends). Alice's account is moved to a new one (`rapport client move`) while
-    her typed answer's chain is on its way, its head on the wire: messages still waiting for the old
-    chat are cancelled and must never go out. The next question, behind the head in the chain, is
-    not to reach the old chat: it goes out, for the sender trusts its freshly handed copy
-    (`FRESH_SECONDS`) over the row, cancelled meanwhile. Before chains it would have waited for a
-    claim, which skips a cancelled row."""
+    """The bug this guards against: Alice's account is moved to a new one (`rapport client
+    move`) while her typed answer's chain is on its way, its head on the wire. Messages still
+    waiting for the old chat are cancelled and must never go out; the next question, behind the
+    head, went out all the same, for the sender trusted its freshly handed copy
+    (`FRESH_SECONDS`) over the row, cancelled meanwhile."""
     world = any_world
     alice, _, since = await typed_answer_ready(world)
     chat = alice.user.chat_id
-    hold = world.sandbox.faults.hold("editMessageReplyMarkup", chat_id=chat)
-    await alice.user.send("7")
-    assert await until(lambda: hold.parked == 1)
+    hold = await typed_with_head_held(world, alice.user)
     await admin.move_client_account(world.rt, alice.id)
     assert [status for _, status in await rows_of(world, chat)][-1] == "failed"  # cancelled
     hold.release()

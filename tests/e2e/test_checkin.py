@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,13 +12,11 @@ import pytest
 from sqlalchemy import event, select
 
 from app import conversation
-from app.clock import ManualClock
 from app.conversation import FromPerson
 from bot import staff
 from flows.events import Tap
 from flows.i18n import t
 from storage.models import Answer, Checkin, Client, OutboxMessage
-from tests.conftest import TEST_KEY
 from tests.e2e.harness import (
     World,
     button_data,
@@ -152,23 +150,14 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
         assert made_trips == 0
 
 
-@pytest.fixture
-async def postgres_world(postgres_url: str, clock: ManualClock) -> AsyncIterator[World]:
-    w = await World.start(postgres_url, clock, TEST_KEY)
-    try:
-        yield w
-    finally:
-        await w.stop()
-
-
 @pytest.mark.postgres
 async def test_a_tap_costs_four_round_trips_and_the_transactions_on_postgresql(
-    postgres_world: World,
+    pg_world: World,
 ) -> None:
     """On PostgreSQL each statement is a round trip: the update's mark rides in the client's
     query, the conversation state in the next question's INSERT. Left: the mark with the client,
     the chat, the answer (and the first answer time, once), the edit with the conversation."""
-    counted = await taps_counted(postgres_world, lambda: 0)
+    counted = await taps_counted(pg_world, lambda: 0)
     assert [len(run) for run, _ in counted] == [5, 4], counted
     first, then = (run for run, _ in counted)
     assert first[0] == then[0] == "WITH"  # the mark, then the client, locked

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 
 from app import admin
-from app.clock import ManualClock
 from devtools.sandbox import SandboxUser
 from flows.i18n import t
 from storage import audit, checkins, outbox, people
 from storage.models import Client, ClientEvent, OutboxMessage, Therapist
-from tests.conftest import TEST_KEY
 from tests.e2e.harness import (
     Person,
     World,
@@ -286,15 +283,6 @@ async def test_an_account_that_is_someone_else_cannot_take_a_second_link(world: 
     assert await stored_counts(world) == before
     assert await stored(world, alice.id) == kept
     assert (await stored(world, carol_id)).status == "invited"
-
-
-@pytest.fixture
-async def pg_world(postgres_url: str, clock: ManualClock) -> AsyncIterator[World]:
-    w = await World.start(postgres_url, clock, TEST_KEY)
-    try:
-        yield w
-    finally:
-        await w.stop()
 
 
 @pytest.mark.postgres

@@ -465,6 +465,17 @@ async def test_an_update_is_marked_and_its_client_found_together(sessions, ciphe
         assert fresh and found is not None
 
 
+async def due_active_client(sessions, cipher, clock, telegram_user_id: int) -> int:
+    """An active client bound to `telegram_user_id`, due a check-in now: their id."""
+    _, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        client = await s.get(Client, client_id)
+        assert client is not None
+        client.telegram_user_id, client.status = telegram_user_id, "active"
+        client.next_checkin_at = clock.now()
+    return client_id
+
+
 @pytest.mark.postgres
 async def test_the_client_found_with_the_mark_is_locked_and_a_redelivery_waits(
     postgres_url: str, cipher, clock
@@ -475,12 +486,7 @@ async def test_the_client_found_with_the_mark_is_locked_and_a_redelivery_waits(
     engine = create_engine(postgres_url)
     sessions = session_factory(engine)
     try:
-        _, client_id = await make_client(sessions, cipher, clock)
-        async with sessions() as s, s.begin():
-            client = await s.get(Client, client_id)
-            assert client is not None
-            client.telegram_user_id, client.status = 4242, "active"
-            client.next_checkin_at = clock.now()
+        await due_active_client(sessions, cipher, clock, 4242)
         async with sessions() as first, first.begin():
             assert await people.mark_and_find_client(first, 601, clock.now(), 4242) != (
                 False,
@@ -521,12 +527,7 @@ async def test_a_client_whose_update_is_handled_is_not_claimed_by_the_heartbeat(
     engine = create_engine(postgres_url)
     sessions = session_factory(engine)
     try:
-        _, client_id = await make_client(sessions, cipher, clock)
-        async with sessions() as s, s.begin():
-            client = await s.get(Client, client_id)
-            assert client is not None
-            client.telegram_user_id, client.status = 4242, "active"
-            client.next_checkin_at = clock.now()
+        client_id = await due_active_client(sessions, cipher, clock, 4242)
         async with sessions() as handler, handler.begin():
             assert (await people.client_by_user(handler, 4242)) is not None
             async with sessions() as beat, beat.begin():
