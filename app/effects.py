@@ -514,6 +514,8 @@ class Executor:
         loses its buttons."""
         shown = await self._chat(subject)
         tapped = next((m for m in shown if m.message_id == tap.message_id), None)
+        if tapped is None:
+            shown, tapped = self._sent_unmarked(subject, shown, tap)
         live = tapped is None or bool(tapped.data)  # None: older than the rows read
         # Newest by Telegram's message ids, not by rows: a later row may only take the buttons
         # off an older message, and a message not sent yet comes below everything.
@@ -526,6 +528,30 @@ class Executor:
         await self._retire_buttons(subject, keep=tap.message_id if live else None)
         return live
 
+    def _sent_unmarked(
+        self, subject: Subject, shown: list[outbox.Shown], tap: Tap
+    ) -> tuple[list[outbox.Shown], outbox.Shown | None]:
+        """The tapped message among those that went out but are not marked sent yet (a sender
+        marks a moment later; with replicas, another process's): the newest such question whose
+        buttons the tap's data is among, when the tapped message is newer than every message
+        known, which the client's tap then shows to be it. The chat as read, with that message's
+        Telegram id filled in, and the message; or the chat as it was, and None."""
+        known = max((m.message_id for m in shown if m.message_id is not None), default=0)
+        found = next(
+            (
+                m
+                for m in shown
+                if m.message_id is None and m.claimed and m.kind == "text" and tap.data in m.data
+            ),
+            None,
+        )
+        if found is None or tap.message_id <= known:
+            return shown, None
+        tapped = replace(found, message_id=tap.message_id)
+        shown = [tapped if m is found else m for m in shown]
+        self._shown[subject.id] = shown
+        return shown, tapped
+
     async def _retire_buttons(self, subject: Subject, keep: int | None = None) -> None:
         """An answered question keeps no live copy (a typed answer, or a tap on any copy: the
         one tapped, `keep`, is edited instead): a sent one loses its buttons, its text stays;
@@ -535,6 +561,9 @@ class Executor:
                 continue
             if m.message_id is None:
                 await outbox.drop_buttons(self.s, self.rt.cipher, m)
+                if m.claimed:  # maybe on the wire with them: they go once it is sent
+                    payload = {outbox.MARKUP_OF: m.row_id}
+                    self._messages.append(_Message(m.chat_id, "markup", payload, subject.id))
             else:
                 payload = {"message_id": m.message_id}
                 self._messages.append(_Message(m.chat_id, "markup", payload, subject.id))

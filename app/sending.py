@@ -115,6 +115,13 @@ async def still_pending(rt: Runtime, ids: Sequence[int]) -> set[int]:
             return await outbox.still_pending(s, ids)
 
 
+async def telegram_id_of(rt: Runtime, row_id: int) -> int | None:
+    """The Telegram id of the message an outbox row sent (`outbox.telegram_id_of`)."""
+    with short_transaction():
+        async with rt.sessions() as s:
+            return await outbox.telegram_id_of(s, row_id)
+
+
 async def pending_payloads(rt: Runtime, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The payloads, in clear, of these rows that are still pending (one that cannot be read is
     left out, and so not sent: its claim lapses and a claim then fails it for good)."""

@@ -38,7 +38,7 @@ from app.quarantine import connection_lost, is_transient
 from app.runtime import OutboxJob
 from app.sending import Claim, Outcome
 from bot.runtime import TelegramSide
-from storage.outbox import NORMAL
+from storage.outbox import MARKUP_OF, NORMAL
 
 log = logging.getLogger(__name__)
 
@@ -517,9 +517,14 @@ class OutboxSender:
             return msg.message_id
         data: dict[str, Any] = {"chat_id": chat_id, "reply_markup": keyboard(p.get("buttons"))}
         if kind == "markup":  # the buttons of an answered question go, its text stays
-            data["message_id"] = p["message_id"]
+            target = p.get("message_id")
+            if target is None:  # of a message that was on its way: sent by now, or never
+                target = await sending.telegram_id_of(self.rt, p[MARKUP_OF])
+                if target is None:
+                    return None
+            data["message_id"] = target
             await self.bot._post("editMessageReplyMarkup", data)
-            return int(p["message_id"])
+            return int(target)
         data.update(text=p["text"], parse_mode=p.get("parse_mode"))
         if kind == "edit":
             try:

@@ -427,6 +427,7 @@ _RECENT = (
         _OUTBOX.c.status,
         _OUTBOX.c.telegram_message_id,
         _OUTBOX.c.payload_enc,
+        _OUTBOX.c.claimed_at,
     )
     .where(
         _OUTBOX.c.client_id == bindparam("client_id"),
@@ -449,6 +450,7 @@ class Shown:
     sent: bool
     payload: dict[str, Any]
     data: tuple[str, ...]  # its buttons' data that start with the prefix asked for
+    claimed: bool = False  # not sent as far as the row says, but claimed: maybe on the wire
 
 
 async def recent_messages(
@@ -460,7 +462,7 @@ async def recent_messages(
     rows = await s.execute(_RECENT, {"client_id": client_id})
     seen: set[int] = set()
     shown: list[Shown] = []
-    for row_id, chat_id, kind, status, message_id, payload_enc in rows:
+    for row_id, chat_id, kind, status, message_id, payload_enc, claimed_at in rows:
         payload: dict[str, Any] | None = None
         if message_id is None and kind != "text":  # an edit on its way: of which message
             payload = json.loads(cipher.decrypt(payload_enc))
@@ -478,19 +480,36 @@ async def recent_messages(
             if str(b.get("data", "")).startswith(prefix)
         )
         sent = status == "sent"
-        shown.append(Shown(row_id, chat_id, message_id, kind, sent, payload, data))
+        claimed = not sent and claimed_at is not None
+        shown.append(Shown(row_id, chat_id, message_id, kind, sent, payload, data, claimed))
     return shown
 
 
 async def drop_buttons(s: AsyncSession, cipher: Cipher, shown: Shown) -> None:
     """A new message still on its way goes out without its buttons (it asks a question
-    answered meanwhile); once sent it is as it is."""
+    answered meanwhile); once sent it is as it is. One already claimed may be on the wire with
+    them: the caller then also queues their removal (a `markup` row of `MARKUP_OF`)."""
     payload = {k: v for k, v in shown.payload.items() if k != "buttons"}
     await s.execute(
         update(_OUTBOX)
         .where(_OUTBOX.c.id == shown.row_id, _OUTBOX.c.status == "pending")
         .values(payload_enc=cipher.encrypt(json.dumps(payload, ensure_ascii=False)))
     )
+
+
+MARKUP_OF = "of_row"
+"""Payload key of a `markup` row that takes the buttons off the message another row sent, whose
+Telegram id was not known when it was queued (`telegram_id_of`)."""
+
+
+async def telegram_id_of(s: AsyncSession, row_id: int) -> int | None:
+    """The Telegram id of the message a row sent; None if it was not sent (or is forgotten)."""
+    found = await s.scalar(
+        select(_OUTBOX.c.telegram_message_id).where(
+            _OUTBOX.c.id == row_id, _OUTBOX.c.status == "sent"
+        )
+    )
+    return None if found is None else int(found)
 
 
 # --- cancelled and forgotten ---------------------------------------------------------------

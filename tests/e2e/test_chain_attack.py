@@ -26,6 +26,7 @@ from tests.e2e.harness import (
 )
 from tests.e2e.test_answer_attack import (
     THERAPIST,
+    asks,
     items_of,
     live_checkin_messages,
     until_retry_written,
@@ -374,3 +375,78 @@ async def test_an_account_moved_while_a_chains_head_is_on_the_wire_gets_nothing_
     await world.drain()
     await until(lambda: "sendMessage" in sends(world, since, chat), timeout=1.0)
     assert sends(world, since, chat) == ["editMessageReplyMarkup"]
+
+
+async def test_a_question_answered_while_it_is_on_the_wire_loses_its_buttons_once_sent(
+    any_world: World,
+) -> None:
+    """Alice types her answer, and the next question is on the wire (slow), claimed and being
+    sent with its buttons, when she types her answer to it too: its stored copy loses its
+    buttons, but the copy on the wire keeps them. Once it is sent, its buttons are taken off, so
+    no answered question keeps live buttons."""
+    world = any_world
+    alice, _, _ = await typed_answer_ready(world)
+    chat = alice.user.chat_id
+    hold = world.sandbox.faults.hold("sendMessage", chat_id=chat)
+    await alice.user.send("7")
+    assert await until(lambda: hold.parked == 1)
+    queued = len(await rows_of(world, chat))
+    await alice.user.send("8")
+    for _ in range(500):
+        if len(await rows_of(world, chat)) > queued:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the second answer was not handled")
+    world.sandbox.faults.lift_holds()
+    await world.drain()
+    await alice.user.next_message(predicate=lambda m: asks(m, 3))
+    await world.drain()
+    assert await items_of(world, alice.id) == [("heard", 7), ("goals", 8)]
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and asks(live[0], 3), [m["text"][:40] for m in live]
+
+
+async def test_a_tap_on_a_question_sent_but_not_yet_marked_sent_is_answered_in_place(
+    any_world: World,
+) -> None:
+    """A question that went out but is not yet marked sent (another replica sent it and marks
+    it a moment later) reads as on its way, with no Telegram id. A tap on it names it by its
+    buttons and gives its id: the next question comes in its place, as for any other, instead
+    of below it as a new message."""
+    world = any_world
+    alice, _, _ = await typed_answer_ready(world)
+    await alice.user.send("7")
+    second = await next_with_buttons(alice.user)
+    await world.drain()
+    assert asks(second, 2)
+    chat = alice.user.chat_id
+    async with world.rt.sessions() as s, s.begin():
+        row = (
+            await s.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.telegram_message_id == second["message_id"])
+                .where(OutboxMessage.chat_id == chat)
+            )
+        ).one()
+        row.status, row.telegram_message_id = "pending", None  # as sent by another, unmarked
+        row.claimed_at, row.claimed_by = world.clock.now(), "another-replica"
+    queued = len(await rows_of(world, chat))
+    await alice.user.tap(second, next(d for d in button_data(second) if d.endswith(":8")))
+    for _ in range(500):
+        if len(await rows_of(world, chat)) > queued:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the tap was not handled")
+    async with world.rt.sessions() as s, s.begin():  # the other replica marks it sent
+        stored = await s.get(OutboxMessage, row.id)
+        assert stored is not None
+        stored.status, stored.telegram_message_id = "sent", second["message_id"]
+    world.rt.wake_sender()
+    third = await next_with_buttons(alice.user, after=second)
+    await world.drain()
+    assert asks(third, 3) and third["message_id"] == second["message_id"]
+    assert await items_of(world, alice.id) == [("heard", 7), ("goals", 8)]
+    live = live_checkin_messages(alice.user)
+    assert len(live) == 1 and live[0]["message_id"] == second["message_id"]
