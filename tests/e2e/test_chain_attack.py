@@ -6,6 +6,7 @@ Each test runs on SQLite and, when configured, on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -131,6 +132,18 @@ async def until(predicate: Any, timeout: float = 5.0) -> bool:
     return True
 
 
+async def handled(world: World, chat: int, action: Awaitable[Any]) -> None:
+    """Do `action` (a client's update) and wait until its transaction has queued a message in
+    the chat: the update was handled, whatever its messages' sending waits for."""
+    queued = len(await rows_of(world, chat))
+    await action
+    for _ in range(500):
+        if len(await rows_of(world, chat)) > queued:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the update was not handled")
+
+
 async def typed_with_head_held(world: World, user: Any) -> Any:
     """The user types "7"; the chain's head (the old question's buttons going) is held on the
     wire until the returned hold is released."""
@@ -174,18 +187,7 @@ async def test_a_question_answered_while_its_chain_waits_goes_out_without_its_bu
     alice, _, _ = await typed_answer_ready(world)
     chat = alice.user.chat_id
     await typed_with_head_held(world, alice.user)
-    queued = len(await rows_of(world, chat))
-    await alice.user.send("7")
-
-    async def handled() -> bool:
-        return len(await rows_of(world, chat)) > queued
-
-    for _ in range(500):
-        if await handled():
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the second answer was not handled")
+    await handled(world, chat, alice.user.send("7"))
     world.sandbox.faults.lift_holds()
     await world.drain()
     await next_with_buttons(alice.user)
@@ -390,14 +392,7 @@ async def test_a_question_answered_while_it_is_on_the_wire_loses_its_buttons_onc
     hold = world.sandbox.faults.hold("sendMessage", chat_id=chat)
     await alice.user.send("7")
     assert await until(lambda: hold.parked == 1)
-    queued = len(await rows_of(world, chat))
-    await alice.user.send("8")
-    for _ in range(500):
-        if len(await rows_of(world, chat)) > queued:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the second answer was not handled")
+    await handled(world, chat, alice.user.send("8"))
     world.sandbox.faults.lift_holds()
     await world.drain()
     await alice.user.next_message(predicate=lambda m: asks(m, 3))
@@ -431,14 +426,8 @@ async def test_a_tap_on_a_question_sent_but_not_yet_marked_sent_is_answered_in_p
         ).one()
         row.status, row.telegram_message_id = "pending", None  # as sent by another, unmarked
         row.claimed_at, row.claimed_by = world.clock.now(), "another-replica"
-    queued = len(await rows_of(world, chat))
-    await alice.user.tap(second, next(d for d in button_data(second) if d.endswith(":8")))
-    for _ in range(500):
-        if len(await rows_of(world, chat)) > queued:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the tap was not handled")
+    eight = next(d for d in button_data(second) if d.endswith(":8"))
+    await handled(world, chat, alice.user.tap(second, eight))
     async with world.rt.sessions() as s, s.begin():  # the other replica marks it sent
         stored = await s.get(OutboxMessage, row.id)
         assert stored is not None
