@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from sqlalchemy.util.concurrency import await_only
 
 from storage import aiosqlite_cursor
 from storage.aiosqlite_cursor import short_transaction as short_transaction
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -229,19 +232,30 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
 async def open_pool(engine: AsyncEngine) -> None:
     """Open a server database's pooled connections now, at start, rather than in the first burst
     of updates: each costs a handshake and SQLAlchemy's type set-up, several round trips that
-    would otherwise fall on the clients who answer first. SQLite's one connection opens on use."""
+    would otherwise fall on the clients who answer first. SQLite's one connection opens on use.
+
+    Only a database that takes none of them stops the start (raising why): one that takes fewer
+    (a server's connection limit, shared with other replicas) is said once, and the rest open
+    when needed, as they would have without this."""
     if engine.dialect.name == "sqlite":
         return
     size = getattr(engine.pool, "size", lambda: 0)()
     opened = await asyncio.gather(
         *(engine.connect().start() for _ in range(size)), return_exceptions=True
     )
+    failed = [each for each in opened if isinstance(each, BaseException)]
     for each in opened:
         if not isinstance(each, BaseException):
             await each.close()
-    for each in opened:
-        if isinstance(each, BaseException):
-            raise each
+    if failed and len(failed) == len(opened):
+        raise failed[0]
+    if failed:
+        log.warning(
+            "database pool: %d of %d connections opened at start (%s)",
+            size - len(failed),
+            size,
+            type(failed[0]).__name__,
+        )
 
 
 RECENTLY_USED = 1.0

@@ -3,6 +3,8 @@ answers, and which failures are the database's rather than the work's."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +83,31 @@ async def test_a_pool_that_cannot_open_says_why_and_keeps_nothing_open(
         assert pool.checkedout() == 0
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_server_that_takes_fewer_connections_than_the_pool_still_starts(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A role limited to fewer connections than the pool's size (a server's limit, shared with
+    other replicas): the connections it takes are opened, the shortfall is said once, and the
+    start goes on; the pool works within the limit."""
+    role = f"rapport_limited_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 2'))
+    limited = make_url(postgres_url).set(username=role)
+    engine = create_engine(limited.render_as_string(hide_password=False), pool_size=4)
+    try:
+        with caplog.at_level(logging.WARNING, logger="storage.db"):
+            await open_pool(engine)
+        pool: Any = engine.pool
+        assert pool.checkedin() == 2
+        assert "2 of 4 connections opened at start" in caplog.text
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        await admin.dispose()
