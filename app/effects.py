@@ -2,16 +2,16 @@
 and every change of a client's status (`flows.lifecycle`), inside the caller's transaction.
 
 This is the one place where intents become rows: answers, events, state, outbox messages. The
-rows that can wait (messages, check-ins closed or voided, the state of clients the heartbeat
-claimed as rows) are collected and written by `Executor.flush` with one statement per kind, so
-one client's update and a batch of fifty check-ins opening (`app.opening`) take the same path.
+rows that can wait (answers, messages, check-ins closed or voided, clients' state) are collected
+and written by `Executor.flush` with one statement per kind, so one client's update and a batch
+of fifty check-ins opening (`app.opening`) take the same path.
 The message texts were localised by the flow already.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -37,6 +37,7 @@ from flows.state import open_checkin_id
 from flows.statuses import CheckinStatus, ClientStatus
 from flows.visible import visible_text
 from storage import audit, checkins, due, outbox, people
+from storage.along import Write, rides
 from storage.due import Claimed
 from storage.models import Checkin, Client, Practice, Therapist
 
@@ -174,6 +175,7 @@ class Executor:
         self.clients: dict[int, Client] = {}  # claimed rows whose intents needed the client
         self._messages: list[_Message] = []
         self._changes: list[_Change] = []
+        self._answers: list[checkins.NewAnswer] = []
         self._known: dict[int, _Known] = {}
         self._voiding: set[int] = set()
         self._rows: dict[int, dict[str, Any]] = {}  # columns to store of clients known as rows
@@ -281,13 +283,18 @@ class Executor:
         return alias
 
     async def flush(self) -> None:
-        """Write what was collected: check-ins, then messages, then clients' columns."""
-        await self._write_checkins()
+        """Write what was collected: answers and check-ins, then messages, then clients'
+        columns. An update's answer and its client's columns go with its last message, in one
+        statement where writes ride along (`storage.along`); an answer only when no check-in
+        changes, which are written before it."""
+        along: list[Write] = []
+        if self.after is not None and self._messages and rides(self.s):
+            if len(self._answers) == 1 and not self._changes:
+                along += checkins.answer_writes(self.rt.cipher, self._answers.pop())
+            if len(self._rows) == 1:
+                along.append(due.client_write(*self._rows.popitem()))
+        await self._write_answers_and_checkins()
         rows, self._rows = self._rows, {}
-        # An update's one client goes with its last message: one statement on PostgreSQL.
-        along = (
-            rows.popitem() if self.after is not None and self._messages and len(rows) == 1 else None
-        )
         await self._write_messages(along)
         await due.update_clients(self.s, rows)
 
@@ -312,25 +319,10 @@ class Executor:
                 else:
                     self.send(subject, text, owned=owned, priority=priority)
             case I.RecordAnswer(checkin_id=checkin_id, item=item, value=value, at=at):
-                await checkins.record_answer(
-                    self.s,
-                    self.rt.cipher,
-                    checkin_id=checkin_id,
-                    item=item,
-                    value=value,
-                    at=at,
-                    maybe_first=checkin_id not in self._answered,
-                )
+                first = checkin_id not in self._answered
+                self._answers.append(checkins.NewAnswer(checkin_id, item, value, at, None, first))
             case I.RecordComment(checkin_id=checkin_id, text=text, at=at):
-                await checkins.record_answer(
-                    self.s,
-                    self.rt.cipher,
-                    checkin_id=checkin_id,
-                    item="comment",
-                    value=None,
-                    at=at,
-                    text=text,
-                )
+                self._answers.append(checkins.NewAnswer(checkin_id, "comment", None, at, text))
             case I.FinishCheckin(checkin_id=checkin_id, at=at, complete=complete):
                 answered = intent.answered > 0
                 self._changes.append(_Change(checkin_id, at, complete=complete, answered=answered))
@@ -340,15 +332,15 @@ class Executor:
             case I.EraseAll() | I.DeclineConsent():
                 pass  # once the last replies are queued (`_leave`)
             case I.CrisisAlert():
-                await self._write_checkins()
+                await self._write_answers_and_checkins()
                 await self._crisis(await self._whole(subject), intent, owned, about=not erasing)
             case I.TellTherapist() if erasing:
                 # The notice that the client erased their data is the one message about them
                 # that outlives the erasure: it carries only the alias.
                 await self._tell_therapist(await self._whole(subject), intent, about=False)
             case _:
-                # What follows may read check-ins: the changes asked so far are made first.
-                await self._write_checkins()
+                # What follows may read answers and check-ins: those asked so far are written first.
+                await self._write_answers_and_checkins()
                 await self._record(await self._whole(subject), intent)
 
     async def _record(self, client: Client, intent: ClientIntent) -> None:
@@ -778,16 +770,16 @@ class Executor:
         )
         self.rt.wake_sender()
 
-    async def _write_messages(self, along: outbox.ClientColumns | None = None) -> None:
-        """`along`: a client's columns, stored with the last message (`outbox.queue_message`);
-        only for an update's messages."""
+    async def _write_messages(self, along: Sequence[Write] = ()) -> None:
+        """`along`: writes stored with the last message (`outbox.queue_message`); only for an
+        update's messages."""
         messages, self._messages = self._messages, []
         if not messages:
-            assert along is None
+            assert not along
             return
         if self.after is not None:
             for n, message in enumerate(messages, 1):
-                await self._queue(message, self.after, along if n == len(messages) else None)
+                await self._queue(message, self.after, along if n == len(messages) else ())
         else:
             cipher, now = self.rt.cipher, self.now
             rows = [outbox.outbox_values(cipher, now=now, **m.columns()) for m in messages]
@@ -795,7 +787,7 @@ class Executor:
         if any(m.priority == outbox.URGENT for m in messages):
             urgent_after_commit(self.s, self.rt)
 
-    async def _queue(self, m: _Message, after: After, along: outbox.ClientColumns | None) -> None:
+    async def _queue(self, m: _Message, after: After, along: Sequence[Write]) -> None:
         """A message of an update's answer. While this process's sender runs, the row claims
         itself for it (if it heads its chat's queue) and goes to the sender once the update's
         transaction has committed, without another round trip to the database."""
@@ -815,9 +807,13 @@ class Executor:
 
     # --- check-ins ------------------------------------------------------------------------------
 
-    async def _write_checkins(self) -> None:
+    async def _write_answers_and_checkins(self) -> None:
         """Carry out the check-in changes asked so far, in order: a change counts only for a
-        check-in still open (`flows.lifecycle.closed_status` says what a closed one is)."""
+        check-in still open (`flows.lifecycle.closed_status` says what a closed one is). The
+        answers collected so far are stored first: what follows may read them."""
+        answers, self._answers = self._answers, []
+        for answer in answers:
+            await checkins.store_answer(self.s, self.rt.cipher, answer)
         changes, self._changes = self._changes, []
         if not changes:
             return

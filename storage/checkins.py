@@ -33,6 +33,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
+from storage.along import Write, run_alone
 from storage.crypto import Cipher
 from storage.models import Answer, Base, Checkin, ClientEvent, ClientNote, TherapySession
 from storage.types import UTCDateTime
@@ -155,24 +156,57 @@ async def open_checkin_of(s: AsyncSession, client_id: int) -> Checkin | None:
     )
 
 
-# An answer is one statement on the backends that have ON CONFLICT (written as text, as
-# `storage.retention` does, so that it is compiled once), and the check-in's first answer time is
-# set only when the caller cannot rule it out: a tap is the most frequent update there is.
+# An answer's INSERT, keeping an answer already stored for the item (ON CONFLICT, which both
+# backends have). Text, as `storage.retention` writes its own: SQLAlchemy caches no compiled form
+# of PostgreSQL's own INSERT construct, so each use would compile it anew. Parameters named `a_*`:
+# it rides along.
 _INSERT_ANSWER = sql_text(
     "INSERT INTO answer (checkin_id, item, value, text_enc, answered_at) "
-    "VALUES (:checkin_id, :item, :value, :text_enc, :answered_at) ON CONFLICT DO NOTHING"
+    "VALUES (:a_checkin_id, :a_item, :a_value, :a_text_enc, :a_answered_at) "
+    "ON CONFLICT DO NOTHING"
 ).bindparams(
-    bindparam("checkin_id", type_=Integer()),
-    bindparam("item", type_=String()),
-    bindparam("value", type_=Integer()),
-    bindparam("text_enc", type_=LargeBinary()),
-    bindparam("answered_at", type_=UTCDateTime()),
+    bindparam("a_checkin_id", type_=Integer()),
+    bindparam("a_item", type_=String()),
+    bindparam("a_value", type_=Integer()),
+    bindparam("a_text_enc", type_=LargeBinary()),
+    bindparam("a_answered_at", type_=UTCDateTime()),
 )
+# The check-in's first answer time is set only when the caller cannot rule it out: a tap is the
+# most frequent update there is. Parameters named `f_*`, as it rides too.
 _FIRST_ANSWER = (
     update(_checkin)
-    .where(_checkin.c.id == bindparam("b_id"), _checkin.c.first_answer_at.is_(None))
-    .values(first_answer_at=bindparam("b_at", type_=_checkin.c.first_answer_at.type))
+    .where(_checkin.c.id == bindparam("f_id"), _checkin.c.first_answer_at.is_(None))
+    .values(first_answer_at=bindparam("f_at", type_=_checkin.c.first_answer_at.type))
 )
+
+
+@dataclass(frozen=True, slots=True)
+class NewAnswer:
+    """An answer to store. `maybe_first` False: the check-in is known to have one already."""
+
+    checkin_id: int
+    item: str
+    value: int | None
+    at: datetime
+    text: str | None = None
+    maybe_first: bool = True
+
+
+def answer_writes(cipher: Cipher, answer: NewAnswer) -> list[Write]:
+    """The writes that store `answer` (`storage.along`): its row, unless the item has one, and
+    the check-in's first answer time, unless it has one. Each is the same whether the other
+    happened: an item answered already means the check-in has its first answer time."""
+    params = {
+        "a_checkin_id": answer.checkin_id,
+        "a_item": answer.item,
+        "a_value": answer.value,
+        "a_text_enc": cipher.encrypt(answer.text) if answer.text is not None else None,
+        "a_answered_at": answer.at,
+    }
+    writes = [Write(_INSERT_ANSWER, params)]
+    if answer.maybe_first:
+        writes.append(Write(_FIRST_ANSWER, {"f_id": answer.checkin_id, "f_at": answer.at}))
+    return writes
 
 
 async def record_answer(
@@ -186,43 +220,18 @@ async def record_answer(
     text: str | None = None,
     maybe_first: bool = True,
 ) -> bool:
-    """Store one answer; an answer already stored for that item is kept (returns False).
+    """Store one answer now; an answer already stored for that item is kept (returns False).
     `maybe_first` False: the caller knows the check-in has an answer already."""
-    text_enc = cipher.encrypt(text) if text is not None else None
-    if s.get_bind().dialect.name in ("sqlite", "postgresql"):
-        params = {
-            "checkin_id": checkin_id,
-            "item": item,
-            "value": value,
-            "text_enc": text_enc,
-            "answered_at": at,
-        }
-        result = await s.execute(_INSERT_ANSWER, params)
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        if maybe_first:
-            await s.execute(_FIRST_ANSWER, {"b_id": checkin_id, "b_at": at})
-        return True
-    existing = await s.scalar(
-        select(Answer.id).where(Answer.checkin_id == checkin_id, Answer.item == item)
-    )
-    if existing is not None:
+    return await store_answer(s, cipher, NewAnswer(checkin_id, item, value, at, text, maybe_first))
+
+
+async def store_answer(s: AsyncSession, cipher: Cipher, answer: NewAnswer) -> bool:
+    """`record_answer` of a `NewAnswer`."""
+    row, *first = answer_writes(cipher, answer)
+    result = await s.execute(row.statement, dict(row.params))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    s.add(
-        Answer(
-            checkin_id=checkin_id,
-            item=item,
-            value=value,
-            text_enc=text_enc,
-            answered_at=at,
-        )
-    )
-    await s.execute(
-        update(Checkin)
-        .where(Checkin.id == checkin_id, Checkin.first_answer_at.is_(None))
-        .values(first_answer_at=at)
-    )
-    await s.flush()
+    await run_alone(s, first)
     return True
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from flows.statuses import CheckinStatus, ClientStatus
+from storage.along import Write
 from storage.models import Base, Client
 
 _client: Table = Base.metadata.tables["client"]
@@ -149,6 +150,11 @@ async def update_clients(s: AsyncSession, columns: Mapping[int, Mapping[str, Any
         groups[tuple(sorted(values))].append(client_params(client_id, values))
     for names, params in groups.items():
         await s.execute(client_update(names), params[0] if len(params) == 1 else params)
+
+
+def client_write(client_id: int, values: Mapping[str, Any]) -> Write:
+    """One client's columns to store, as a write that can ride along (`storage.along`)."""
+    return Write(client_update(tuple(sorted(values))), client_params(client_id, values))
 
 
 def client_params(client_id: int, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,11 @@ urgent ones first."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Required, TypeAlias, TypedDict, Unpack, cast
+from typing import Any, Required, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -33,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.statuses import CheckinStatus
-from storage import due as due_module
+from storage.along import Write, carried, params_of, rides, run_alone
 from storage.crypto import Cipher
 from storage.models import Checkin, OutboxMessage
 from storage.types import UTCDateTime
@@ -112,7 +111,7 @@ def _queue_statement() -> Any:
     `claim_rows` would claim it, in the same transaction that creates it.
 
     The columns' parameters are named `q_<column>` (`queue_message`): a statement that carries
-    another write in its WITH clause (`_queue_along`) would otherwise have SQLAlchemy set that
+    another write in its WITH clause (`storage.along`) would otherwise have SQLAlchemy set that
     write's columns of the same name from them."""
     earlier = _OUTBOX.alias("earlier")
     chat_id: Any = bindparam("q_chat_id", type_=BigInteger())
@@ -161,18 +160,13 @@ def _queue_statement() -> Any:
 _QUEUE = _queue_statement()
 
 
-ClientColumns: TypeAlias = tuple[int, Mapping[str, Any]]
-"""A client's columns to store (client id, {column: value}), as `storage.due.update_clients`
-takes them."""
-
-
 async def queue_message(
     s: AsyncSession,
     cipher: Cipher,
     *,
     claim_by: str | None = None,
     behind: tuple[int, int] | None = None,
-    along: ClientColumns | None = None,
+    along: Sequence[Write] = (),
     **message: Unpack[Queued],
 ) -> tuple[int, bool]:
     """`enqueue` without an ORM object: one INSERT; the new row's id, and whether it is claimed
@@ -183,9 +177,8 @@ async def queue_message(
     same priority and claimed for `claim_by`; the new row then claims itself behind them (the
     sender sends them in order, `OutboxJob.then`) instead of waiting for them to be marked sent.
 
-    `along`: a client's columns stored with the message (an update's new conversation state
-    beside its reply): in the same statement on PostgreSQL, one round trip fewer; right after it
-    on SQLite, where a statement costs no trip."""
+    `along`: writes stored with the message (an update's answer and new conversation state
+    beside its reply), in the same statement where writes ride (`storage.along`)."""
     values = outbox_values(cipher, **message)
     now = message["now"]
     params = {f"q_{name}": value for name, value in values.items()}
@@ -194,23 +187,14 @@ async def queue_message(
     own_from, own_to = behind or (0, -1)  # none: an empty range
     params.update(own_from=own_from, own_to=own_to)
     statement = _QUEUE
-    if along is not None and s.get_bind().dialect.name == "postgresql":
-        client_id, columns = along
-        statement = _queue_along(tuple(sorted(columns)))
-        params.update(due_module.client_params(client_id, columns))
-        along = None
+    if along and rides(s):
+        statement = carried(_QUEUE, tuple(w.statement for w in along))
+        params.update(params_of(along))
+        along = ()
     row = (await s.execute(statement, params)).one()
     _count_queued(s)
-    if along is not None:
-        await due_module.update_clients(s, dict([along]))
+    await run_alone(s, along)
     return int(row.id), row.claimed_by is not None and row.claimed_by == claim_by
-
-
-@functools.lru_cache(maxsize=32)
-def _queue_along(names: tuple[str, ...]) -> Any:
-    """`_QUEUE` with a client's columns written in its WITH clause (PostgreSQL): the two writes
-    touch different tables and read nothing of each other's, so one statement does both."""
-    return _QUEUE.add_cte(due_module.client_update(names).cte("client_columns"))
 
 
 async def pending_payloads(s: AsyncSession, ids: Sequence[int]) -> dict[int, bytes]:

@@ -151,17 +151,20 @@ async def test_a_tap_costs_six_statements(world: World) -> None:
 
 
 @pytest.mark.postgres
-async def test_a_tap_costs_four_round_trips_and_the_transactions_on_postgresql(
+async def test_a_tap_costs_three_round_trips_and_the_transactions_on_postgresql(
     pg_world: World,
 ) -> None:
     """On PostgreSQL each statement is a round trip: the update's mark rides in the client's
-    query, the conversation state in the next question's INSERT. Left: the mark with the client,
-    the chat, the answer (and the first answer time, once), the edit with the conversation."""
+    query; the answer (with the check-in's first answer time, once) and the conversation state
+    in the next question's INSERT. Left: the mark with the client, the chat, the edit with the
+    rest. The answers and the first answer time are stored all the same."""
     counted = await taps_counted(pg_world, lambda: 0)
-    assert [len(run) for run, _ in counted] == [5, 4], counted
-    first, then = (run for run, _ in counted)
-    assert first[0] == then[0] == "WITH"  # the mark, then the client, locked
-    assert then[1:] == ["SELECT", "INSERT", "WITH"]  # the chat; the answer; the edit + state
+    assert [run for run, _ in counted] == [["WITH", "SELECT", "WITH"]] * 2, counted
+    async with pg_world.rt.sessions() as s:
+        checkin = (await s.scalars(select(Checkin))).one()
+        answers = list(await s.scalars(select(Answer).order_by(Answer.id)))
+    assert [a.value for a in answers] == [7, 7]
+    assert checkin.first_answer_at == answers[0].answered_at
 
 
 async def taps_counted(world: World, trips: Callable[[], int]) -> list[tuple[list[str], int]]:

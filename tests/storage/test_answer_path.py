@@ -7,14 +7,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.engine.interfaces import CacheStats
 
 from flows.statuses import CheckinStatus
-from storage import checkins, outbox
-from storage.models import Answer, Checkin
+from storage import checkins, due, outbox
+from storage.models import Answer, Checkin, Client, OutboxMessage
 from tests.storage.builders import make_client
 
 CHAT = 4242
+CACHE_HIT = CacheStats.CACHE_HIT
 
 
 def question(data: str) -> dict[str, Any]:
@@ -154,3 +157,75 @@ async def test_an_answer_is_stored_once_with_the_first_answer_time(sessions, cip
         text_enc = await s.scalar(select(Answer.text_enc).where(Answer.item == "comment"))
         assert text_enc is not None and cipher.decrypt(text_enc) == "ok"
         assert await s.scalar(select(Checkin.first_answer_at)) == first  # the first one's time
+
+
+async def test_an_answer_rides_with_a_message_and_the_first_one_is_kept(
+    sessions, cipher, clock
+) -> None:
+    """`checkins.answer_writes` along with a message and the client's state
+    (`outbox.queue_message`): one statement on PostgreSQL, the same rows on both backends. None
+    of the three writes takes another's values (they share column names: a message's and a
+    client's chat, an answer's and a check-in's time); a repeated item keeps the first answer
+    and the first answer time; a rollback keeps none of them. The statements are compiled once:
+    a statement SQLAlchemy cannot cache costs more to compile than to run."""
+    _, client_id = await make_client(sessions, cipher, clock)
+    async with sessions() as s, s.begin():
+        opened = await checkins.open_checkin(
+            s, client_id=client_id, instrument="b", now=clock.now()
+        )
+        checkin_id = opened.id
+    first, later = clock.now() + timedelta(minutes=1), clock.now() + timedelta(minutes=2)
+
+    async def along(at, item, value, text=None, state=None, chat=CHAT):
+        """Queue a message with an answer (and the client's state): the statements it took,
+        and whether each was compiled already."""
+        counted: list[tuple[str, bool]] = []
+
+        def count(*args: Any) -> None:
+            statement, context = args[2], args[4]
+            counted.append((statement.split(None, 1)[0].upper(), context.cache_hit is CACHE_HIT))
+
+        async with sessions() as s, s.begin():
+            sync = s.get_bind()
+            event.listen(sync, "before_cursor_execute", count)
+            try:
+                answer = checkins.NewAnswer(checkin_id, item, value, at, text)
+                writes = checkins.answer_writes(cipher, answer)
+                writes.append(due.client_write(client_id, {"conversation": state}))
+                await outbox.queue_message(
+                    s, cipher, along=writes, chat_id=chat, kind="text",
+                    payload={"text": item}, now=at, client_id=client_id,
+                )  # fmt: skip
+            finally:
+                event.remove(sync, "before_cursor_execute", count)
+        return counted
+
+    counted = await along(first, "heard", 7, state={"machine": "asked", "step": 1})
+    postgres = sessions.kw["bind"].dialect.name == "postgresql"
+    made = ["WITH"] if postgres else ["INSERT", "INSERT", "UPDATE", "UPDATE"]
+    assert [word for word, _ in counted] == made
+    again = await along(later, "heard", 2, state={"machine": "asked", "step": 2})  # the same item
+    assert again == [(word, True) for word in made]
+    again = await along(later, "comment", None, text="the last session felt rushed")
+    assert again == [(word, True) for word in made]
+    with pytest.raises(RuntimeError):
+        async with sessions() as s, s.begin():
+            answer = checkins.NewAnswer(checkin_id, "goals", 3, later)
+            await outbox.queue_message(
+                s, cipher, along=checkins.answer_writes(cipher, answer), chat_id=99,
+                kind="text", payload={"text": "lost"}, now=later, client_id=client_id,
+            )  # fmt: skip
+            raise RuntimeError("crash before the commit")
+    async with sessions() as s:
+        rows = await s.execute(select(Answer.item, Answer.value, Answer.answered_at))
+        assert sorted(tuple(r) for r in rows) == [("comment", None, later), ("heard", 7, first)]
+        comment = await s.scalar(select(Answer.text_enc).where(Answer.item == "comment"))
+        assert comment is not None and b"rushed" not in comment
+        assert cipher.decrypt(comment) == "the last session felt rushed"
+        checkin = await s.get(Checkin, checkin_id)
+        assert checkin is not None
+        assert (checkin.first_answer_at, checkin.status) == (first, CheckinStatus.OPEN)
+        client = await s.get(Client, client_id)
+        assert client is not None and client.conversation is None  # the last write's state
+        chats = await s.scalars(select(OutboxMessage.chat_id).order_by(OutboxMessage.id))
+        assert list(chats) == [CHAT, CHAT, CHAT]

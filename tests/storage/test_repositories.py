@@ -262,7 +262,7 @@ async def test_a_message_queued_with_a_clients_columns_stores_both_and_nothing_e
     for n, along in enumerate(({"conversation": state}, {"conversation": None, "language": "es"})):
         async with sessions() as s, s.begin():
             row_id, claimed = await outbox.queue_message(
-                s, cipher, claim_by="w1", along=(client_id, along),
+                s, cipher, claim_by="w1", along=[due.client_write(client_id, along)],
                 chat_id=77 + n, therapist_id=therapist_id, kind="text",
                 payload={"text": f"hello {n}"}, now=clock.now() + timedelta(hours=1),
             )  # fmt: skip
@@ -286,7 +286,7 @@ async def test_a_message_queued_with_a_clients_columns_stores_both_and_nothing_e
     with pytest.raises(RuntimeError):  # both or neither
         async with sessions() as s, s.begin():
             await outbox.queue_message(
-                s, cipher, along=(client_id, {"conversation": state}),
+                s, cipher, along=[due.client_write(client_id, {"conversation": state})],
                 chat_id=99, kind="text", payload={"text": "lost"}, now=clock.now(),
             )  # fmt: skip
             raise RuntimeError("crash before the commit")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from storage import outbox, people
+from storage import due, outbox, people
 from storage.db import create_engine, session_factory
 from storage.models import Client, OutboxMessage
 from tests.storage.builders import make_client
@@ -62,9 +62,9 @@ async def test_the_next_update_of_a_client_sees_the_state_the_one_before_committ
 
             waiting = asyncio.create_task(second())
             await _until_waiting(sessions)
+            asked = {"conversation": {"machine": "asked", "step": 2}}
             await outbox.queue_message(
-                first, cipher, claim_by="w1",
-                along=(client_id, {"conversation": {"machine": "asked", "step": 2}}),
+                first, cipher, claim_by="w1", along=[due.client_write(client_id, asked)],
                 chat_id=5151, client_id=client_id, kind="text",
                 payload={"text": "next"}, now=clock.now(),
             )  # fmt: skip
@@ -111,7 +111,7 @@ async def test_a_client_column_named_like_a_message_column_keeps_the_clients_val
     along = {"status": "paused", "chat_id": 6060, "created_at": later, "language": "de"}
     async with sessions() as s, s.begin():
         row_id, _ = await outbox.queue_message(
-            s, cipher, claim_by="w1", along=(client_id, along),
+            s, cipher, claim_by="w1", along=[due.client_write(client_id, along)],
             chat_id=7070, client_id=client_id, therapist_id=therapist_id, kind="text",
             payload={"text": "x"}, now=clock.now(),
         )  # fmt: skip
