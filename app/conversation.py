@@ -152,7 +152,7 @@ async def _in_transaction(
     after: After,
 ) -> After:
     async with rt.sessions() as s, s.begin():
-        client: Client | None = None
+        client: people.FoundClient | None = None
         sender = _client_sender(incoming)
         if sender is not None:
             fresh, client = await people.mark_and_find_client(s, delivery_id, now, sender)
@@ -193,18 +193,19 @@ async def route(
     s: Session,
     rt: Runtime,
     person: FromPerson,
-    client: Client | None,
+    found: people.FoundClient | None,
     now: datetime,
     after: After,
     staff: StaffCommands,
 ) -> None:
-    """`client`: the sender's, as looked up with the update's mark (`_client_sender`)."""
+    """`found`: the sender's client, as looked up with the update's mark (`_client_sender`)."""
     event = person.event
     if isinstance(event, Command) and event.name == "start" and event.args:
         await join(s, rt, person, event.args, now, after)
         return
-    if client is not None and client.status not in (ClientStatus.INVITED, ClientStatus.DECLINED):
-        await effects.client_event(s, rt, client, event, person.telegram_language, now, after)
+    gone = (ClientStatus.INVITED, ClientStatus.DECLINED)  # not bound yet, or no longer
+    if found is not None and found.client.status not in gone:
+        await effects.update_event(s, rt, found, event, person.telegram_language, now, after)
         return
     therapist = await people.therapist_by_user(s, person.user_id)
     if therapist is not None:
@@ -251,12 +252,13 @@ async def join(
 
 
 async def on_membership(
-    s: Session, rt: Runtime, change: Membership, client: Client | None, now: datetime
+    s: Session, rt: Runtime, change: Membership, found: people.FoundClient | None, now: datetime
 ) -> None:
-    """The client (`client`, None if the account is not a client's) blocked or unblocked the
+    """The client (`found`, None if the account is not a client's) blocked or unblocked the
     bot: evidence for the signals, nothing to send. A therapist who blocked it cannot be alerted:
     their clients' urgent alerts go to the safety contact until they unblock it
     (`app.effects.reachable`)."""
+    client = None if found is None else await s.get(Client, found.client.id)
     if client is None:
         therapist = await people.therapist_by_user(s, change.user_id)
         if therapist is not None and change.blocked != (therapist.unreachable_at is not None):

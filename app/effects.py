@@ -40,6 +40,7 @@ from storage import audit, checkins, due, outbox, people
 from storage.along import Write, rides
 from storage.due import Claimed
 from storage.models import Checkin, Client, Practice, Therapist
+from storage.people import PracticeSettings
 
 if TYPE_CHECKING:
     from app.conversation import After
@@ -95,7 +96,10 @@ def buttons_payload(buttons: tuple[tuple[I.Button, ...], ...]) -> list[list[dict
 
 
 def client_context(
-    client: Subject, practice: Practice, therapist_alias: str, telegram_language: str | None
+    client: Subject,
+    practice: Practice | PracticeSettings,
+    therapist_alias: str,
+    telegram_language: str | None,
 ) -> ClientContext:
     """What a flow may know about the client besides its own state."""
     lang = client.language or practice.language
@@ -165,7 +169,7 @@ class Executor:
         self,
         s: Session,
         rt: Runtime,
-        practice: Practice,
+        practice: Practice | PracticeSettings,
         now: datetime,
         after: After | None = None,
         aliases: dict[int, str] | None = None,
@@ -273,6 +277,16 @@ class Executor:
     def set_next_checkin(self, subject: Subject, at: datetime | None) -> None:
         self._set(self._current(subject), "next_checkin_at", at)
 
+    async def whole_practice(self) -> Practice:
+        """The practice as an ORM object, for what takes one: one given as its settings (an
+        update's, `people.FoundClient`) is loaded."""
+        if isinstance(self.practice, Practice):
+            return self.practice
+        practice = await self.s.get(Practice, self.practice.id)
+        assert practice is not None
+        self.practice = practice
+        return practice
+
     async def therapist_alias(self, therapist_id: int) -> str:
         """How the therapist is named to their clients (looked up once per executor)."""
         alias = self.aliases.get(therapist_id)
@@ -357,7 +371,7 @@ class Executor:
             case I.SetTimezone(name=name):
                 move_client(client, name)
                 if client.status == ClientStatus.ACTIVE:
-                    await replan_client(s, client, self.practice, now)
+                    await replan_client(s, client, await self.whole_practice(), now)
             case I.Pause(until=until):
                 await self.run(
                     client, lifecycle.pause(client.status, at=now, until=until, by=Actor.CLIENT)
@@ -393,7 +407,7 @@ class Executor:
             case I.SetStatus(status=status, paused_until=paused_until):
                 client.status, client.paused_until = status, paused_until
                 if status == ClientStatus.ACTIVE:
-                    await replan_client(s, client, self.practice, now)
+                    await replan_client(s, client, await self.whole_practice(), now)
                 else:
                     client.next_checkin_at = None
             case I.LifeEvent(kind=kind, at=at, by=by):
@@ -610,7 +624,7 @@ class Executor:
                 urgent=True,
                 recipient=recipient,
                 text=text,
-                practice=self.practice,
+                practice=await self.whole_practice(),
                 now=self.now,
             )
             data["alert"] = alert.id
@@ -712,7 +726,7 @@ class Executor:
                 urgent=False,
                 recipient=therapist,
                 text=text,
-                practice=self.practice,
+                practice=await self.whole_practice(),
                 now=self.now,
             )
             return
@@ -933,6 +947,25 @@ async def start_onboarding(
     ex = Executor(s, rt, await people.get_practice(s, now), now, after)
     ctx = await ex.context(client, telegram_language)
     await ex.apply(client, flow_start(ctx, now), None)
+    await ex.flush()
+
+
+async def update_event(
+    s: Session,
+    rt: Runtime,
+    found: people.FoundClient,
+    event: Event,
+    telegram_language: str | None,
+    now: datetime,
+    after: After,
+) -> None:
+    """Feed an event of the client's own update to their conversation, the client as the
+    update found them (a row; loaded whole only for what needs it), and carry out what it
+    returns."""
+    client = found.client
+    alias = rt.cipher.decrypt_name(found.therapist_name_enc)
+    ex = Executor(s, rt, found.practice, now, after, aliases={client.therapist_id: alias})
+    await ex.client_event(client, event, telegram_language)
     await ex.flush()
 
 

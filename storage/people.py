@@ -27,12 +27,20 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, contains_eager
 
 from flows.statuses import CheckinStatus, ClientStatus
 from storage import outbox, retention
 from storage.crypto import Cipher
-from storage.models import AuditEvent, Checkin, Client, Invite, Practice, Therapist, TherapySession
+from storage.models import (
+    AuditEvent,
+    Base,
+    Checkin,
+    Client,
+    Invite,
+    Practice,
+    Therapist,
+    TherapySession,
+)
 
 INVITE_TTL = timedelta(days=14)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -60,10 +68,6 @@ async def get_practice(s: AsyncSession, now: datetime) -> Practice:
     engine = s.get_bind()
     known = _PRACTICE_IDS.get(engine)
     if known is not None:
-        # By primary key: no SQL at all when the session holds it already (`client_by_user`).
-        held = s.info.get(_PRACTICE_KEY)
-        if held is not None and held.id == known and held in s:
-            return held
         practice = await s.get(Practice, known)
         if practice is not None:
             return practice
@@ -79,7 +83,6 @@ async def get_practice(s: AsyncSession, now: datetime) -> Practice:
 # Per engine, the id `get_practice` found. Practices are never deleted and new ones get higher ids,
 # so the first practice stays the first; should it vanish all the same, the query runs again.
 _PRACTICE_IDS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-_PRACTICE_KEY = "rapport.practice"
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -165,57 +168,88 @@ async def _unique_code(s: AsyncSession) -> str:
             return code
 
 
-# Built once: an ORM statement built per call spends more on building and cache keys than on SQL.
+_client = Base.metadata.tables["client"]
+_therapist = Base.metadata.tables["therapist"]
+_practice = Base.metadata.tables["practice"]
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeSettings:
+    """What handling a client's update reads of their practice, without the ORM object: loading
+    one cost more than the rest of the client's query. What takes a `Practice` loads it."""
+
+    id: int
+    language: str
+    instrument: str
+    safety_item: bool
+    crisis_resources: dict[str, Any]
+    safety_contact_id: int | None
+    digest_comments: bool
+
+
+_SETTINGS = tuple(name for name in PracticeSettings.__slots__ if name != "id")
+
+
+@dataclass(frozen=True, slots=True)
+class FoundClient:
+    """A client as their update finds them (`mark_and_find_client`): the client's columns as a
+    row (the heartbeat's kind, `storage.due.Claimed`), their therapist's encrypted name and their
+    practice's settings."""
+
+    client: Row[Any]
+    therapist_name_enc: bytes
+    practice: PracticeSettings
+
+
+def _client_query(client: Any, source: Any) -> Any:
+    """The columns of a `FoundClient` from `client` (the table, or a CTE of its rows), which
+    `source` holds."""
+    joined = source.outerjoin(_therapist, _therapist.c.id == client.c.therapist_id).outerjoin(
+        _practice, _practice.c.id == client.c.practice_id
+    )
+    therapist_name = _therapist.c.name_enc.label("therapist_name_enc")
+    settings = (_practice.c[name].label(f"practice__{name}") for name in _SETTINGS)
+    return select(*client.c, therapist_name, *settings).select_from(joined)
+
+
+# Built once: a statement built per call spends more on building and cache keys than on SQL.
 _CLIENT_BY_USER = (
-    select(Client, Practice)
-    .outerjoin(Client.therapist)
-    .outerjoin(Practice, Practice.id == Client.practice_id)
-    .options(contains_eager(Client.therapist))
-    .where(Client.telegram_user_id == bindparam("user_id"))
+    _client_query(_client, _client)
+    .where(_client.c.telegram_user_id == bindparam("user_id"))
+    .with_for_update(of=_client)
 )
 
 
-_CLIENT_BY_USER_LOCKED = _CLIENT_BY_USER.with_for_update(of=Client)
-
-
 def _marking_client_by_user() -> Any:
-    """`_CLIENT_BY_USER_LOCKED` with the update's mark (`retention.MARKED`) in front, on
-    PostgreSQL: one row always, the mark's outcome and the client if there is one."""
+    """`_CLIENT_BY_USER` with the update's mark (`retention.MARKED`) in front, on PostgreSQL:
+    one row always, the mark's outcome and the client if there is one."""
     locked = (
-        select(Client)
-        .where(Client.telegram_user_id == bindparam("user_id"))
+        select(_client)
+        .where(_client.c.telegram_user_id == bindparam("user_id"))
         .with_for_update()
         .cte("locked")
     )
-    client = aliased(Client, locked)
     marked = select(retention.MARKED.label("fresh")).cte("marked")
-    return (
-        select(marked.c.fresh, client, Practice)
-        .select_from(marked)
-        .outerjoin(client, true())
-        .outerjoin(client.therapist)
-        .outerjoin(Practice, Practice.id == client.practice_id)
-        .options(contains_eager(client.therapist))
-    )
+    source = marked.outerjoin(locked, true())
+    return _client_query(locked, source).add_columns(marked.c.fresh)
 
 
 _MARKING_CLIENT_BY_USER = _marking_client_by_user()
 
 
-async def client_by_user(s: AsyncSession, telegram_user_id: int) -> Client | None:
-    """The client bound to a Telegram account. Their therapist and practice come in the same
-    query, since handling the client's update needs both (`s.get`, `get_practice`).
+async def client_by_user(s: AsyncSession, telegram_user_id: int) -> FoundClient | None:
+    """The client bound to a Telegram account, with what handling their update needs.
 
     On PostgreSQL the client's row is locked until the transaction ends: an update handled for
     them reads and writes their conversation state while no heartbeat can change it in between
     (the heartbeat skips locked rows); SQLite's `BEGIN IMMEDIATE` already serialises the two."""
-    row = (await s.execute(_CLIENT_BY_USER_LOCKED, {"user_id": telegram_user_id})).first()
-    return _keep(s, row)
+    row = (await s.execute(_CLIENT_BY_USER, {"user_id": telegram_user_id})).first()
+    return _found(row)
 
 
 async def mark_and_find_client(
     s: AsyncSession, update_id: int, now: datetime, telegram_user_id: int
-) -> tuple[bool, Client | None]:
+) -> tuple[bool, FoundClient | None]:
     """Mark the update processed (`retention.mark_update_processed`) and find its sender's client
     as `client_by_user` does: whether the update is new, and the client (None for a duplicate).
     On PostgreSQL both in one statement, one round trip fewer for every update a person sends."""
@@ -227,18 +261,16 @@ async def mark_and_find_client(
     row = (await s.execute(_MARKING_CLIENT_BY_USER, params)).one()
     if row.fresh != 1:
         return False, None
-    return True, _keep(s, row)
+    return True, _found(row)
 
 
-def _keep(s: AsyncSession, row: Row[Any] | None) -> Client | None:
-    """The client of a `_CLIENT_BY_USER`-shaped row; its practice stays with the session."""
-    if row is None:
+def _found(row: Row[Any] | None) -> FoundClient | None:
+    if row is None or row.id is None:
         return None
-    client, practice = row[-2], row[-1]
-    if practice is not None:
-        # The identity map holds objects weakly: keep the practice for this session's use.
-        s.info[_PRACTICE_KEY] = practice
-    return client
+    settings = PracticeSettings(
+        row.practice_id, *(getattr(row, f"practice__{name}") for name in _SETTINGS)
+    )
+    return FoundClient(row, row.therapist_name_enc, settings)
 
 
 async def mark_unreachable(s: AsyncSession, client_id: int, now: datetime) -> bool:

@@ -220,7 +220,7 @@ async def test_a_failed_update_gets_an_apology_and_crisis_words_still_get_help(
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise Broken
 
-    monkeypatch.setattr(effects, "client_event", broken)
+    monkeypatch.setattr(effects, "update_event", broken)
     await alice.user.send("Things are fine, thanks.")
     await until_idle(world)
     await alice.user.send("I want to kill myself")

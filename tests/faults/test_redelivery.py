@@ -46,7 +46,7 @@ async def test_an_update_that_failed_half_way_is_handled_when_redelivered(
         raise Crash
 
     with monkeypatch.context() as patched:
-        patched.setattr(effects, "client_event", crash)
+        patched.setattr(effects, "update_event", crash)
         with pytest.raises(Crash):
             await dispatch.handle(world.telegram, update)
     async with world.rt.sessions() as s:

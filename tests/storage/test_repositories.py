@@ -444,10 +444,15 @@ async def test_an_update_is_marked_and_its_client_found_together(sessions, ciphe
         client.telegram_user_id = 4242
     async with sessions() as s, s.begin():
         fresh, found = await people.mark_and_find_client(s, 501, clock.now(), 4242)
-        assert fresh and found is not None and found.id == client_id
-        assert found.therapist is not None  # loaded with it, as `client_by_user` does
+        assert fresh and found is not None and found.client.id == client_id
+        # With it, what handling the update reads: the therapist's name, the practice's settings.
+        therapist = await s.get(Therapist, found.client.therapist_id)
+        assert therapist is not None and found.therapist_name_enc == therapist.name_enc
         practice = await people.get_practice(s, clock.now())
-        assert practice.id == found.practice_id
+        assert found.practice == people.PracticeSettings(
+            practice.id, practice.language, practice.instrument, practice.safety_item,
+            practice.crisis_resources, practice.safety_contact_id, practice.digest_comments,
+        )  # fmt: skip
         assert await people.mark_and_find_client(s, 501, clock.now(), 4242) == (False, None)
         assert await people.mark_and_find_client(s, 502, clock.now(), 999) == (True, None)
         assert await people.mark_and_find_client(s, 502, clock.now(), 999) == (False, None)

@@ -53,12 +53,12 @@ async def test_the_next_update_of_a_client_sees_the_state_the_one_before_committ
         _, client_id = await _bound(sessions, cipher, clock, 5151)
         async with sessions() as first, first.begin():
             fresh, client = await people.mark_and_find_client(first, 701, clock.now(), 5151)
-            assert fresh and client is not None and client.conversation is None
+            assert fresh and client is not None and client.client.conversation is None
 
             async def second() -> tuple[bool, Any]:
                 async with sessions() as s, s.begin():
                     fresh, found = await people.mark_and_find_client(s, 702, clock.now(), 5151)
-                    return fresh, None if found is None else found.conversation
+                    return fresh, None if found is None else found.client.conversation
 
             waiting = asyncio.create_task(second())
             await _until_waiting(sessions)
@@ -87,7 +87,7 @@ async def test_a_redelivery_racing_a_rolled_back_first_is_handled_once(
         async def again() -> tuple[bool, int | None]:
             async with sessions() as s, s.begin():
                 fresh, found = await people.mark_and_find_client(s, 801, clock.now(), 5252)
-                return fresh, None if found is None else found.id
+                return fresh, None if found is None else found.client.id
 
         with pytest.raises(RuntimeError):
             async with sessions() as first, first.begin():

@@ -386,7 +386,7 @@ async def account_of(practice: Practice, user_id: int) -> tuple[int | None, int 
     async with practice.rt.sessions() as s:
         client = await people.client_by_user(s, user_id)
         therapist = await people.therapist_by_user(s, user_id)
-    return (client.id if client else None, therapist.id if therapist else None)
+    return (client.client.id if client else None, therapist.id if therapist else None)
 
 
 async def test_an_admin_moves_a_client_to_a_new_account(
