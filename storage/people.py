@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import weakref
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -187,7 +187,7 @@ class PracticeSettings:
     digest_comments: bool
 
 
-_SETTINGS = tuple(name for name in PracticeSettings.__slots__ if name != "id")
+_SETTINGS = tuple(f.name for f in fields(PracticeSettings) if f.name != "id")  # id: the client's
 
 
 @dataclass(frozen=True, slots=True)
