@@ -5,6 +5,7 @@ and membership changes. Each test runs on SQLite and, when configured, on Postgr
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from app import admin
 from flows.i18n import t
-from storage.models import Answer, Checkin, Client, ClientEvent
+from storage.models import Answer, Checkin, Client, ClientEvent, Therapist
 from tests.e2e.harness import (
     Person,
     World,
@@ -181,7 +182,9 @@ async def test_pause_after_an_answer_closes_the_checkin_as_partial(any_world: Wo
     await world.drain()
     seen = await stored(world, alice.id)
     assert len(seen.answers) == 1
-    assert seen.checkins[-1][1] in ("partial", "open")
+    assert seen.status == "paused"
+    assert [c[1] for c in seen.checkins] == ["partial"]
+    assert seen.conversation is not None and seen.conversation["checkin"] is None
 
 
 async def test_a_block_and_unblock_are_recorded(any_world: World) -> None:
@@ -331,3 +334,29 @@ async def test_a_double_tap_with_two_values_counts_the_first_only(any_world: Wor
     await world.drain()
     items = (await stored(world, alice.id)).items()
     assert [value for value, _ in items.values()] == [7]
+
+
+async def test_a_therapist_s_block_is_recorded_without_a_client_row(any_world: World) -> None:
+    """A membership change from a therapist (no client row): their unreachable time is set on
+    a block and cleared on an unblock."""
+    world = any_world
+    dana = await world.join_therapist(THERAPIST)
+
+    async def unreachable() -> bool:
+        async with world.rt.sessions() as s:
+            therapist = await s.get(Therapist, dana.id)
+            assert therapist is not None
+            return therapist.unreachable_at is not None
+
+    await dana.user.block()
+    assert await until_async(unreachable, True)
+    await dana.user.unblock()
+    assert await until_async(unreachable, False)
+
+
+async def until_async(probe: Any, wanted: bool) -> bool:
+    for _ in range(500):
+        if await probe() is wanted:
+            return True
+        await asyncio.sleep(0.01)
+    return False
