@@ -57,6 +57,20 @@ async def to_comment_step(world: World, alice: Person, question: dict[str, Any])
         question = await next_with_buttons(alice.user, after=question)
 
 
+async def answered_then_confirmed(
+    world: World, alice: Person, question: dict[str, Any], command: str, dialog: str
+) -> None:
+    """Tap 7 on the question, then send `/command` and confirm it with its dialog's yes."""
+    world.clock.advance(timedelta(minutes=1))
+    await tap_and_settle(world, alice.user, question, data_for(question, "7"))
+    await alice.user.send(f"/{command}")
+    confirm = await alice.user.next_message(
+        predicate=lambda m: any(d.startswith(dialog) for d in button_data(m))
+    )
+    yes = next(d for d in button_data(confirm) if d.endswith(":y"))
+    await tap_and_settle(world, alice.user, confirm, yes)
+
+
 async def test_a_tapped_answer_keeps_its_value_and_times(any_world: World) -> None:
     """The riding answer: value, answered_at and first_answer_at each land in their column."""
     world = any_world
@@ -215,14 +229,7 @@ async def test_erasure_after_an_answer_leaves_nothing(any_world: World) -> None:
     """The answer given just before /delete is erased with the rest."""
     world = any_world
     _, alice, question = await opened(world)
-    world.clock.advance(timedelta(minutes=1))
-    await tap_and_settle(world, alice.user, question, data_for(question, "7"))
-    await alice.user.send("/delete")
-    confirm = await alice.user.next_message(
-        predicate=lambda m: any(d.startswith("d:del") for d in button_data(m))
-    )
-    yes = button_data(confirm)[0]
-    await tap_and_settle(world, alice.user, confirm, yes)
+    await answered_then_confirmed(world, alice, question, "delete", "d:del")
     async with world.rt.sessions() as s:
         assert await s.get(Client, alice.id) is None
         assert await s.scalar(select(func.count()).select_from(Answer)) == 0
@@ -288,14 +295,7 @@ async def test_stop_after_an_answer_keeps_it_and_closes_the_checkin_partial(
     check-in is closed (partial), the client is stopped."""
     world = any_world
     _, alice, question = await opened(world)
-    world.clock.advance(timedelta(minutes=1))
-    await tap_and_settle(world, alice.user, question, data_for(question, "7"))
-    await alice.user.send("/stop")
-    confirm = await alice.user.next_message(
-        predicate=lambda m: any(d.startswith("d:stop") for d in button_data(m))
-    )
-    yes = next(d for d in button_data(confirm) if d.endswith(":y"))
-    await tap_and_settle(world, alice.user, confirm, yes)
+    await answered_then_confirmed(world, alice, question, "stop", "d:stop")
     seen = await stored(world, alice.id)
     assert seen.status == "stopped"
     assert [(c[1], c[2] is not None) for c in seen.checkins] == [("partial", True)]
